@@ -1,0 +1,22 @@
+/* Checks and escaping for strings that arrive from the network. */
+#ifndef DSI_TEXT_H
+#define DSI_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when s is valid UTF-8 without C0 controls or DEL. */
+bool dsi_text_is_clean(const char *s);
+
+/*
+ * Writes s into out (of size n, always NUL-terminated), with control bytes,
+ * backslashes, quotes and non-ASCII bytes as \xNN, and truncates with "..."
+ * past n. For log lines and error messages that quote client input.
+ * Returns out.
+ */
+char *dsi_text_escape(const char *s, char *out, size_t n);
+
+/* snprintf that never fails to terminate and reports truncation as false. */
+bool dsi_strlcpy(char *dst, const char *src, size_t n);
+
+#endif

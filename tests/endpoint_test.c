@@ -1,0 +1,117 @@
+/* Endpoint validation through libcurl's URL API: a table of good and bad URLs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <discovery/discovery.h>
+
+#include "endpoint.h"
+
+static const struct {
+	const char *url;
+	const char *why; /* NULL: accepted; else a fragment of the reason */
+} cases[] = {
+	{ "http://memory-service:9000", NULL },
+	{ "https://memory.example.com", NULL },
+	{ "http://127.0.0.1:8080/api/v1", NULL },
+	{ "http://[::1]:8080", NULL },
+	{ "HTTP://Memory:9000", NULL },
+	{ "tcp://10.0.0.1:5432", NULL },
+	{ "tcp://db:5432/", NULL },
+	{ "http://h:1", NULL },
+	{ "http://h:65535", NULL },
+	{ "http://h:8080/health?x=1", NULL },
+	{ "", "empty" },
+	{ "memory-service:9000", "http://, https:// or tcp://" },
+	{ "ftp://files:21", "http://, https:// or tcp://" },
+	{ "file:///etc/passwd", "http://, https:// or tcp://" },
+	{ "gopher://h:70", "http://, https:// or tcp://" },
+	{ "/relative/path", "absolute URL" },
+	{ "http:/h:80", "absolute" },
+	{ "http://user:pw@h:80", "user-info" },
+	{ "http://user@h:80", "user-info" },
+	{ "http://h:80/#frag", "fragment" },
+	{ "http://h:0", "1-65535" },
+	{ "http://h:65536", "" },
+	{ "http://h:99999", "" },
+	{ "http://:80", "" },
+	{ "http://", "" },
+	{ "tcp://db", "tcp://host:port" },
+	{ "tcp://db:5432/path", "no path" },
+	{ "tcp://db:5432?q=1", "no path" },
+	{ "http://h:80/a b", "space" },
+	{ "http://h:80/\x01", "control" },
+	{ "http://h\r\nX-Injected: 1", "control" },
+	{ "http://h:80/\xc3\xa9", "non-ASCII" },
+};
+
+static void
+test_table(void **state)
+{
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char why[512] = "";
+		int  rv       = dsi_endpoint_validate(cases[i].url, why, sizeof(why));
+		if (cases[i].why == NULL) {
+			if (rv != 0) {
+				fail_msg("\"%s\" rejected: %s", cases[i].url, why);
+			}
+		} else {
+			if (rv != DSC_EINVAL) {
+				fail_msg("\"%s\" accepted", cases[i].url);
+			}
+			if (strstr(why, cases[i].why) == NULL) {
+				fail_msg("\"%s\": reason \"%s\" lacks \"%s\"", cases[i].url, why,
+				    cases[i].why);
+			}
+		}
+	}
+}
+
+static void
+test_length_limit(void **state)
+{
+	char  why[256];
+	char *url = malloc(DSI_ENDPOINT_MAX + 2);
+	(void) state;
+	assert_non_null(url);
+	memset(url, 'a', DSI_ENDPOINT_MAX + 1);
+	memcpy(url, "http://h:1/", 11);
+	url[DSI_ENDPOINT_MAX] = 0; /* exactly the limit */
+	assert_int_equal(dsi_endpoint_validate(url, why, sizeof(why)), 0);
+	url[DSI_ENDPOINT_MAX]     = 'a';
+	url[DSI_ENDPOINT_MAX + 1] = 0; /* one past */
+	assert_int_equal(dsi_endpoint_validate(url, why, sizeof(why)), DSC_EINVAL);
+	assert_non_null(strstr(why, "2048"));
+	free(url);
+}
+
+static int
+setup(void **state)
+{
+	(void) state;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void) state;
+	curl_global_cleanup();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_length_limit),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
