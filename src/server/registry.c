@@ -1,0 +1,808 @@
+/*
+ * The in-memory registry: a hash table of services, each holding its
+ * instances in an array sorted by endpoint, all under one rwlock.
+ */
+#include "registry.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "name.h"
+#include "text.h"
+
+/* One instance as stored. Metadata is a blob of "key\0value\0" pairs, sorted. */
+typedef struct rec {
+	char      *endpoint;
+	char      *health_path;
+	char      *last_error; /* NULL: none */
+	char      *meta;
+	uint32_t   meta_len;
+	uint32_t   n_meta;
+	uint32_t   ttl_ms;
+	uint32_t   weight;
+	int64_t    registered_at_ms;
+	int64_t    last_check_ms;
+	dsc_health health;
+} rec;
+
+/* One service: its instances sorted by endpoint, and its resolve cursor. */
+typedef struct service {
+	struct service  *next; /* hash chain */
+	char             name[DSI_NAME_MAX + 1];
+	rec            **inst;
+	size_t           n;
+	size_t           cap;
+	_Atomic uint64_t cursor; /* bumped by concurrent resolves under the read lock */
+} service;
+
+struct dsi_registry {
+	pthread_rwlock_t    lock;
+	service           **buckets;
+	size_t              nbuckets; /* a power of two */
+	size_t              nservices;
+	size_t              ninstances;
+	uint64_t            revision;
+	dsi_registry_limits limits;
+};
+
+void
+dsi_registry_limits_default(dsi_registry_limits *l)
+{
+	l->max_instances             = 1000000;
+	l->max_instances_per_service = 65536;
+	l->max_metadata_entries      = 64;
+	l->max_metadata_bytes        = 4096;
+}
+
+/* ---- services ---- */
+
+static uint64_t
+hash_name(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++) {
+		h = (h ^ (unsigned char) *s) * 1099511628211ull;
+	}
+	return h;
+}
+
+static service *
+service_find(const dsi_registry *r, const char *name)
+{
+	service *s = r->buckets[hash_name(name) & (r->nbuckets - 1)];
+	while (s != NULL && strcmp(s->name, name) != 0) {
+		s = s->next;
+	}
+	return s;
+}
+
+static void
+rehash(dsi_registry *r)
+{
+	size_t    nb = r->nbuckets * 2;
+	service **b  = calloc(nb, sizeof(*b));
+	if (b == NULL) {
+		return; /* longer chains, still correct */
+	}
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		service *s = r->buckets[i];
+		while (s != NULL) {
+			service *next = s->next;
+			size_t   j    = hash_name(s->name) & (nb - 1);
+			s->next       = b[j];
+			b[j]          = s;
+			s             = next;
+		}
+	}
+	free(r->buckets);
+	r->buckets  = b;
+	r->nbuckets = nb;
+}
+
+static service *
+service_add(dsi_registry *r, const char *name)
+{
+	service *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		return NULL;
+	}
+	dsi_strlcpy(s->name, name, sizeof(s->name));
+	atomic_init(&s->cursor, 0);
+	size_t i      = hash_name(name) & (r->nbuckets - 1);
+	s->next       = r->buckets[i];
+	r->buckets[i] = s;
+	if (++r->nservices > r->nbuckets) {
+		rehash(r);
+	}
+	return s;
+}
+
+static void
+rec_free(rec *x)
+{
+	if (x != NULL) {
+		free(x->endpoint);
+		free(x->health_path);
+		free(x->last_error);
+		free(x->meta);
+		free(x);
+	}
+}
+
+static void
+service_remove(dsi_registry *r, service *s)
+{
+	service **pp = &r->buckets[hash_name(s->name) & (r->nbuckets - 1)];
+	while (*pp != s) {
+		pp = &(*pp)->next;
+	}
+	*pp = s->next;
+	r->nservices--;
+	for (size_t i = 0; i < s->n; i++) {
+		rec_free(s->inst[i]);
+	}
+	free(s->inst);
+	free(s);
+}
+
+/* Index of endpoint in s, or where it would be inserted (found tells). */
+static size_t
+inst_search(const service *s, const char *endpoint, bool *found)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int    c   = strcmp(s->inst[mid]->endpoint, endpoint);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	*found = false;
+	return lo;
+}
+
+static rec *
+inst_find(const dsi_registry *r, const char *svc, const char *endpoint, service **sp)
+{
+	service *s = service_find(r, svc);
+	bool     found;
+	if (s == NULL) {
+		return NULL;
+	}
+	size_t i = inst_search(s, endpoint, &found);
+	if (sp != NULL) {
+		*sp = s;
+	}
+	return found ? s->inst[i] : NULL;
+}
+
+/* ---- export ---- */
+
+static size_t
+str_size(const char *s)
+{
+	return s == NULL ? 1 : strlen(s) + 1;
+}
+
+/* Copies src (NULL as "") to *cursor and advances it. */
+static char *
+put_str(char **cursor, const char *src)
+{
+	char  *dst = *cursor;
+	size_t n   = str_size(src);
+	memcpy(dst, src == NULL ? "" : src, n);
+	*cursor += n;
+	return dst;
+}
+
+typedef Discovery__V1__Instance__MetadataEntry meta_entry;
+
+static dsi_instance *
+rec_export(const char *svc, const rec *x)
+{
+	size_t n    = x->n_meta;
+	size_t size = sizeof(dsi_instance) + n * (sizeof(meta_entry *) + sizeof(meta_entry))
+	    + str_size(svc) + str_size(x->endpoint) + str_size(x->health_path)
+	    + str_size(x->last_error) + x->meta_len;
+	char *block = malloc(size);
+	if (block == NULL) {
+		return NULL;
+	}
+	dsi_instance *m = (dsi_instance *) block;
+	discovery__v1__instance__init(m);
+	meta_entry **ptrs = (meta_entry **) (m + 1);
+	meta_entry  *ents = (meta_entry *) (ptrs + n);
+	char        *cur  = (char *) (ents + n);
+
+	m->service          = put_str(&cur, svc);
+	m->endpoint         = put_str(&cur, x->endpoint);
+	m->health_path      = put_str(&cur, x->health_path);
+	m->last_error       = put_str(&cur, x->last_error);
+	m->health           = (Discovery__V1__HealthState) x->health;
+	m->ttl_ms           = x->ttl_ms;
+	m->weight           = x->weight;
+	m->registered_at_ms = x->registered_at_ms;
+	m->last_check_ms    = x->last_check_ms;
+	m->n_metadata       = n;
+	m->metadata         = n > 0 ? ptrs : NULL;
+	if (x->meta_len > 0) {
+		memcpy(cur, x->meta, x->meta_len);
+	}
+	for (size_t i = 0; i < n; i++) {
+		discovery__v1__instance__metadata_entry__init(&ents[i]);
+		ents[i].key = cur;
+		cur += strlen(cur) + 1;
+		ents[i].value = cur;
+		cur += strlen(cur) + 1;
+		ptrs[i] = &ents[i];
+	}
+	return m;
+}
+
+void
+dsi_instances_free(dsi_instances *list)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		free(list->items[i]);
+	}
+	free(list->items);
+	list->items = NULL;
+	list->count = 0;
+}
+
+/* ---- metadata ---- */
+
+typedef struct {
+	const dsc_kv *kv;
+	size_t        order;
+} kv_ref;
+
+static int
+kv_ref_cmp(const void *a, const void *b)
+{
+	const kv_ref *x = a, *y = b;
+	int           c = strcmp(x->kv->key, y->kv->key);
+	if (c != 0) {
+		return c;
+	}
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Builds the sorted blob; for a key given twice the later value wins, as
+ * protobuf map semantics say. Returns 0, DSC_ELIMIT or DSC_ENOMEM.
+ */
+static int
+meta_build(const dsi_registry *r, const dsc_kv *kv, size_t n, char **blob, uint32_t *blob_len,
+    uint32_t *count, char *why, size_t why_len)
+{
+	kv_ref *refs = NULL;
+	size_t  len = 0, keep = 0, bytes = 0;
+	char   *out = NULL;
+
+	*blob     = NULL;
+	*blob_len = 0;
+	*count    = 0;
+	if (n == 0) {
+		return 0;
+	}
+	if ((refs = calloc(n, sizeof(*refs))) == NULL) {
+		return DSC_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		refs[i].kv    = &kv[i];
+		refs[i].order = i;
+	}
+	qsort(refs, n, sizeof(*refs), kv_ref_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && strcmp(refs[i].kv->key, refs[i + 1].kv->key) == 0) {
+			refs[i].kv = NULL; /* superseded by a later value */
+			continue;
+		}
+		keep++;
+		bytes += strlen(refs[i].kv->key) + strlen(refs[i].kv->value);
+		len += strlen(refs[i].kv->key) + strlen(refs[i].kv->value) + 2;
+	}
+	if (keep > r->limits.max_metadata_entries || bytes > r->limits.max_metadata_bytes) {
+		snprintf(why, why_len,
+		    "metadata has %zu entries and %zu bytes; the limits are %u entries and %u "
+		    "bytes",
+		    keep, bytes, r->limits.max_metadata_entries, r->limits.max_metadata_bytes);
+		free(refs);
+		return DSC_ELIMIT;
+	}
+	if ((out = malloc(len)) == NULL) {
+		free(refs);
+		return DSC_ENOMEM;
+	}
+	char *cur = out;
+	for (size_t i = 0; i < n; i++) {
+		if (refs[i].kv != NULL) {
+			put_str(&cur, refs[i].kv->key);
+			put_str(&cur, refs[i].kv->value);
+		}
+	}
+	free(refs);
+	*blob     = out;
+	*blob_len = (uint32_t) len;
+	*count    = (uint32_t) keep;
+	return 0;
+}
+
+/* ---- the registry ---- */
+
+int
+dsi_registry_create(dsi_registry **out, const dsi_registry_limits *limits)
+{
+	dsi_registry *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return DSC_ENOMEM;
+	}
+	r->nbuckets = 64;
+	if ((r->buckets = calloc(r->nbuckets, sizeof(*r->buckets))) == NULL) {
+		free(r);
+		return DSC_ENOMEM;
+	}
+	if (limits != NULL) {
+		r->limits = *limits;
+	} else {
+		dsi_registry_limits_default(&r->limits);
+	}
+	pthread_rwlock_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+void
+dsi_registry_destroy(dsi_registry *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		while (r->buckets[i] != NULL) {
+			service_remove(r, r->buckets[i]);
+		}
+	}
+	free(r->buckets);
+	pthread_rwlock_destroy(&r->lock);
+	free(r);
+}
+
+/* Every change goes through here, so the revision counts changes exactly. */
+static void
+note_change(dsi_registry *r)
+{
+	r->revision++;
+}
+
+static void
+store_rev(const dsi_registry *r, uint64_t *rev)
+{
+	if (rev != NULL) {
+		*rev = r->revision;
+	}
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return strcmp(a == NULL ? "" : a, b == NULL ? "" : b) == 0;
+}
+
+int
+dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_ms,
+    dsi_instance **out, bool *created, uint64_t *rev, char *why, size_t why_len)
+{
+	char         *meta = NULL, *hp = NULL;
+	uint32_t      meta_len, n_meta;
+	rec          *x  = NULL;
+	dsi_instance *ex = NULL;
+	int           rv;
+
+	/* Everything that allocates happens before the lock is taken. */
+	rv = meta_build(r, reg->metadata, reg->n_metadata, &meta, &meta_len, &n_meta, why, why_len);
+	if (rv != 0) {
+		pthread_rwlock_rdlock(&r->lock);
+		store_rev(r, rev);
+		pthread_rwlock_unlock(&r->lock);
+		return rv;
+	}
+	hp = strdup(reg->health_path);
+	x  = calloc(1, sizeof(*x));
+	if (hp == NULL || x == NULL || (x->endpoint = strdup(reg->endpoint)) == NULL) {
+		free(meta);
+		free(hp);
+		rec_free(x);
+		return DSC_ENOMEM;
+	}
+
+	pthread_rwlock_wrlock(&r->lock);
+	service *s     = service_find(r, reg->service);
+	bool     found = false;
+	size_t   idx   = 0;
+	if (s != NULL) {
+		idx = inst_search(s, reg->endpoint, &found);
+	}
+	if (found) {
+		rec *cur     = s->inst[idx];
+		bool changed = !str_eq(cur->health_path, hp) || cur->ttl_ms != reg->ttl_ms
+		    || cur->weight != reg->weight || cur->meta_len != meta_len
+		    || (meta_len > 0 && memcmp(cur->meta, meta, meta_len) != 0);
+		if (changed) {
+			free(cur->health_path);
+			free(cur->meta);
+			cur->health_path = hp;
+			cur->meta        = meta;
+			cur->meta_len    = meta_len;
+			cur->n_meta      = n_meta;
+			cur->ttl_ms      = reg->ttl_ms;
+			cur->weight      = reg->weight;
+			hp = meta = NULL;
+			note_change(r);
+		}
+		if (out != NULL && (ex = rec_export(s->name, cur)) == NULL) {
+			rv = DSC_ENOMEM; /* the update stands; only the copy failed */
+		}
+		*created = false;
+		goto unlock;
+	}
+	if (r->ninstances >= r->limits.max_instances) {
+		snprintf(why, why_len, "the registry holds its limit of %u instances",
+		    r->limits.max_instances);
+		rv = DSC_ELIMIT;
+		goto unlock;
+	}
+	if (s != NULL && s->n >= r->limits.max_instances_per_service) {
+		snprintf(why, why_len, "service %s has its limit of %u instances", s->name,
+		    r->limits.max_instances_per_service);
+		rv = DSC_ELIMIT;
+		goto unlock;
+	}
+	bool new_service = s == NULL;
+	if (new_service && (s = service_add(r, reg->service)) == NULL) {
+		rv = DSC_ENOMEM;
+		goto unlock;
+	}
+	if (s->n == s->cap) {
+		size_t ncap = s->cap == 0 ? 2 : s->cap * 2;
+		rec  **ni   = realloc(s->inst, ncap * sizeof(*ni));
+		if (ni == NULL) {
+			if (new_service) {
+				service_remove(r, s);
+			}
+			rv = DSC_ENOMEM;
+			goto unlock;
+		}
+		s->inst = ni;
+		s->cap  = ncap;
+	}
+	x->health_path      = hp;
+	x->meta             = meta;
+	x->meta_len         = meta_len;
+	x->n_meta           = n_meta;
+	x->ttl_ms           = reg->ttl_ms;
+	x->weight           = reg->weight;
+	x->registered_at_ms = now_ms;
+	x->health           = DSC_HEALTH_UNKNOWN;
+	memmove(&s->inst[idx + 1], &s->inst[idx], (s->n - idx) * sizeof(*s->inst));
+	s->inst[idx] = x;
+	s->n++;
+	r->ninstances++;
+	hp = meta = NULL;
+	x         = NULL;
+	note_change(r);
+	*created = true;
+	if (out != NULL && (ex = rec_export(s->name, s->inst[idx])) == NULL) {
+		rv = DSC_ENOMEM;
+	}
+
+unlock:
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	free(meta);
+	free(hp);
+	rec_free(x);
+	if (rv == 0 && out != NULL) {
+		*out = ex;
+	} else {
+		free(ex);
+	}
+	return rv;
+}
+
+static uint32_t
+eff_weight(const rec *x)
+{
+	return x->weight == 0 ? 1 : x->weight;
+}
+
+int
+dsi_registry_resolve(
+    dsi_registry *r, const char *svc, bool healthy_only, dsi_instance **out, uint64_t *rev)
+{
+	int rv = 0;
+
+	pthread_rwlock_rdlock(&r->lock);
+	service *s = service_find(r, svc);
+	if (s == NULL) {
+		rv = DSC_ENOTFOUND;
+		goto unlock;
+	}
+	uint64_t total = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->inst[i]->health == DSC_HEALTH_HEALTHY) {
+			total += eff_weight(s->inst[i]);
+		}
+	}
+	bool only_healthy = total > 0;
+	if (!only_healthy) {
+		if (healthy_only) {
+			rv = DSC_EUNAVAILABLE;
+			goto unlock;
+		}
+		for (size_t i = 0; i < s->n; i++) {
+			total += eff_weight(s->inst[i]);
+		}
+	}
+	uint64_t t    = atomic_fetch_add_explicit(&s->cursor, 1, memory_order_relaxed) % total;
+	rec     *pick = NULL;
+	for (size_t i = 0; i < s->n && pick == NULL; i++) {
+		rec *x = s->inst[i];
+		if (only_healthy && x->health != DSC_HEALTH_HEALTHY) {
+			continue;
+		}
+		if (t < eff_weight(x)) {
+			pick = x;
+		} else {
+			t -= eff_weight(x);
+		}
+	}
+	if ((*out = rec_export(s->name, pick)) == NULL) {
+		rv = DSC_ENOMEM;
+	}
+unlock:
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	return rv;
+}
+
+int
+dsi_registry_deregister(
+    dsi_registry *r, const char *svc, const char *endpoint, uint32_t *removed, uint64_t *rev)
+{
+	uint32_t n = 0;
+
+	pthread_rwlock_wrlock(&r->lock);
+	service *s = service_find(r, svc);
+	if (s != NULL && endpoint != NULL) {
+		bool   found;
+		size_t i = inst_search(s, endpoint, &found);
+		if (found) {
+			rec_free(s->inst[i]);
+			memmove(&s->inst[i], &s->inst[i + 1], (s->n - i - 1) * sizeof(*s->inst));
+			s->n--;
+			n = 1;
+			note_change(r);
+		}
+	} else if (s != NULL) {
+		/* One change per instance, so revisions still count changes. */
+		n = (uint32_t) s->n;
+		for (uint32_t i = 0; i < n; i++) {
+			note_change(r);
+		}
+		s->n = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			rec_free(s->inst[i]);
+		}
+	}
+	r->ninstances -= n;
+	if (s != NULL && s->n == 0) {
+		service_remove(r, s);
+	}
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	*removed = n;
+	return 0;
+}
+
+int
+dsi_registry_is_healthy(dsi_registry *r, const char *svc, const char *endpoint, bool *healthy,
+    dsc_health *state, uint64_t *rev)
+{
+	int        rv = 0;
+	dsc_health st = DSC_HEALTH_UNHEALTHY;
+
+	pthread_rwlock_rdlock(&r->lock);
+	service *s = service_find(r, svc);
+	if (s == NULL) {
+		rv = DSC_ENOTFOUND;
+	} else if (endpoint != NULL) {
+		bool   found;
+		size_t i = inst_search(s, endpoint, &found);
+		if (found) {
+			st = s->inst[i]->health;
+		} else {
+			rv = DSC_ENOTFOUND;
+		}
+	} else {
+		/* The best state wins: healthy, then unknown, then unhealthy. */
+		for (size_t i = 0; i < s->n && st != DSC_HEALTH_HEALTHY; i++) {
+			if (s->inst[i]->health == DSC_HEALTH_HEALTHY) {
+				st = DSC_HEALTH_HEALTHY;
+			} else if (s->inst[i]->health == DSC_HEALTH_UNKNOWN) {
+				st = DSC_HEALTH_UNKNOWN;
+			}
+		}
+	}
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	if (rv == 0) {
+		*healthy = st == DSC_HEALTH_HEALTHY;
+		*state   = st;
+	}
+	return rv;
+}
+
+static int
+service_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(service *const *) a)->name, (*(service *const *) b)->name);
+}
+
+static int
+export_service(const service *s, dsi_instances *out)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if ((out->items[out->count] = rec_export(s->name, s->inst[i])) == NULL) {
+			return DSC_ENOMEM;
+		}
+		out->count++;
+	}
+	return 0;
+}
+
+int
+dsi_registry_get_all(dsi_registry *r, const char *svc, dsi_instances *out, uint64_t *rev)
+{
+	dsi_instances list = { NULL, 0 };
+	service     **all  = NULL;
+	int           rv   = 0;
+
+	pthread_rwlock_rdlock(&r->lock);
+	if (svc != NULL) {
+		service *s = service_find(r, svc);
+		if (s != NULL && s->n > 0) {
+			if ((list.items = calloc(s->n, sizeof(*list.items))) == NULL) {
+				rv = DSC_ENOMEM;
+			} else {
+				rv = export_service(s, &list);
+			}
+		}
+		goto unlock;
+	}
+	if (r->ninstances == 0) {
+		goto unlock;
+	}
+	all        = calloc(r->nservices, sizeof(*all));
+	list.items = calloc(r->ninstances, sizeof(*list.items));
+	if (all == NULL || list.items == NULL) {
+		rv = DSC_ENOMEM;
+		goto unlock;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		for (service *s = r->buckets[i]; s != NULL; s = s->next) {
+			all[k++] = s;
+		}
+	}
+	qsort(all, k, sizeof(*all), service_ptr_cmp);
+	for (size_t i = 0; i < k && rv == 0; i++) {
+		rv = export_service(all[i], &list);
+	}
+unlock:
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	free(all);
+	if (rv != 0) {
+		dsi_instances_free(&list);
+		return rv;
+	}
+	*out = list;
+	return 0;
+}
+
+/* Sets health and the check fields; returns whether the state changed. */
+static bool
+rec_set_health(rec *x, dsc_health health, int64_t now_ms, char *err)
+{
+	bool changed     = x->health != health;
+	x->health        = health;
+	x->last_check_ms = now_ms;
+	free(x->last_error);
+	x->last_error = err;
+	return changed;
+}
+
+int
+dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, int64_t now_ms,
+    dsi_instance **out, uint64_t *rev)
+{
+	int           rv = 0;
+	dsi_instance *ex = NULL;
+	service      *s  = NULL;
+
+	pthread_rwlock_wrlock(&r->lock);
+	rec *x = inst_find(r, svc, endpoint, &s);
+	if (x == NULL) {
+		rv = DSC_ENOTFOUND;
+	} else if (x->ttl_ms == 0) {
+		rv = DSC_ESTATE;
+	} else {
+		if (rec_set_health(x, DSC_HEALTH_HEALTHY, now_ms, NULL)) {
+			note_change(r);
+		}
+		if (out != NULL && (ex = rec_export(s->name, x)) == NULL) {
+			rv = DSC_ENOMEM;
+		}
+	}
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	if (rv == 0 && out != NULL) {
+		*out = ex;
+	}
+	return rv;
+}
+
+int
+dsi_registry_set_health(dsi_registry *r, const char *svc, const char *endpoint, dsc_health health,
+    int64_t now_ms, const char *last_error, uint64_t *rev)
+{
+	int   rv  = 0;
+	char *err = NULL;
+
+	if (last_error != NULL && last_error[0] != 0 && (err = strdup(last_error)) == NULL) {
+		return DSC_ENOMEM;
+	}
+	pthread_rwlock_wrlock(&r->lock);
+	rec *x = inst_find(r, svc, endpoint, NULL);
+	if (x == NULL) {
+		rv = DSC_ENOTFOUND;
+	} else {
+		if (rec_set_health(x, health, now_ms, err)) {
+			note_change(r);
+		}
+		err = NULL;
+	}
+	store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	free(err);
+	return rv;
+}
+
+uint64_t
+dsi_registry_revision(dsi_registry *r)
+{
+	pthread_rwlock_rdlock(&r->lock);
+	uint64_t rev = r->revision;
+	pthread_rwlock_unlock(&r->lock);
+	return rev;
+}
+
+size_t
+dsi_registry_count(dsi_registry *r)
+{
+	pthread_rwlock_rdlock(&r->lock);
+	size_t n = r->ninstances;
+	pthread_rwlock_unlock(&r->lock);
+	return n;
+}

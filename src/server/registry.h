@@ -1,0 +1,113 @@
+/*
+ * The registry: every registered instance, in memory, keyed by
+ * (service, endpoint), behind one read-write lock.
+ *
+ * Inputs are already validated and normalized (see dispatch.c). Reads take
+ * the read lock only; resolve never waits on I/O. Results are exported
+ * copies, so no caller ever holds a pointer into the registry.
+ */
+#ifndef DSI_REGISTRY_H
+#define DSI_REGISTRY_H
+
+#include <discovery/discovery.h>
+#include <discovery/v1/discovery.pb-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dsi_registry dsi_registry;
+
+/*
+ * An exported instance: one allocation holding the message, its metadata
+ * entries and every string. free() releases it; never pass it to
+ * protobuf_c_message_free_unpacked.
+ */
+typedef Discovery__V1__Instance dsi_instance;
+
+typedef struct dsi_registry_limits {
+	uint32_t max_instances; /* in total */
+	uint32_t max_instances_per_service;
+	uint32_t max_metadata_entries;
+	uint32_t max_metadata_bytes; /* keys plus values */
+} dsi_registry_limits;
+
+void dsi_registry_limits_default(dsi_registry_limits *l);
+
+/* What Register stores. Strings are borrowed for the call's duration. */
+typedef struct dsi_registration {
+	const char   *service;  /* normalized */
+	const char   *endpoint; /* validated */
+	const dsc_kv *metadata; /* duplicates allowed: the last one wins */
+	size_t        n_metadata;
+	const char   *health_path; /* normalized: starts with '/' */
+	uint32_t      ttl_ms;
+	uint32_t      weight;
+} dsi_registration;
+
+/* A list of exported instances; release with dsi_instances_free. */
+typedef struct dsi_instances {
+	dsi_instance **items;
+	size_t         count;
+} dsi_instances;
+
+void dsi_instances_free(dsi_instances *list);
+
+int  dsi_registry_create(dsi_registry **out, const dsi_registry_limits *limits);
+void dsi_registry_destroy(dsi_registry *r);
+
+/*
+ * Every function below returns 0 or a dsc_err and, when rev is not NULL,
+ * stores the registry revision after the call, success or not. Exported
+ * instances (out) belong to the caller. On failure nothing is changed and
+ * out is untouched.
+ */
+
+/*
+ * Adds the instance, or updates metadata, health path, ttl and weight of an
+ * existing one while keeping its health. *created tells which. A register
+ * that changes nothing does not bump the revision.
+ * DSC_ELIMIT (with why) when an instance limit would be passed.
+ */
+int dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_ms,
+    dsi_instance **out, bool *created, uint64_t *rev, char *why, size_t why_len);
+
+/*
+ * Round-robin, weighted, among healthy instances; among all when none is
+ * healthy, unless healthy_only (then DSC_EUNAVAILABLE). DSC_ENOTFOUND for an
+ * unknown service.
+ */
+int dsi_registry_resolve(
+    dsi_registry *r, const char *service, bool healthy_only, dsi_instance **out, uint64_t *rev);
+
+/* endpoint NULL removes every instance of service. Idempotent. */
+int dsi_registry_deregister(
+    dsi_registry *r, const char *service, const char *endpoint, uint32_t *removed, uint64_t *rev);
+
+/*
+ * With an endpoint: that instance's state (DSC_ENOTFOUND if absent).
+ * Without: healthy when any instance is; state is the best state found.
+ */
+int dsi_registry_is_healthy(dsi_registry *r, const char *service, const char *endpoint,
+    bool *healthy, dsc_health *state, uint64_t *rev);
+
+/* Sorted by (service, endpoint); service NULL lists every service. */
+int dsi_registry_get_all(dsi_registry *r, const char *service, dsi_instances *out, uint64_t *rev);
+
+/*
+ * Marks a TTL instance alive: HEALTHY, with its TTL counted from now.
+ * DSC_ESTATE for an instance registered without a TTL.
+ */
+int dsi_registry_heartbeat(dsi_registry *r, const char *service, const char *endpoint,
+    int64_t now_ms, dsi_instance **out, uint64_t *rev);
+
+/*
+ * Records a health result. Only a change of state bumps the revision;
+ * last_check_ms and last_error (NULL or "" for none) are always updated.
+ */
+int dsi_registry_set_health(dsi_registry *r, const char *service, const char *endpoint,
+    dsc_health health, int64_t now_ms, const char *last_error, uint64_t *rev);
+
+uint64_t dsi_registry_revision(dsi_registry *r);
+size_t   dsi_registry_count(dsi_registry *r); /* instances in total */
+
+#endif

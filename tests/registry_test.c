@@ -1,0 +1,502 @@
+/* Registry semantics: the rules of the contract, one case each. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+#define assert_ok(expr)                                                         \
+	do {                                                                    \
+		int rv_ = (expr);                                               \
+		if (rv_ != 0) {                                                 \
+			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
+		}                                                               \
+	} while (0)
+
+static int
+setup(void **state)
+{
+	dsi_registry *r;
+	if (dsi_registry_create(&r, NULL) != 0) {
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	dsi_registry_destroy(*state);
+	return 0;
+}
+
+/* Registers with defaults; returns the registry's rv. */
+static int
+reg(dsi_registry *r, const char *svc, const char *ep, uint32_t ttl, uint32_t weight, bool *created)
+{
+	dsi_registration g = { .service = svc,
+		.endpoint               = ep,
+		.health_path            = "/health",
+		.ttl_ms                 = ttl,
+		.weight                 = weight };
+	char             why[256];
+	bool             c;
+	return dsi_registry_register(
+	    r, &g, 1000, NULL, created ? created : &c, NULL, why, sizeof(why));
+}
+
+static char *
+resolve_ep(dsi_registry *r, const char *svc, bool healthy_only, int *rv)
+{
+	dsi_instance *x   = NULL;
+	char         *out = NULL;
+	*rv               = dsi_registry_resolve(r, svc, healthy_only, &x, NULL);
+	if (*rv == 0) {
+		out = strdup(x->endpoint);
+		free(x);
+	}
+	return out;
+}
+
+static void
+test_register_creates_and_is_idempotent(void **state)
+{
+	dsi_registry *r = *state;
+	bool          created;
+	uint64_t      rev;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, &created));
+	assert_true(created);
+	assert_int_equal(dsi_registry_revision(r), 1);
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, &created));
+	assert_false(created);
+	/* Nothing changed, so no new revision. */
+	assert_int_equal(dsi_registry_revision(r), 1);
+
+	dsc_kv           kv = { "zone", "eu" };
+	dsi_registration g  = { .service = "memory",
+		 .endpoint               = "http://a:1",
+		 .metadata               = &kv,
+		 .n_metadata             = 1,
+		 .health_path            = "/hz",
+		 .ttl_ms                 = 0,
+		 .weight                 = 5 };
+	dsi_instance    *x;
+	char             why[128];
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_HEALTHY, 2000, NULL, NULL));
+	assert_ok(dsi_registry_register(r, &g, 3000, &x, &created, &rev, why, sizeof(why)));
+	assert_false(created);
+	assert_int_equal(rev, 3); /* health change, then the update */
+	assert_string_equal(x->health_path, "/hz");
+	assert_int_equal(x->weight, 5);
+	assert_int_equal(x->n_metadata, 1);
+	assert_string_equal(x->metadata[0]->key, "zone");
+	assert_int_equal(x->health, DISCOVERY__V1__HEALTH_STATE__HEALTH_HEALTHY); /* kept */
+	assert_int_equal(x->registered_at_ms, 1000);                              /* kept */
+	free(x);
+	assert_int_equal(dsi_registry_count(r), 1);
+}
+
+static void
+test_get_all_sorted(void **state)
+{
+	dsi_registry *r = *state;
+	dsi_instances list;
+	uint64_t      rev;
+	const char   *want[][2] = { { "alpha", "http://a:1" }, { "alpha", "http://b:1" },
+		  { "beta", "http://a:1" }, { "zeta", "http://a:1" }, { "zeta", "tcp://z:9" } };
+
+	assert_ok(reg(r, "zeta", "tcp://z:9", 0, 0, NULL));
+	assert_ok(reg(r, "beta", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "alpha", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "zeta", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "alpha", "http://a:1", 0, 0, NULL));
+	assert_ok(dsi_registry_get_all(r, NULL, &list, &rev));
+	assert_int_equal(rev, 5);
+	assert_int_equal(list.count, 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(list.items[i]->service, want[i][0]);
+		assert_string_equal(list.items[i]->endpoint, want[i][1]);
+	}
+	dsi_instances_free(&list);
+	assert_ok(dsi_registry_get_all(r, "zeta", &list, NULL));
+	assert_int_equal(list.count, 2);
+	dsi_instances_free(&list);
+	assert_ok(dsi_registry_get_all(r, "nosuch", &list, NULL));
+	assert_int_equal(list.count, 0);
+	dsi_instances_free(&list);
+}
+
+static void
+test_get_all_many_services(void **state)
+{
+	dsi_registry *r = *state;
+	dsi_instances list;
+	char          name[32];
+	/* Enough services to force the hash table to grow several times. */
+	for (int i = 999; i >= 0; i--) {
+		snprintf(name, sizeof(name), "svc-%04d", i);
+		assert_ok(reg(r, name, "http://h:1", 0, 0, NULL));
+	}
+	assert_ok(dsi_registry_get_all(r, NULL, &list, NULL));
+	assert_int_equal(list.count, 1000);
+	for (size_t i = 1; i < list.count; i++) {
+		assert_true(strcmp(list.items[i - 1]->service, list.items[i]->service) < 0);
+	}
+	dsi_instances_free(&list);
+}
+
+static void
+test_resolve_round_robin_all_when_none_healthy(void **state)
+{
+	dsi_registry *r = *state;
+	int           rv, seen[3] = { 0 };
+	const char   *eps[3] = { "http://a:1", "http://b:1", "http://c:1" };
+
+	for (int i = 0; i < 3; i++) {
+		assert_ok(reg(r, "memory", eps[i], 0, 0, NULL));
+	}
+	for (int i = 0; i < 30; i++) {
+		char *ep = resolve_ep(r, "memory", false, &rv);
+		assert_ok(rv);
+		for (int k = 0; k < 3; k++) {
+			seen[k] += strcmp(ep, eps[k]) == 0;
+		}
+		free(ep);
+	}
+	assert_int_equal(seen[0], 10);
+	assert_int_equal(seen[1], 10);
+	assert_int_equal(seen[2], 10);
+
+	dsi_instance *x;
+	assert_ok(dsi_registry_resolve(r, "memory", false, &x, NULL));
+	assert_int_equal(
+	    x->health, DISCOVERY__V1__HEALTH_STATE__HEALTH_UNKNOWN); /* tells the caller */
+	free(x);
+	assert_int_equal(dsi_registry_resolve(r, "memory", true, &x, NULL), DSC_EUNAVAILABLE);
+	assert_int_equal(dsi_registry_resolve(r, "nosuch", false, &x, NULL), DSC_ENOTFOUND);
+}
+
+static void
+test_resolve_prefers_healthy(void **state)
+{
+	dsi_registry *r = *state;
+	int           rv;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 5, "HTTP 500", NULL));
+	assert_ok(
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 5, NULL, NULL));
+	for (int i = 0; i < 10; i++) {
+		char *ep = resolve_ep(r, "memory", i % 2 == 0, &rv);
+		assert_ok(rv);
+		assert_string_equal(ep, "http://b:1");
+		free(ep);
+	}
+	/* When every instance fails, resolve still answers, and says so. */
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 6, "timeout", NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://c:1", DSC_HEALTH_UNHEALTHY, 6, "refused", NULL));
+	dsi_instance *x;
+	assert_ok(dsi_registry_resolve(r, "memory", false, &x, NULL));
+	assert_int_equal(x->health, DISCOVERY__V1__HEALTH_STATE__HEALTH_UNHEALTHY);
+	assert_true(x->last_error[0] != 0);
+	free(x);
+	assert_int_equal(dsi_registry_resolve(r, "memory", true, &x, NULL), DSC_EUNAVAILABLE);
+}
+
+static void
+test_resolve_weighted(void **state)
+{
+	dsi_registry *r = *state;
+	int           rv, heavy = 0;
+
+	assert_ok(reg(r, "memory", "http://heavy:1", 0, 3, NULL));
+	assert_ok(reg(r, "memory", "http://light:1", 0, 1, NULL));
+	for (int i = 0; i < 400; i++) {
+		char *ep = resolve_ep(r, "memory", false, &rv);
+		assert_ok(rv);
+		heavy += strcmp(ep, "http://heavy:1") == 0;
+		free(ep);
+	}
+	assert_int_equal(heavy, 300);
+}
+
+static void
+test_deregister(void **state)
+{
+	dsi_registry *r = *state;
+	uint32_t      removed;
+	uint64_t      rev;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_ok(reg(r, "other", "http://a:1", 0, 0, NULL));
+	assert_ok(dsi_registry_deregister(r, "memory", "http://b:1", &removed, &rev));
+	assert_int_equal(removed, 1);
+	assert_int_equal(rev, 5);
+	assert_ok(dsi_registry_deregister(r, "memory", "http://b:1", &removed, &rev));
+	assert_int_equal(removed, 0); /* idempotent */
+	assert_int_equal(rev, 5);
+	assert_ok(dsi_registry_deregister(r, "memory", NULL, &removed, &rev));
+	assert_int_equal(removed, 2);
+	assert_int_equal(rev, 7); /* one revision per removed instance */
+	assert_ok(dsi_registry_deregister(r, "nosuch", NULL, &removed, NULL));
+	assert_int_equal(removed, 0);
+	dsi_instance *x;
+	assert_int_equal(dsi_registry_resolve(r, "memory", false, &x, NULL), DSC_ENOTFOUND);
+	assert_int_equal(dsi_registry_count(r), 1);
+	/* A service that was emptied can come back. */
+	assert_ok(reg(r, "memory", "http://d:1", 0, 0, NULL));
+	assert_int_equal(dsi_registry_count(r), 2);
+}
+
+static void
+test_is_healthy(void **state)
+{
+	dsi_registry *r = *state;
+	bool          healthy;
+	dsc_health    st;
+
+	assert_int_equal(
+	    dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL), DSC_ENOTFOUND);
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
+	assert_false(healthy);
+	assert_int_equal(st, DSC_HEALTH_UNKNOWN);
+	assert_ok(
+	    dsi_registry_set_health(r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1, "x", NULL));
+	assert_ok(
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1, "x", NULL));
+	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
+	assert_false(healthy);
+	assert_int_equal(st, DSC_HEALTH_UNHEALTHY);
+	assert_ok(
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 2, NULL, NULL));
+	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
+	assert_true(healthy);
+	assert_int_equal(st, DSC_HEALTH_HEALTHY);
+	assert_ok(dsi_registry_is_healthy(r, "memory", "http://a:1", &healthy, &st, NULL));
+	assert_false(healthy);
+	assert_int_equal(st, DSC_HEALTH_UNHEALTHY);
+	assert_int_equal(dsi_registry_is_healthy(r, "memory", "http://zz:1", &healthy, &st, NULL),
+	    DSC_ENOTFOUND);
+}
+
+static void
+test_heartbeat(void **state)
+{
+	dsi_registry *r = *state;
+	dsi_instance *x;
+	uint64_t      rev;
+
+	assert_ok(reg(r, "ttl", "http://a:1", 5000, 0, NULL));
+	assert_ok(reg(r, "polled", "http://a:1", 0, 0, NULL));
+	assert_ok(dsi_registry_heartbeat(r, "ttl", "http://a:1", 42, &x, &rev));
+	assert_int_equal(x->health, DISCOVERY__V1__HEALTH_STATE__HEALTH_HEALTHY);
+	assert_int_equal(x->last_check_ms, 42);
+	assert_int_equal(rev, 3);
+	free(x);
+	assert_ok(dsi_registry_heartbeat(r, "ttl", "http://a:1", 43, NULL, &rev));
+	assert_int_equal(rev, 3); /* still healthy: no change */
+	assert_int_equal(
+	    dsi_registry_heartbeat(r, "polled", "http://a:1", 1, NULL, NULL), DSC_ESTATE);
+	assert_int_equal(
+	    dsi_registry_heartbeat(r, "ttl", "http://b:1", 1, NULL, NULL), DSC_ENOTFOUND);
+	assert_int_equal(
+	    dsi_registry_heartbeat(r, "nosuch", "http://a:1", 1, NULL, NULL), DSC_ENOTFOUND);
+}
+
+static void
+test_set_health_revision_only_on_change(void **state)
+{
+	dsi_registry *r = *state;
+	uint64_t      rev;
+	dsi_instances list;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 10, "HTTP 500", &rev));
+	assert_int_equal(rev, 2);
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 20, "HTTP 503", &rev));
+	assert_int_equal(rev, 2);
+	assert_ok(dsi_registry_get_all(r, "memory", &list, NULL));
+	assert_string_equal(list.items[0]->last_error, "HTTP 503");
+	assert_int_equal(list.items[0]->last_check_ms, 20);
+	dsi_instances_free(&list);
+	assert_int_equal(
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1, NULL, NULL),
+	    DSC_ENOTFOUND);
+}
+
+static void
+test_metadata_sorted_last_wins_and_limited(void **state)
+{
+	dsi_registry    *r    = *state;
+	dsc_kv           kv[] = { { "zone", "a" }, { "app", "x" }, { "zone", "b" } };
+	dsi_registration g    = { .service = "memory",
+		   .endpoint               = "http://a:1",
+		   .metadata               = kv,
+		   .n_metadata             = 3,
+		   .health_path            = "/health" };
+	dsi_instance    *x;
+	bool             created;
+	char             why[256];
+
+	assert_ok(dsi_registry_register(r, &g, 1, &x, &created, NULL, why, sizeof(why)));
+	assert_int_equal(x->n_metadata, 2);
+	assert_string_equal(x->metadata[0]->key, "app");
+	assert_string_equal(x->metadata[1]->key, "zone");
+	assert_string_equal(x->metadata[1]->value, "b");
+	free(x);
+
+	dsc_kv many[65];
+	char   keys[65][8];
+	for (int i = 0; i < 65; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		many[i].key   = keys[i];
+		many[i].value = "v";
+	}
+	g.metadata   = many;
+	g.n_metadata = 65;
+	assert_int_equal(
+	    dsi_registry_register(r, &g, 1, NULL, &created, NULL, why, sizeof(why)), DSC_ELIMIT);
+	assert_non_null(strstr(why, "64 entries"));
+
+	char *big = malloc(5000);
+	memset(big, 'v', 4999);
+	big[4999]    = 0;
+	dsc_kv one   = { "k", big };
+	g.metadata   = &one;
+	g.n_metadata = 1;
+	assert_int_equal(
+	    dsi_registry_register(r, &g, 1, NULL, &created, NULL, why, sizeof(why)), DSC_ELIMIT);
+	free(big);
+
+	/* The rejected updates left what was stored alone. */
+	dsi_instances list;
+	assert_ok(dsi_registry_get_all(r, "memory", &list, NULL));
+	assert_int_equal(list.items[0]->n_metadata, 2);
+	dsi_instances_free(&list);
+}
+
+static void
+test_instance_limits(void **state)
+{
+	dsi_registry       *r;
+	dsi_registry_limits l;
+	char                why[256];
+	bool                created;
+	(void) state;
+
+	dsi_registry_limits_default(&l);
+	l.max_instances             = 3;
+	l.max_instances_per_service = 2;
+	assert_ok(dsi_registry_create(&r, &l));
+	assert_ok(reg(r, "a", "http://1:1", 0, 0, NULL));
+	assert_ok(reg(r, "a", "http://2:1", 0, 0, NULL));
+	dsi_registration g = { .service = "a", .endpoint = "http://3:1", .health_path = "/health" };
+	assert_int_equal(
+	    dsi_registry_register(r, &g, 1, NULL, &created, NULL, why, sizeof(why)), DSC_ELIMIT);
+	assert_non_null(strstr(why, "service a"));
+	/* Updating an existing instance is not blocked by the limit. */
+	assert_ok(reg(r, "a", "http://2:1", 0, 7, NULL));
+	assert_ok(reg(r, "b", "http://1:1", 0, 0, NULL));
+	g.service = "c";
+	assert_int_equal(
+	    dsi_registry_register(r, &g, 1, NULL, &created, NULL, why, sizeof(why)), DSC_ELIMIT);
+	assert_non_null(strstr(why, "3 instances"));
+	assert_int_equal(dsi_registry_count(r), 3);
+	dsi_registry_destroy(r);
+}
+
+/* Writers and readers at once: counts stay exact, revisions only grow. */
+typedef struct {
+	dsi_registry *r;
+	int           id;
+} worker_arg;
+
+static void *
+worker(void *p)
+{
+	worker_arg *a = p;
+	char        ep[64];
+	for (int i = 0; i < 500; i++) {
+		snprintf(ep, sizeof(ep), "http://w%d-%d:1", a->id, i);
+		if (reg(a->r, "shared", ep, 0, 0, NULL) != 0) {
+			return (void *) 1;
+		}
+		dsi_instance *x = NULL;
+		if (dsi_registry_resolve(a->r, "shared", false, &x, NULL) != 0) {
+			return (void *) 2;
+		}
+		free(x);
+		if (i % 2 == 1) {
+			uint32_t removed;
+			dsi_registry_deregister(a->r, "shared", ep, &removed, NULL);
+			if (removed != 1) {
+				return (void *) 3;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void
+test_concurrent(void **state)
+{
+	dsi_registry *r = *state;
+	pthread_t     t[8];
+	worker_arg    a[8];
+	for (int i = 0; i < 8; i++) {
+		a[i] = (worker_arg) { r, i };
+		pthread_create(&t[i], NULL, worker, &a[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		void *res;
+		pthread_join(t[i], &res);
+		assert_null(res);
+	}
+	assert_int_equal(dsi_registry_count(r), 8 * 250);
+	assert_int_equal(dsi_registry_revision(r), 8 * 500 + 8 * 250);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_register_creates_and_is_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_all_sorted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_all_many_services, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_resolve_round_robin_all_when_none_healthy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_prefers_healthy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_weighted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deregister, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_is_healthy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_set_health_revision_only_on_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_metadata_sorted_last_wins_and_limited, setup, teardown),
+		cmocka_unit_test(test_instance_limits),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
