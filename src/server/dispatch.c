@@ -1,0 +1,383 @@
+/*
+ * Request dispatch. Every request takes the same path: decode, find its
+ * kind in one table, validate the fields common to all kinds in one place,
+ * run the kind's handler, encode the Response.
+ */
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "endpoint.h"
+#include "name.h"
+#include "status.h"
+#include "text.h"
+#include "timeutil.h"
+
+#define HEALTH_PATH_MAX 1024
+#define META_KEY_MAX    128
+#define TTL_MIN_MS      100u
+#define TTL_MAX_MS      86400000u
+
+/* Which of the common fields a kind takes. */
+enum {
+	NEED_SERVICE  = 1u << 0, /* field 1, required */
+	OPT_SERVICE   = 1u << 1, /* field 1, may be empty */
+	NEED_ENDPOINT = 1u << 2, /* field 2, required */
+	OPT_ENDPOINT  = 1u << 3, /* field 2, may be empty */
+	WRITES        = 1u << 4, /* changes the registry */
+};
+
+/* One call in flight: validated inputs, the result, and what to free. */
+typedef struct call {
+	const dsi_dispatch     *d;
+	const ProtobufCMessage *req; /* the kind's own request message */
+	char                    service[DSI_NAME_MAX + 1];
+	const char             *service_or_null; /* NULL when empty and optional */
+	const char             *endpoint;        /* NULL when empty and optional */
+	uint64_t                revision;
+	char                    message[320];
+	union {
+		Discovery__V1__RegisterResponse   reg;
+		Discovery__V1__ResolveResponse    resolve;
+		Discovery__V1__DeregisterResponse dereg;
+		Discovery__V1__IsHealthyResponse  is_healthy;
+		Discovery__V1__GetAllResponse     get_all;
+		Discovery__V1__HeartbeatResponse  heartbeat;
+	} out;
+	dsi_instance *one; /* exported data the reply points into */
+	dsi_instances many;
+} call;
+
+typedef int (*handler_fn)(call *c);
+
+static int do_register(call *c);
+static int do_resolve(call *c);
+static int do_deregister(call *c);
+static int do_is_healthy(call *c);
+static int do_get_all(call *c);
+static int do_heartbeat(call *c);
+
+/* The one table from call kind to handler; the oneof numbers are shared. */
+static const struct kind {
+	Discovery__V1__Request__CallCase call;
+	const char                      *name;
+	unsigned                         flags;
+	handler_fn                       run;
+} kinds[] = {
+	{ DISCOVERY__V1__REQUEST__CALL_REGISTER, "register", NEED_SERVICE | NEED_ENDPOINT | WRITES,
+	    do_register },
+	{ DISCOVERY__V1__REQUEST__CALL_RESOLVE, "resolve", NEED_SERVICE, do_resolve },
+	{ DISCOVERY__V1__REQUEST__CALL_DEREGISTER, "deregister",
+	    NEED_SERVICE | OPT_ENDPOINT | WRITES, do_deregister },
+	{ DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY, "is_healthy", NEED_SERVICE | OPT_ENDPOINT,
+	    do_is_healthy },
+	{ DISCOVERY__V1__REQUEST__CALL_GET_ALL, "get_all", OPT_SERVICE, do_get_all },
+	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, do_heartbeat },
+};
+
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static const struct kind *
+kind_find(Discovery__V1__Request__CallCase cc)
+{
+	for (size_t i = 0; i < NKINDS; i++) {
+		if (kinds[i].call == cc) {
+			return &kinds[i];
+		}
+	}
+	return NULL;
+}
+
+/* The message a oneof member points to, found through the descriptor. */
+static ProtobufCMessage **
+oneof_slot(const ProtobufCMessage *m, unsigned number)
+{
+	const ProtobufCFieldDescriptor *f
+	    = protobuf_c_message_descriptor_get_field(m->descriptor, number);
+	return (ProtobufCMessage **) ((char *) m + f->offset);
+}
+
+/* A string field of a sub-request by number; "" when absent. */
+static const char *
+string_field(const ProtobufCMessage *m, unsigned number)
+{
+	const ProtobufCFieldDescriptor *f
+	    = protobuf_c_message_descriptor_get_field(m->descriptor, number);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING) {
+		return "";
+	}
+	const char *s = *(const char *const *) ((const char *) m + f->offset);
+	return s == NULL ? "" : s;
+}
+
+/* Validates service (field 1) and endpoint (field 2) as the kind requires. */
+static int
+validate_common(call *c, const struct kind *k)
+{
+	const char *svc = string_field(c->req, 1);
+	const char *ep  = string_field(c->req, 2);
+	int         rv;
+
+	if (svc[0] != 0 || (k->flags & NEED_SERVICE)) {
+		rv = dsi_name_normalize(svc, c->service, c->message, sizeof(c->message));
+		if (rv != 0) {
+			return rv;
+		}
+		c->service_or_null = c->service;
+	}
+	if (ep[0] != 0 || (k->flags & NEED_ENDPOINT)) {
+		if (!(k->flags & (NEED_ENDPOINT | OPT_ENDPOINT))) {
+			return 0; /* the kind has no endpoint field */
+		}
+		rv = dsi_endpoint_validate(ep, c->message, sizeof(c->message));
+		if (rv != 0) {
+			return rv;
+		}
+		c->endpoint = ep;
+	}
+	return 0;
+}
+
+/* ---- handlers: run after validate_common, fill c->out ---- */
+
+static int
+invalid(call *c, const char *fmt, const char *detail)
+{
+	snprintf(c->message, sizeof(c->message), fmt, detail);
+	return DSC_EINVAL;
+}
+
+static int
+do_register(call *c)
+{
+	const Discovery__V1__RegisterRequest *rq = (const Discovery__V1__RegisterRequest *) c->req;
+	char                                  path[HEALTH_PATH_MAX + 2] = "/health";
+	char                                  esc[96];
+	dsc_kv                               *kv = NULL;
+	bool                                  created;
+	int                                   rv;
+
+	if (rq->health_path[0] != 0) {
+		size_t len = strlen(rq->health_path);
+		if (len > HEALTH_PATH_MAX) {
+			return invalid(c, "health_path is longer than %s bytes", "1024");
+		}
+		for (const char *p = rq->health_path; *p; p++) {
+			if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
+				return invalid(c,
+				    "health_path \"%s\" may only hold visible ASCII, without '#'",
+				    dsi_text_escape(rq->health_path, esc, sizeof(esc)));
+			}
+		}
+		/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
+		snprintf(path, sizeof(path), "%s%s", rq->health_path[0] == '/' ? "" : "/",
+		    rq->health_path);
+	}
+	if (rq->ttl_ms != 0 && (rq->ttl_ms < TTL_MIN_MS || rq->ttl_ms > TTL_MAX_MS)) {
+		return invalid(c, "ttl_ms must be 0 (checked by the server) or %s", "100-86400000");
+	}
+	if (rq->n_metadata > 0 && (kv = calloc(rq->n_metadata, sizeof(*kv))) == NULL) {
+		return DSC_ENOMEM;
+	}
+	for (size_t i = 0; i < rq->n_metadata; i++) {
+		const char *key = rq->metadata[i]->key, *val = rq->metadata[i]->value;
+		if (key[0] == 0 || strlen(key) > META_KEY_MAX || strpbrk(key, " =") != NULL
+		    || !dsi_text_is_clean(key)) {
+			free(kv);
+			return invalid(c,
+			    "metadata key \"%s\" must be 1-128 bytes of UTF-8 without spaces, '=' "
+			    "or "
+			    "control characters",
+			    dsi_text_escape(key, esc, sizeof(esc)));
+		}
+		if (!dsi_text_is_clean(val)) {
+			free(kv);
+			return invalid(c,
+			    "metadata value for \"%s\" must be UTF-8 without control characters",
+			    dsi_text_escape(key, esc, sizeof(esc)));
+		}
+		kv[i].key   = key;
+		kv[i].value = val;
+	}
+	dsi_registration reg = {
+		.service     = c->service,
+		.endpoint    = c->endpoint,
+		.metadata    = kv,
+		.n_metadata  = rq->n_metadata,
+		.health_path = path,
+		.ttl_ms      = rq->ttl_ms,
+		.weight      = rq->weight,
+	};
+	rv = dsi_registry_register(c->d->registry, &reg, dsi_wall_ms(), &c->one, &created,
+	    &c->revision, c->message, sizeof(c->message));
+	free(kv);
+	if (rv == 0) {
+		discovery__v1__register_response__init(&c->out.reg);
+		c->out.reg.instance = c->one;
+		dsi_info(c->d->log, "%s %s %s (revision %llu)", created ? "registered" : "updated",
+		    c->service, dsi_text_escape(c->endpoint, esc, sizeof(esc)),
+		    (unsigned long long) c->revision);
+	}
+	return rv;
+}
+
+static int
+do_resolve(call *c)
+{
+	const Discovery__V1__ResolveRequest *rq = (const Discovery__V1__ResolveRequest *) c->req;
+	int                                  rv = dsi_registry_resolve(
+	                                     c->d->registry, c->service, rq->healthy_only, &c->one, &c->revision);
+	if (rv == 0) {
+		discovery__v1__resolve_response__init(&c->out.resolve);
+		c->out.resolve.instance = c->one;
+	} else if (rv == DSC_EUNAVAILABLE) {
+		snprintf(c->message, sizeof(c->message), "service %s has no healthy instance",
+		    c->service);
+	}
+	return rv;
+}
+
+static int
+do_deregister(call *c)
+{
+	uint32_t removed;
+	char     esc[96];
+	int      rv = dsi_registry_deregister(
+	         c->d->registry, c->service, c->endpoint, &removed, &c->revision);
+	if (rv == 0) {
+		discovery__v1__deregister_response__init(&c->out.dereg);
+		c->out.dereg.removed = removed;
+		dsi_info(c->d->log, "deregistered %s %s: %u removed (revision %llu)", c->service,
+		    c->endpoint ? dsi_text_escape(c->endpoint, esc, sizeof(esc)) : "(all)", removed,
+		    (unsigned long long) c->revision);
+	}
+	return rv;
+}
+
+static int
+do_is_healthy(call *c)
+{
+	bool       healthy;
+	dsc_health state;
+	int        rv = dsi_registry_is_healthy(
+	           c->d->registry, c->service, c->endpoint, &healthy, &state, &c->revision);
+	if (rv == 0) {
+		discovery__v1__is_healthy_response__init(&c->out.is_healthy);
+		c->out.is_healthy.healthy = healthy;
+		c->out.is_healthy.state   = (Discovery__V1__HealthState) state;
+	}
+	return rv;
+}
+
+static int
+do_get_all(call *c)
+{
+	int rv = dsi_registry_get_all(c->d->registry, c->service_or_null, &c->many, &c->revision);
+	if (rv == 0) {
+		discovery__v1__get_all_response__init(&c->out.get_all);
+		c->out.get_all.instances   = c->many.items;
+		c->out.get_all.n_instances = c->many.count;
+		c->out.get_all.revision    = c->revision;
+	}
+	return rv;
+}
+
+static int
+do_heartbeat(call *c)
+{
+	int rv = dsi_registry_heartbeat(
+	    c->d->registry, c->service, c->endpoint, dsi_wall_ms(), &c->one, &c->revision);
+	if (rv == 0) {
+		discovery__v1__heartbeat_response__init(&c->out.heartbeat);
+		c->out.heartbeat.instance = c->one;
+	} else if (rv == DSC_ESTATE) {
+		snprintf(c->message, sizeof(c->message),
+		    "instance of %s was registered without ttl_ms: the server checks it itself",
+		    c->service);
+	}
+	return rv;
+}
+
+/* ---- the entry point ---- */
+
+/* Why a request with no known call failed: empty, or a call we do not know. */
+static int
+no_call(const Discovery__V1__Request *req, char *msg, size_t n)
+{
+	for (size_t i = 0; i < req->base.n_unknown_fields; i++) {
+		if (req->base.unknown_fields[i].tag >= 10) {
+			snprintf(msg, n,
+			    "unknown call (field %u): this server does not implement it",
+			    req->base.unknown_fields[i].tag);
+			return DSC_ENOTSUP;
+		}
+	}
+	snprintf(msg, n, "request has no call set");
+	return DSC_EINVAL;
+}
+
+int
+dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg **reply)
+{
+	Discovery__V1__Request *req  = NULL;
+	Discovery__V1__Response resp = DISCOVERY__V1__RESPONSE__INIT;
+	const struct kind      *k    = NULL;
+	call                    c;
+	int                     rv;
+
+	memset(&c, 0, sizeof(c));
+	c.d = d;
+	if (len == 0) {
+		rv = DSC_EINVAL;
+		snprintf(c.message, sizeof(c.message), "empty request");
+	} else if ((rv = dsi_unpack(
+	                &discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &req))
+	    != 0) {
+		rv = DSC_EINVAL;
+		snprintf(c.message, sizeof(c.message),
+		    "request is not a discovery.v1.Request message (%zu bytes)", len);
+	} else if ((k = kind_find(req->call_case)) == NULL) {
+		rv = no_call(req, c.message, sizeof(c.message));
+	} else {
+		c.req = *oneof_slot(&req->base, (unsigned) k->call);
+		rv    = validate_common(&c, k);
+		if (rv == 0) {
+			rv = k->run(&c);
+		}
+	}
+	if (rv == DSC_ENOTFOUND && c.message[0] == 0) {
+		char esc[96];
+		if (c.endpoint != NULL && k->call != DISCOVERY__V1__REQUEST__CALL_DEREGISTER) {
+			snprintf(c.message, sizeof(c.message), "service %s has no instance %s",
+			    c.service, dsi_text_escape(c.endpoint, esc, sizeof(esc)));
+		} else {
+			snprintf(c.message, sizeof(c.message), "service %s is not registered",
+			    c.service);
+		}
+	}
+	if (rv != 0) {
+		if (c.message[0] == 0) {
+			snprintf(c.message, sizeof(c.message), "%s", dsc_strerror(rv));
+		}
+		c.revision = dsi_registry_revision(d->registry);
+		dsi_debug(d->log, "%s failed: %s", k != NULL ? k->name : "request", c.message);
+	} else {
+		resp.result_case = (Discovery__V1__Response__ResultCase) k->call;
+		*oneof_slot(&resp.base, (unsigned) k->call) = (ProtobufCMessage *) &c.out;
+	}
+	resp.status   = dsi_status_from_err(rv);
+	resp.message  = rv != 0 ? c.message : (char *) "";
+	resp.revision = c.revision;
+	rv            = dsi_pack(&resp.base, reply);
+
+	free(c.one);
+	dsi_instances_free(&c.many);
+	if (req != NULL) {
+		protobuf_c_message_free_unpacked(&req->base, NULL);
+	}
+	return rv;
+}

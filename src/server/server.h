@@ -1,0 +1,29 @@
+/*
+ * The server context: everything one discoveryd owns. No globals, so a
+ * test can run several servers in one process.
+ */
+#ifndef DSI_SERVER_H
+#define DSI_SERVER_H
+
+#include <stdio.h>
+
+#include "options.h"
+
+typedef struct dsi_server dsi_server;
+
+/* Builds and binds everything; on failure why says what and where. */
+int dsi_server_create(
+    dsi_server **out, const dsi_server_options *o, FILE *log_out, char *why, size_t why_len);
+
+/* Starts serving requests. */
+int dsi_server_start(dsi_server *s);
+
+/* Answers what is in flight, then stops. Idempotent. */
+void dsi_server_stop(dsi_server *s);
+
+void dsi_server_destroy(dsi_server *s);
+
+/* The bound REQ/REP URL of listener i (with the real port for ":0"). */
+const char *dsi_server_url(const dsi_server *s, size_t i);
+
+#endif
