@@ -1,0 +1,614 @@
+/*
+ * libdiscovery: each call packs a Request, runs it on its own REQ context
+ * with an explicit deadline, and copies the Response into caller-owned
+ * structs. The socket dials in the background and redials after a restart.
+ */
+#include <discovery/discovery.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "status.h"
+#include "text.h"
+#include "timeutil.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+
+struct dsc_client {
+	nng_socket       sock;
+	int32_t          timeout_ms;
+	char            *token;
+	char             url[256];
+	pthread_mutex_t  mtx; /* with cv: waiting for the first pipe */
+	pthread_cond_t   cv;
+	_Atomic int      pipes;    /* connected pipes, to tell "unreachable" from "slow" */
+	_Atomic uint64_t revision; /* from the last successful reply */
+};
+
+void
+dsc_client_options_init(dsc_client_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->timeout_ms = DEFAULT_TIMEOUT_MS;
+}
+
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	dsc_client *c = arg;
+	(void) p;
+	pthread_mutex_lock(&c->mtx);
+	atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+}
+
+static int
+err_from_nng(int rv)
+{
+	switch (rv) {
+	case 0:
+		return DSC_OK;
+	case NNG_ETIMEDOUT:
+		return DSC_ETIMEDOUT;
+	case NNG_ECONNREFUSED:
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+	case NNG_EUNREACHABLE:
+	case NNG_EADDRINUSE:
+		return DSC_ECONNREFUSED;
+	case NNG_ENOMEM:
+		return DSC_ENOMEM;
+	case NNG_ECLOSED:
+		return DSC_ECLOSED;
+	case NNG_EADDRINVAL:
+	case NNG_EINVAL:
+	case NNG_ENOTSUP:
+		return DSC_EINVAL;
+	default:
+		return DSC_ETRANSPORT;
+	}
+}
+
+/* Records a failure in err, when the caller asked for it; returns code. */
+static int fail(dsc_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(dsc_error *err, int code, const char *fmt, ...)
+{
+	if (err != NULL) {
+		va_list ap;
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/*
+ * Connects within the client's timeout or fails. A plain blocking nng_dial
+ * can hang for nng's own handshake timeout on a stopped server, so probe
+ * the address with a bounded stream dial first (a closed port fails at
+ * once), then dial in the background and wait, bounded, for the pipe.
+ */
+static int
+connect_now(dsc_client *c, const char *url)
+{
+	nng_stream_dialer *sd;
+	nng_aio           *aio;
+	int64_t            deadline = dsi_monotonic_ms() + c->timeout_ms;
+	int                rv;
+
+	if (nng_stream_dialer_alloc(&sd, url) == 0) {
+		if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+			nng_stream_dialer_free(sd);
+			return err_from_nng(rv);
+		}
+		nng_aio_set_timeout(aio, c->timeout_ms);
+		nng_stream_dialer_dial(sd, aio);
+		nng_aio_wait(aio);
+		rv = nng_aio_result(aio);
+		if (rv == 0) {
+			nng_stream_free(nng_aio_get_output(aio, 0));
+		}
+		nng_aio_free(aio);
+		nng_stream_dialer_free(sd);
+		if (rv != 0) {
+			return rv == NNG_ETIMEDOUT ? DSC_ETIMEDOUT : err_from_nng(rv);
+		}
+	}
+	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		return err_from_nng(rv);
+	}
+	pthread_mutex_lock(&c->mtx);
+	while (atomic_load(&c->pipes) == 0 && dsi_monotonic_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + (deadline - dsi_monotonic_ms()) * 1000000;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+	}
+	rv = atomic_load(&c->pipes) > 0 ? 0 : DSC_ETIMEDOUT;
+	pthread_mutex_unlock(&c->mtx);
+	return rv;
+}
+
+int
+dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opts)
+{
+	dsc_client_options def;
+	dsc_client        *c;
+	int                rv;
+
+	if (out == NULL || url == NULL || url[0] == 0) {
+		return DSC_EINVAL;
+	}
+	if (opts == NULL) {
+		dsc_client_options_init(&def);
+		opts = &def;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return DSC_ENOMEM;
+	}
+	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	dsi_strlcpy(c->url, url, sizeof(c->url));
+	if (opts->auth_token != NULL && (c->token = strdup(opts->auth_token)) == NULL) {
+		free(c);
+		return DSC_ENOMEM;
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		free(c->token);
+		free(c);
+		return err_from_nng(rv);
+	}
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	/*
+	 * nng resends a request after 60 s by default, so a slow call would run
+	 * twice on the server. Calls have their own deadline instead.
+	 */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
+
+	if (opts->require_connection) {
+		rv = connect_now(c, url);
+	} else {
+		/* Dial in the background: the client works once the server is up. */
+		rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+		rv = err_from_nng(rv);
+	}
+	if (rv != 0) {
+		nng_close(c->sock);
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mtx);
+		free(c->token);
+		free(c);
+		return rv;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+dsc_client_close(dsc_client *c)
+{
+	if (c != NULL) {
+		nng_close(c->sock); /* after this no pipe callback can run */
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mtx);
+		free(c->token);
+		free(c);
+	}
+}
+
+uint64_t
+dsc_client_revision(const dsc_client *c)
+{
+	return atomic_load(&((dsc_client *) c)->revision);
+}
+
+/* Runs one step (send or receive) of a call on aio within the deadline. */
+static int
+aio_step(nng_aio *aio, nng_ctx ctx, bool send, int64_t deadline)
+{
+	int64_t left = deadline - dsi_monotonic_ms();
+	nng_aio_set_timeout(aio, left > 0 ? (nng_duration) left : 1);
+	if (send) {
+		nng_ctx_send(ctx, aio);
+	} else {
+		nng_ctx_recv(ctx, aio);
+	}
+	nng_aio_wait(aio);
+	return nng_aio_result(aio);
+}
+
+/*
+ * The one round trip every call makes. On success *resp is the server's
+ * OK answer (free with protobuf_c_message_free_unpacked); otherwise err
+ * says why.
+ */
+static int
+roundtrip(
+    dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err)
+{
+	nng_aio                 *aio = NULL;
+	nng_ctx                  ctx;
+	nng_msg                 *msg      = NULL;
+	Discovery__V1__Response *r        = NULL;
+	int64_t                  deadline = dsi_monotonic_ms() + c->timeout_ms;
+	int                      rv;
+
+	req->auth_token = c->token != NULL ? c->token : (char *) "";
+	if ((rv = dsi_pack(&req->base, &msg)) != 0) {
+		return fail(err, rv, "%s", dsc_strerror(rv));
+	}
+	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_msg_free(msg);
+		return fail(err, err_from_nng(rv), "%s", nng_strerror(rv));
+	}
+	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		nng_ctx_close(ctx);
+		return fail(err, DSC_ENOMEM, "%s", nng_strerror(rv));
+	}
+	nng_aio_set_msg(aio, msg);
+	if ((rv = aio_step(aio, ctx, true, deadline)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio)); /* a failed send leaves it to us */
+	} else {
+		rv = aio_step(aio, ctx, false, deadline);
+	}
+	if (rv != 0) {
+		nng_aio_free(aio);
+		nng_ctx_close(ctx);
+		if (rv == NNG_ETIMEDOUT && atomic_load(&c->pipes) == 0) {
+			return fail(err, DSC_ECONNREFUSED, "cannot connect to %s", c->url);
+		}
+		return fail(err, err_from_nng(rv), "%s: %s", c->url,
+		    rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv));
+	}
+	msg = nng_aio_get_msg(aio);
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	rv = dsi_unpack(&discovery__v1__response__descriptor, nng_msg_body(msg), nng_msg_len(msg),
+	    (ProtobufCMessage **) &r);
+	nng_msg_free(msg);
+	if (rv != 0) {
+		return fail(err, DSC_EPROTO, "the reply from %s is not a Response", c->url);
+	}
+	if (r->status != DISCOVERY__V1__STATUS_CODE__STATUS_OK) {
+		rv = fail(err, dsi_err_from_status(r->status), "%s", r->message);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return rv;
+	}
+	if ((unsigned) r->result_case != (unsigned) req->call_case) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return fail(err, DSC_EPROTO, "the reply from %s answers another call", c->url);
+	}
+	atomic_store(&c->revision, r->revision);
+	*resp = r;
+	return 0;
+}
+
+/* ---- copies out of the wire types ---- */
+
+static void
+instance_clear(dsc_instance *x)
+{
+	free(x->service);
+	free(x->endpoint);
+	free(x->health_path);
+	free(x->last_error);
+	for (size_t i = 0; i < x->n_metadata; i++) {
+		free((char *) x->metadata[i].key);
+		free((char *) x->metadata[i].value);
+	}
+	free(x->metadata);
+	memset(x, 0, sizeof(*x));
+}
+
+static char *
+dup_str(const char *s, bool *ok)
+{
+	char *d = strdup(s != NULL ? s : "");
+	*ok     = *ok && d != NULL;
+	return d;
+}
+
+static int
+instance_copy(dsc_instance *dst, const Discovery__V1__Instance *src)
+{
+	bool ok = true;
+	memset(dst, 0, sizeof(*dst));
+	dst->service          = dup_str(src->service, &ok);
+	dst->endpoint         = dup_str(src->endpoint, &ok);
+	dst->health_path      = dup_str(src->health_path, &ok);
+	dst->last_error       = dup_str(src->last_error, &ok);
+	dst->health           = (dsc_health) src->health;
+	dst->ttl_ms           = src->ttl_ms;
+	dst->weight           = src->weight;
+	dst->registered_at_ms = src->registered_at_ms;
+	dst->last_check_ms    = src->last_check_ms;
+	if (ok && src->n_metadata > 0) {
+		dst->metadata = calloc(src->n_metadata, sizeof(*dst->metadata));
+		ok            = dst->metadata != NULL;
+		for (size_t i = 0; ok && i < src->n_metadata; i++) {
+			dst->metadata[i].key   = dup_str(src->metadata[i]->key, &ok);
+			dst->metadata[i].value = dup_str(src->metadata[i]->value, &ok);
+			dst->n_metadata        = i + 1;
+		}
+	}
+	if (!ok) {
+		instance_clear(dst);
+		return DSC_ENOMEM;
+	}
+	return 0;
+}
+
+/* Hands a copy of src to *out when the caller wants one. */
+static int
+instance_out(const Discovery__V1__Instance *src, dsc_instance **out, dsc_error *err)
+{
+	dsc_instance *x;
+	if (out == NULL) {
+		return 0;
+	}
+	if (src == NULL) {
+		return fail(err, DSC_EPROTO, "the reply carries no instance");
+	}
+	if ((x = malloc(sizeof(*x))) == NULL || instance_copy(x, src) != 0) {
+		free(x);
+		return fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+	}
+	*out = x;
+	return 0;
+}
+
+void
+dsc_instance_free(dsc_instance *inst)
+{
+	if (inst != NULL) {
+		instance_clear(inst);
+		free(inst);
+	}
+}
+
+void
+dsc_instance_list_free(dsc_instance_list *list)
+{
+	if (list != NULL) {
+		for (size_t i = 0; i < list->count; i++) {
+			instance_clear(&list->items[i]);
+		}
+		free(list->items);
+		free(list);
+	}
+}
+
+/* ---- the calls ---- */
+
+static int
+need(const char *s, const char *what, dsc_error *err)
+{
+	if (s == NULL || s[0] == 0) {
+		return fail(err, DSC_EINVAL, "%s is required", what);
+	}
+	return 0;
+}
+
+static char *
+or_empty(const char *s)
+{
+	return (char *) (s != NULL ? s : "");
+}
+
+int
+dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc_error *err)
+{
+	Discovery__V1__Request                          req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__RegisterRequest                  rr  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
+	Discovery__V1__RegisterRequest__MetadataEntry  *ents = NULL;
+	Discovery__V1__RegisterRequest__MetadataEntry **ptrs = NULL;
+	Discovery__V1__Response                        *resp = NULL;
+	int                                             rv;
+
+	if (c == NULL || reg == NULL) {
+		return fail(err, DSC_EINVAL, "client and registration are required");
+	}
+	if ((rv = need(reg->service, "service", err)) != 0
+	    || (rv = need(reg->endpoint, "endpoint", err)) != 0) {
+		return rv;
+	}
+	if (reg->n_metadata > 0) {
+		ents = calloc(reg->n_metadata, sizeof(*ents));
+		ptrs = calloc(reg->n_metadata, sizeof(*ptrs));
+		if (ents == NULL || ptrs == NULL) {
+			free(ents);
+			free(ptrs);
+			return fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		}
+		for (size_t i = 0; i < reg->n_metadata; i++) {
+			discovery__v1__register_request__metadata_entry__init(&ents[i]);
+			ents[i].key   = or_empty(reg->metadata[i].key);
+			ents[i].value = or_empty(reg->metadata[i].value);
+			ptrs[i]       = &ents[i];
+		}
+	}
+	rr.service     = (char *) reg->service;
+	rr.endpoint    = (char *) reg->endpoint;
+	rr.metadata    = ptrs;
+	rr.n_metadata  = reg->n_metadata;
+	rr.health_path = or_empty(reg->health_path);
+	rr.ttl_ms      = reg->ttl_ms;
+	rr.weight      = reg->weight;
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
+	req.register_  = &rr;
+	rv             = roundtrip(c, &req, &resp, err);
+	free(ents);
+	free(ptrs);
+	if (rv == 0) {
+		rv = instance_out(resp->register_->instance, out, err);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	return rv;
+}
+
+int
+dsc_resolve(
+    dsc_client *c, const char *service, bool healthy_only, dsc_instance **out, dsc_error *err)
+{
+	Discovery__V1__Request        req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__ResolveRequest rr  = DISCOVERY__V1__RESOLVE_REQUEST__INIT;
+	Discovery__V1__Response      *resp;
+	int                           rv;
+
+	if (c == NULL || (rv = need(service, "service", err)) != 0) {
+		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+	}
+	rr.service      = (char *) service;
+	rr.healthy_only = healthy_only;
+	req.call_case   = DISCOVERY__V1__REQUEST__CALL_RESOLVE;
+	req.resolve     = &rr;
+	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
+		rv = instance_out(resp->resolve->instance, out, err);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	return rv;
+}
+
+int
+dsc_deregister(
+    dsc_client *c, const char *service, const char *endpoint, uint32_t *removed, dsc_error *err)
+{
+	Discovery__V1__Request           req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__DeregisterRequest dr  = DISCOVERY__V1__DEREGISTER_REQUEST__INIT;
+	Discovery__V1__Response         *resp;
+	int                              rv;
+
+	if (c == NULL || (rv = need(service, "service", err)) != 0) {
+		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+	}
+	dr.service     = (char *) service;
+	dr.endpoint    = or_empty(endpoint);
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_DEREGISTER;
+	req.deregister = &dr;
+	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
+		if (removed != NULL) {
+			*removed = resp->deregister->removed;
+		}
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	return rv;
+}
+
+int
+dsc_is_healthy(dsc_client *c, const char *service, const char *endpoint, bool *healthy,
+    dsc_health *state, dsc_error *err)
+{
+	Discovery__V1__Request          req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__IsHealthyRequest hr  = DISCOVERY__V1__IS_HEALTHY_REQUEST__INIT;
+	Discovery__V1__Response        *resp;
+	int                             rv;
+
+	if (c == NULL || (rv = need(service, "service", err)) != 0) {
+		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+	}
+	hr.service     = (char *) service;
+	hr.endpoint    = or_empty(endpoint);
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY;
+	req.is_healthy = &hr;
+	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
+		if (healthy != NULL) {
+			*healthy = resp->is_healthy->healthy;
+		}
+		if (state != NULL) {
+			*state = (dsc_health) resp->is_healthy->state;
+		}
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	return rv;
+}
+
+int
+dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc_error *err)
+{
+	Discovery__V1__Request       req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__GetAllRequest gr  = DISCOVERY__V1__GET_ALL_REQUEST__INIT;
+	Discovery__V1__Response     *resp;
+	dsc_instance_list           *list = NULL;
+	int                          rv;
+
+	if (c == NULL) {
+		return fail(err, DSC_EINVAL, "client is required");
+	}
+	gr.service    = or_empty(service);
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_GET_ALL;
+	req.get_all   = &gr;
+	if ((rv = roundtrip(c, &req, &resp, err)) != 0) {
+		return rv;
+	}
+	if (out == NULL) {
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		return 0;
+	}
+	const Discovery__V1__GetAllResponse *g = resp->get_all;
+	if ((list = calloc(1, sizeof(*list))) == NULL
+	    || (g->n_instances > 0
+	        && (list->items = calloc(g->n_instances, sizeof(*list->items))) == NULL)) {
+		rv = fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+	}
+	for (size_t i = 0; rv == 0 && i < g->n_instances; i++) {
+		if (instance_copy(&list->items[i], g->instances[i]) != 0) {
+			rv = fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		} else {
+			list->count = i + 1;
+		}
+	}
+	if (list != NULL) {
+		list->revision = g->revision;
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	if (rv != 0) {
+		dsc_instance_list_free(list);
+		return rv;
+	}
+	*out = list;
+	return 0;
+}
+
+int
+dsc_heartbeat(
+    dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err)
+{
+	Discovery__V1__Request          req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__HeartbeatRequest hr  = DISCOVERY__V1__HEARTBEAT_REQUEST__INIT;
+	Discovery__V1__Response        *resp;
+	int                             rv;
+
+	if (c == NULL || (rv = need(service, "service", err)) != 0
+	    || (rv = need(endpoint, "endpoint", err)) != 0) {
+		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+	}
+	hr.service    = (char *) service;
+	hr.endpoint   = (char *) endpoint;
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_HEARTBEAT;
+	req.heartbeat = &hr;
+	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
+		rv = instance_out(resp->heartbeat->instance, out, err);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	return rv;
+}

@@ -1,0 +1,218 @@
+/* Spawns and reaps discoveryd and CLI processes for integration tests. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static char *
+read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		return NULL;
+	}
+	size_t cap = 4096, n = 0;
+	char  *buf = malloc(cap);
+	size_t r;
+	while (buf != NULL && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += r;
+		if (n + 1 == cap) {
+			char *nb = realloc(buf, cap *= 2);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+			} else {
+				buf = nb;
+			}
+		}
+	}
+	fclose(f);
+	if (buf != NULL) {
+		buf[n] = 0;
+	}
+	return buf;
+}
+
+bool
+td_daemon_log_contains(const td_daemon *d, const char *text)
+{
+	char *log = read_file(d->log_path);
+	bool  yes = log != NULL && strstr(log, text) != NULL;
+	free(log);
+	return yes;
+}
+
+static void
+dump_log(const td_daemon *d)
+{
+	char *log = read_file(d->log_path);
+	fprintf(stderr, "---- discoveryd log (%s) ----\n%s----\n", d->log_path, log ? log : "");
+	free(log);
+}
+
+int
+td_daemon_start(td_daemon *d, const char *const *extra_args)
+{
+	const char *argv[64];
+	int         n = 0;
+
+	struct timespec now;
+	memset(d, 0, sizeof(*d));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	snprintf(d->log_path, sizeof(d->log_path), "%s/discoveryd-test-%d-%ld%09ld.log",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int) getpid(), (long) now.tv_sec,
+	    now.tv_nsec);
+	bool own_listen = false;
+	for (int i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
+		own_listen = own_listen || strncmp(extra_args[i], "--listen", 8) == 0;
+	}
+	argv[n++] = DISCOVERYD_PATH;
+	if (!own_listen) {
+		argv[n++] = "--listen";
+		argv[n++] = "tcp://127.0.0.1:0";
+	}
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (int i = 0; extra_args != NULL && extra_args[i] != NULL && n < 62; i++) {
+		argv[n++] = extra_args[i];
+	}
+	argv[n] = NULL;
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return -1;
+	}
+	if (pid == 0) {
+		int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	d->pid = pid;
+	/* Liveness bound only: the daemon normally is up in milliseconds. */
+	for (int i = 0; i < 1000; i++) {
+		char *log = read_file(d->log_path);
+		char *at  = log ? strstr(log, "listening on ") : NULL;
+		if (at != NULL) {
+			sscanf(at + strlen("listening on "), "%127s", d->url);
+			free(log);
+			return 0;
+		}
+		free(log);
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fprintf(stderr, "discoveryd exited early (status %d)\n", st);
+			dump_log(d);
+			d->pid = 0;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	fprintf(stderr, "discoveryd did not report listening within 10 s\n");
+	dump_log(d);
+	td_daemon_kill(d);
+	return -1;
+}
+
+static int
+wait_bounded(pid_t pid, int ms)
+{
+	int st;
+	for (int waited = 0; waited <= ms; waited += 5) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		}
+		if (r < 0 && errno != EINTR) {
+			return -1;
+		}
+		sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+int
+td_daemon_stop(td_daemon *d)
+{
+	if (d->pid <= 0) {
+		return -1;
+	}
+	kill(d->pid, SIGTERM);
+	int rv = wait_bounded(d->pid, 10000);
+	if (rv != 0) {
+		dump_log(d);
+	}
+	d->pid = 0;
+	unlink(d->log_path);
+	return rv;
+}
+
+void
+td_daemon_kill(td_daemon *d)
+{
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+	}
+}
+
+int
+td_run(const char *const *argv, char *out, size_t out_len, char *err, size_t err_len)
+{
+	char opath[] = "/tmp/td-run-out-XXXXXX", epath[] = "/tmp/td-run-err-XXXXXX";
+	int  ofd = mkstemp(opath), efd = mkstemp(epath);
+	if (ofd < 0 || efd < 0) {
+		if (ofd >= 0) {
+			close(ofd);
+			unlink(opath);
+		}
+		if (efd >= 0) {
+			close(efd);
+			unlink(epath);
+		}
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+		}
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	close(ofd);
+	close(efd);
+	int   rv = pid > 0 ? wait_bounded(pid, 20000) : -1;
+	char *o = read_file(opath), *e = read_file(epath);
+	snprintf(out, out_len, "%s", o ? o : "");
+	snprintf(err, err_len, "%s", e ? e : "");
+	free(o);
+	free(e);
+	unlink(opath);
+	unlink(epath);
+	return rv;
+}
