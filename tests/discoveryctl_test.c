@@ -1,0 +1,595 @@
+/*
+ * discoveryctl end to end: the real CLI against one real discoveryd. Each
+ * test uses service names of its own, so tests stay independent although
+ * they share the daemon.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#define MAX_ARGV    32
+#define UNREACHABLE "tcp://127.0.0.1:1"
+
+/* What one run of discoveryctl left behind. */
+typedef struct run {
+	int  status;
+	char out[16384];
+	char err[4096];
+} run;
+
+/*
+ * Runs discoveryctl with "--server server" first (none when server is NULL)
+ * and then the NULL-terminated arguments. Returns the exit status.
+ */
+static int
+ctl_run(run *r, const char *server, ...)
+{
+	const char *argv[MAX_ARGV];
+	size_t      n = 0;
+	const char *a;
+	va_list     ap;
+
+	argv[n++] = DISCOVERYCTL_PATH;
+	if (server != NULL) {
+		argv[n++] = "--server";
+		argv[n++] = server;
+	}
+	va_start(ap, server);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		assert_true(n < MAX_ARGV - 1);
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n]   = NULL;
+	r->status = td_run(argv, r->out, sizeof(r->out), r->err, sizeof(r->err));
+	return r->status;
+}
+
+/* discoveryctl against the group's daemon. */
+#define CTL(r, state, ...) ctl_run((r), ((td_daemon *) *(state))->url, __VA_ARGS__, NULL)
+
+/* Fails with both streams shown, which is what one needs to see when it fails. */
+#define assert_exit(r, want)                                                                      \
+	do {                                                                                      \
+		if ((r)->status != (want)) {                                                      \
+			fail_msg("exit %d, want %d\n--- stdout:\n%s--- stderr:\n%s", (r)->status, \
+			    (want), (r)->out, (r)->err);                                          \
+		}                                                                                 \
+	} while (0)
+
+#define assert_contains(hay, needle)                                           \
+	do {                                                                   \
+		if (strstr((hay), (needle)) == NULL) {                         \
+			fail_msg("\"%s\" not found in:\n%s", (needle), (hay)); \
+		}                                                              \
+	} while (0)
+
+/* A failure is one "discoveryctl: ..." line on stderr and nothing on stdout. */
+static void
+assert_one_error_line(const run *r, const char *needle)
+{
+	const char *nl = strchr(r->err, '\n');
+
+	if (strncmp(r->err, "discoveryctl: ", 14) != 0 || nl == NULL || nl[1] != 0) {
+		fail_msg("want one \"discoveryctl: ...\" line on stderr, got:\n%s", r->err);
+	}
+	assert_contains(r->err, needle);
+	assert_string_equal(r->out, "");
+}
+
+/* ---- group setup: one daemon for every test ---- */
+
+static int
+group_setup(void **state)
+{
+	td_daemon *d = calloc(1, sizeof(*d));
+
+	if (d == NULL || td_daemon_start(d, NULL) != 0) {
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	td_daemon *d  = *state;
+	int        rv = td_daemon_stop(d);
+
+	free(d);
+	return rv == 0 ? 0 : -1;
+}
+
+/* ---- tests ---- */
+
+static void
+test_register_then_resolve(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-basic", "http://127.0.0.1:9101");
+	assert_exit(&r, 0);
+	assert_contains(r.out, "endpoint:      http://127.0.0.1:9101\n");
+	assert_contains(r.out, "health:        unknown\n");
+
+	CTL(&r, state, "resolve", "ctl-basic");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "http://127.0.0.1:9101\n");
+	assert_string_equal(r.err, "");
+}
+
+static void
+test_name_is_normalized(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "Ctl_Memory_Service", "http://127.0.0.1:9201");
+	assert_exit(&r, 0);
+	assert_contains(r.out, "service:       ctl-memory-service\n");
+
+	CTL(&r, state, "resolve", "ctl-memory-service");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "http://127.0.0.1:9201\n");
+}
+
+static void
+test_resolve_json(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-json", "http://127.0.0.1:9301", "--weight", "3");
+	assert_exit(&r, 0);
+
+	/* Global options after the command, as well as before it. */
+	CTL(&r, state, "resolve", "ctl-json", "--json");
+	assert_exit(&r, 0);
+	assert_true(r.out[0] == '{');
+	assert_contains(r.out, "\"service\":\"ctl-json\"");
+	assert_contains(r.out, "\"endpoint\":\"http://127.0.0.1:9301\"");
+	assert_contains(r.out, "\"health\":\"unknown\"");
+	assert_contains(r.out, "\"metadata\":{}");
+	assert_contains(r.out, "\"health_path\":\"/health\"");
+	assert_contains(r.out, "\"weight\":3");
+	assert_contains(r.out, "\"ttl_ms\":0");
+	assert_contains(r.out, "\"last_check_ms\":0");
+	assert_contains(r.out, "\"last_error\":\"\"");
+	assert_string_equal(r.out + strlen(r.out) - 2, "}\n");
+	/* One object: exactly one line. */
+	assert_ptr_equal(strchr(r.out, '\n'), r.out + strlen(r.out) - 1);
+}
+
+static void
+test_server_flag_forms(void **state)
+{
+	const td_daemon *d = *state;
+	char             flag[160];
+	run              r;
+
+	snprintf(flag, sizeof(flag), "--server=%s", d->url);
+	ctl_run(&r, NULL, "register", "ctl-flags", "http://127.0.0.1:9351", flag, NULL);
+	assert_exit(&r, 0);
+	ctl_run(&r, NULL, "--json", "--timeout=2.5", flag, "resolve", "ctl-flags", NULL);
+	assert_exit(&r, 0);
+	assert_contains(r.out, "\"endpoint\":\"http://127.0.0.1:9351\"");
+	ctl_run(&r, NULL, "--timeout", "0.75", "resolve", "--server", d->url, "ctl-flags", NULL);
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "http://127.0.0.1:9351\n");
+}
+
+static void
+test_list_sorted(void **state)
+{
+	run         r;
+	const char *a, *b;
+
+	CTL(&r, state, "register", "ctl-list", "http://127.0.0.1:9402", "--meta", "zone=b");
+	assert_exit(&r, 0);
+	CTL(&r, state, "register", "ctl-list", "http://127.0.0.1:9401", "--ttl-ms", "60000");
+	assert_exit(&r, 0);
+
+	CTL(&r, state, "list", "ctl-list");
+	assert_exit(&r, 0);
+	assert_true(strncmp(r.out, "SERVICE ", 8) == 0);
+	assert_contains(r.out, "ENDPOINT");
+	assert_contains(r.out, "METADATA\n");
+	a = strstr(r.out, "http://127.0.0.1:9401");
+	b = strstr(r.out, "http://127.0.0.1:9402");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+	assert_contains(r.out, "zone=b\n");
+	assert_contains(r.out, "60000  -\n");
+
+	CTL(&r, state, "list", "ctl-list", "--json");
+	assert_exit(&r, 0);
+	assert_true(strncmp(r.out, "{\"revision\":", 12) == 0);
+	assert_contains(r.out, ",\"instances\":[{\"service\":\"ctl-list\"");
+	a = strstr(r.out, "\"endpoint\":\"http://127.0.0.1:9401\"");
+	b = strstr(r.out, "\"endpoint\":\"http://127.0.0.1:9402\"");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+
+	/* Every service: ours are among them. */
+	CTL(&r, state, "list");
+	assert_exit(&r, 0);
+	assert_contains(r.out, "http://127.0.0.1:9401");
+
+	/* An unknown service lists nothing; that is not an error. */
+	CTL(&r, state, "list", "ctl-list-none", "--json");
+	assert_exit(&r, 0);
+	assert_contains(r.out, "\"instances\":[]}");
+}
+
+static void
+test_health_never_checked(void **state)
+{
+	run r;
+
+	/* A long TTL: nothing checks the instance, and it cannot expire during the test. */
+	CTL(&r, state, "register", "ctl-health", "http://127.0.0.1:9501", "--ttl-ms", "600000");
+	assert_exit(&r, 0);
+
+	CTL(&r, state, "health", "ctl-health");
+	assert_exit(&r, 1);
+	assert_string_equal(r.out, "unknown\n");
+
+	CTL(&r, state, "health", "ctl-health", "http://127.0.0.1:9501");
+	assert_exit(&r, 1);
+	assert_string_equal(r.out, "unknown\n");
+
+	CTL(&r, state, "--json", "health", "Ctl_Health", "http://127.0.0.1:9501");
+	assert_exit(&r, 1);
+	assert_string_equal(r.out,
+	    "{\"service\":\"ctl-health\",\"endpoint\":\"http://127.0.0.1:9501\","
+	    "\"healthy\":false,\"state\":\"unknown\"}\n");
+}
+
+static void
+test_health_not_found(void **state)
+{
+	run r;
+
+	CTL(&r, state, "health", "ctl-health-none");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "health ctl-health-none: ");
+
+	CTL(&r, state, "register", "ctl-health-ep", "http://127.0.0.1:9551");
+	assert_exit(&r, 0);
+	CTL(&r, state, "health", "ctl-health-ep", "http://127.0.0.1:9552");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "service ctl-health-ep has no instance http://127.0.0.1:9552");
+}
+
+static void
+test_resolve_not_found(void **state)
+{
+	run r;
+
+	CTL(&r, state, "resolve", "ctl-resolve-none");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r,
+	    "discoveryctl: resolve ctl-resolve-none: service ctl-resolve-none is not registered");
+}
+
+static void
+test_resolve_healthy_only(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-unavailable", "http://127.0.0.1:9601", "--ttl-ms",
+	    "600000");
+	assert_exit(&r, 0);
+	CTL(&r, state, "resolve", "ctl-unavailable", "--healthy-only");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "no healthy instance");
+}
+
+static void
+test_deregister(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-dereg", "http://127.0.0.1:9701");
+	assert_exit(&r, 0);
+	CTL(&r, state, "register", "ctl-dereg", "http://127.0.0.1:9702");
+	assert_exit(&r, 0);
+	CTL(&r, state, "register", "ctl-dereg", "http://127.0.0.1:9703");
+	assert_exit(&r, 0);
+
+	CTL(&r, state, "deregister", "ctl-dereg", "http://127.0.0.1:9701");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "removed 1\n");
+
+	CTL(&r, state, "deregister", "ctl-dereg");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "removed 2\n");
+
+	CTL(&r, state, "deregister", "ctl-dereg");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "removed 0\n");
+	assert_string_equal(r.err, "");
+
+	CTL(&r, state, "deregister", "ctl-dereg", "--json");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "{\"removed\":0}\n");
+
+	CTL(&r, state, "resolve", "ctl-dereg");
+	assert_exit(&r, 1);
+}
+
+static void
+test_invalid_input_rejected_by_server(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-bad-ep", "ftp://x");
+	assert_exit(&r, 4);
+	assert_one_error_line(&r, "register ctl-bad-ep ftp://x: endpoint \"ftp://x\" must use");
+}
+
+static void
+test_invalid_service_name(void **state)
+{
+	run r;
+
+	/* "--" ends options, so a name that starts with '-' reaches the server. */
+	CTL(&r, state, "register", "--", "-ctl-bad-", "http://127.0.0.1:9801");
+	assert_exit(&r, 4);
+	assert_one_error_line(&r, "must start and end with a letter or digit");
+
+	CTL(&r, state, "register", "ctl-bad-ttl", "http://127.0.0.1:9802", "--ttl-ms", "5");
+	assert_exit(&r, 4);
+	assert_one_error_line(&r, "ttl_ms");
+}
+
+/* Command lines discoveryctl must refuse before talking to any server. */
+static const struct usage_case {
+	const char *name;
+	const char *argv[8];
+	const char *stderr_has;
+} usage_cases[] = {
+	{ "no command", { NULL }, "no command given" },
+	{ "unknown command", { "frobnicate", NULL }, "unknown command 'frobnicate'" },
+	{ "missing endpoint", { "register", "ctl-usage", NULL }, "register: missing arguments" },
+	{ "missing service", { "resolve", NULL }, "resolve: missing arguments" },
+	{ "extra argument", { "resolve", "a", "b", NULL }, "resolve: too many arguments" },
+	{ "unknown option", { "list", "--bogus", NULL }, "unknown option --bogus" },
+	{ "short option", { "list", "-x", NULL }, "unknown option -x" },
+	{ "value for a flag", { "list", "--json=yes", NULL }, "--json takes no value" },
+	{ "missing value", { "list", "--timeout", NULL }, "--timeout needs a value" },
+	{ "zero timeout", { "--timeout", "0", "list", NULL }, "--timeout 0" },
+	{ "negative timeout", { "--timeout=-1", "list", NULL }, "--timeout -1" },
+	{ "timeout not a number", { "--timeout", "5s", "list", NULL }, "--timeout 5s" },
+	{ "ttl not a number", { "register", "a", "http://h:1", "--ttl-ms", "12x", NULL },
+	    "--ttl-ms 12x" },
+	{ "negative weight", { "register", "a", "http://h:1", "--weight", "-1", NULL },
+	    "--weight -1" },
+	{ "weight too big", { "register", "a", "http://h:1", "--weight=4294967296", NULL },
+	    "--weight 4294967296" },
+	{ "meta without =", { "register", "a", "http://h:1", "--meta", "novalue", NULL },
+	    "--meta novalue" },
+	{ "meta without key", { "register", "a", "http://h:1", "--meta", "=v", NULL },
+	    "--meta =v" },
+	{ "option of another command", { "list", "--healthy-only", NULL },
+	    "list does not take --healthy-only" },
+	{ "empty endpoint", { "deregister", "a", "", NULL }, "deregister: argument 2 is empty" },
+	{ "empty server", { "--server=", "list", NULL }, "--server needs a URL" },
+};
+
+static void
+test_usage_errors(void **state)
+{
+	const td_daemon *d = *state;
+
+	for (size_t i = 0; i < sizeof(usage_cases) / sizeof(usage_cases[0]); i++) {
+		const struct usage_case *u = &usage_cases[i];
+		const char              *argv[12];
+		size_t                   n = 0;
+		char                     out[1024], err[8192];
+
+		argv[n++] = DISCOVERYCTL_PATH;
+		argv[n++] = "--server";
+		argv[n++] = d->url;
+		for (size_t k = 0; u->argv[k] != NULL; k++) {
+			argv[n++] = u->argv[k];
+		}
+		argv[n]    = NULL;
+		int status = td_run(argv, out, sizeof(out), err, sizeof(err));
+		if (status != 2 || strstr(err, u->stderr_has) == NULL
+		    || strstr(err, "usage: discoveryctl") == NULL || out[0] != 0
+		    || strncmp(err, "discoveryctl: ", 14) != 0) {
+			fail_msg("%s: exit %d (want 2), stderr should hold \"%s\" and usage\n"
+			         "--- stdout:\n%s--- stderr:\n%s",
+			    u->name, status, u->stderr_has, out, err);
+		}
+	}
+}
+
+static void
+test_too_many_meta(void **state)
+{
+	const td_daemon *d = *state;
+	const char      *argv[8 + 2 * 65];
+	char             kv[65][16], out[256], err[8192];
+	size_t           n = 0;
+
+	argv[n++] = DISCOVERYCTL_PATH;
+	argv[n++] = "--server";
+	argv[n++] = d->url;
+	argv[n++] = "register";
+	argv[n++] = "ctl-meta-limit";
+	argv[n++] = "http://127.0.0.1:9851";
+	for (int i = 0; i < 65; i++) {
+		snprintf(kv[i], sizeof(kv[i]), "k%d=v", i);
+		argv[n++] = "--meta";
+		argv[n++] = kv[i];
+	}
+	argv[n] = NULL;
+	assert_int_equal(td_run(argv, out, sizeof(out), err, sizeof(err)), 2);
+	assert_non_null(strstr(err, "at most 64 --meta"));
+
+	/* 64 is allowed. */
+	argv[n - 2] = NULL;
+	assert_int_equal(td_run(argv, out, sizeof(out), err, sizeof(err)), 0);
+}
+
+static void
+test_help_and_version(void **state)
+{
+	run r;
+
+	(void) state;
+	ctl_run(&r, NULL, "--help", NULL);
+	assert_exit(&r, 0);
+	assert_true(strncmp(r.out, "usage: discoveryctl", 19) == 0);
+	assert_contains(r.out, "  register SERVICE ENDPOINT");
+	assert_contains(r.out, "  heartbeat SERVICE ENDPOINT");
+	assert_contains(r.out, "Exit status:");
+	assert_contains(r.out, "  3  server unreachable or timed out");
+	assert_string_equal(r.err, "");
+
+	ctl_run(&r, NULL, "resolve", "-h", NULL);
+	assert_exit(&r, 0);
+	assert_contains(r.out, "usage: discoveryctl");
+
+	ctl_run(&r, NULL, "--version", NULL);
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "discoveryctl 0.1.0\n");
+}
+
+static void
+test_server_unreachable(void **state)
+{
+	run r;
+
+	(void) state;
+	ctl_run(&r, UNREACHABLE, "resolve", "ctl-unreachable", NULL);
+	assert_exit(&r, 3);
+	assert_one_error_line(&r, "cannot connect to " UNREACHABLE);
+
+	ctl_run(&r, "http://127.0.0.1:1", "list", NULL);
+	assert_exit(&r, 2);
+	assert_contains(r.err, "discoveryctl: --server http://127.0.0.1:1");
+}
+
+static void
+test_server_from_environment(void **state)
+{
+	const td_daemon *d = *state;
+	run              r;
+
+	assert_int_equal(setenv("DISCOVERY_SERVER", d->url, 1), 0);
+	ctl_run(&r, NULL, "list", "ctl-env", NULL);
+	assert_exit(&r, 0);
+
+	/* The flag wins over the environment. */
+	assert_int_equal(setenv("DISCOVERY_SERVER", UNREACHABLE, 1), 0);
+	ctl_run(&r, d->url, "list", "ctl-env", NULL);
+	assert_exit(&r, 0);
+	ctl_run(&r, NULL, "list", "ctl-env", NULL);
+	assert_exit(&r, 3);
+	unsetenv("DISCOVERY_SERVER");
+}
+
+static void
+test_meta_in_json(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-meta", "http://127.0.0.1:9901", "--meta", "zone=eu-1",
+	    "--meta=team=core", "--meta", "url=a=b", "--meta", "note=say \"hi\" \\o/", "--meta",
+	    "city=Zürich", "--health-path", "ready", "--json");
+	assert_exit(&r, 0);
+	assert_true(r.out[0] == '{');
+	/* Sorted by key; quotes and backslashes escaped; UTF-8 as is. */
+	assert_contains(r.out,
+	    "\"metadata\":{\"city\":\"Zürich\",\"note\":\"say \\\"hi\\\" "
+	    "\\\\o/\",\"team\":\"core\",\"url\":\"a=b\",\"zone\":\"eu-1\"}");
+	assert_contains(r.out, "\"health_path\":\"/ready\"");
+
+	CTL(&r, state, "list", "ctl-meta");
+	assert_exit(&r, 0);
+	assert_contains(r.out, "city=Zürich,note=say \"hi\" \\o/,team=core,url=a=b,zone=eu-1\n");
+}
+
+static void
+test_heartbeat_ttl(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-beat", "http://127.0.0.1:9951", "--ttl-ms", "5000");
+	assert_exit(&r, 0);
+
+	CTL(&r, state, "heartbeat", "ctl-beat", "http://127.0.0.1:9951");
+	assert_exit(&r, 0);
+	assert_contains(r.out, "health:        healthy\n");
+	assert_contains(r.out, "ttl_ms:        5000\n");
+
+	CTL(&r, state, "health", "ctl-beat", "http://127.0.0.1:9951");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "healthy\n");
+
+	CTL(&r, state, "health", "ctl-beat", "--json");
+	assert_exit(&r, 0);
+	assert_string_equal(
+	    r.out, "{\"service\":\"ctl-beat\",\"healthy\":true,\"state\":\"healthy\"}\n");
+
+	CTL(&r, state, "resolve", "ctl-beat", "--healthy-only");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "http://127.0.0.1:9951\n");
+}
+
+static void
+test_heartbeat_without_ttl(void **state)
+{
+	run r;
+
+	CTL(&r, state, "register", "ctl-beat-nottl", "http://127.0.0.1:9961");
+	assert_exit(&r, 0);
+	CTL(&r, state, "heartbeat", "ctl-beat-nottl", "http://127.0.0.1:9961");
+	assert_exit(&r, 4);
+	assert_one_error_line(&r, "without ttl_ms");
+
+	CTL(&r, state, "heartbeat", "ctl-beat-nottl", "http://127.0.0.1:9962");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "has no instance http://127.0.0.1:9962");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_register_then_resolve),
+		cmocka_unit_test(test_name_is_normalized),
+		cmocka_unit_test(test_resolve_json),
+		cmocka_unit_test(test_server_flag_forms),
+		cmocka_unit_test(test_list_sorted),
+		cmocka_unit_test(test_health_never_checked),
+		cmocka_unit_test(test_health_not_found),
+		cmocka_unit_test(test_resolve_not_found),
+		cmocka_unit_test(test_resolve_healthy_only),
+		cmocka_unit_test(test_deregister),
+		cmocka_unit_test(test_invalid_input_rejected_by_server),
+		cmocka_unit_test(test_invalid_service_name),
+		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_too_many_meta),
+		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_server_unreachable),
+		cmocka_unit_test(test_server_from_environment),
+		cmocka_unit_test(test_meta_in_json),
+		cmocka_unit_test(test_heartbeat_ttl),
+		cmocka_unit_test(test_heartbeat_without_ttl),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
