@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the project needs, only those missing.
+# Usage: scripts/deps.sh [runtime|test]   (test adds what the test suite uses)
+set -euo pipefail
+
+want=(cmake make gcc pkg-config
+      libnng-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev)
+if [ "${1:-runtime}" = test ]; then
+  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "deps: missing packages (${missing[*]}); run this as root to install them" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null

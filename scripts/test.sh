@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Quick start, part two: install what is needed, build, and run every test
+# twice: a plain -Werror build, then AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+
+echo "== format check (clang-format --dry-run)"
+git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run --Werror
+
+run_suite() { # name, cmake args...
+  local dir=build/$1
+  shift
+  echo "== build $dir"
+  cmake -S . -B "$dir" -DBUILD_TESTING=ON -DDISCOVERY_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j2
+  echo "== test $dir"
+  (cd "$dir" && ctest --output-on-failure -j2)
+}
+
+run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  run_suite sanitize -DCMAKE_BUILD_TYPE=Debug -DDISCOVERY_SANITIZE=ON
+echo "== all test suites passed"
