@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <discovery/discovery.h>
 
@@ -537,6 +538,72 @@ test_client_survives_server_restart(void **state)
 	assert_int_equal(td_daemon_stop(&d), 0);
 }
 
+/* Load while SIGTERM arrives: every call ends in an answer or a transport error. */
+typedef struct hammer {
+	const char *url;
+	int         ok, transport, wrong;
+} hammer;
+
+static void *
+hammer_main(void *p)
+{
+	hammer            *h = p;
+	dsc_client        *c;
+	dsc_client_options o;
+	dsc_client_options_init(&o);
+	o.timeout_ms = 500;
+	if (dsc_client_open(&c, h->url, &o) != 0) {
+		h->wrong++;
+		return NULL;
+	}
+	for (int i = 0; i < 100000; i++) {
+		int rv = dsc_resolve(c, "load", false, NULL, NULL);
+		if (rv == 0) {
+			h->ok++;
+		} else if (rv == DSC_ETIMEDOUT || rv == DSC_ECONNREFUSED || rv == DSC_ECLOSED) {
+			h->transport++;
+			break; /* the server is going away */
+		} else {
+			h->wrong++;
+			break;
+		}
+	}
+	dsc_client_close(c);
+	return NULL;
+}
+
+static void
+test_shutdown_under_load(void **state)
+{
+	td_daemon d;
+	pthread_t t[8];
+	hammer    h[8];
+	(void) state;
+	assert_int_equal(td_daemon_start(&d, (const char *[]) { "--log-level", "info", NULL }), 0);
+	dsc_client *c;
+	assert_ok(dsc_client_open(&c, d.url, NULL));
+	dsc_registration r = { .service = "load", .endpoint = "http://127.0.0.1:1" };
+	assert_ok(dsc_register(c, &r, NULL, NULL));
+	dsc_client_close(c);
+	for (int i = 0; i < 8; i++) {
+		h[i] = (hammer) { .url = d.url };
+		pthread_create(&t[i], NULL, hammer_main, &h[i]);
+	}
+	/* Let every worker get answers before the signal. */
+	for (int i = 0; i < 8; i++) {
+		for (int spin = 0; spin < 2000 && h[i].ok == 0 && h[i].wrong == 0; spin++) {
+			struct timespec ts = { 0, 5000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	assert_int_equal(td_daemon_stop(&d), 0);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_true(h[i].ok > 0);
+		assert_int_equal(h[i].wrong, 0);
+	}
+}
+
 static void
 test_null_arguments(void **state)
 {
@@ -570,6 +637,7 @@ main(void)
 		cmocka_unit_test(test_unreachable_server),
 		cmocka_unit_test(test_require_connection_is_bounded_by_the_timeout),
 		cmocka_unit_test(test_client_survives_server_restart),
+		cmocka_unit_test(test_shutdown_under_load),
 		cmocka_unit_test(test_null_arguments),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
