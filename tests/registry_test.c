@@ -91,7 +91,7 @@ test_register_creates_and_is_idempotent(void **state)
 	dsi_instance    *x;
 	char             why[128];
 	assert_ok(dsi_registry_set_health(
-	    r, "memory", "http://a:1", DSC_HEALTH_HEALTHY, 2000, NULL, NULL));
+	    r, "memory", "http://a:1", DSC_HEALTH_HEALTHY, 2000, NULL, "test", NULL));
 	assert_ok(dsi_registry_register(r, &g, 3000, &x, &created, &rev, why, sizeof(why)));
 	assert_false(created);
 	assert_int_equal(rev, 3); /* health change, then the update */
@@ -195,9 +195,9 @@ test_resolve_prefers_healthy(void **state)
 	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
 	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
 	assert_ok(dsi_registry_set_health(
-	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 5, "HTTP 500", NULL));
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 5, "HTTP 500", "test", NULL));
 	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 5, NULL, NULL));
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 5, NULL, "test", NULL));
 	for (int i = 0; i < 10; i++) {
 		char *ep = resolve_ep(r, "memory", i % 2 == 0, &rv);
 		assert_ok(rv);
@@ -206,9 +206,9 @@ test_resolve_prefers_healthy(void **state)
 	}
 	/* When every instance fails, resolve still answers, and says so. */
 	assert_ok(dsi_registry_set_health(
-	    r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 6, "timeout", NULL));
+	    r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 6, "timeout", "test", NULL));
 	assert_ok(dsi_registry_set_health(
-	    r, "memory", "http://c:1", DSC_HEALTH_UNHEALTHY, 6, "refused", NULL));
+	    r, "memory", "http://c:1", DSC_HEALTH_UNHEALTHY, 6, "refused", "test", NULL));
 	dsi_instance *x;
 	assert_ok(dsi_registry_resolve(r, "memory", false, &x, NULL));
 	assert_int_equal(x->health, DISCOVERY__V1__HEALTH_STATE__HEALTH_UNHEALTHY);
@@ -279,14 +279,14 @@ test_is_healthy(void **state)
 	assert_false(healthy);
 	assert_int_equal(st, DSC_HEALTH_UNKNOWN);
 	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1, "x", NULL));
+	    dsi_registry_set_health(r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1, "x", "test", NULL));
 	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1, "x", NULL));
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1, "x", "test", NULL));
 	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
 	assert_false(healthy);
 	assert_int_equal(st, DSC_HEALTH_UNHEALTHY);
 	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 2, NULL, NULL));
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 2, NULL, "test", NULL));
 	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
 	assert_true(healthy);
 	assert_int_equal(st, DSC_HEALTH_HEALTHY);
@@ -330,17 +330,17 @@ test_set_health_revision_only_on_change(void **state)
 
 	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
 	assert_ok(dsi_registry_set_health(
-	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 10, "HTTP 500", &rev));
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 10, "HTTP 500", "test", &rev));
 	assert_int_equal(rev, 2);
 	assert_ok(dsi_registry_set_health(
-	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 20, "HTTP 503", &rev));
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 20, "HTTP 503", "test", &rev));
 	assert_int_equal(rev, 2);
 	assert_ok(dsi_registry_get_all(r, "memory", &list, NULL));
 	assert_string_equal(list.items[0]->last_error, "HTTP 503");
 	assert_int_equal(list.items[0]->last_check_ms, 20);
 	dsi_instances_free(&list);
 	assert_int_equal(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1, NULL, NULL),
+	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1, NULL, "test", NULL),
 	    DSC_ENOTFOUND);
 }
 

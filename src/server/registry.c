@@ -12,6 +12,7 @@
 
 #include "name.h"
 #include "text.h"
+#include "timeutil.h"
 
 /* One instance as stored. Metadata is a blob of "key\0value\0" pairs, sorted. */
 typedef struct rec {
@@ -25,6 +26,8 @@ typedef struct rec {
 	uint32_t   weight;
 	int64_t    registered_at_ms;
 	int64_t    last_check_ms;
+	int64_t    ttl_deadline_ms;    /* TTL instances: unhealthy after this */
+	int64_t    unhealthy_since_ms; /* when it last became UNHEALTHY */
 	dsc_health health;
 } rec;
 
@@ -46,6 +49,8 @@ struct dsi_registry {
 	size_t              ninstances;
 	uint64_t            revision;
 	dsi_registry_limits limits;
+	dsi_change_fn       observer;
+	void               *observer_arg;
 };
 
 void
@@ -378,11 +383,52 @@ dsi_registry_destroy(dsi_registry *r)
 	free(r);
 }
 
-/* Every change goes through here, so the revision counts changes exactly. */
+/*
+ * Every change goes through here, under the write lock, so the revision
+ * counts changes exactly and the observer sees them in order.
+ */
 static void
-note_change(dsi_registry *r)
+note_change(dsi_registry *r, Discovery__V1__EventType type, const char *svc, const rec *x,
+    dsc_health previous, int64_t now_ms, const char *reason)
 {
 	r->revision++;
+	if (r->observer == NULL) {
+		return;
+	}
+	dsi_change ch = {
+		.type         = type,
+		.service      = svc,
+		.instance     = rec_export(svc, x),
+		.previous     = previous,
+		.revision     = r->revision,
+		.timestamp_ms = now_ms,
+		.reason       = reason,
+	};
+	r->observer(r->observer_arg, &ch);
+}
+
+void
+dsi_registry_set_observer(dsi_registry *r, dsi_change_fn fn, void *arg)
+{
+	r->observer     = fn;
+	r->observer_arg = arg;
+}
+
+void
+dsi_registry_sync(dsi_registry *r)
+{
+	pthread_rwlock_wrlock(&r->lock); /* orders it with the changes */
+	if (r->observer != NULL) {
+		dsi_change ch = {
+			.type         = DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC,
+			.service      = "",
+			.revision     = r->revision,
+			.timestamp_ms = dsi_wall_ms(),
+			.reason       = "",
+		};
+		r->observer(r->observer_arg, &ch);
+	}
+	pthread_rwlock_unlock(&r->lock);
 }
 
 static void
@@ -445,10 +491,15 @@ dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_
 			cur->meta        = meta;
 			cur->meta_len    = meta_len;
 			cur->n_meta      = n_meta;
-			cur->ttl_ms      = reg->ttl_ms;
-			cur->weight      = reg->weight;
+			if (cur->ttl_ms != reg->ttl_ms) {
+				cur->ttl_deadline_ms
+				    = now_ms + reg->ttl_ms; /* a new TTL, a new grace */
+			}
+			cur->ttl_ms = reg->ttl_ms;
+			cur->weight = reg->weight;
 			hp = meta = NULL;
-			note_change(r);
+			note_change(r, DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED, s->name, cur,
+			    cur->health, now_ms, "");
 		}
 		if (out != NULL && (ex = rec_export(s->name, cur)) == NULL) {
 			rv = DSC_ENOMEM; /* the update stands; only the copy failed */
@@ -493,6 +544,7 @@ dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_
 	x->ttl_ms           = reg->ttl_ms;
 	x->weight           = reg->weight;
 	x->registered_at_ms = now_ms;
+	x->ttl_deadline_ms  = now_ms + reg->ttl_ms;
 	x->health           = DSC_HEALTH_UNKNOWN;
 	memmove(&s->inst[idx + 1], &s->inst[idx], (s->n - idx) * sizeof(*s->inst));
 	s->inst[idx] = x;
@@ -500,7 +552,8 @@ dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_
 	r->ninstances++;
 	hp = meta = NULL;
 	x         = NULL;
-	note_change(r);
+	note_change(r, DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED, s->name, s->inst[idx],
+	    DSC_HEALTH_UNKNOWN, now_ms, "");
 	*created = true;
 	if (out != NULL && (ex = rec_export(s->name, s->inst[idx])) == NULL) {
 		rv = DSC_ENOMEM;
@@ -576,6 +629,19 @@ unlock:
 	return rv;
 }
 
+/* Removes instance i of s as one change; the caller removes an empty s. */
+static void
+inst_remove(dsi_registry *r, service *s, size_t i, const char *reason)
+{
+	rec *x = s->inst[i];
+	note_change(r, DISCOVERY__V1__EVENT_TYPE__EVENT_DEREGISTERED, s->name, x, x->health,
+	    dsi_wall_ms(), reason);
+	memmove(&s->inst[i], &s->inst[i + 1], (s->n - i - 1) * sizeof(*s->inst));
+	s->n--;
+	r->ninstances--;
+	rec_free(x);
+}
+
 int
 dsi_registry_deregister(
     dsi_registry *r, const char *svc, const char *endpoint, uint32_t *removed, uint64_t *rev)
@@ -588,24 +654,16 @@ dsi_registry_deregister(
 		bool   found;
 		size_t i = inst_search(s, endpoint, &found);
 		if (found) {
-			rec_free(s->inst[i]);
-			memmove(&s->inst[i], &s->inst[i + 1], (s->n - i - 1) * sizeof(*s->inst));
-			s->n--;
+			inst_remove(r, s, i, "");
 			n = 1;
-			note_change(r);
 		}
 	} else if (s != NULL) {
 		/* One change per instance, so revisions still count changes. */
 		n = (uint32_t) s->n;
-		for (uint32_t i = 0; i < n; i++) {
-			note_change(r);
-		}
-		s->n = 0;
-		for (uint32_t i = 0; i < n; i++) {
-			rec_free(s->inst[i]);
+		while (s->n > 0) {
+			inst_remove(r, s, s->n - 1, "");
 		}
 	}
-	r->ninstances -= n;
 	if (s != NULL && s->n == 0) {
 		service_remove(r, s);
 	}
@@ -721,16 +779,26 @@ unlock:
 	return 0;
 }
 
-/* Sets health and the check fields; returns whether the state changed. */
-static bool
-rec_set_health(rec *x, dsc_health health, int64_t now_ms, char *err)
+/*
+ * Sets health and the check fields (taking err), and reports a change of
+ * state as one registry change.
+ */
+static void
+rec_set_health(dsi_registry *r, const service *s, rec *x, dsc_health health, int64_t now_ms,
+    char *err, const char *reason)
 {
-	bool changed     = x->health != health;
-	x->health        = health;
-	x->last_check_ms = now_ms;
+	dsc_health previous = x->health;
+	x->health           = health;
+	x->last_check_ms    = now_ms;
 	free(x->last_error);
 	x->last_error = err;
-	return changed;
+	if (previous != health) {
+		if (health == DSC_HEALTH_UNHEALTHY) {
+			x->unhealthy_since_ms = now_ms;
+		}
+		note_change(r, DISCOVERY__V1__EVENT_TYPE__EVENT_HEALTH_CHANGED, s->name, x,
+		    previous, now_ms, reason);
+	}
 }
 
 int
@@ -748,9 +816,8 @@ dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, i
 	} else if (x->ttl_ms == 0) {
 		rv = DSC_ESTATE;
 	} else {
-		if (rec_set_health(x, DSC_HEALTH_HEALTHY, now_ms, NULL)) {
-			note_change(r);
-		}
+		x->ttl_deadline_ms = now_ms + x->ttl_ms;
+		rec_set_health(r, s, x, DSC_HEALTH_HEALTHY, now_ms, NULL, "heartbeat");
 		if (out != NULL && (ex = rec_export(s->name, x)) == NULL) {
 			rv = DSC_ENOMEM;
 		}
@@ -765,27 +832,80 @@ dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, i
 
 int
 dsi_registry_set_health(dsi_registry *r, const char *svc, const char *endpoint, dsc_health health,
-    int64_t now_ms, const char *last_error, uint64_t *rev)
+    int64_t now_ms, const char *last_error, const char *reason, uint64_t *rev)
 {
-	int   rv  = 0;
-	char *err = NULL;
+	int      rv  = 0;
+	char    *err = NULL;
+	service *s   = NULL;
 
 	if (last_error != NULL && last_error[0] != 0 && (err = strdup(last_error)) == NULL) {
 		return DSC_ENOMEM;
 	}
 	pthread_rwlock_wrlock(&r->lock);
-	rec *x = inst_find(r, svc, endpoint, NULL);
+	rec *x = inst_find(r, svc, endpoint, &s);
 	if (x == NULL) {
 		rv = DSC_ENOTFOUND;
 	} else {
-		if (rec_set_health(x, health, now_ms, err)) {
-			note_change(r);
-		}
+		rec_set_health(r, s, x, health, now_ms, err, reason != NULL ? reason : "");
 		err = NULL;
 	}
 	store_rev(r, rev);
 	pthread_rwlock_unlock(&r->lock);
 	free(err);
+	return rv;
+}
+
+int
+dsi_registry_ttl_expire(
+    dsi_registry *r, const char *svc, const char *endpoint, int64_t now_ms, int64_t *next_ms)
+{
+	int      rv = 0;
+	service *s  = NULL;
+
+	pthread_rwlock_wrlock(&r->lock);
+	rec *x = inst_find(r, svc, endpoint, &s);
+	if (x == NULL || x->ttl_ms == 0) {
+		rv = DSC_ENOTFOUND;
+	} else if (now_ms < x->ttl_deadline_ms) {
+		*next_ms = x->ttl_deadline_ms;
+	} else {
+		if (x->health != DSC_HEALTH_UNHEALTHY) {
+			char why[96];
+			snprintf(why, sizeof(why), "no heartbeat within %u ms", x->ttl_ms);
+			rec_set_health(r, s, x, DSC_HEALTH_UNHEALTHY, now_ms, strdup(why), why);
+		}
+		/* Expired: a heartbeat moves the deadline; look again after one TTL. */
+		*next_ms = now_ms + x->ttl_ms;
+	}
+	pthread_rwlock_unlock(&r->lock);
+	return rv;
+}
+
+int
+dsi_registry_reap(dsi_registry *r, const char *svc, const char *endpoint, int64_t after_ms,
+    int64_t now_ms, bool *removed)
+{
+	int      rv = 0;
+	service *s  = NULL;
+	bool     found;
+
+	*removed = false;
+	pthread_rwlock_wrlock(&r->lock);
+	rec *x = inst_find(r, svc, endpoint, &s);
+	if (x == NULL) {
+		rv = DSC_ENOTFOUND;
+	} else if (x->health == DSC_HEALTH_UNHEALTHY
+	    && now_ms - x->unhealthy_since_ms >= after_ms) {
+		char why[96];
+		snprintf(why, sizeof(why), "unhealthy for more than %lld ms (--deregister-after)",
+		    (long long) after_ms);
+		inst_remove(r, s, inst_search(s, endpoint, &found), why);
+		if (s->n == 0) {
+			service_remove(r, s);
+		}
+		*removed = true;
+	}
+	pthread_rwlock_unlock(&r->lock);
 	return rv;
 }
 

@@ -52,6 +52,34 @@ typedef struct dsi_instances {
 
 void dsi_instances_free(dsi_instances *list);
 
+/*
+ * One registry change, in revision order. instance is an exported copy the
+ * observer takes ownership of (NULL for SYNC, or when the copy could not be
+ * allocated); strings are valid during the call only.
+ */
+typedef struct dsi_change {
+	Discovery__V1__EventType type;
+	const char              *service; /* "" for SYNC */
+	dsi_instance            *instance;
+	dsc_health               previous; /* HEALTH_CHANGED: the old state */
+	uint64_t                 revision;
+	int64_t                  timestamp_ms;
+	const char              *reason;
+} dsi_change;
+
+/*
+ * Called under the registry's write lock for every change, so calls come
+ * in revision order. It must only queue memory work: no I/O, no registry
+ * calls.
+ */
+typedef void (*dsi_change_fn)(void *arg, dsi_change *ch);
+
+/* Sets the observer; call before the registry is shared. */
+void dsi_registry_set_observer(dsi_registry *r, dsi_change_fn fn, void *arg);
+
+/* Emits a SYNC change carrying the current revision, in order with the rest. */
+void dsi_registry_sync(dsi_registry *r);
+
 int  dsi_registry_create(dsi_registry **out, const dsi_registry_limits *limits);
 void dsi_registry_destroy(dsi_registry *r);
 
@@ -101,11 +129,28 @@ int dsi_registry_heartbeat(dsi_registry *r, const char *service, const char *end
     int64_t now_ms, dsi_instance **out, uint64_t *rev);
 
 /*
- * Records a health result. Only a change of state bumps the revision;
- * last_check_ms and last_error (NULL or "" for none) are always updated.
+ * Records a health result: the state, the check time, and last_error (NULL
+ * or "" when the check passed). Only a change of state is a change: it
+ * bumps the revision and is reported with reason.
  */
 int dsi_registry_set_health(dsi_registry *r, const char *service, const char *endpoint,
-    dsc_health health, int64_t now_ms, const char *last_error, uint64_t *rev);
+    dsc_health health, int64_t now_ms, const char *last_error, const char *reason, uint64_t *rev);
+
+/*
+ * For a TTL instance: marks it UNHEALTHY when no heartbeat came within its
+ * TTL, and stores in *next_ms when to look again. DSC_ENOTFOUND if gone.
+ * TTL deadlines are wall-clock milliseconds, like every time the registry
+ * keeps; a newly registered instance gets one full TTL of grace.
+ */
+int dsi_registry_ttl_expire(
+    dsi_registry *r, const char *service, const char *endpoint, int64_t now_ms, int64_t *next_ms);
+
+/*
+ * Removes the instance if it has been UNHEALTHY for at least after_ms
+ * (--deregister-after). *removed tells whether it did.
+ */
+int dsi_registry_reap(dsi_registry *r, const char *service, const char *endpoint, int64_t after_ms,
+    int64_t now_ms, bool *removed);
 
 uint64_t dsi_registry_revision(dsi_registry *r);
 size_t   dsi_registry_count(dsi_registry *r); /* instances in total */
