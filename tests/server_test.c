@@ -26,6 +26,7 @@ start(size_t max_request)
 	char               why[256] = "";
 	dsi_options_default(&o);
 	o.listen[0]   = "tcp://127.0.0.1:0";
+	o.publish     = "tcp://127.0.0.1:0";
 	o.max_request = max_request;
 	o.workers     = 4;
 	if (dsi_server_create(&s, &o, NULL, why, sizeof(why)) != 0) {

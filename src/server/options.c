@@ -27,6 +27,14 @@ dsi_options_default(dsi_server_options *o)
 	o->workers     = 64;
 	o->drain_ms    = 5000;
 	dsi_registry_limits_default(&o->limits);
+	o->health_interval_ms  = 30000; /* the original design's 30 s */
+	o->health_timeout_ms   = 5000;
+	o->rise                = 2;
+	o->fall                = 2;
+	o->max_checks          = 256;
+	o->deregister_after_ms = 0;
+	o->sync_interval_ms    = 5000;
+	o->event_buffer        = 1024;
 }
 
 typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
@@ -66,6 +74,47 @@ UINT_SETTER(set_max_request, max_request, size_t, 64, 256u * 1024 * 1024)
 UINT_SETTER(set_workers, workers, size_t, 1, 4096)
 UINT_SETTER(set_max_instances, limits.max_instances, uint32_t, 1, 100000000)
 UINT_SETTER(set_max_per_service, limits.max_instances_per_service, uint32_t, 1, 100000000)
+UINT_SETTER(set_rise, rise, int, 1, 100)
+UINT_SETTER(set_fall, fall, int, 1, 100)
+UINT_SETTER(set_max_checks, max_checks, int, 1, 65536)
+UINT_SETTER(set_event_buffer, event_buffer, int, 1, 1000000)
+
+/* Seconds with fractions ("0.5", "30") into milliseconds, within [lo, hi] s. */
+static int
+parse_seconds(const char *v, double lo, double hi, int *ms)
+{
+	char  *end = NULL;
+	double d;
+	if ((v[0] < '0' || v[0] > '9') && v[0] != '.') {
+		return DSC_EINVAL; /* no signs, spaces, inf or nan */
+	}
+	errno = 0;
+	d     = strtod(v, &end);
+	if (errno != 0 || *end != 0 || d < lo || d > hi) {
+		return DSC_EINVAL;
+	}
+	*ms = (int) (d * 1000.0 + 0.5);
+	if (*ms == 0 && d > 0) {
+		*ms = 1;
+	}
+	return 0;
+}
+
+#define SECONDS_SETTER(fn, field, lo, hi)                                                   \
+	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len)      \
+	{                                                                                   \
+		if (parse_seconds(v, (lo), (hi), &o->field) != 0) {                         \
+			snprintf(why, why_len, "expects seconds from %g to %g, not \"%s\"", \
+			    (double) (lo), (double) (hi), v);                               \
+			return DSC_EINVAL;                                                  \
+		}                                                                           \
+		return 0;                                                                   \
+	}
+
+SECONDS_SETTER(set_health_interval, health_interval_ms, 0.01, 86400)
+SECONDS_SETTER(set_health_timeout, health_timeout_ms, 0.01, 3600)
+SECONDS_SETTER(set_deregister_after, deregister_after_ms, 0, 2000000)
+SECONDS_SETTER(set_sync_interval, sync_interval_ms, 0.01, 3600)
 
 static int
 set_listen(dsi_server_options *o, const char *v, char *why, size_t why_len)
@@ -117,6 +166,18 @@ static const struct flag {
 	{ "max-instances-per-service", "N", set_max_per_service,
 	    "instances of one service (default 65536)" },
 	{ "workers", "N", set_workers, "concurrent requests in the REP pool (default 64)" },
+	{ "health-interval", "SECONDS", set_health_interval,
+	    "between checks of one instance; fractions allowed (default 30)" },
+	{ "health-timeout", "SECONDS", set_health_timeout, "per check (default 5)" },
+	{ "rise", "N", set_rise, "passes in a row to become healthy (default 2)" },
+	{ "fall", "N", set_fall, "failures in a row to become unhealthy (default 2)" },
+	{ "max-checks", "N", set_max_checks, "health checks in flight at once (default 256)" },
+	{ "deregister-after", "SECONDS", set_deregister_after,
+	    "remove instances unhealthy this long (default 0: never)" },
+	{ "sync-interval", "SECONDS", set_sync_interval,
+	    "between SYNC events carrying the revision (default 5)" },
+	{ "event-buffer", "N", set_event_buffer,
+	    "events queued per subscriber before nng drops them (default 1024)" },
 	{ "help", NULL, NULL, "show this help and exit" },
 	{ "version", NULL, NULL, "show the version and exit" },
 };

@@ -20,6 +20,16 @@ typedef struct dsi_server_options {
 	size_t              workers;     /* REP contexts */
 	int                 drain_ms;    /* shutdown grace for in-flight requests */
 	dsi_registry_limits limits;
+	/* health checks */
+	int health_interval_ms;
+	int health_timeout_ms;
+	int rise;
+	int fall;
+	int max_checks;          /* in flight at once */
+	int deregister_after_ms; /* 0: never */
+	/* events */
+	int sync_interval_ms;
+	int event_buffer; /* per subscriber, messages */
 } dsi_server_options;
 
 void dsi_options_default(dsi_server_options *o);

@@ -23,6 +23,9 @@ void dsi_server_stop(dsi_server *s);
 
 void dsi_server_destroy(dsi_server *s);
 
+/* The bound PUB URL (with the real port for ":0"). */
+const char *dsi_server_publish_url(const dsi_server *s);
+
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);
 

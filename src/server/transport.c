@@ -16,9 +16,9 @@
 #include <time.h>
 
 #include "text.h"
+#include "timeutil.h"
 
-#define MAX_LISTEN     16
-#define CLOSE_BOUND_MS 2000
+#define MAX_LISTEN 16
 
 typedef enum item_state {
 	ITEM_RECV, /* waiting for a request */
@@ -122,9 +122,8 @@ item_cb(void *arg)
 	}
 }
 
-/* Rewrites a port-0 URL with the port the listener really got. */
-static void
-bound_url(nng_listener l, const char *url, char *out, size_t n)
+void
+dsi_listener_url(nng_listener l, const char *url, char *out, size_t n)
 {
 	nng_sockaddr sa;
 	dsi_strlcpy(out, url, n);
@@ -194,7 +193,7 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 			goto fail;
 		}
 		s->n_listen++;
-		bound_url(*l, opts->listen[i], s->bound[i], sizeof(s->bound[i]));
+		dsi_listener_url(*l, opts->listen[i], s->bound[i], sizeof(s->bound[i]));
 	}
 	*out = s;
 	return 0;
@@ -244,13 +243,7 @@ dsi_rep_stop(dsi_rep_server *s, int drain_ms)
 	 * stopping. Cancelling under the lock is safe: nng runs the callback
 	 * later on its own thread, and a busy item cannot be mid-cancel.
 	 */
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += drain_ms / 1000;
-	deadline.tv_nsec += (long) (drain_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	dsi_realtime_after(&deadline, drain_ms);
 	pthread_mutex_lock(&s->mtx);
 	for (size_t i = 0; i < s->n_items; i++) {
 		if (s->items[i].state == ITEM_RECV) {
@@ -312,8 +305,8 @@ closer_main(void *arg)
  * 1.6.0, nng #1636). Every reply has been sent by now, so the close is
  * given a bound and then left to the process exit.
  */
-static void
-close_bounded(nng_socket sock, int bound_ms, const dsi_log *log)
+void
+dsi_close_bounded(nng_socket sock, int bound_ms, const dsi_log *log)
 {
 	closer         *c = calloc(1, sizeof(*c));
 	pthread_t       t;
@@ -332,8 +325,7 @@ close_bounded(nng_socket sock, int bound_ms, const dsi_log *log)
 		return;
 	}
 	pthread_detach(t);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += bound_ms / 1000;
+	dsi_realtime_after(&deadline, bound_ms);
 	pthread_mutex_lock(&c->mtx);
 	while (!c->done) {
 		if (pthread_cond_timedwait(&c->cv, &c->mtx, &deadline) == ETIMEDOUT) {
@@ -367,7 +359,7 @@ dsi_rep_destroy(dsi_rep_server *s)
 			nng_aio_free(s->items[i].aio);
 		}
 	}
-	close_bounded(s->sock, CLOSE_BOUND_MS, s->log);
+	dsi_close_bounded(s->sock, DSI_CLOSE_BOUND_MS, s->log);
 	free(s->items);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mtx);

@@ -1,0 +1,733 @@
+/*
+ * Health checker. The thread owns every target (a hash table for lookup,
+ * a min-heap on due time) and one curl multi handle; other threads only
+ * append to its inbox and wake it with curl_multi_wakeup. A check's
+ * timeout runs from the moment it is handed to curl, and at most
+ * max_inflight run at once, so hung endpoints cannot delay the others.
+ */
+#include "checker.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+#include "timeutil.h"
+
+#define BODY_CAP    4096 /* bytes of a health response we read; the status is what counts */
+#define NOT_IN_HEAP SIZE_MAX
+
+/* One checked instance, owned by the checker thread. */
+typedef struct target {
+	struct target *hnext;
+	char          *service;
+	char          *endpoint;
+	char          *url;
+	bool           connect_only;
+	uint32_t       ttl_ms;
+	dsc_health     state; /* as last sent to the registry */
+	int            ok_run;
+	int            fail_run;
+	int64_t        due; /* monotonic ms */
+	size_t         heap_idx;
+	CURL          *easy; /* while a check runs */
+	size_t         body;
+	bool           capped;
+	bool           gone;   /* removed while its check ran: freed when it ends */
+	bool           spread; /* the first reschedule has been randomized */
+} target;
+
+/* A registry change waiting for the thread. */
+typedef struct op {
+	struct op *next;
+	bool       remove;
+	char      *service;
+	char      *endpoint;
+	char      *health_path;
+	uint32_t   ttl_ms;
+	dsc_health health;
+} op;
+
+struct dsi_checker {
+	dsi_checker_options o;
+	dsi_registry       *registry;
+	const dsi_log      *log;
+	CURLM              *multi;
+	CURLSH             *share;
+	pthread_t           thread;
+	bool                started;
+
+	pthread_mutex_t mtx; /* guards the inbox and stop */
+	op             *in_head, *in_tail;
+	bool            stop;
+
+	/* Below: the checker thread's alone. */
+	target **buckets;
+	size_t   nbuckets;
+	size_t   ntargets;
+	target **heap;
+	size_t   nheap, heap_cap;
+	int      inflight;
+	uint64_t rng;
+};
+
+/* ---- pure helpers ---- */
+
+int
+dsi_check_url(
+    const char *endpoint, const char *health_path, char *out, size_t out_len, bool *connect_only)
+{
+	CURLU *u      = curl_url();
+	char  *scheme = NULL, *path = NULL, *full = NULL;
+	int    rv = DSC_EINVAL;
+
+	if (u == NULL) {
+		return DSC_ENOMEM;
+	}
+	if (curl_url_set(u, CURLUPART_URL, endpoint, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK
+	    || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		goto out;
+	}
+	*connect_only = strcmp(scheme, "tcp") == 0;
+	if (*connect_only) {
+		/* curl connects and stops: the scheme only picks the default port. */
+		curl_url_set(u, CURLUPART_SCHEME, "http", 0);
+		curl_url_set(u, CURLUPART_PATH, "/", 0);
+	} else {
+		if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+			goto out;
+		}
+		const char *hp
+		    = health_path != NULL && health_path[0] != 0 ? health_path : "/health";
+		const char *q
+		    = strchr(hp, '?'); /* a query of the path's own joins the endpoint's */
+		size_t hplen  = q != NULL ? (size_t) (q - hp) : strlen(hp);
+		size_t plen   = strlen(path);
+		size_t need   = plen + hplen + 2;
+		char  *joined = malloc(need);
+		if (joined == NULL) {
+			rv = DSC_ENOMEM;
+			goto out;
+		}
+		while (plen > 0 && path[plen - 1] == '/') {
+			plen--;
+		}
+		snprintf(joined, need, "%.*s%s%.*s", (int) plen, path, hp[0] == '/' ? "" : "/",
+		    (int) hplen, hp);
+		CURLUcode uc = curl_url_set(u, CURLUPART_PATH, joined, 0);
+		free(joined);
+		if (uc == CURLUE_OK && q != NULL && q[1] != 0) {
+			uc = curl_url_set(u, CURLUPART_QUERY, q + 1, CURLU_APPENDQUERY);
+		}
+		if (uc != CURLUE_OK) {
+			goto out;
+		}
+	}
+	if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+		goto out;
+	}
+	rv = dsi_strlcpy(out, full, out_len) ? 0 : DSC_EINVAL;
+out:
+	curl_free(scheme);
+	curl_free(path);
+	curl_free(full);
+	curl_url_cleanup(u);
+	return rv;
+}
+
+dsc_health
+dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int rise, int fall)
+{
+	if (ok) {
+		(*ok_run)++;
+		*fail_run = 0;
+	} else {
+		(*fail_run)++;
+		*ok_run = 0;
+	}
+	if (state == DSC_HEALTH_UNKNOWN) {
+		return ok ? DSC_HEALTH_HEALTHY : DSC_HEALTH_UNHEALTHY;
+	}
+	if (ok && state != DSC_HEALTH_HEALTHY && *ok_run >= rise) {
+		return DSC_HEALTH_HEALTHY;
+	}
+	if (!ok && state != DSC_HEALTH_UNHEALTHY && *fail_run >= fall) {
+		return DSC_HEALTH_UNHEALTHY;
+	}
+	return state;
+}
+
+/* ---- the heap, on due time ---- */
+
+static void
+heap_swap(dsi_checker *c, size_t i, size_t j)
+{
+	target *t            = c->heap[i];
+	c->heap[i]           = c->heap[j];
+	c->heap[j]           = t;
+	c->heap[i]->heap_idx = i;
+	c->heap[j]->heap_idx = j;
+}
+
+static void
+heap_up(dsi_checker *c, size_t i)
+{
+	while (i > 0 && c->heap[(i - 1) / 2]->due > c->heap[i]->due) {
+		heap_swap(c, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(dsi_checker *c, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < c->nheap && c->heap[l]->due < c->heap[m]->due) {
+			m = l;
+		}
+		if (r < c->nheap && c->heap[r]->due < c->heap[m]->due) {
+			m = r;
+		}
+		if (m == i) {
+			return;
+		}
+		heap_swap(c, i, m);
+		i = m;
+	}
+}
+
+static bool
+heap_push(dsi_checker *c, target *t)
+{
+	if (c->nheap == c->heap_cap) {
+		size_t   ncap = c->heap_cap == 0 ? 64 : c->heap_cap * 2;
+		target **nh   = realloc(c->heap, ncap * sizeof(*nh));
+		if (nh == NULL) {
+			return false;
+		}
+		c->heap     = nh;
+		c->heap_cap = ncap;
+	}
+	t->heap_idx         = c->nheap;
+	c->heap[c->nheap++] = t;
+	heap_up(c, t->heap_idx);
+	return true;
+}
+
+static void
+heap_remove(dsi_checker *c, target *t)
+{
+	size_t i = t->heap_idx;
+	if (i == NOT_IN_HEAP) {
+		return;
+	}
+	c->nheap--;
+	if (i != c->nheap) {
+		c->heap[i]           = c->heap[c->nheap];
+		c->heap[i]->heap_idx = i;
+		heap_down(c, i);
+		heap_up(c, i);
+	}
+	t->heap_idx = NOT_IN_HEAP;
+}
+
+static void
+schedule(dsi_checker *c, target *t, int64_t due)
+{
+	heap_remove(c, t);
+	t->due = due;
+	if (!heap_push(c, t)) {
+		dsi_error(
+		    c->log, "out of memory: %s %s is no longer checked", t->service, t->endpoint);
+	}
+}
+
+/* ---- targets ---- */
+
+static uint64_t
+key_hash(const char *svc, const char *ep)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = svc; *p; p++) {
+		h = (h ^ (unsigned char) *p) * 1099511628211ull;
+	}
+	h = (h ^ '\n') * 1099511628211ull;
+	for (const char *p = ep; *p; p++) {
+		h = (h ^ (unsigned char) *p) * 1099511628211ull;
+	}
+	return h;
+}
+
+static target **
+target_slot(dsi_checker *c, const char *svc, const char *ep)
+{
+	target **pp = &c->buckets[key_hash(svc, ep) & (c->nbuckets - 1)];
+	while (
+	    *pp != NULL && (strcmp((*pp)->service, svc) != 0 || strcmp((*pp)->endpoint, ep) != 0)) {
+		pp = &(*pp)->hnext;
+	}
+	return pp;
+}
+
+static void
+target_free(target *t)
+{
+	free(t->service);
+	free(t->endpoint);
+	free(t->url);
+	free(t);
+}
+
+static void
+grow_buckets(dsi_checker *c)
+{
+	size_t   nb = c->nbuckets * 2;
+	target **b  = calloc(nb, sizeof(*b));
+	if (b == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		for (target *t = c->buckets[i], *next; t != NULL; t = next) {
+			next     = t->hnext;
+			size_t j = key_hash(t->service, t->endpoint) & (nb - 1);
+			t->hnext = b[j];
+			b[j]     = t;
+		}
+	}
+	free(c->buckets);
+	c->buckets  = b;
+	c->nbuckets = nb;
+}
+
+static uint64_t
+rand_next(dsi_checker *c)
+{
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	return c->rng;
+}
+
+/* A delay of interval * [lo, hi) percent, so checks do not fire in lockstep. */
+static int64_t
+jittered(dsi_checker *c, int lo_pct, int hi_pct)
+{
+	int64_t span = (int64_t) c->o.interval_ms * (hi_pct - lo_pct) / 100;
+	int64_t off  = span > 0 ? (int64_t) (rand_next(c) % (uint64_t) span) : 0;
+	return (int64_t) c->o.interval_ms * lo_pct / 100 + off;
+}
+
+static void
+apply_upsert(dsi_checker *c, op *o, int64_t now)
+{
+	char     url[DSI_CHECK_URL_MAX];
+	bool     connect_only = false;
+	target **pp           = target_slot(c, o->service, o->endpoint);
+	target  *t            = *pp;
+
+	if (dsi_check_url(o->endpoint, o->health_path, url, sizeof(url), &connect_only) != 0) {
+		dsi_warn(c->log, "cannot build a check URL for %s; not checked", o->service);
+		return;
+	}
+	if (t == NULL) {
+		if ((t = calloc(1, sizeof(*t))) == NULL || (t->service = strdup(o->service)) == NULL
+		    || (t->endpoint = strdup(o->endpoint)) == NULL) {
+			if (t != NULL) {
+				target_free(t);
+			}
+			dsi_error(c->log, "out of memory: %s is not checked", o->service);
+			return;
+		}
+		t->heap_idx = NOT_IN_HEAP;
+		t->state    = o->health;
+		*pp         = t;
+		if (++c->ntargets > c->nbuckets) {
+			grow_buckets(c);
+		}
+	}
+	char *nu = strdup(url);
+	if (nu != NULL) {
+		free(t->url);
+		t->url = nu;
+	}
+	t->connect_only = connect_only;
+	bool was_ttl    = t->ttl_ms > 0;
+	t->ttl_ms       = o->ttl_ms;
+	if (t->easy != NULL) {
+		return; /* rescheduled when the running check ends */
+	}
+	if (t->heap_idx == NOT_IN_HEAP || was_ttl != (t->ttl_ms > 0)) {
+		/* New, or switched between polled and TTL: polled ones are checked at once. */
+		schedule(c, t, t->ttl_ms > 0 ? now + t->ttl_ms : now);
+	}
+}
+
+static void
+apply_remove(dsi_checker *c, op *o)
+{
+	target **pp = target_slot(c, o->service, o->endpoint);
+	target  *t  = *pp;
+	if (t == NULL) {
+		return;
+	}
+	*pp = t->hnext;
+	c->ntargets--;
+	heap_remove(c, t);
+	if (t->easy != NULL) {
+		t->gone = true; /* freed when its check ends */
+	} else {
+		target_free(t);
+	}
+}
+
+static void
+op_free(op *o)
+{
+	free(o->service);
+	free(o->endpoint);
+	free(o->health_path);
+	free(o);
+}
+
+void
+dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
+{
+	bool remove = ch->type == DISCOVERY__V1__EVENT_TYPE__EVENT_DEREGISTERED;
+	if ((ch->type != DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED
+	        && ch->type != DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED && !remove)
+	    || ch->instance == NULL) {
+		return; /* health changes come from the checker itself, or from heartbeats */
+	}
+	op *o = calloc(1, sizeof(*o));
+	if (o == NULL || (o->service = strdup(ch->service)) == NULL
+	    || (o->endpoint = strdup(ch->instance->endpoint)) == NULL
+	    || (o->health_path = strdup(ch->instance->health_path)) == NULL) {
+		if (o != NULL) {
+			op_free(o);
+		}
+		return;
+	}
+	o->remove = remove;
+	o->ttl_ms = ch->instance->ttl_ms;
+	o->health = (dsc_health) ch->instance->health;
+	pthread_mutex_lock(&c->mtx);
+	if (c->in_tail != NULL) {
+		c->in_tail->next = o;
+	} else {
+		c->in_head = o;
+	}
+	c->in_tail = o;
+	pthread_mutex_unlock(&c->mtx);
+	curl_multi_wakeup(c->multi);
+}
+
+/* ---- checks ---- */
+
+static size_t
+body_cb(char *p, size_t size, size_t n, void *arg)
+{
+	target *t = arg;
+	(void) p;
+	t->body += size * n;
+	if (t->body > BODY_CAP) {
+		t->capped = true;
+		return 0; /* enough: curl stops with CURLE_WRITE_ERROR */
+	}
+	return size * n;
+}
+
+static void
+record(dsi_checker *c, target *t, bool ok, const char *reason)
+{
+	int64_t    now  = dsi_wall_ms();
+	dsc_health prev = t->state;
+	t->state
+	    = dsi_check_transition(t->state, ok, &t->ok_run, &t->fail_run, c->o.rise, c->o.fall);
+	if (dsi_registry_set_health(c->registry, t->service, t->endpoint, t->state, now,
+	        ok ? NULL : reason, reason, NULL)
+	    != 0) {
+		return; /* deregistered meanwhile; its removal is in the inbox */
+	}
+	if (t->state != prev) {
+		char esc[96];
+		dsi_info(c->log, "health %s %s: %s -> %s (%s)", t->service,
+		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsc_health_name(prev),
+		    dsc_health_name(t->state), reason);
+	}
+}
+
+static void
+reap(dsi_checker *c, target *t)
+{
+	bool removed = false;
+	if (c->o.deregister_after_ms > 0) {
+		dsi_registry_reap(c->registry, t->service, t->endpoint, c->o.deregister_after_ms,
+		    dsi_wall_ms(), &removed);
+		if (removed) {
+			dsi_info(c->log, "removed %s after %d ms unhealthy", t->service,
+			    c->o.deregister_after_ms);
+		}
+	}
+}
+
+static void
+start_check(dsi_checker *c, target *t)
+{
+	CURL *e = curl_easy_init();
+	if (e == NULL) {
+		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
+		return;
+	}
+	t->body   = 0;
+	t->capped = false;
+	curl_easy_setopt(e, CURLOPT_URL, t->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) c->o.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) c->o.timeout_ms);
+	/* A health check never leaves the endpoint: no redirects, no other protocols. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); /* checks go straight to the instance */
+	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "discoveryd health check");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	if (t->connect_only) {
+		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	}
+	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
+		return;
+	}
+	t->easy = e;
+	c->inflight++;
+}
+
+static void
+finish_check(dsi_checker *c, CURL *e, CURLcode res)
+{
+	target *t;
+	long    code = 0;
+	char    reason[128];
+
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &t);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_multi_remove_handle(c->multi, e);
+	curl_easy_cleanup(e);
+	t->easy = NULL;
+	c->inflight--;
+	if (t->gone) {
+		target_free(t);
+		return;
+	}
+	bool ok = false;
+	if (res == CURLE_OK && t->connect_only) {
+		ok = true;
+		snprintf(reason, sizeof(reason), "TCP connect succeeded");
+	} else if (res == CURLE_OK || (res == CURLE_WRITE_ERROR && t->capped)) {
+		ok = code >= 200 && code <= 299;
+		snprintf(reason, sizeof(reason), "HTTP %ld", code);
+	} else if (res == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(reason, sizeof(reason), "timeout after %d ms", c->o.timeout_ms);
+	} else {
+		snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(res));
+	}
+	record(c, t, ok, reason);
+	if (t->state == DSC_HEALTH_UNHEALTHY) {
+		reap(c, t);
+	}
+	/* The first reschedule spreads a burst of registrations over the interval. */
+	int64_t delay = t->spread ? jittered(c, 90, 110) : jittered(c, 50, 150);
+	t->spread     = true;
+	if (*target_slot(c, t->service, t->endpoint) == t) {
+		schedule(c, t, dsi_monotonic_ms() + (delay > 0 ? delay : 1));
+	}
+}
+
+static void
+visit_ttl(dsi_checker *c, target *t)
+{
+	int64_t wall = dsi_wall_ms(), next = 0;
+	if (dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next) != 0) {
+		return; /* gone; its removal is in the inbox */
+	}
+	reap(c, t);
+	if (*target_slot(c, t->service, t->endpoint) == t) {
+		int64_t delay = next - wall;
+		schedule(c, t, dsi_monotonic_ms() + (delay > 0 ? delay : 1));
+	}
+}
+
+/* Hung checks are dropped here: removing a handle just closes its socket. */
+static void
+drop_targets(dsi_checker *c)
+{
+	for (size_t i = 0; c->buckets != NULL && i < c->nbuckets; i++) {
+		for (target *t = c->buckets[i], *next; t != NULL; t = next) {
+			next = t->hnext;
+			if (t->easy != NULL) {
+				curl_multi_remove_handle(c->multi, t->easy);
+				curl_easy_cleanup(t->easy);
+			}
+			target_free(t);
+		}
+		c->buckets[i] = NULL;
+	}
+	c->nheap    = 0;
+	c->ntargets = 0;
+	c->inflight = 0;
+}
+
+static void *
+checker_main(void *arg)
+{
+	dsi_checker *c = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&c->mtx);
+		op  *ops   = c->in_head;
+		bool stop  = c->stop;
+		c->in_head = c->in_tail = NULL;
+		pthread_mutex_unlock(&c->mtx);
+
+		int64_t now = dsi_monotonic_ms();
+		while (ops != NULL) {
+			op *next = ops->next;
+			if (ops->remove) {
+				apply_remove(c, ops);
+			} else {
+				apply_upsert(c, ops, now);
+			}
+			op_free(ops);
+			ops = next;
+		}
+		if (stop) {
+			break;
+		}
+		while (c->nheap > 0 && c->heap[0]->due <= now
+		    && (c->inflight < c->o.max_inflight || c->heap[0]->ttl_ms > 0)) {
+			target *t = c->heap[0];
+			heap_remove(c, t);
+			if (t->ttl_ms > 0) {
+				visit_ttl(c, t);
+			} else {
+				start_check(c, t);
+			}
+		}
+		int running;
+		curl_multi_perform(c->multi, &running);
+		CURLMsg *m;
+		int      left;
+		while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+			if (m->msg == CURLMSG_DONE) {
+				finish_check(c, m->easy_handle, m->data.result);
+			}
+		}
+		long wait = 1000;
+		if (c->nheap > 0 && c->inflight < c->o.max_inflight) {
+			int64_t d = c->heap[0]->due - dsi_monotonic_ms();
+			wait      = d < 0 ? 0 : (d < wait ? (long) d : wait);
+		}
+		long ct = -1;
+		curl_multi_timeout(c->multi, &ct);
+		if (ct >= 0 && ct < wait) {
+			wait = ct;
+		}
+		curl_multi_poll(c->multi, NULL, 0, (int) wait, NULL);
+	}
+
+	drop_targets(c);
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+int
+dsi_checker_create(
+    dsi_checker **out, const dsi_checker_options *o, dsi_registry *r, const dsi_log *log)
+{
+	dsi_checker *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return DSC_ENOMEM;
+	}
+	c->o        = *o;
+	c->registry = r;
+	c->log      = log;
+	c->nbuckets = 64;
+	c->rng      = (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c;
+	if (c->rng == 0) {
+		c->rng = 88172645463325252ull;
+	}
+	pthread_mutex_init(&c->mtx, NULL);
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	c->multi   = curl_multi_init();
+	c->share   = curl_share_init();
+	if (c->buckets == NULL || c->multi == NULL || c->share == NULL) {
+		dsi_checker_destroy(c);
+		return DSC_ENOMEM;
+	}
+	/*
+	 * Debian's libcurl resolves with one thread per lookup; sharing the DNS
+	 * cache keeps 10,000 checks of one host from resolving 10,000 times.
+	 * Only this thread uses the handles, so the share needs no lock.
+	 */
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	*out = c;
+	return 0;
+}
+
+int
+dsi_checker_start(dsi_checker *c)
+{
+	if (pthread_create(&c->thread, NULL, checker_main, c) != 0) {
+		return DSC_ENOMEM;
+	}
+	c->started = true;
+	return 0;
+}
+
+void
+dsi_checker_stop(dsi_checker *c)
+{
+	if (c == NULL || !c->started) {
+		return;
+	}
+	pthread_mutex_lock(&c->mtx);
+	c->stop = true;
+	pthread_mutex_unlock(&c->mtx);
+	curl_multi_wakeup(c->multi);
+	pthread_join(c->thread, NULL);
+	c->started = false;
+}
+
+void
+dsi_checker_destroy(dsi_checker *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	dsi_checker_stop(c);
+	drop_targets(c);
+	while (c->in_head != NULL) {
+		op *next = c->in_head->next;
+		op_free(c->in_head);
+		c->in_head = next;
+	}
+	if (c->multi != NULL) {
+		curl_multi_cleanup(c->multi);
+	}
+	if (c->share != NULL) {
+		curl_share_cleanup(c->share);
+	}
+	free(c->buckets);
+	free(c->heap);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}

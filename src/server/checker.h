@@ -1,0 +1,58 @@
+/*
+ * The health checker: one thread, one curl multi handle. It checks HTTP(S)
+ * instances with GET <endpoint><health_path>, tcp:// instances with a TCP
+ * connect, and expires TTL instances whose heartbeats stop. Results go to
+ * the registry, never with network I/O under the registry lock.
+ */
+#ifndef DSI_CHECKER_H
+#define DSI_CHECKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "registry.h"
+
+#define DSI_CHECK_URL_MAX 3200 /* endpoint (2048) + health_path (1024) + slack */
+
+typedef struct dsi_checker dsi_checker;
+
+typedef struct dsi_checker_options {
+	int interval_ms;         /* between checks of one instance */
+	int timeout_ms;          /* per check, from the check's own start */
+	int rise;                /* consecutive passes to become HEALTHY */
+	int fall;                /* consecutive failures to become UNHEALTHY */
+	int max_inflight;        /* checks running at once */
+	int deregister_after_ms; /* 0: never remove unhealthy instances */
+} dsi_checker_options;
+
+int dsi_checker_create(
+    dsi_checker **out, const dsi_checker_options *o, dsi_registry *r, const dsi_log *log);
+
+/* Tells the checker about a registry change (memory only; any thread). */
+void dsi_checker_notify(dsi_checker *c, const dsi_change *ch);
+
+int dsi_checker_start(dsi_checker *c);
+
+/* Stops promptly, even with hung checks in flight. Idempotent. */
+void dsi_checker_stop(dsi_checker *c);
+void dsi_checker_destroy(dsi_checker *c);
+
+/*
+ * The URL a check fetches: endpoint's path joined with health_path (one
+ * slash between them, the endpoint's query kept). For tcp:// endpoints,
+ * http://host:port for a connect-only check (*connect_only set).
+ * Returns 0, or DSC_EINVAL / DSC_ENOMEM.
+ */
+int dsi_check_url(
+    const char *endpoint, const char *health_path, char *out, size_t out_len, bool *connect_only);
+
+/*
+ * Applies one result to the run counters and returns the new state. From
+ * UNKNOWN the first result decides; after that it takes rise passes or
+ * fall failures in a row to change.
+ */
+dsc_health dsi_check_transition(
+    dsc_health state, bool ok, int *ok_run, int *fail_run, int rise, int fall);
+
+#endif

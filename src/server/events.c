@@ -1,0 +1,235 @@
+/*
+ * Publisher: a FIFO of packed-to-be events filled under the registry lock
+ * (so it is in revision order) and drained by one thread that does the
+ * nng sends. PUB never blocks: a slow subscriber loses messages, which the
+ * SYNC events let it notice.
+ */
+#include "events.h"
+
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "name.h"
+#include "text.h"
+#include "timeutil.h"
+#include "transport.h"
+
+/* One queued change; reason is copied, instance owned. */
+typedef struct qitem {
+	struct qitem        *next;
+	Discovery__V1__Event ev;
+	char                 service[DSI_NAME_MAX + 1];
+	char                 reason[128];
+} qitem;
+
+struct dsi_events {
+	nng_socket      sock;
+	nng_listener    listener;
+	char            bound[128];
+	dsi_registry   *registry;
+	const dsi_log  *log;
+	int             sync_interval_ms;
+	size_t          max_queue;
+	pthread_t       thread;
+	bool            started;
+	pthread_mutex_t mtx; /* guards the queue and stop */
+	pthread_cond_t  cv;
+	qitem          *head, *tail;
+	size_t          queued;
+	uint64_t        dropped;
+	bool            stop;
+};
+
+static void
+qitem_free(qitem *q)
+{
+	free(q->ev.instance); /* a single-block export: one free */
+	free(q);
+}
+
+void
+dsi_events_enqueue(dsi_events *e, dsi_change *ch)
+{
+	qitem *q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		free(ch->instance);
+		return; /* subscribers see the revision gap at the next SYNC */
+	}
+	discovery__v1__event__init(&q->ev);
+	dsi_strlcpy(q->service, ch->service, sizeof(q->service));
+	dsi_strlcpy(q->reason, ch->reason != NULL ? ch->reason : "", sizeof(q->reason));
+	q->ev.service      = q->service;
+	q->ev.reason       = q->reason;
+	q->ev.type         = ch->type;
+	q->ev.instance     = ch->instance;
+	q->ev.previous     = (Discovery__V1__HealthState) ch->previous;
+	q->ev.revision     = ch->revision;
+	q->ev.timestamp_ms = ch->timestamp_ms;
+	ch->instance       = NULL;
+
+	pthread_mutex_lock(&e->mtx);
+	if (e->queued >= e->max_queue) {
+		e->dropped++;
+		pthread_mutex_unlock(&e->mtx);
+		qitem_free(q);
+		return;
+	}
+	if (e->tail != NULL) {
+		e->tail->next = q;
+	} else {
+		e->head = q;
+	}
+	e->tail = q;
+	e->queued++;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mtx);
+}
+
+static void
+publish(dsi_events *e, qitem *q)
+{
+	nng_msg *msg;
+	if (dsi_pack(&q->ev.base, &msg) != 0) {
+		return;
+	}
+	if (nng_sendmsg(e->sock, msg, 0) != 0) {
+		nng_msg_free(msg);
+	}
+}
+
+static void *
+events_main(void *arg)
+{
+	dsi_events *e         = arg;
+	int64_t     next_sync = 0; /* at once */
+	uint64_t    reported  = 0;
+
+	pthread_mutex_lock(&e->mtx);
+	for (;;) {
+		if (e->head == NULL && !e->stop && dsi_monotonic_ms() < next_sync) {
+			struct timespec ts;
+			dsi_realtime_after(&ts, next_sync - dsi_monotonic_ms());
+			pthread_cond_timedwait(&e->cv, &e->mtx, &ts);
+			continue;
+		}
+		qitem *batch = e->head;
+		e->head = e->tail = NULL;
+		e->queued         = 0;
+		uint64_t dropped  = e->dropped;
+		bool     stop     = e->stop;
+		pthread_mutex_unlock(&e->mtx);
+
+		while (batch != NULL) {
+			qitem *next = batch->next;
+			publish(e, batch);
+			qitem_free(batch);
+			batch = next;
+		}
+		if (dropped != reported) {
+			dsi_warn(e->log, "%llu events dropped: the publish queue was full",
+			    (unsigned long long) (dropped - reported));
+			reported = dropped;
+		}
+		if (stop) {
+			return NULL;
+		}
+		if (dsi_monotonic_ms() >= next_sync) {
+			/* Through the registry, so it is ordered after every change it counts. */
+			dsi_registry_sync(e->registry);
+			next_sync = dsi_monotonic_ms() + e->sync_interval_ms;
+		}
+		pthread_mutex_lock(&e->mtx);
+	}
+}
+
+int
+dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r,
+    const dsi_log *log, char *why, size_t why_len)
+{
+	dsi_events *e = calloc(1, sizeof(*e));
+	int         rv;
+
+	if (e == NULL) {
+		return DSC_ENOMEM;
+	}
+	e->registry         = r;
+	e->log              = log;
+	e->sync_interval_ms = o->sync_interval_ms > 0 ? o->sync_interval_ms : 5000;
+	e->max_queue        = o->max_queue > 0 ? o->max_queue : 65536;
+	pthread_mutex_init(&e->mtx, NULL);
+	pthread_cond_init(&e->cv, NULL);
+	if ((rv = nng_pub0_open(&e->sock)) != 0) {
+		snprintf(why, why_len, "cannot open the PUB socket: %s", nng_strerror(rv));
+		dsi_events_destroy(e);
+		return DSC_ETRANSPORT;
+	}
+	/* nng's default of 16 messages per subscriber drops bursts at once. */
+	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer > 0 ? o->send_buffer : 1024);
+	if ((rv = nng_listener_create(&e->listener, e->sock, o->url)) != 0
+	    || (rv = nng_listener_start(e->listener, 0)) != 0) {
+		snprintf(why, why_len, "cannot publish on %s: %s", o->url, nng_strerror(rv));
+		dsi_events_destroy(e);
+		return DSC_ETRANSPORT;
+	}
+	dsi_listener_url(e->listener, o->url, e->bound, sizeof(e->bound));
+	*out = e;
+	return 0;
+}
+
+const char *
+dsi_events_url(const dsi_events *e)
+{
+	return e->bound;
+}
+
+int
+dsi_events_start(dsi_events *e)
+{
+	if (pthread_create(&e->thread, NULL, events_main, e) != 0) {
+		return DSC_ENOMEM;
+	}
+	e->started = true;
+	return 0;
+}
+
+void
+dsi_events_stop(dsi_events *e)
+{
+	if (e == NULL || !e->started) {
+		return;
+	}
+	pthread_mutex_lock(&e->mtx);
+	e->stop = true;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mtx);
+	pthread_join(e->thread, NULL);
+	e->started = false;
+}
+
+void
+dsi_events_destroy(dsi_events *e)
+{
+	if (e == NULL) {
+		return;
+	}
+	dsi_events_stop(e);
+	while (e->head != NULL) {
+		qitem *next = e->head->next;
+		qitem_free(e->head);
+		e->head = next;
+	}
+	if (nng_socket_id(e->sock) > 0) {
+		dsi_close_bounded(e->sock, DSI_CLOSE_BOUND_MS, e->log);
+	}
+	pthread_cond_destroy(&e->cv);
+	pthread_mutex_destroy(&e->mtx);
+	free(e);
+}

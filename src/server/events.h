@@ -1,0 +1,44 @@
+/*
+ * The event publisher: every registry change as one serialized Event on
+ * an nng PUB socket, in revision order, published by its own thread and
+ * never under the registry lock. A SYNC event with the current revision
+ * goes out at start and every sync interval.
+ */
+#ifndef DSI_EVENTS_H
+#define DSI_EVENTS_H
+
+#include <stddef.h>
+
+#include "log.h"
+#include "registry.h"
+
+typedef struct dsi_events dsi_events;
+
+typedef struct dsi_events_options {
+	const char *url;
+	int         send_buffer;      /* messages queued per subscriber before nng drops */
+	int         sync_interval_ms; /* SYNC period */
+	size_t      max_queue;        /* changes waiting for the thread; past it, dropped */
+} dsi_events_options;
+
+/* Opens and binds the PUB socket; why names the URL on failure. */
+int dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r,
+    const dsi_log *log, char *why, size_t why_len);
+
+/* The bound URL (with the real port for ":0"). */
+const char *dsi_events_url(const dsi_events *e);
+
+/* Starts the thread; the first thing it publishes is a SYNC. */
+int dsi_events_start(dsi_events *e);
+
+/*
+ * Queues a change (memory only: called under the registry lock). Takes
+ * ownership of ch->instance.
+ */
+void dsi_events_enqueue(dsi_events *e, dsi_change *ch);
+
+/* Publishes what is queued, stops the thread. Idempotent. */
+void dsi_events_stop(dsi_events *e);
+void dsi_events_destroy(dsi_events *e);
+
+#endif
