@@ -157,6 +157,91 @@ int dsc_heartbeat(
 /* The revision carried by the last successful reply on this client. */
 uint64_t dsc_client_revision(const dsc_client *c);
 
+/* ---- events and views (the server's --publish socket) ---- */
+
+typedef enum dsc_event_type {
+	DSC_EVENT_UNSPECIFIED    = 0,
+	DSC_EVENT_REGISTERED     = 1,
+	DSC_EVENT_DEREGISTERED   = 2,
+	DSC_EVENT_HEALTH_CHANGED = 3,
+	DSC_EVENT_UPDATED        = 4,
+	/* Periodic and at start: no service, the current revision. */
+	DSC_EVENT_SYNC = 5,
+} dsc_event_type;
+
+const char *dsc_event_type_name(dsc_event_type t); /* "registered", ... */
+
+/* One decoded Event. For SYNC, service is "" and instance is all empty. */
+typedef struct dsc_event {
+	dsc_event_type type;
+	char          *service;
+	dsc_instance   instance; /* the instance after the change (before, for DEREGISTERED) */
+	dsc_health     previous; /* HEALTH_CHANGED: the old state */
+	uint64_t       revision; /* the registry revision after this change */
+	int64_t        timestamp_ms;
+	char          *reason; /* human-readable, e.g. "HTTP 500" */
+} dsc_event;
+
+void dsc_event_free(dsc_event *ev);
+
+/*
+ * A watch: a SUB socket on the server's publish URL, subscribed to every
+ * service (services NULL or n_services 0) or to the listed ones (names are
+ * normalized; SYNC events are always received). Events are pulled with
+ * dsc_watch_next; no library thread is involved. Events can be lost (nng
+ * PUB drops for slow subscribers): compare revisions, or use a view.
+ * The socket redials in the background after a server restart.
+ */
+typedef struct dsc_watch dsc_watch;
+
+int dsc_watch_open(
+    dsc_watch **out, const char *publish_url, const char *const *services, size_t n_services);
+/* Waits up to timeout_ms (<0: forever) for the next event: 0 and *out, or DSC_ETIMEDOUT. */
+int  dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out);
+void dsc_watch_close(dsc_watch *w);
+
+/*
+ * A view: a local copy of the registry (or of some services), seeded with
+ * GetAll after subscribing, kept current from events on a library thread,
+ * reloaded with GetAll whenever a revision gap, a SYNC mismatch or a server
+ * restart shows that something was missed. Resolving from a view needs no
+ * network round trip.
+ */
+typedef struct dsc_view dsc_view;
+
+/* Called on the view's thread after each event is applied; must be quick. */
+typedef void (*dsc_view_cb)(void *arg, const dsc_event *ev);
+
+typedef struct dsc_view_options {
+	dsc_client_options client;   /* for the GetAll calls */
+	const char *const *services; /* NULL: every service */
+	size_t             n_services;
+	dsc_view_cb        on_event; /* optional */
+	void              *on_event_arg;
+	int32_t            recv_buffer; /* SUB queue length in messages; <= 0: 1024 */
+} dsc_view_options;
+
+void dsc_view_options_init(dsc_view_options *opts);
+
+/*
+ * Opens a view on the server's REQ/REP url and publish url and loads it.
+ * Fails (with err) when the first load fails; after that, reloads retry.
+ */
+int  dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
+     const dsc_view_options *opts, dsc_error *err);
+void dsc_view_close(dsc_view *v);
+
+/* Like dsc_resolve, from the local copy: healthy first, else all unless healthy_only. */
+int dsc_view_resolve(dsc_view *v, const char *service, bool healthy_only, dsc_instance **out);
+/* The same without allocating: copies the endpoint into buf (DSC_ELIMIT if it does not fit). */
+int dsc_view_resolve_endpoint(
+    dsc_view *v, const char *service, bool healthy_only, char *buf, size_t len);
+/* The local copy, sorted by (service, endpoint); service NULL for all. */
+int dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out);
+/* The revision the local copy reflects, and how many full reloads it took. */
+uint64_t dsc_view_revision(dsc_view *v);
+uint64_t dsc_view_reloads(dsc_view *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "internal.h"
 #include "status.h"
 #include "text.h"
 #include "timeutil.h"
@@ -30,6 +31,7 @@ struct dsc_client {
 	pthread_cond_t   cv;
 	_Atomic int      pipes;    /* connected pipes, to tell "unreachable" from "slow" */
 	_Atomic uint64_t revision; /* from the last successful reply */
+	_Atomic bool     shut;     /* the socket is closed (dsi_client_shutdown) */
 };
 
 void
@@ -50,8 +52,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&c->mtx);
 }
 
-static int
-err_from_nng(int rv)
+int
+dsi_err_from_nng(int rv)
 {
 	switch (rv) {
 	case 0:
@@ -77,12 +79,8 @@ err_from_nng(int rv)
 	}
 }
 
-/* Records a failure in err, when the caller asked for it; returns code. */
-static int fail(dsc_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(dsc_error *err, int code, const char *fmt, ...)
+int
+dsi_fail(dsc_error *err, int code, const char *fmt, ...)
 {
 	if (err != NULL) {
 		va_list ap;
@@ -111,7 +109,7 @@ connect_now(dsc_client *c, const char *url)
 	if (nng_stream_dialer_alloc(&sd, url) == 0) {
 		if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 			nng_stream_dialer_free(sd);
-			return err_from_nng(rv);
+			return dsi_err_from_nng(rv);
 		}
 		nng_aio_set_timeout(aio, c->timeout_ms);
 		nng_stream_dialer_dial(sd, aio);
@@ -123,19 +121,16 @@ connect_now(dsc_client *c, const char *url)
 		nng_aio_free(aio);
 		nng_stream_dialer_free(sd);
 		if (rv != 0) {
-			return rv == NNG_ETIMEDOUT ? DSC_ETIMEDOUT : err_from_nng(rv);
+			return rv == NNG_ETIMEDOUT ? DSC_ETIMEDOUT : dsi_err_from_nng(rv);
 		}
 	}
 	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-		return err_from_nng(rv);
+		return dsi_err_from_nng(rv);
 	}
 	pthread_mutex_lock(&c->mtx);
 	while (atomic_load(&c->pipes) == 0 && dsi_monotonic_ms() < deadline) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + (deadline - dsi_monotonic_ms()) * 1000000;
-		ts.tv_sec += ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
+		dsi_realtime_after(&ts, deadline - dsi_monotonic_ms());
 		pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
 	}
 	rv = atomic_load(&c->pipes) > 0 ? 0 : DSC_ETIMEDOUT;
@@ -169,7 +164,7 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		free(c->token);
 		free(c);
-		return err_from_nng(rv);
+		return dsi_err_from_nng(rv);
 	}
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->cv, NULL);
@@ -188,7 +183,7 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 	} else {
 		/* Dial in the background: the client works once the server is up. */
 		rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-		rv = err_from_nng(rv);
+		rv = dsi_err_from_nng(rv);
 	}
 	if (rv != 0) {
 		nng_close(c->sock);
@@ -203,10 +198,24 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 }
 
 void
+dsi_client_shutdown(dsc_client *c)
+{
+	if (!atomic_exchange(&c->shut, true)) {
+		nng_close(c->sock); /* after this no pipe callback can run */
+	}
+}
+
+int32_t
+dsi_client_timeout(const dsc_client *c)
+{
+	return c->timeout_ms;
+}
+
+void
 dsc_client_close(dsc_client *c)
 {
 	if (c != NULL) {
-		nng_close(c->sock); /* after this no pipe callback can run */
+		dsi_client_shutdown(c);
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mtx);
 		free(c->token);
@@ -253,17 +262,17 @@ roundtrip(
 
 	req->auth_token = c->token != NULL ? c->token : (char *) "";
 	if ((rv = dsi_pack(&req->base, &msg)) != 0) {
-		return fail(err, rv, "%s", dsc_strerror(rv));
+		return dsi_fail(err, rv, "%s", dsc_strerror(rv));
 	}
 	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
 		nng_msg_free(msg);
-		return fail(err, err_from_nng(rv), "%s", nng_strerror(rv));
+		return dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
 	}
 	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		nng_msg_free(msg);
 		nng_ctx_close(ctx);
-		return fail(err, DSC_ENOMEM, "%s", nng_strerror(rv));
+		return dsi_fail(err, DSC_ENOMEM, "%s", nng_strerror(rv));
 	}
 	nng_aio_set_msg(aio, msg);
 	if ((rv = aio_step(aio, ctx, true, deadline)) != 0) {
@@ -275,9 +284,9 @@ roundtrip(
 		nng_aio_free(aio);
 		nng_ctx_close(ctx);
 		if (rv == NNG_ETIMEDOUT && atomic_load(&c->pipes) == 0) {
-			return fail(err, DSC_ECONNREFUSED, "cannot connect to %s", c->url);
+			return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s", c->url);
 		}
-		return fail(err, err_from_nng(rv), "%s: %s", c->url,
+		return dsi_fail(err, dsi_err_from_nng(rv), "%s: %s", c->url,
 		    rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv));
 	}
 	msg = nng_aio_get_msg(aio);
@@ -287,16 +296,16 @@ roundtrip(
 	    (ProtobufCMessage **) &r);
 	nng_msg_free(msg);
 	if (rv != 0) {
-		return fail(err, DSC_EPROTO, "the reply from %s is not a Response", c->url);
+		return dsi_fail(err, DSC_EPROTO, "the reply from %s is not a Response", c->url);
 	}
 	if (r->status != DISCOVERY__V1__STATUS_CODE__STATUS_OK) {
-		rv = fail(err, dsi_err_from_status(r->status), "%s", r->message);
+		rv = dsi_fail(err, dsi_err_from_status(r->status), "%s", r->message);
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 		return rv;
 	}
 	if ((unsigned) r->result_case != (unsigned) req->call_case) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
-		return fail(err, DSC_EPROTO, "the reply from %s answers another call", c->url);
+		return dsi_fail(err, DSC_EPROTO, "the reply from %s answers another call", c->url);
 	}
 	atomic_store(&c->revision, r->revision);
 	*resp = r;
@@ -304,59 +313,6 @@ roundtrip(
 }
 
 /* ---- copies out of the wire types ---- */
-
-static void
-instance_clear(dsc_instance *x)
-{
-	free(x->service);
-	free(x->endpoint);
-	free(x->health_path);
-	free(x->last_error);
-	for (size_t i = 0; i < x->n_metadata; i++) {
-		free((char *) x->metadata[i].key);
-		free((char *) x->metadata[i].value);
-	}
-	free(x->metadata);
-	memset(x, 0, sizeof(*x));
-}
-
-static char *
-dup_str(const char *s, bool *ok)
-{
-	char *d = strdup(s != NULL ? s : "");
-	*ok     = *ok && d != NULL;
-	return d;
-}
-
-static int
-instance_copy(dsc_instance *dst, const Discovery__V1__Instance *src)
-{
-	bool ok = true;
-	memset(dst, 0, sizeof(*dst));
-	dst->service          = dup_str(src->service, &ok);
-	dst->endpoint         = dup_str(src->endpoint, &ok);
-	dst->health_path      = dup_str(src->health_path, &ok);
-	dst->last_error       = dup_str(src->last_error, &ok);
-	dst->health           = (dsc_health) src->health;
-	dst->ttl_ms           = src->ttl_ms;
-	dst->weight           = src->weight;
-	dst->registered_at_ms = src->registered_at_ms;
-	dst->last_check_ms    = src->last_check_ms;
-	if (ok && src->n_metadata > 0) {
-		dst->metadata = calloc(src->n_metadata, sizeof(*dst->metadata));
-		ok            = dst->metadata != NULL;
-		for (size_t i = 0; ok && i < src->n_metadata; i++) {
-			dst->metadata[i].key   = dup_str(src->metadata[i]->key, &ok);
-			dst->metadata[i].value = dup_str(src->metadata[i]->value, &ok);
-			dst->n_metadata        = i + 1;
-		}
-	}
-	if (!ok) {
-		instance_clear(dst);
-		return DSC_ENOMEM;
-	}
-	return 0;
-}
 
 /* Hands a copy of src to *out when the caller wants one. */
 static int
@@ -367,35 +323,14 @@ instance_out(const Discovery__V1__Instance *src, dsc_instance **out, dsc_error *
 		return 0;
 	}
 	if (src == NULL) {
-		return fail(err, DSC_EPROTO, "the reply carries no instance");
+		return dsi_fail(err, DSC_EPROTO, "the reply carries no instance");
 	}
-	if ((x = malloc(sizeof(*x))) == NULL || instance_copy(x, src) != 0) {
+	if ((x = malloc(sizeof(*x))) == NULL || dsi_inst_from_pb(x, src) != 0) {
 		free(x);
-		return fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
 	}
 	*out = x;
 	return 0;
-}
-
-void
-dsc_instance_free(dsc_instance *inst)
-{
-	if (inst != NULL) {
-		instance_clear(inst);
-		free(inst);
-	}
-}
-
-void
-dsc_instance_list_free(dsc_instance_list *list)
-{
-	if (list != NULL) {
-		for (size_t i = 0; i < list->count; i++) {
-			instance_clear(&list->items[i]);
-		}
-		free(list->items);
-		free(list);
-	}
 }
 
 /* ---- the calls ---- */
@@ -404,7 +339,7 @@ static int
 need(const char *s, const char *what, dsc_error *err)
 {
 	if (s == NULL || s[0] == 0) {
-		return fail(err, DSC_EINVAL, "%s is required", what);
+		return dsi_fail(err, DSC_EINVAL, "%s is required", what);
 	}
 	return 0;
 }
@@ -426,7 +361,7 @@ dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc
 	int                                             rv;
 
 	if (c == NULL || reg == NULL) {
-		return fail(err, DSC_EINVAL, "client and registration are required");
+		return dsi_fail(err, DSC_EINVAL, "client and registration are required");
 	}
 	if ((rv = need(reg->service, "service", err)) != 0
 	    || (rv = need(reg->endpoint, "endpoint", err)) != 0) {
@@ -438,7 +373,7 @@ dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc
 		if (ents == NULL || ptrs == NULL) {
 			free(ents);
 			free(ptrs);
-			return fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+			return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
 		}
 		for (size_t i = 0; i < reg->n_metadata; i++) {
 			discovery__v1__register_request__metadata_entry__init(&ents[i]);
@@ -476,7 +411,7 @@ dsc_resolve(
 	int                           rv;
 
 	if (c == NULL || (rv = need(service, "service", err)) != 0) {
-		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
 	}
 	rr.service      = (char *) service;
 	rr.healthy_only = healthy_only;
@@ -499,7 +434,7 @@ dsc_deregister(
 	int                              rv;
 
 	if (c == NULL || (rv = need(service, "service", err)) != 0) {
-		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
 	}
 	dr.service     = (char *) service;
 	dr.endpoint    = or_empty(endpoint);
@@ -524,7 +459,7 @@ dsc_is_healthy(dsc_client *c, const char *service, const char *endpoint, bool *h
 	int                             rv;
 
 	if (c == NULL || (rv = need(service, "service", err)) != 0) {
-		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
 	}
 	hr.service     = (char *) service;
 	hr.endpoint    = or_empty(endpoint);
@@ -552,7 +487,7 @@ dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc_err
 	int                          rv;
 
 	if (c == NULL) {
-		return fail(err, DSC_EINVAL, "client is required");
+		return dsi_fail(err, DSC_EINVAL, "client is required");
 	}
 	gr.service    = or_empty(service);
 	req.call_case = DISCOVERY__V1__REQUEST__CALL_GET_ALL;
@@ -568,11 +503,11 @@ dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc_err
 	if ((list = calloc(1, sizeof(*list))) == NULL
 	    || (g->n_instances > 0
 	        && (list->items = calloc(g->n_instances, sizeof(*list->items))) == NULL)) {
-		rv = fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		rv = dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
 	}
 	for (size_t i = 0; rv == 0 && i < g->n_instances; i++) {
-		if (instance_copy(&list->items[i], g->instances[i]) != 0) {
-			rv = fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		if (dsi_inst_from_pb(&list->items[i], g->instances[i]) != 0) {
+			rv = dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
 		} else {
 			list->count = i + 1;
 		}
@@ -600,7 +535,7 @@ dsc_heartbeat(
 
 	if (c == NULL || (rv = need(service, "service", err)) != 0
 	    || (rv = need(endpoint, "endpoint", err)) != 0) {
-		return c == NULL ? fail(err, DSC_EINVAL, "client is required") : rv;
+		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
 	}
 	hr.service    = (char *) service;
 	hr.endpoint   = (char *) endpoint;

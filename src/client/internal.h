@@ -1,0 +1,69 @@
+/*
+ * libdiscovery internals shared by client.c, instance.c, watch.c and view.c.
+ * Nothing here is part of the public API; names use the dsi_ prefix.
+ */
+#ifndef DSC_CLIENT_INTERNAL_H
+#define DSC_CLIENT_INTERNAL_H
+
+#include <discovery/discovery.h>
+#include <discovery/v1/discovery.pb-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- instances (instance.c) ---- */
+
+/*
+ * Fills dst with a deep copy of the wire instance src; src NULL gives an
+ * instance whose strings are all "". Returns 0, or DSC_ENOMEM with dst
+ * zeroed and nothing leaked.
+ */
+int dsi_inst_from_pb(dsc_instance *dst, const Discovery__V1__Instance *src);
+
+/* Deep copy of src into dst. Returns 0, or DSC_ENOMEM with dst zeroed. */
+int dsi_inst_copy(dsc_instance *dst, const dsc_instance *src);
+
+/* Frees what x owns (not x itself) and zeroes it; a zeroed x is a no-op. */
+void dsi_inst_clear(dsc_instance *x);
+
+/* ---- client plumbing (client.c) ---- */
+
+/* The one mapping from nng errors to dsc_err. */
+int dsi_err_from_nng(int rv);
+
+/* Records a failure in err, when the caller asked for it; returns code. */
+int dsi_fail(dsc_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The client's timeout in milliseconds, after defaults. */
+int32_t dsi_client_timeout(const dsc_client *c);
+
+/*
+ * Closes the client's socket so that calls in flight on other threads end
+ * at once with DSC_ECLOSED, and later calls fail the same way. The client
+ * must still be released with dsc_client_close. Idempotent.
+ */
+void dsi_client_shutdown(dsc_client *c);
+
+/* ---- watches (watch.c), for the view ---- */
+
+/*
+ * dsc_watch_open with a SUB receive queue of recv_buffer messages
+ * (<= 0: 1024).
+ */
+int dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *services,
+    size_t n_services, int32_t recv_buffer);
+
+/*
+ * How many times the watch's SUB pipe has connected. A change tells a
+ * reconnect, after which events may have been lost (or the server
+ * restarted). 0 until the first connection.
+ */
+uint64_t dsi_watch_connects(dsc_watch *w);
+
+/* Waits up to timeout_ms for a connected pipe; true when there is one. */
+bool dsi_watch_wait_connected(dsc_watch *w, int32_t timeout_ms);
+
+/* Writes the publish URL into buf (for messages). */
+const char *dsi_watch_url(const dsc_watch *w);
+
+#endif
