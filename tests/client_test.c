@@ -61,10 +61,14 @@ group_teardown(void **state)
 	return td_daemon_stop(&F.d) == 0 ? 0 : -1;
 }
 
+/*
+ * Registers a TTL instance: the server never polls those, so their health
+ * stays UNKNOWN and revisions move only with the test's own calls.
+ */
 static int
 reg(const char *svc, const char *ep)
 {
-	dsc_registration r = { .service = svc, .endpoint = ep };
+	dsc_registration r = { .service = svc, .endpoint = ep, .ttl_ms = 600000 };
 	return dsc_register(F.c, &r, NULL, NULL);
 }
 
@@ -87,7 +91,8 @@ test_register_and_resolve(void **state)
 		   .metadata               = md,
 		   .n_metadata             = 2,
 		   .health_path            = "/status",
-		   .weight                 = 3 };
+		   .weight                 = 3,
+		   .ttl_ms                 = 600000 };
 	dsc_instance    *x;
 	(void) state;
 
@@ -211,7 +216,8 @@ test_ttl_heartbeat(void **state)
 	dsc_instance_free(x);
 	assert_int_equal(
 	    dsc_heartbeat(F.c, "ttl", "http://127.0.0.1:1", NULL, NULL), DSC_ENOTFOUND);
-	assert_ok(reg("polled", "http://127.0.0.1:9501"));
+	dsc_registration polled = { .service = "polled", .endpoint = "http://127.0.0.1:9501" };
+	assert_ok(dsc_register(F.c, &polled, NULL, NULL));
 	assert_int_equal(
 	    dsc_heartbeat(F.c, "polled", "http://127.0.0.1:9501", NULL, &err), DSC_ESTATE);
 	assert_non_null(strstr(err.message, "ttl_ms"));

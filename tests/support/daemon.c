@@ -76,13 +76,18 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	snprintf(d->log_path, sizeof(d->log_path), "%s/discoveryd-test-%d-%ld%09ld.log",
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int) getpid(), (long) now.tv_sec,
 	    now.tv_nsec);
-	bool own_listen = false;
+	bool own_listen = false, own_publish = false;
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
-		own_listen = own_listen || strncmp(extra_args[i], "--listen", 8) == 0;
+		own_listen  = own_listen || strncmp(extra_args[i], "--listen", 8) == 0;
+		own_publish = own_publish || strncmp(extra_args[i], "--publish", 9) == 0;
 	}
 	argv[n++] = DISCOVERYD_PATH;
 	if (!own_listen) {
 		argv[n++] = "--listen";
+		argv[n++] = "tcp://127.0.0.1:0";
+	}
+	if (!own_publish) {
+		argv[n++] = "--publish";
 		argv[n++] = "tcp://127.0.0.1:0";
 	}
 	argv[n++] = "--log-level";
@@ -111,8 +116,10 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	for (int i = 0; i < 1000; i++) {
 		char *log = read_file(d->log_path);
 		char *at  = log ? strstr(log, "listening on ") : NULL;
-		if (at != NULL) {
+		char *pub = log ? strstr(log, "publishing on ") : NULL;
+		if (at != NULL && pub != NULL) {
 			sscanf(at + strlen("listening on "), "%127s", d->url);
+			sscanf(pub + strlen("publishing on "), "%127s", d->pub_url);
 			free(log);
 			return 0;
 		}

@@ -8,12 +8,14 @@
 typedef struct td_daemon {
 	pid_t pid;
 	char  url[128];      /* the REQ/REP URL it is bound to */
+	char  pub_url[128];  /* the PUB URL events are published on */
 	char  log_path[256]; /* its stderr */
 } td_daemon;
 
 /*
- * Starts discoveryd listening on tcp://127.0.0.1:0 (unless extra_args has its
- * own --listen), with extra_args (NULL-terminated, may be NULL) appended, and waits until its log
+ * Starts discoveryd listening on tcp://127.0.0.1:0 and publishing on
+ * tcp://127.0.0.1:0 (unless extra_args has its own --listen or --publish),
+ * with extra_args (NULL-terminated, may be NULL) appended, and waits until its log
  * says where it listens. Returns 0, or -1 after printing why (and the log) to stderr.
  */
 int td_daemon_start(td_daemon *d, const char *const *extra_args);

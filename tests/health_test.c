@@ -1,0 +1,395 @@
+/*
+ * Active health checks against real HTTP servers the test runs: the real
+ * discoveryd checks them with libcurl, and the test watches the outcome
+ * through libdiscovery. Every wait is a liveness bound, never a speed claim.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <discovery/discovery.h>
+
+#include "daemon.h"
+#include "httpd.h"
+
+#define BOUND_MS 15000 /* generous: these machines are shared */
+
+#define assert_ok(expr)                                                         \
+	do {                                                                    \
+		int rv_ = (expr);                                               \
+		if (rv_ != 0) {                                                 \
+			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
+		}                                                               \
+	} while (0)
+
+typedef struct fixture {
+	td_daemon   d;
+	dsc_client *c;
+	th_server  *web;
+	char        base[64]; /* http://127.0.0.1:PORT */
+} fixture;
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+fixture_open(fixture *f, const char *const *args)
+{
+	memset(f, 0, sizeof(*f));
+	if (th_start(&f->web) != 0 || td_daemon_start(&f->d, args) != 0) {
+		return -1;
+	}
+	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", th_port(f->web));
+	dsc_client_options o;
+	dsc_client_options_init(&o);
+	o.timeout_ms = 10000;
+	return dsc_client_open(&f->c, f->d.url, &o);
+}
+
+/* Returns the daemon's exit status (0 after a clean stop, or if already stopped). */
+static int
+fixture_close(fixture *f)
+{
+	int rv = 0;
+	dsc_client_close(f->c);
+	f->c = NULL;
+	if (f->d.pid > 0) {
+		rv = td_daemon_stop(&f->d);
+	}
+	if (f->web != NULL) {
+		th_stop(f->web);
+	}
+	return rv;
+}
+
+static const char *const fast_args[]
+    = { "--health-interval", "0.1", "--health-timeout", "0.5", "--rise", "1", "--fall", "1", NULL };
+
+static int
+setup_with(void **state, const char *const *args)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	*state     = f;
+	return f != NULL && fixture_open(f, args) == 0 ? 0 : -1;
+}
+
+static int
+setup(void **state)
+{
+	return setup_with(state, fast_args);
+}
+
+static int
+setup_deregister_after(void **state)
+{
+	static const char *const args[] = { "--health-interval", "0.1", "--rise", "1", "--fall",
+		"1", "--deregister-after", "0.3", NULL };
+	return setup_with(state, args);
+}
+
+static int
+setup_rise_fall(void **state)
+{
+	static const char *const args[]
+	    = { "--health-interval", "0.05", "--rise", "3", "--fall", "3", NULL };
+	return setup_with(state, args);
+}
+
+static int
+setup_long_timeout(void **state)
+{
+	static const char *const args[] = { "--health-timeout", "60", NULL };
+	return setup_with(state, args);
+}
+
+/* Runs even when a test fails, so no daemon or server outlives its test. */
+static int
+teardown(void **state)
+{
+	int rv = fixture_close(*state);
+	free(*state);
+	return rv == 0 ? 0 : -1;
+}
+
+static void
+reg(fixture *f, const char *svc, const char *ep, const char *path, uint32_t ttl)
+{
+	dsc_registration r = { .service = svc, .endpoint = ep, .health_path = path, .ttl_ms = ttl };
+	assert_ok(dsc_register(f->c, &r, NULL, NULL));
+}
+
+/* Polls until the instance reaches want; returns a copy of it (caller frees). */
+static dsc_instance *
+wait_health(fixture *f, const char *svc, const char *ep, dsc_health want)
+{
+	int64_t deadline = now_ms() + BOUND_MS;
+	while (now_ms() < deadline) {
+		dsc_instance_list *l;
+		assert_ok(dsc_get_all(f->c, svc, &l, NULL));
+		for (size_t i = 0; i < l->count; i++) {
+			if (strcmp(l->items[i].endpoint, ep) == 0 && l->items[i].health == want) {
+				dsc_instance *x = malloc(sizeof(*x));
+				*x              = l->items[i];
+				/* Steal the item: swap in the last one so the list frees the rest.
+				 */
+				l->items[i] = l->items[--l->count];
+				dsc_instance_list_free(l);
+				return x;
+			}
+		}
+		dsc_instance_list_free(l);
+		sleep_ms(20);
+	}
+	fail_msg("%s %s did not become %s", svc, ep, dsc_health_name(want));
+	return NULL;
+}
+
+static void
+expect_health(fixture *f, const char *svc, const char *ep, dsc_health want, const char *error)
+{
+	dsc_instance *x = wait_health(f, svc, ep, want);
+	if (error != NULL && strstr(x->last_error, error) == NULL) {
+		fail_msg("last_error \"%s\" lacks \"%s\"", x->last_error, error);
+	}
+	if (want == DSC_HEALTH_HEALTHY) {
+		assert_string_equal(x->last_error, "");
+	}
+	assert_true(x->last_check_ms > 0);
+	dsc_instance_free(x);
+}
+
+static void
+test_healthy_then_500_then_healthy(void **state)
+{
+	fixture *f = *state;
+	th_set(f->web, "/flip", 200);
+	reg(f, "flip", f->base, "/flip", 0);
+	expect_health(f, "flip", f->base, DSC_HEALTH_HEALTHY, NULL);
+	th_set(f->web, "/flip", 500);
+	expect_health(f, "flip", f->base, DSC_HEALTH_UNHEALTHY, "HTTP 500");
+	/* Resolve still answers, and says the instance is unhealthy. */
+	dsc_instance *x;
+	assert_ok(dsc_resolve(f->c, "flip", false, &x, NULL));
+	assert_int_equal(x->health, DSC_HEALTH_UNHEALTHY);
+	dsc_instance_free(x);
+	assert_int_equal(dsc_resolve(f->c, "flip", true, NULL, NULL), DSC_EUNAVAILABLE);
+	th_set(f->web, "/flip", 200);
+	expect_health(f, "flip", f->base, DSC_HEALTH_HEALTHY, NULL);
+	assert_ok(dsc_resolve(f->c, "flip", true, NULL, NULL));
+}
+
+static void
+test_hang_longer_than_timeout(void **state)
+{
+	fixture *f = *state;
+	th_set(f->web, "/slow", 200);
+	th_set_hang(f->web, "/slow", true);
+	reg(f, "slow", f->base, "/slow", 0);
+	expect_health(f, "slow", f->base, DSC_HEALTH_UNHEALTHY, "timeout after 500 ms");
+	th_set_hang(f->web, "/slow", false);
+	expect_health(f, "slow", f->base, DSC_HEALTH_HEALTHY, NULL);
+}
+
+static void
+test_connection_refused(void **state)
+{
+	fixture *f = *state;
+	reg(f, "refused", "http://127.0.0.1:1", NULL, 0);
+	expect_health(f, "refused", "http://127.0.0.1:1", DSC_HEALTH_UNHEALTHY, "connect");
+}
+
+static void
+test_health_paths(void **state)
+{
+	fixture *f = *state;
+	char     api[96];
+
+	th_set(f->web, "/custom/ready", 200);
+	reg(f, "custom", f->base, "/custom/ready", 0);
+	expect_health(f, "custom", f->base, DSC_HEALTH_HEALTHY, NULL);
+	assert_true(th_hits(f->web, "/custom/ready") > 0);
+
+	/* The default path is /health. */
+	th_set(f->web, "/health", 200);
+	reg(f, "default-path", f->base, NULL, 0);
+	expect_health(f, "default-path", f->base, DSC_HEALTH_HEALTHY, NULL);
+	assert_true(th_hits(f->web, "/health") > 0);
+
+	/* An endpoint with a path of its own: one slash between the two parts. */
+	th_set(f->web, "/api/status", 200);
+	snprintf(api, sizeof(api), "%s/api/", f->base);
+	reg(f, "based", api, "status", 0);
+	expect_health(f, "based", api, DSC_HEALTH_HEALTHY, NULL);
+	assert_true(th_hits(f->web, "/api/status") > 0);
+}
+
+static void
+test_tcp_endpoint_is_a_connect(void **state)
+{
+	fixture *f = *state;
+	char     tcp[64];
+	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", th_port(f->web));
+	reg(f, "tcpsvc", tcp, NULL, 0);
+	expect_health(f, "tcpsvc", tcp, DSC_HEALTH_HEALTHY, NULL);
+	reg(f, "tcpdown", "tcp://127.0.0.1:1", NULL, 0);
+	expect_health(f, "tcpdown", "tcp://127.0.0.1:1", DSC_HEALTH_UNHEALTHY, NULL);
+}
+
+static void
+test_redirect_is_not_followed(void **state)
+{
+	fixture *f = *state;
+	char     target[96];
+	snprintf(target, sizeof(target), "%s/elsewhere", f->base);
+	th_set(f->web, "/elsewhere", 200);
+	th_set_redirect(f->web, "/moved", target);
+	reg(f, "moved", f->base, "/moved", 0);
+	expect_health(f, "moved", f->base, DSC_HEALTH_UNHEALTHY, "HTTP 302");
+	assert_int_equal(th_hits(f->web, "/elsewhere"), 0);
+}
+
+static void
+test_ttl_heartbeats_and_expiry(void **state)
+{
+	fixture    *f  = *state;
+	const char *ep = "http://127.0.0.1:2";
+	reg(f, "beater", ep, NULL, 400);
+	dsc_instance *x;
+	assert_ok(dsc_resolve(f->c, "beater", false, &x, NULL));
+	assert_int_equal(x->health, DSC_HEALTH_UNKNOWN); /* TTL instances are not polled */
+	dsc_instance_free(x);
+	assert_ok(dsc_heartbeat(f->c, "beater", ep, NULL, NULL));
+	expect_health(f, "beater", ep, DSC_HEALTH_HEALTHY, NULL);
+	/* Heartbeats stop: the TTL runs out. */
+	expect_health(f, "beater", ep, DSC_HEALTH_UNHEALTHY, "no heartbeat within 400 ms");
+	assert_ok(dsc_heartbeat(f->c, "beater", ep, NULL, NULL));
+	expect_health(f, "beater", ep, DSC_HEALTH_HEALTHY, NULL);
+	/* Never-beating TTL instances expire after one TTL of grace. */
+	reg(f, "silent", ep, NULL, 300);
+	expect_health(f, "silent", ep, DSC_HEALTH_UNHEALTHY, "no heartbeat");
+}
+
+static void
+test_hung_instances_do_not_delay_others(void **state)
+{
+	fixture *f = *state;
+	char     ep[96];
+	th_set(f->web, "/stuck", 200);
+	th_set_hang(f->web, "/stuck", true);
+	for (int i = 0; i < 30; i++) {
+		snprintf(ep, sizeof(ep), "%s/?n=%d", f->base, i); /* distinct endpoints, one path */
+		reg(f, "stuck", ep, "/stuck", 0);
+	}
+	th_set(f->web, "/live", 200);
+	reg(f, "live", f->base, "/live", 0);
+	expect_health(f, "live", f->base, DSC_HEALTH_HEALTHY, NULL);
+	th_set(f->web, "/live", 503);
+	expect_health(f, "live", f->base, DSC_HEALTH_UNHEALTHY, "HTTP 503");
+	th_set_hang(f->web, "/stuck", false);
+}
+
+static void
+test_deregister_after(void **state)
+{
+	fixture                  f;
+	static const char *const args[] = { "--health-interval", "0.1", "--rise", "1", "--fall",
+		"1", "--deregister-after", "0.3", NULL };
+	(void) state;
+	assert_int_equal(fixture_open(&f, args), 0);
+	th_set(f.web, "/ok", 200);
+	reg(&f, "keeper", f.base, "/ok", 0);
+	reg(&f, "doomed", "http://127.0.0.1:1", NULL, 0);
+	int64_t deadline = now_ms() + BOUND_MS;
+	int     rv;
+	while ((rv = dsc_resolve(f.c, "doomed", false, NULL, NULL)) == 0 && now_ms() < deadline) {
+		sleep_ms(20);
+	}
+	assert_int_equal(rv, DSC_ENOTFOUND);
+	expect_health(&f, "keeper", f.base, DSC_HEALTH_HEALTHY, NULL);
+	fixture_close(&f);
+}
+
+static void
+test_rise_and_fall_need_runs(void **state)
+{
+	fixture                  f;
+	static const char *const args[]
+	    = { "--health-interval", "0.05", "--rise", "3", "--fall", "3", NULL };
+	(void) state;
+	assert_int_equal(fixture_open(&f, args), 0);
+	th_set(f.web, "/rf", 200);
+	reg(&f, "rf", f.base, "/rf", 0);
+	expect_health(&f, "rf", f.base, DSC_HEALTH_HEALTHY, NULL); /* the first result decides */
+	int before = th_hits(f.web, "/rf");
+	th_set(f.web, "/rf", 500);
+	expect_health(&f, "rf", f.base, DSC_HEALTH_UNHEALTHY, "HTTP 500");
+	/* It took at least three failing checks to fall. */
+	assert_true(th_hits(f.web, "/rf") - before >= 3);
+	fixture_close(&f);
+}
+
+static void
+test_prompt_shutdown_with_hung_checks(void **state)
+{
+	fixture *f = *state;
+	char     ep[96];
+	th_set(f->web, "/hang", 200);
+	th_set_hang(f->web, "/hang", true);
+	for (int i = 0; i < 30; i++) {
+		snprintf(ep, sizeof(ep), "%s/?i=%d", f->base, i); /* distinct endpoints, one path */
+		reg(f, "hung", ep, "/hang", 0);
+	}
+	int64_t deadline = now_ms() + BOUND_MS;
+	while (th_hits(f->web, "/hang") < 30 && now_ms() < deadline) {
+		sleep_ms(10);
+	}
+	assert_int_equal(th_hits(f->web, "/hang"), 30); /* all 30 are in flight, hung */
+	int64_t t0 = now_ms();
+	assert_int_equal(td_daemon_stop(&f->d), 0);
+	/* Informational; the bound is td_daemon_stop's liveness limit. */
+	print_message("discoveryd stopped %lld ms after SIGTERM with 30 hung checks\n",
+	    (long long) (now_ms() - t0));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_healthy_then_500_then_healthy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hang_longer_than_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_endpoint_is_a_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redirect_is_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_heartbeats_and_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hung_instances_do_not_delay_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_deregister_after, setup_deregister_after, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_rise_and_fall_need_runs, setup_rise_fall, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prompt_shutdown_with_hung_checks, setup_long_timeout, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
