@@ -9,11 +9,17 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
+#include "httpd.h"
 
 #define MAX_ARGV    32
 #define UNREACHABLE "tcp://127.0.0.1:1"
@@ -85,29 +91,237 @@ assert_one_error_line(const run *r, const char *needle)
 	assert_string_equal(r->out, "");
 }
 
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* The whole of a file, NUL-terminated, truncated to len - 1 bytes; "" if unreadable. */
+static void
+slurp(const char *path, char *buf, size_t len)
+{
+	FILE  *f = fopen(path, "r");
+	size_t n = f != NULL ? fread(buf, 1, len - 1, f) : 0;
+
+	buf[n] = 0;
+	if (f != NULL) {
+		fclose(f);
+	}
+}
+
+/* ---- discoveryctl in the background, for watch ---- */
+
+/* A running discoveryctl whose stdout and stderr go to files. */
+typedef struct bg {
+	pid_t pid;    /* 0 once reaped */
+	int   status; /* once reaped: the exit status, or -1 if killed by a signal */
+	char  out_path[64];
+	char  err_path[64];
+} bg;
+
+/* Starts discoveryctl with the NULL-terminated arguments after argv[0]. */
+static void
+bg_start(bg *b, const char *const *args)
+{
+	const char *argv[MAX_ARGV];
+	size_t      n = 0;
+	int         ofd, efd;
+
+	argv[n++] = DISCOVERYCTL_PATH;
+	for (size_t i = 0; args[i] != NULL; i++) {
+		assert_true(n < MAX_ARGV - 1);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	snprintf(b->out_path, sizeof(b->out_path), "/tmp/ctl-bg-out-XXXXXX");
+	snprintf(b->err_path, sizeof(b->err_path), "/tmp/ctl-bg-err-XXXXXX");
+	ofd = mkstemp(b->out_path);
+	efd = mkstemp(b->err_path);
+	assert_true(ofd >= 0 && efd >= 0);
+	b->pid = fork();
+	assert_true(b->pid >= 0);
+	if (b->pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+		}
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	close(ofd);
+	close(efd);
+}
+
+/* True once the child has exited (and been reaped into b->status). */
+static bool
+bg_exited(bg *b)
+{
+	int st;
+
+	if (b->pid <= 0) {
+		return true;
+	}
+	if (waitpid(b->pid, &st, WNOHANG) != b->pid) {
+		return false;
+	}
+	b->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	b->pid    = 0;
+	return true;
+}
+
+/*
+ * Waits up to ms for the child to exit (killing it after that), reads what
+ * it printed into out and err, removes the files and returns the exit status
+ * (-1 when it had to be killed).
+ */
+static int
+bg_finish(bg *b, int ms, char *out, size_t out_len, char *err, size_t err_len)
+{
+	for (int waited = 0; !bg_exited(b) && waited < ms; waited += 10) {
+		sleep_ms(10);
+	}
+	if (b->pid > 0) {
+		kill(b->pid, SIGKILL);
+		waitpid(b->pid, NULL, 0);
+		b->pid    = 0;
+		b->status = -1;
+	}
+	slurp(b->out_path, out, out_len);
+	slurp(b->err_path, err, err_len);
+	unlink(b->out_path);
+	unlink(b->err_path);
+	return b->status;
+}
+
+/* Waits (bounded: 10 s) until the child's stdout contains text. */
+static void
+bg_wait_output(bg *b, const char *text)
+{
+	char out[16384];
+
+	for (int i = 0; i < 1000; i++) {
+		slurp(b->out_path, out, sizeof(out));
+		if (strstr(out, text) != NULL) {
+			return;
+		}
+		sleep_ms(10);
+	}
+	fail_msg("\"%s\" not printed by the watch within 10 s; it printed:\n%s", text, out);
+}
+
+/* The number of lines in s. */
+static size_t
+count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != 0; s++) {
+		n += *s == '\n';
+	}
+	return n;
+}
+
+/* Checks that line starts with an event time, "YYYY-MM-DDTHH:MM:SS.mmmZ ". */
+static void
+assert_event_time(const char *line)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		bool ok = shape[i] == 'd' ? line[i] >= '0' && line[i] <= '9' : line[i] == shape[i];
+		if (!ok) {
+			fail_msg("no event time at the start of: %s", line);
+		}
+	}
+}
+
+/*
+ * Registers service at a new endpoint (long TTL: no checks, no later events)
+ * every 100 ms until the watch exits, as a bound of 10 s. Registering first
+ * the decoy service, when given, which the watch must not print.
+ */
+static void
+register_until_exit(
+    void **state, bg *b, const char *service, const char *decoy, char *out, size_t out_len)
+{
+	char err[4096], ep[64];
+	int  status;
+	run  r;
+
+	for (int i = 0; i < 100 && !bg_exited(b); i++) {
+		if (decoy != NULL) {
+			snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 20000 + i);
+			CTL(&r, state, "register", decoy, ep, "--ttl-ms", "600000");
+			assert_exit(&r, 0);
+		}
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 21000 + i);
+		CTL(&r, state, "register", service, ep, "--ttl-ms", "600000");
+		assert_exit(&r, 0);
+		sleep_ms(100);
+	}
+	status = bg_finish(b, 5000, out, out_len, err, sizeof(err));
+	if (status != 0) {
+		fail_msg("watch exited %d\n--- stdout:\n%s--- stderr:\n%s", status, out, err);
+	}
+	assert_string_equal(err, "");
+}
+
 /* ---- group setup: one daemon for every test ---- */
+
+/*
+ * The group's daemon, and what a watch test started, so that the test's
+ * teardown cleans up after a failed assertion too.
+ */
+typedef struct fixture {
+	td_daemon  d;     /* first: tests take *state as a td_daemon */
+	bg         watch; /* a background discoveryctl; pid 0 when none */
+	td_daemon  own;   /* a daemon of the test's own; pid 0 when none */
+	th_server *http;  /* health endpoints; NULL when none */
+} fixture;
 
 static int
 group_setup(void **state)
 {
-	td_daemon *d = calloc(1, sizeof(*d));
+	fixture *f = calloc(1, sizeof(*f));
 
-	if (d == NULL || td_daemon_start(d, NULL) != 0) {
-		free(d);
+	if (f == NULL || td_daemon_start(&f->d, NULL) != 0) {
+		free(f);
 		return -1;
 	}
-	*state = d;
+	*state = f;
 	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	td_daemon *d  = *state;
-	int        rv = td_daemon_stop(d);
+	fixture *f  = *state;
+	int      rv = td_daemon_stop(&f->d);
 
-	free(d);
+	free(f);
 	return rv == 0 ? 0 : -1;
+}
+
+/* Ends whatever a watch test left running. */
+static int
+watch_teardown(void **state)
+{
+	fixture *f = *state;
+	char     out[64], err[64];
+
+	if (f->watch.pid > 0) {
+		bg_finish(&f->watch, 0, out, sizeof(out), err, sizeof(err));
+	}
+	if (f->own.pid > 0) {
+		td_daemon_stop(&f->own);
+	}
+	th_stop(f->http);
+	f->http = NULL;
+	return 0;
 }
 
 /* ---- tests ---- */
@@ -147,7 +361,9 @@ test_resolve_json(void **state)
 {
 	run r;
 
-	CTL(&r, state, "register", "ctl-json", "http://127.0.0.1:9301", "--weight", "3");
+	/* A TTL: the server's checker, which checks at once, leaves the instance alone. */
+	CTL(&r, state, "register", "ctl-json", "http://127.0.0.1:9301", "--weight", "3", "--ttl-ms",
+	    "600000");
 	assert_exit(&r, 0);
 
 	/* Global options after the command, as well as before it. */
@@ -160,7 +376,7 @@ test_resolve_json(void **state)
 	assert_contains(r.out, "\"metadata\":{}");
 	assert_contains(r.out, "\"health_path\":\"/health\"");
 	assert_contains(r.out, "\"weight\":3");
-	assert_contains(r.out, "\"ttl_ms\":0");
+	assert_contains(r.out, "\"ttl_ms\":600000");
 	assert_contains(r.out, "\"last_check_ms\":0");
 	assert_contains(r.out, "\"last_error\":\"\"");
 	assert_string_equal(r.out + strlen(r.out) - 2, "}\n");
@@ -240,9 +456,19 @@ test_health_never_checked(void **state)
 	CTL(&r, state, "register", "ctl-health", "http://127.0.0.1:9501", "--ttl-ms", "600000");
 	assert_exit(&r, 0);
 
+	/* The service's verdict, then each instance: endpoint, health, last check, last error. */
 	CTL(&r, state, "health", "ctl-health");
 	assert_exit(&r, 1);
-	assert_string_equal(r.out, "unknown\n");
+	assert_string_equal(r.out,
+	    "ctl-health: unknown\n"
+	    "  http://127.0.0.1:9501  unknown    never                     -\n");
+
+	CTL(&r, state, "health", "Ctl_Health", "--json");
+	assert_exit(&r, 1);
+	assert_string_equal(r.out,
+	    "{\"service\":\"ctl-health\",\"healthy\":false,\"state\":\"unknown\",\"instances\":["
+	    "{\"endpoint\":\"http://127.0.0.1:9501\",\"health\":\"unknown\",\"last_check_ms\":0,"
+	    "\"last_error\":\"\"}]}\n");
 
 	CTL(&r, state, "health", "ctl-health", "http://127.0.0.1:9501");
 	assert_exit(&r, 1);
@@ -385,6 +611,13 @@ static const struct usage_case {
 	    "list does not take --healthy-only" },
 	{ "empty endpoint", { "deregister", "a", "", NULL }, "deregister: argument 2 is empty" },
 	{ "empty server", { "--server=", "list", NULL }, "--server needs a URL" },
+	{ "empty publish", { "--publish=", "watch", NULL }, "--publish needs a URL" },
+	{ "zero count", { "watch", "--count", "0", NULL }, "--count 0" },
+	{ "count not a number", { "watch", "--count=1x", NULL }, "--count 1x" },
+	{ "count of another command", { "list", "--count", "1", NULL },
+	    "list does not take --count" },
+	{ "watch option of another command", { "watch", "--healthy-only", NULL },
+	    "watch does not take --healthy-only" },
 };
 
 static void
@@ -455,6 +688,8 @@ test_help_and_version(void **state)
 	assert_true(strncmp(r.out, "usage: discoveryctl", 19) == 0);
 	assert_contains(r.out, "  register SERVICE ENDPOINT");
 	assert_contains(r.out, "  heartbeat SERVICE ENDPOINT");
+	assert_contains(r.out, "  watch [SERVICE]... [--count N]");
+	assert_contains(r.out, "  --publish URL ");
 	assert_contains(r.out, "Exit status:");
 	assert_contains(r.out, "  3  server unreachable or timed out");
 	assert_string_equal(r.err, "");
@@ -542,8 +777,12 @@ test_heartbeat_ttl(void **state)
 
 	CTL(&r, state, "health", "ctl-beat", "--json");
 	assert_exit(&r, 0);
-	assert_string_equal(
-	    r.out, "{\"service\":\"ctl-beat\",\"healthy\":true,\"state\":\"healthy\"}\n");
+	static const char beat_json[]
+	    = "{\"service\":\"ctl-beat\",\"healthy\":true,\"state\":\"healthy\",\"instances\":["
+	      "{\"endpoint\":\"http://127.0.0.1:9951\",\"health\":\"healthy\",\"last_check_ms\":";
+	assert_true(strncmp(r.out, beat_json, sizeof(beat_json) - 1) == 0);
+	assert_contains(r.out, ",\"last_error\":\"\"}]}\n");
+	assert_ptr_equal(strchr(r.out, '\n'), r.out + strlen(r.out) - 1);
 
 	CTL(&r, state, "resolve", "ctl-beat", "--healthy-only");
 	assert_exit(&r, 0);
@@ -564,6 +803,192 @@ test_heartbeat_without_ttl(void **state)
 	CTL(&r, state, "heartbeat", "ctl-beat-nottl", "http://127.0.0.1:9962");
 	assert_exit(&r, 1);
 	assert_one_error_line(&r, "has no instance http://127.0.0.1:9962");
+}
+
+/* ---- watch ---- */
+
+/* Checks one plain event line: "TIME TYPE SERVICE ENDPOINT rest", rest up to the newline. */
+static void
+assert_event_line(
+    const char *line, const char *type, const char *service, const char *endpoint, const char *rest)
+{
+	char want[512];
+
+	assert_event_time(line);
+	snprintf(want, sizeof(want), "%s %s %s%s", type, service, endpoint, rest);
+	if (strncmp(line + 25, want, strlen(want)) != 0) {
+		fail_msg("want \"<time> %s\", got:\n%s", want, line);
+	}
+}
+
+static void
+test_watch_prints_registered(void **state)
+{
+	fixture    *f = *state;
+	const char *args[]
+	    = { "watch", "memory-w", "--count", "1", "--publish", f->d.pub_url, NULL };
+	char        out[16384];
+	const char *ep;
+
+	bg_start(&f->watch, args);
+	register_until_exit(state, &f->watch, "memory-w", NULL, out, sizeof(out));
+	assert_int_equal(count_lines(out), 1);
+	assert_event_line(out, "registered", "memory-w", "http://127.0.0.1:21", "");
+	/* After the endpoint: the health, and the reason in parentheses if there is one. */
+	ep = strstr(out, "http://127.0.0.1:21");
+	ep = strchr(ep, ' ');
+	assert_true(strcmp(ep, " unknown\n") == 0
+	    || (strncmp(ep, " unknown (", 10) == 0 && strcmp(ep + strlen(ep) - 2, ")\n") == 0));
+}
+
+static void
+test_watch_filters_services(void **state)
+{
+	fixture    *f      = *state;
+	const char *args[] = { "watch", "Memory", "--count", "1", "--publish", f->d.pub_url, NULL };
+	char        out[16384];
+
+	/* memory-cache shares a prefix with memory and is registered first each time. */
+	bg_start(&f->watch, args);
+	register_until_exit(state, &f->watch, "memory", "memory-cache", out, sizeof(out));
+	assert_int_equal(count_lines(out), 1);
+	assert_event_line(out, "registered", "memory", "http://127.0.0.1:21", "");
+	assert_null(strstr(out, "memory-cache"));
+}
+
+static void
+test_watch_json(void **state)
+{
+	fixture    *f = *state;
+	const char *args[]
+	    = { "watch", "memory-j", "--count", "1", "--json", "--publish", f->d.pub_url, NULL };
+	char   out[16384];
+	size_t changes = 0;
+
+	bg_start(&f->watch, args);
+	register_until_exit(state, &f->watch, "memory-j", NULL, out, sizeof(out));
+	/* One object per line; SYNC heartbeats may come first and do not count. */
+	for (char *line = out, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = 0;
+		if (strncmp(line, "{\"time_ms\":", 11) != 0 || nl[-1] != '}') {
+			fail_msg("not one JSON event: %s", line);
+		}
+		if (strstr(line, "\"type\":\"sync\"") != NULL) {
+			assert_contains(line, ",\"revision\":");
+			assert_null(strstr(line, "\"service\""));
+			continue;
+		}
+		changes++;
+		assert_contains(line,
+		    ",\"type\":\"registered\",\"service\":\"memory-j\","
+		    "\"endpoint\":\"http://127.0.0.1:21");
+		assert_contains(line, ",\"health\":\"unknown\",\"revision\":");
+		assert_contains(line, ",\"reason\":\"");
+		assert_null(strstr(line, "\"previous\""));
+		assert_contains(line, ",\"instance\":{\"service\":\"memory-j\",\"endpoint\":");
+		assert_contains(line, "\"ttl_ms\":600000");
+		assert_string_equal(line + strlen(line) - 2, "}}");
+	}
+	assert_int_equal(changes, 1);
+}
+
+static void
+test_watch_until_signal(void **state)
+{
+	fixture    *f      = *state;
+	const char *args[] = { "watch", "--publish", UNREACHABLE, NULL };
+	char        out[1024], err[1024];
+
+	/* Nothing to receive: the watch waits for the server, and a signal ends it cleanly. */
+	bg_start(&f->watch, args);
+	sleep_ms(300);
+	assert_int_equal(kill(f->watch.pid, SIGINT), 0);
+	assert_int_equal(bg_finish(&f->watch, 2000, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "");
+}
+
+static void
+test_watch_rejects(void **state)
+{
+	run r;
+
+	(void) state;
+	ctl_run(&r, NULL, "watch", "--publish", "http://127.0.0.1:1", NULL);
+	assert_exit(&r, 2);
+	assert_one_error_line(&r, "--publish http://127.0.0.1:1: not a URL");
+
+	ctl_run(&r, NULL, "watch", "--publish", UNREACHABLE, "--", "-bad-", NULL);
+	assert_exit(&r, 4);
+	assert_one_error_line(&r, "watch -bad-: ");
+}
+
+/*
+ * Health changes, end to end: a daemon of its own checks an HTTP endpoint
+ * every 100 ms, and watch and health report what it sees.
+ */
+static void
+test_watch_health_changes(void **state)
+{
+	static const char *const flags[] = { "--health-interval", "0.1", "--health-timeout", "1",
+		"--rise", "1", "--fall", "1", NULL };
+	fixture                 *f       = *state;
+	char                     ep[64], out[16384], err[4096], want[128];
+	const char              *line;
+	run                      r;
+
+	assert_int_equal(th_start(&f->http), 0);
+	assert_int_equal(th_set(f->http, "/health", 200), 0);
+	assert_int_equal(td_daemon_start(&f->own, flags), 0);
+	const char *args[] = { "watch", "ctl-live", "--publish", f->own.pub_url, NULL };
+	bg_start(&f->watch, args);
+
+	/* Subscribed once it prints one of these (long TTL: never checked, no further events). */
+	out[0] = 0;
+	for (int i = 0; i < 100 && strstr(out, " registered ") == NULL; i++) {
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 22000 + i);
+		ctl_run(&r, f->own.url, "register", "ctl-live", ep, "--ttl-ms", "600000", NULL);
+		assert_exit(&r, 0);
+		sleep_ms(100);
+		slurp(f->watch.out_path, out, sizeof(out));
+	}
+
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", th_port(f->http));
+	ctl_run(&r, f->own.url, "register", "ctl-live", ep, NULL);
+	assert_exit(&r, 0);
+	snprintf(want, sizeof(want), "health_changed ctl-live %s unknown -> healthy", ep);
+	bg_wait_output(&f->watch, want);
+
+	ctl_run(&r, f->own.url, "health", "ctl-live", NULL);
+	assert_exit(&r, 0);
+	assert_true(strncmp(r.out, "ctl-live: healthy\n", 18) == 0);
+	snprintf(want, sizeof(want), "\n  %s  healthy    ", ep);
+	assert_non_null(line = strstr(r.out, want));
+	assert_event_time(line + strlen(want));
+	assert_true(strncmp(line + strlen(want) + 24, "  -\n", 4) == 0);
+
+	assert_int_equal(th_set(f->http, "/health", 500), 0);
+	snprintf(want, sizeof(want), "health_changed ctl-live %s healthy -> unhealthy (", ep);
+	bg_wait_output(&f->watch, want);
+
+	ctl_run(&r, f->own.url, "health", "ctl-live", NULL);
+	assert_exit(&r, 1);
+	snprintf(want, sizeof(want), "\n  %s  unhealthy  ", ep);
+	assert_non_null(line = strstr(r.out, want));
+	assert_event_time(line + strlen(want));
+	line += strlen(want) + 26;
+	assert_true(strncmp(line, "-\n", 2) != 0);
+	assert_non_null(strstr(line, "500"));
+
+	/* SIGTERM ends it like SIGINT; plain output has no SYNC lines. */
+	assert_int_equal(kill(f->watch.pid, SIGTERM), 0);
+	assert_int_equal(bg_finish(&f->watch, 2000, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_null(strstr(out, " sync "));
+	for (const char *l = out; *l != 0; l = strchr(l, '\n') + 1) {
+		assert_event_time(l);
+	}
+	assert_true(th_hits(f->http, "/health") >= 2);
 }
 
 int
@@ -590,6 +1015,12 @@ main(void)
 		cmocka_unit_test(test_meta_in_json),
 		cmocka_unit_test(test_heartbeat_ttl),
 		cmocka_unit_test(test_heartbeat_without_ttl),
+		cmocka_unit_test_teardown(test_watch_prints_registered, watch_teardown),
+		cmocka_unit_test_teardown(test_watch_filters_services, watch_teardown),
+		cmocka_unit_test_teardown(test_watch_json, watch_teardown),
+		cmocka_unit_test_teardown(test_watch_until_signal, watch_teardown),
+		cmocka_unit_test(test_watch_rejects),
+		cmocka_unit_test_teardown(test_watch_health_changes, watch_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

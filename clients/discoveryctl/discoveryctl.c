@@ -1,11 +1,14 @@
 /*
- * discoveryctl: one libdiscovery call per run, for shells and scripts.
+ * discoveryctl: a libdiscovery call or two per run, for shells and scripts.
  * Parse the command line into a ctl, open a client, run the command's row
  * of the table, and turn the outcome into output and an exit status.
+ * watch is the one long-running command: it reads the server's publish
+ * socket instead of calling the server, until interrupted or --count.
  */
 #include <discovery/discovery.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,9 +25,12 @@
 
 #define DEFAULT_SERVER     "tcp://127.0.0.1:7700"
 #define SERVER_ENV         "DISCOVERY_SERVER"
+#define DEFAULT_PUBLISH    "tcp://127.0.0.1:7701"
+#define PUBLISH_ENV        "DISCOVERY_PUBLISH"
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_META           64
-#define MAX_ARGS           2 /* the most positional arguments any command takes */
+#define MAX_ARGS           64  /* the most positional arguments any command takes (watch) */
+#define WATCH_POLL_MS      200 /* how soon watch notices SIGINT or SIGTERM */
 
 /* Exit statuses: scripts branch on them, so --help documents each one. */
 enum {
@@ -43,6 +49,7 @@ enum {
 	OPT_TTL          = 1u << 2,
 	OPT_WEIGHT       = 1u << 3,
 	OPT_HEALTHY_ONLY = 1u << 4,
+	OPT_COUNT        = 1u << 5,
 };
 
 /* What parsing the command line decided. */
@@ -60,7 +67,8 @@ typedef struct command {
 	const char *name;
 	size_t      min_args; /* positional arguments after the name */
 	size_t      max_args;
-	unsigned    opts; /* the OPT_* it accepts */
+	unsigned    opts;      /* the OPT_* it accepts */
+	bool        no_client; /* true: runs without a client on --server */
 	const char *usage;
 	const char *summary;
 	int (*run)(ctl *c); /* returns an EXIT_* */
@@ -69,6 +77,7 @@ typedef struct command {
 /* One run: the parsed command line and, once opened, the client. */
 struct ctl {
 	const char    *server;
+	const char    *publish; /* for watch */
 	int32_t        timeout_ms;
 	bool           json;
 	const command *cmd;
@@ -80,8 +89,9 @@ struct ctl {
 	uint32_t       ttl_ms;
 	uint32_t       weight;
 	bool           healthy_only;
-	unsigned       seen; /* OPT_* given, checked against cmd->opts */
-	dsc_client    *client;
+	uint32_t       count;  /* watch: stop after this many changes; 0 = never */
+	unsigned       seen;   /* OPT_* given, checked against cmd->opts */
+	dsc_client    *client; /* NULL for commands with no_client */
 };
 
 /* ---- output ---- */
@@ -434,29 +444,85 @@ cmd_deregister(ctl *c)
 	return EXIT_OK;
 }
 
+/* The service name as the server stores it, for output: normalized if valid, else as given. */
+static const char *
+service_name(const char *given, char buf[DSI_NAME_MAX + 1])
+{
+	char why[128];
+
+	return dsi_name_normalize(given, buf, why, sizeof(why)) == 0 ? buf : given;
+}
+
+/* A service's verdict, then each instance's health, last check and last error. */
+static void
+print_service_health(
+    const ctl *c, const char *service, bool healthy, dsc_health state, const dsc_instance_list *l)
+{
+	size_t we = 0;
+	char   when[32];
+
+	if (c->json) {
+		fputs("{\"service\":", stdout);
+		json_string(stdout, service);
+		printf(",\"healthy\":%s,\"state\":\"%s\",\"instances\":[",
+		    healthy ? "true" : "false", dsc_health_name(state));
+		for (size_t i = 0; i < l->count; i++) {
+			const dsc_instance *x = &l->items[i];
+			fputs(i > 0 ? ",{\"endpoint\":" : "{\"endpoint\":", stdout);
+			json_string(stdout, x->endpoint);
+			printf(",\"health\":\"%s\",\"last_check_ms\":%" PRId64 ",\"last_error\":",
+			    dsc_health_name(x->health), x->last_check_ms);
+			json_string(stdout, x->last_error);
+			fputc('}', stdout);
+		}
+		fputs("]}\n", stdout);
+		return;
+	}
+	put_clean(stdout, service);
+	printf(": %s\n", dsc_health_name(state));
+	for (size_t i = 0; i < l->count; i++) {
+		size_t e = strlen(l->items[i].endpoint);
+		we       = e > we ? e : we;
+	}
+	for (size_t i = 0; i < l->count; i++) {
+		const dsc_instance *x = &l->items[i];
+		fputs("  ", stdout);
+		put_padded(stdout, x->endpoint, we + 2);
+		/* "2006-01-02T15:04:05.000Z" is 24 columns; "never" is padded to match. */
+		printf(
+		    "%-9s  %-24s  ", dsc_health_name(x->health), format_ms(x->last_check_ms, when));
+		put_clean(stdout, x->last_error[0] != 0 ? x->last_error : "-");
+		fputc('\n', stdout);
+	}
+}
+
 static int
 cmd_health(ctl *c)
 {
-	const char *endpoint = arg_or_null(c, 1);
-	bool        healthy  = false;
-	dsc_health  state    = DSC_HEALTH_UNKNOWN;
-	dsc_error   err      = { .code = 0 };
-	char        name[DSI_NAME_MAX + 1], why[128];
-	int         rv = dsc_is_healthy(c->client, c->args[0], endpoint, &healthy, &state, &err);
+	const char        *endpoint = arg_or_null(c, 1);
+	bool               healthy  = false;
+	dsc_health         state    = DSC_HEALTH_UNKNOWN;
+	dsc_error          err      = { .code = 0 };
+	dsc_instance_list *list     = NULL;
+	char               name[DSI_NAME_MAX + 1];
+	int rv = dsc_is_healthy(c->client, c->args[0], endpoint, &healthy, &state, &err);
 
 	if (rv != 0) {
 		return call_failed(c, rv, &err);
 	}
-	if (c->json) {
+	if (endpoint == NULL) {
+		/* The verdict above, then the instances behind it: two calls, not one snapshot. */
+		if ((rv = dsc_get_all(c->client, c->args[0], &list, &err)) != 0) {
+			return call_failed(c, rv, &err);
+		}
+		print_service_health(c, service_name(c->args[0], name), healthy, state, list);
+		dsc_instance_list_free(list);
+	} else if (c->json) {
 		/* The reply does not name the service; echo it as the server stored it. */
 		fputs("{\"service\":", stdout);
-		json_string(stdout,
-		    dsi_name_normalize(c->args[0], name, why, sizeof(why)) == 0 ? name
-		                                                                : c->args[0]);
-		if (endpoint != NULL) {
-			fputs(",\"endpoint\":", stdout);
-			json_string(stdout, endpoint);
-		}
+		json_string(stdout, service_name(c->args[0], name));
+		fputs(",\"endpoint\":", stdout);
+		json_string(stdout, endpoint);
 		printf(",\"healthy\":%s,\"state\":\"%s\"}\n", healthy ? "true" : "false",
 		    dsc_health_name(state));
 	} else {
@@ -500,20 +566,154 @@ cmd_heartbeat(ctl *c)
 	return rv != 0 ? call_failed(c, rv, &err) : instance_done(c, x);
 }
 
+/*
+ * One event as one line: "TIME TYPE SERVICE ENDPOINT HEALTH", with
+ * "PREVIOUS -> HEALTH" for health changes and " (REASON)" when there is one;
+ * or as one JSON object. Plain output skips SYNC heartbeats.
+ */
+static void
+print_event(const ctl *c, const dsc_event *ev)
+{
+	const dsc_instance *x = &ev->instance;
+	char                when[32];
+
+	if (c->json) {
+		printf("{\"time_ms\":%" PRId64 ",\"type\":\"%s\"", ev->timestamp_ms,
+		    dsc_event_type_name(ev->type));
+		if (ev->type != DSC_EVENT_SYNC) {
+			fputs(",\"service\":", stdout);
+			json_string(stdout, ev->service);
+			fputs(",\"endpoint\":", stdout);
+			json_string(stdout, x->endpoint);
+			if (ev->type == DSC_EVENT_HEALTH_CHANGED) {
+				printf(",\"previous\":\"%s\"", dsc_health_name(ev->previous));
+			}
+			printf(",\"health\":\"%s\"", dsc_health_name(x->health));
+		}
+		printf(",\"revision\":%" PRIu64 ",\"reason\":", ev->revision);
+		json_string(stdout, ev->reason);
+		if (ev->type != DSC_EVENT_SYNC) {
+			fputs(",\"instance\":", stdout);
+			json_instance(stdout, x);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	if (ev->type == DSC_EVENT_SYNC) {
+		return;
+	}
+	printf("%s %s ", format_ms(ev->timestamp_ms, when), dsc_event_type_name(ev->type));
+	put_clean(stdout, ev->service);
+	fputc(' ', stdout);
+	put_clean(stdout, x->endpoint);
+	if (ev->type == DSC_EVENT_HEALTH_CHANGED) {
+		printf(" %s ->", dsc_health_name(ev->previous));
+	}
+	printf(" %s", dsc_health_name(x->health));
+	if (ev->reason[0] != 0) {
+		fputs(" (", stdout);
+		put_clean(stdout, ev->reason);
+		fputc(')', stdout);
+	}
+	fputc('\n', stdout);
+}
+
+/* True once SIGINT or SIGTERM, blocked by cmd_watch, is waiting to be delivered. */
+static bool
+stop_requested(void)
+{
+	sigset_t pending;
+
+	return sigpending(&pending) == 0
+	    && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+}
+
+static int
+cmd_watch(ctl *c)
+{
+	dsc_watch *w = NULL;
+	sigset_t   stop;
+	uint32_t   changes = 0;
+	char       name[DSI_NAME_MAX + 1], why[128];
+	int        rv, status = EXIT_OK;
+
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (dsi_name_normalize(c->args[i], name, why, sizeof(why)) != 0) {
+			say("watch %s: %s", c->args[i], why);
+			return EXIT_REJECTED;
+		}
+	}
+	/*
+	 * Block the stop signals before the library starts its threads, so all
+	 * of them inherit the mask and a signal stays pending until the loop
+	 * polls for it: no handler and no global flag, and the watch is closed
+	 * cleanly. Pending signals die with the process at exit.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	if ((rv = pthread_sigmask(SIG_BLOCK, &stop, NULL)) != 0) {
+		say("watch: cannot block signals: %s", strerror(rv));
+		return EXIT_LOCAL;
+	}
+	rv = dsc_watch_open(&w, c->publish, c->nargs > 0 ? c->args : NULL, c->nargs);
+	if (rv == DSC_EINVAL) {
+		say("--publish %s: not a URL discoveryctl can dial", c->publish);
+		return EXIT_USAGE;
+	}
+	if (rv != 0) {
+		say("watch %s: %s", c->publish, dsc_strerror(rv));
+		return exit_for(rv);
+	}
+	/* The watch dials in the background and redials: a server that is down is waited for. */
+	while ((c->count == 0 || changes < c->count) && !stop_requested()) {
+		dsc_event *ev = NULL;
+
+		if ((rv = dsc_watch_next(w, WATCH_POLL_MS, &ev)) == DSC_ETIMEDOUT) {
+			continue;
+		}
+		if (rv != 0) {
+			say("watch %s: %s", c->publish, dsc_strerror(rv));
+			status = exit_for(rv);
+			break;
+		}
+		print_event(c, ev);
+		changes += ev->type != DSC_EVENT_SYNC;
+		dsc_event_free(ev);
+		/*
+		 * Line by line, for pipes. A reader that went away ends the watch:
+		 * by SIGPIPE, or by a failed flush (reported by finish) when it is ignored.
+		 */
+		if (fflush(stdout) != 0) {
+			break;
+		}
+	}
+	dsc_watch_close(w);
+	return status;
+}
+
 /* The one table from command name to handler. */
 static const command commands[] = {
-	{ "register", 2, 2, OPT_META | OPT_HEALTH_PATH | OPT_TTL | OPT_WEIGHT,
+	{ "register", 2, 2, OPT_META | OPT_HEALTH_PATH | OPT_TTL | OPT_WEIGHT, false,
 	    "SERVICE ENDPOINT [--meta KEY=VALUE]... [--health-path PATH] [--ttl-ms N] [--weight N]",
 	    "register an instance, or update it, and print it", cmd_register },
-	{ "resolve", 1, 1, OPT_HEALTHY_ONLY, "SERVICE [--healthy-only]",
+	{ "resolve", 1, 1, OPT_HEALTHY_ONLY, false, "SERVICE [--healthy-only]",
 	    "print the endpoint of one instance, chosen by the server", cmd_resolve },
-	{ "deregister", 1, 2, 0, "SERVICE [ENDPOINT]",
+	{ "deregister", 1, 2, 0, false, "SERVICE [ENDPOINT]",
 	    "remove one instance, or every instance of SERVICE; print how many", cmd_deregister },
-	{ "health", 1, 2, 0, "SERVICE [ENDPOINT]",
-	    "print the health of an instance, or whether any instance is healthy", cmd_health },
-	{ "list", 0, 1, 0, "[SERVICE]", "print every instance, or those of SERVICE", cmd_list },
-	{ "heartbeat", 2, 2, 0, "SERVICE ENDPOINT",
+	{ "health", 1, 2, 0, false, "SERVICE [ENDPOINT]",
+	    "print the health of an instance; or whether SERVICE is healthy, then the health,\n"
+	    "      last check and last error of each of its instances",
+	    cmd_health },
+	{ "list", 0, 1, 0, false, "[SERVICE]", "print every instance, or those of SERVICE",
+	    cmd_list },
+	{ "heartbeat", 2, 2, 0, false, "SERVICE ENDPOINT",
 	    "mark an instance registered with --ttl-ms healthy; print it", cmd_heartbeat },
+	{ "watch", 0, MAX_ARGS, OPT_COUNT, true, "[SERVICE]... [--count N]",
+	    "print each change to the registry (of the SERVICEs named, else of all) as one\n"
+	    "      line, from the server's --publish URL; until SIGINT or SIGTERM, or until N\n"
+	    "      changes with --count (--json also prints the periodic \"sync\" events)",
+	    cmd_watch },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -606,6 +806,16 @@ opt_server(ctl *c, char *value, char *why, size_t n)
 }
 
 static int
+opt_publish(ctl *c, char *value, char *why, size_t n)
+{
+	if (value[0] == 0) {
+		return bad_usage(why, n, "--publish needs a URL");
+	}
+	c->publish = value;
+	return PARSE_RUN;
+}
+
+static int
 opt_json(ctl *c, char *value, char *why, size_t n)
 {
 	(void) value, (void) why, (void) n;
@@ -677,6 +887,15 @@ opt_healthy_only(ctl *c, char *value, char *why, size_t n)
 }
 
 static int
+opt_count(ctl *c, char *value, char *why, size_t n)
+{
+	if (!parse_u32(value, &c->count) || c->count == 0) {
+		return bad_usage(why, n, "--count %s: expected a whole number above 0", value);
+	}
+	return PARSE_RUN;
+}
+
+static int
 opt_help(ctl *c, char *value, char *why, size_t n)
 {
 	(void) c, (void) value, (void) why, (void) n;
@@ -698,6 +917,7 @@ static const struct option {
 	option_fn   set;
 } options[] = {
 	{ "server", true, 0, opt_server },
+	{ "publish", true, 0, opt_publish },
 	{ "json", false, 0, opt_json },
 	{ "timeout", true, 0, opt_timeout },
 	{ "help", false, 0, opt_help },
@@ -707,6 +927,7 @@ static const struct option {
 	{ "ttl-ms", true, OPT_TTL, opt_ttl },
 	{ "weight", true, OPT_WEIGHT, opt_weight },
 	{ "healthy-only", false, OPT_HEALTHY_ONLY, opt_healthy_only },
+	{ "count", true, OPT_COUNT, opt_count },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -821,13 +1042,18 @@ parse(ctl *c, int argc, char **argv, char *why, size_t n)
 		const char *env = getenv(SERVER_ENV);
 		c->server       = env != NULL && env[0] != 0 ? env : DEFAULT_SERVER;
 	}
+	if (c->publish == NULL) {
+		const char *env = getenv(PUBLISH_ENV);
+		c->publish      = env != NULL && env[0] != 0 ? env : DEFAULT_PUBLISH;
+	}
 	return PARSE_RUN;
 }
 
 static void
 print_usage(FILE *f)
 {
-	fputs("usage: discoveryctl [--server URL] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
+	fputs("usage: discoveryctl [--server URL] [--publish URL] [--json] [--timeout SECONDS]\n"
+	      "                    COMMAND [ARGS]\n"
 	      "\n"
 	      "Commands:\n",
 	    f);
@@ -839,7 +1065,9 @@ print_usage(FILE *f)
 	      "Options may come before or after COMMAND, as --opt VALUE or --opt=VALUE:\n"
 	      "  --server URL       discoveryd's URL (default: $" SERVER_ENV
 	      ", else " DEFAULT_SERVER ")\n"
-	      "  --json             print one JSON object on stdout\n"
+	      "  --publish URL      discoveryd's event URL, for watch\n"
+	      "                     (default: $" PUBLISH_ENV ", else " DEFAULT_PUBLISH ")\n"
+	      "  --json             print one JSON object on stdout (watch: one per line)\n"
 	      "  --timeout SECONDS  bound on the call; fractions allowed (default: 5)\n"
 	      "  -h, --help         print this help\n"
 	      "  --version          print the version\n"
@@ -864,7 +1092,8 @@ print_usage_error(const ctl *c, const char *why)
 		return;
 	}
 	fprintf(stderr,
-	    "usage: discoveryctl [--server URL] [--json] [--timeout SECONDS] %s %s\n"
+	    "usage: discoveryctl [--server URL] [--publish URL] [--json] [--timeout SECONDS] %s "
+	    "%s\n"
 	    "Try 'discoveryctl --help' for more.\n",
 	    c->cmd->name, c->cmd->usage);
 }
@@ -924,7 +1153,7 @@ main(int argc, char **argv)
 	default:
 		break;
 	}
-	if ((status = open_client(&c)) == EXIT_OK) {
+	if (c.cmd->no_client || (status = open_client(&c)) == EXIT_OK) {
 		status = c.cmd->run(&c);
 	}
 	dsc_client_close(c.client);
