@@ -5,7 +5,7 @@ set -euo pipefail
 discoveryd=$1
 proto=$2
 log=$(mktemp)
-"$discoveryd" --listen tcp://127.0.0.1:0 2>"$log" &
+"$discoveryd" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 500); do
@@ -13,7 +13,8 @@ for _ in $(seq 1 500); do
   sleep 0.01
 done
 url=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$log" | head -n 1)
-[ -n "$url" ] || { echo "discoveryd did not start"; cat "$log"; exit 1; }
+pub=$(sed -n 's/.*publishing on \(tcp:[^ ]*\).*/\1/p' "$log" | head -n 1)
+[ -n "$url" ] && [ -n "$pub" ] || { echo "discoveryd did not start"; cat "$log"; exit 1; }
 
 # --- the README recipe, with $url for tcp://127.0.0.1:7700 ---
 enc() { protoc --proto_path="$proto" --encode=discovery.v1.Request discovery/v1/discovery.proto; }
@@ -29,4 +30,24 @@ grep -q 'endpoint: "http://127.0.0.1:9000"' <<<"$out" || { echo "FAIL: resolve d
 bad=$(echo 'resolve { service: "nope" }' | enc |
   nngcat --req --connect "$url" --file /dev/stdin --raw --send-timeout 2 --recv-timeout 2 | dec)
 grep -q 'status: STATUS_NOT_FOUND' <<<"$bad" || { echo "FAIL: unknown service was not NOT_FOUND"; exit 1; }
-echo "1 passed, 0 failed"
+# --- the README's subscription recipe: one event of service "memory" ---
+evfile=$(mktemp)
+nngcat --sub --connect "$pub" --subscribe "$(printf '\n\006memory')" --raw --count 1 --recv-timeout 10 >"$evfile" &
+sub=$!
+# The subscriber connects in the background: register until it has seen one
+# event (memory-cache must never reach it; it is registered each round too).
+for i in $(seq 1 100); do
+  for svc in memory-cache memory; do
+    echo "register { service: \"$svc\" endpoint: \"http://127.0.0.1:$((9100 + i))\" }" | enc |
+      nngcat --req --connect "$url" --file /dev/stdin --raw --send-timeout 2 --recv-timeout 2 >/dev/null
+  done
+  kill -0 $sub 2>/dev/null || break
+  sleep 0.05
+done
+wait $sub || true
+event=$(protoc --proto_path="$proto" --decode=discovery.v1.Event discovery/v1/discovery.proto <"$evfile")
+rm -f "$evfile"
+echo "$event"
+grep -q '^service: "memory"$' <<<"$event" || { echo "FAIL: the subscription did not deliver a memory event"; exit 1; }
+grep -q 'type: EVENT_REGISTERED' <<<"$event" || { echo "FAIL: not a REGISTERED event"; exit 1; }
+echo "2 passed, 0 failed"
