@@ -45,6 +45,8 @@
 #include <time.h>
 
 #include "internal.h"
+#include "pick.h"
+#include "sorted.h"
 #include "name.h"
 
 #define DEFAULT_RECV_BUFFER 1024
@@ -55,8 +57,6 @@ typedef struct vservice {
 	char            *name;
 	dsc_instance    *inst;
 	size_t           n, cap;
-	uint64_t         healthy_weight; /* sums of effective weights, kept with inst */
-	uint64_t         all_weight;
 	_Atomic uint64_t cursor; /* bumped by concurrent resolves under the read lock */
 } vservice;
 
@@ -101,22 +101,15 @@ struct dsc_view {
 /* ---- the local copy ---- */
 
 static uint32_t
-eff_weight(const dsc_instance *x)
+inst_weight(const void *items, size_t i)
 {
-	return x->weight == 0 ? 1 : x->weight;
+	return ((const dsc_instance *) items)[i].weight;
 }
 
-static void
-service_reweigh(vservice *s)
+static bool
+inst_healthy(const void *items, size_t i)
 {
-	s->healthy_weight = 0;
-	s->all_weight     = 0;
-	for (size_t i = 0; i < s->n; i++) {
-		s->all_weight += eff_weight(&s->inst[i]);
-		if (s->inst[i].health == DSC_HEALTH_HEALTHY) {
-			s->healthy_weight += eff_weight(&s->inst[i]);
-		}
-	}
+	return ((const dsc_instance *) items)[i].health == DSC_HEALTH_HEALTHY;
 }
 
 static void
@@ -144,26 +137,17 @@ vdata_free(vdata *d)
 	}
 }
 
+static const char *
+service_key(const void *elem)
+{
+	return (*(vservice *const *) elem)->name;
+}
+
 /* The index of name in d, or where it would go (*found false). */
 static size_t
 service_search(const vdata *d, const char *name, bool *found)
 {
-	size_t lo = 0, hi = d->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int    c   = strcmp(d->svc[mid]->name, name);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	*found = false;
-	return lo;
+	return dsi_sorted_search(d->svc, d->n, sizeof(*d->svc), name, service_key, found);
 }
 
 static vservice *
@@ -215,25 +199,16 @@ service_unlink(vdata *d, size_t i)
 	return s;
 }
 
+static const char *
+inst_key(const void *elem)
+{
+	return ((const dsc_instance *) elem)->endpoint;
+}
+
 static size_t
 inst_search(const vservice *s, const char *endpoint, bool *found)
 {
-	size_t lo = 0, hi = s->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int    c   = strcmp(s->inst[mid].endpoint, endpoint);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	*found = false;
-	return lo;
+	return dsi_sorted_search(s->inst, s->n, sizeof(*s->inst), endpoint, inst_key, found);
 }
 
 /*
@@ -266,7 +241,6 @@ service_put(vservice *s, dsc_instance *x)
 		s->n++;
 		memset(x, 0, sizeof(*x));
 	}
-	service_reweigh(s);
 	return 0;
 }
 
@@ -406,7 +380,6 @@ apply(dsc_view *v, const dsc_event *ev)
 				memmove(&s->inst[i], &s->inst[i + 1],
 				    (s->n - i - 1) * sizeof(*s->inst));
 				s->n--;
-				service_reweigh(s);
 			}
 			if (s->n == 0) {
 				gone = service_unlink(v->data, si);
@@ -703,35 +676,17 @@ dsc_view_reloads(dsc_view *v)
 	return v != NULL ? atomic_load(&v->reloads) : 0;
 }
 
-/*
- * Picks an instance of s like the server does: weighted round-robin over
- * the healthy ones, else over all unless healthy_only. Under the read lock.
- */
+/* Picks an instance of s by the server's own rule (dsi_pick), under the read lock. */
 static int
 pick(vservice *s, bool healthy_only, const dsc_instance **out)
 {
-	bool     only_healthy = s->healthy_weight > 0;
-	uint64_t total        = only_healthy ? s->healthy_weight : s->all_weight;
-
-	if (!only_healthy && healthy_only) {
-		return DSC_EUNAVAILABLE;
+	dsi_pick_src src = { s->inst, s->n, inst_weight, inst_healthy };
+	size_t       i;
+	int          rv = dsi_pick(&src, &s->cursor, healthy_only, &i);
+	if (rv == 0) {
+		*out = &s->inst[i];
 	}
-	if (total == 0) {
-		return DSC_ENOTFOUND; /* no instances: not kept, but be safe */
-	}
-	uint64_t t = atomic_fetch_add_explicit(&s->cursor, 1, memory_order_relaxed) % total;
-	for (size_t i = 0; i < s->n; i++) {
-		const dsc_instance *x = &s->inst[i];
-		if (only_healthy && x->health != DSC_HEALTH_HEALTHY) {
-			continue;
-		}
-		if (t < eff_weight(x)) {
-			*out = x;
-			return 0;
-		}
-		t -= eff_weight(x);
-	}
-	return DSC_EINTERNAL; /* the weights are kept with the instances: unreachable */
+	return rv;
 }
 
 /* Resolves the normalized name under the read lock, which the caller holds. */

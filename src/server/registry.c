@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "name.h"
+#include "pick.h"
+#include "sorted.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -153,26 +155,17 @@ service_remove(dsi_registry *r, service *s)
 	free(s);
 }
 
+static const char *
+rec_key(const void *elem)
+{
+	return (*(rec *const *) elem)->endpoint;
+}
+
 /* Index of endpoint in s, or where it would be inserted (found tells). */
 static size_t
 inst_search(const service *s, const char *endpoint, bool *found)
 {
-	size_t lo = 0, hi = s->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int    c   = strcmp(s->inst[mid]->endpoint, endpoint);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	*found = false;
-	return lo;
+	return dsi_sorted_search(s->inst, s->n, sizeof(*s->inst), endpoint, rec_key, found);
 }
 
 static rec *
@@ -574,56 +567,35 @@ unlock:
 }
 
 static uint32_t
-eff_weight(const rec *x)
+rec_weight(const void *items, size_t i)
 {
-	return x->weight == 0 ? 1 : x->weight;
+	return ((rec *const *) items)[i]->weight;
+}
+
+static bool
+rec_healthy(const void *items, size_t i)
+{
+	return ((rec *const *) items)[i]->health == DSC_HEALTH_HEALTHY;
 }
 
 int
 dsi_registry_resolve(
     dsi_registry *r, const char *svc, bool healthy_only, dsi_instance **out, uint64_t *rev)
 {
-	int rv = 0;
+	int    rv;
+	size_t i;
 
 	pthread_rwlock_rdlock(&r->lock);
 	service *s = service_find(r, svc);
 	if (s == NULL) {
 		rv = DSC_ENOTFOUND;
-		goto unlock;
-	}
-	uint64_t total = 0;
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->inst[i]->health == DSC_HEALTH_HEALTHY) {
-			total += eff_weight(s->inst[i]);
+	} else {
+		dsi_pick_src src = { s->inst, s->n, rec_weight, rec_healthy };
+		rv               = dsi_pick(&src, &s->cursor, healthy_only, &i);
+		if (rv == 0 && (*out = rec_export(s->name, s->inst[i])) == NULL) {
+			rv = DSC_ENOMEM;
 		}
 	}
-	bool only_healthy = total > 0;
-	if (!only_healthy) {
-		if (healthy_only) {
-			rv = DSC_EUNAVAILABLE;
-			goto unlock;
-		}
-		for (size_t i = 0; i < s->n; i++) {
-			total += eff_weight(s->inst[i]);
-		}
-	}
-	uint64_t t    = atomic_fetch_add_explicit(&s->cursor, 1, memory_order_relaxed) % total;
-	rec     *pick = NULL;
-	for (size_t i = 0; i < s->n && pick == NULL; i++) {
-		rec *x = s->inst[i];
-		if (only_healthy && x->health != DSC_HEALTH_HEALTHY) {
-			continue;
-		}
-		if (t < eff_weight(x)) {
-			pick = x;
-		} else {
-			t -= eff_weight(x);
-		}
-	}
-	if ((*out = rec_export(s->name, pick)) == NULL) {
-		rv = DSC_ENOMEM;
-	}
-unlock:
 	store_rev(r, rev);
 	pthread_rwlock_unlock(&r->lock);
 	return rv;
