@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "checker.h"
+#include "testutil.h"
 
 static void
 test_check_urls(void **state)
@@ -73,21 +74,6 @@ test_transitions(void **state)
 	run(DSC_HEALTH_HEALTHY, "--++", 2, 2, "HUUH");
 }
 
-static int
-setup(void **state)
-{
-	(void) state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
-
 int
 main(void)
 {
@@ -95,5 +81,5 @@ main(void)
 		cmocka_unit_test(test_check_urls),
 		cmocka_unit_test(test_transitions),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

@@ -23,14 +23,7 @@
 
 #include "codec.h"
 #include "daemon.h"
-
-#define assert_ok(expr)                                                         \
-	do {                                                                    \
-		int rv_ = (expr);                                               \
-		if (rv_ != 0) {                                                 \
-			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
-		}                                                               \
-	} while (0)
+#include "testutil.h"
 
 typedef struct fixture {
 	td_daemon   d;

@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "httpd.h"
+#include "testutil.h"
 
 #define MAX_ARGV    32
 #define UNREACHABLE "tcp://127.0.0.1:1"
@@ -89,13 +90,6 @@ assert_one_error_line(const run *r, const char *needle)
 	}
 	assert_contains(r->err, needle);
 	assert_string_equal(r->out, "");
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 /* The whole of a file, NUL-terminated, truncated to len - 1 bytes; "" if unreadable. */
@@ -182,7 +176,7 @@ static int
 bg_finish(bg *b, int ms, char *out, size_t out_len, char *err, size_t err_len)
 {
 	for (int waited = 0; !bg_exited(b) && waited < ms; waited += 10) {
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	if (b->pid > 0) {
 		kill(b->pid, SIGKILL);
@@ -208,7 +202,7 @@ bg_wait_output(bg *b, const char *text)
 		if (strstr(out, text) != NULL) {
 			return;
 		}
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	fail_msg("\"%s\" not printed by the watch within 10 s; it printed:\n%s", text, out);
 }
@@ -261,7 +255,7 @@ register_until_exit(
 		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 21000 + i);
 		CTL(&r, state, "register", service, ep, "--ttl-ms", "600000");
 		assert_exit(&r, 0);
-		sleep_ms(100);
+		tu_sleep_ms(100);
 	}
 	status = bg_finish(b, 5000, out, out_len, err, sizeof(err));
 	if (status != 0) {
@@ -901,7 +895,7 @@ test_watch_until_signal(void **state)
 
 	/* Nothing to receive: the watch waits for the server, and a signal ends it cleanly. */
 	bg_start(&f->watch, args);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	assert_int_equal(kill(f->watch.pid, SIGINT), 0);
 	assert_int_equal(bg_finish(&f->watch, 2000, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "");
@@ -949,7 +943,7 @@ test_watch_health_changes(void **state)
 		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 22000 + i);
 		ctl_run(&r, f->own.url, "register", "ctl-live", ep, "--ttl-ms", "600000", NULL);
 		assert_exit(&r, 0);
-		sleep_ms(100);
+		tu_sleep_ms(100);
 		slurp(f->watch.out_path, out, sizeof(out));
 	}
 

@@ -11,6 +11,7 @@
 
 #include "codec.h"
 #include "dispatch.h"
+#include "testutil.h"
 
 typedef Discovery__V1__Response Response;
 typedef Discovery__V1__Request  Request;
@@ -339,21 +340,6 @@ test_status_of_each_kind(void **state)
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
-static int
-group_setup(void **state)
-{
-	(void) state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
-
 int
 main(void)
 {
@@ -366,5 +352,5 @@ main(void)
 		    test_metadata_limit_is_resource_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_of_each_kind, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

@@ -11,6 +11,7 @@
 #include <discovery/discovery.h>
 
 #include "endpoint.h"
+#include "testutil.h"
 
 static const struct {
 	const char *url;
@@ -91,21 +92,6 @@ test_length_limit(void **state)
 	free(url);
 }
 
-static int
-setup(void **state)
-{
-	(void) state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
-
 int
 main(void)
 {
@@ -113,5 +99,5 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_length_limit),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

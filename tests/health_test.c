@@ -18,16 +18,9 @@
 
 #include "daemon.h"
 #include "httpd.h"
+#include "testutil.h"
 
 #define BOUND_MS 15000 /* generous: these machines are shared */
-
-#define assert_ok(expr)                                                         \
-	do {                                                                    \
-		int rv_ = (expr);                                               \
-		if (rv_ != 0) {                                                 \
-			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
-		}                                                               \
-	} while (0)
 
 typedef struct fixture {
 	td_daemon   d;
@@ -35,21 +28,6 @@ typedef struct fixture {
 	th_server  *web;
 	char        base[64]; /* http://127.0.0.1:PORT */
 } fixture;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 fixture_open(fixture *f, const char *const *args)
@@ -141,8 +119,8 @@ reg(fixture *f, const char *svc, const char *ep, const char *path, uint32_t ttl)
 static dsc_instance *
 wait_health(fixture *f, const char *svc, const char *ep, dsc_health want)
 {
-	int64_t deadline = now_ms() + BOUND_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = tu_now_ms() + BOUND_MS;
+	while (tu_now_ms() < deadline) {
 		dsc_instance_list *l;
 		assert_ok(dsc_get_all(f->c, svc, &l, NULL));
 		for (size_t i = 0; i < l->count; i++) {
@@ -157,7 +135,7 @@ wait_health(fixture *f, const char *svc, const char *ep, dsc_health want)
 			}
 		}
 		dsc_instance_list_free(l);
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 	fail_msg("%s %s did not become %s", svc, ep, dsc_health_name(want));
 	return NULL;
@@ -318,10 +296,11 @@ test_deregister_after(void **state)
 	th_set(f.web, "/ok", 200);
 	reg(&f, "keeper", f.base, "/ok", 0);
 	reg(&f, "doomed", "http://127.0.0.1:1", NULL, 0);
-	int64_t deadline = now_ms() + BOUND_MS;
+	int64_t deadline = tu_now_ms() + BOUND_MS;
 	int     rv;
-	while ((rv = dsc_resolve(f.c, "doomed", false, NULL, NULL)) == 0 && now_ms() < deadline) {
-		sleep_ms(20);
+	while (
+	    (rv = dsc_resolve(f.c, "doomed", false, NULL, NULL)) == 0 && tu_now_ms() < deadline) {
+		tu_sleep_ms(20);
 	}
 	assert_int_equal(rv, DSC_ENOTFOUND);
 	expect_health(&f, "keeper", f.base, DSC_HEALTH_HEALTHY, NULL);
@@ -358,16 +337,16 @@ test_prompt_shutdown_with_hung_checks(void **state)
 		snprintf(ep, sizeof(ep), "%s/?i=%d", f->base, i); /* distinct endpoints, one path */
 		reg(f, "hung", ep, "/hang", 0);
 	}
-	int64_t deadline = now_ms() + BOUND_MS;
-	while (th_hits(f->web, "/hang") < 30 && now_ms() < deadline) {
-		sleep_ms(10);
+	int64_t deadline = tu_now_ms() + BOUND_MS;
+	while (th_hits(f->web, "/hang") < 30 && tu_now_ms() < deadline) {
+		tu_sleep_ms(10);
 	}
 	assert_int_equal(th_hits(f->web, "/hang"), 30); /* all 30 are in flight, hung */
-	int64_t t0 = now_ms();
+	int64_t t0 = tu_now_ms();
 	assert_int_equal(td_daemon_stop(&f->d), 0);
 	/* Informational; the bound is td_daemon_stop's liveness limit. */
 	print_message("discoveryd stopped %lld ms after SIGTERM with 30 hung checks\n",
-	    (long long) (now_ms() - t0));
+	    (long long) (tu_now_ms() - t0));
 }
 
 int

@@ -19,8 +19,9 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "testutil.h"
 
-#define assert_ok(rv)                                                     \
+#define assert_zero_errno(rv)                                             \
 	do {                                                              \
 		int rv_ = (rv);                                           \
 		if (rv_ != 0) {                                           \
@@ -43,13 +44,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 /* Keeps the body out of stdout. */
@@ -153,7 +147,7 @@ static void
 wait_hits(th_server *s, const char *path, int want)
 {
 	for (int i = 0; i < 500 && th_hits(s, path) < want; i++) {
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	assert_int_equal(th_hits(s, path), want);
 }
@@ -172,21 +166,6 @@ stop_promptly(th_server *s)
 }
 
 /* ---- group and per-test setup: a fresh server for every test ---- */
-
-static int
-group_setup(void **state)
-{
-	(void) state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
 
 static int
 setup(void **state)
@@ -215,7 +194,7 @@ test_port_is_ephemeral(void **state)
 	th_server *s = *state, *t;
 
 	assert_true(th_port(s) > 0 && th_port(s) < 65536);
-	assert_ok(th_start(&t));
+	assert_zero_errno(th_start(&t));
 	assert_int_not_equal(th_port(s), th_port(t));
 	th_stop(t);
 	th_stop(NULL);
@@ -226,7 +205,7 @@ test_status_200(void **state)
 {
 	th_server *s = *state;
 
-	assert_ok(th_set(s, "/health", 200));
+	assert_zero_errno(th_set(s, "/health", 200));
 	assert_int_equal(get(s, "/health"), 200);
 }
 
@@ -235,12 +214,12 @@ test_status_500(void **state)
 {
 	th_server *s = *state;
 
-	assert_ok(th_set(s, "/health", 500));
+	assert_zero_errno(th_set(s, "/health", 500));
 	assert_int_equal(get(s, "/health"), 500);
 	/* Changed at run time. */
-	assert_ok(th_set(s, "/health", 503));
+	assert_zero_errno(th_set(s, "/health", 503));
 	assert_int_equal(get(s, "/health"), 503);
-	assert_ok(th_set(s, "/health", 200));
+	assert_zero_errno(th_set(s, "/health", 200));
 	assert_int_equal(get(s, "/health"), 200);
 }
 
@@ -249,7 +228,7 @@ test_unknown_path_404(void **state)
 {
 	th_server *s = *state;
 
-	assert_ok(th_set(s, "/health", 200));
+	assert_zero_errno(th_set(s, "/health", 200));
 	assert_int_equal(get(s, "/nothing"), 404);
 	assert_int_equal(get(s, "/health/more"), 404);
 	assert_int_equal(th_hits(s, "/nothing"), 1);
@@ -260,7 +239,7 @@ test_query_string_ignored(void **state)
 {
 	th_server *s = *state;
 
-	assert_ok(th_set(s, "/health", 204));
+	assert_zero_errno(th_set(s, "/health", 204));
 	assert_int_equal(get(s, "/health?probe=1&x=y"), 204);
 	assert_int_equal(get(s, "/health"), 204);
 	assert_int_equal(th_hits(s, "/health"), 2);
@@ -275,8 +254,8 @@ test_redirect_not_followed(void **state)
 	long       status;
 	char      *location = NULL;
 
-	assert_ok(th_set(s, "/target", 200));
-	assert_ok(th_set_redirect(s, "/moved", "/target"));
+	assert_zero_errno(th_set(s, "/target", 200));
+	assert_zero_errno(th_set_redirect(s, "/moved", "/target"));
 	assert_curl_ok(get_on(h, s, "/moved", &status));
 	assert_int_equal(status, 302);
 	curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
@@ -287,7 +266,7 @@ test_redirect_not_followed(void **state)
 	assert_int_equal(th_hits(s, "/target"), 0);
 
 	/* th_set replaces the redirect. */
-	assert_ok(th_set(s, "/moved", 200));
+	assert_zero_errno(th_set(s, "/moved", 200));
 	assert_int_equal(get(s, "/moved"), 200);
 }
 
@@ -298,7 +277,7 @@ test_hits(void **state)
 
 	assert_int_equal(th_hits(s, "/a"), 0);
 	assert_int_equal(th_total_hits(s), 0);
-	assert_ok(th_set(s, "/a", 200));
+	assert_zero_errno(th_set(s, "/a", 200));
 	assert_int_equal(th_hits(s, "/a"), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(get(s, "/a"), 200);
@@ -330,8 +309,8 @@ test_keep_alive(void **state)
 	CURL      *h = handle();
 	long       status, connects = -1;
 
-	assert_ok(th_set(s, "/health", 200));
-	assert_ok(th_set(s, "/other", 500));
+	assert_zero_errno(th_set(s, "/health", 200));
+	assert_zero_errno(th_set(s, "/other", 500));
 	assert_curl_ok(get_on(h, s, "/health", &status));
 	assert_int_equal(status, 200);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
@@ -358,7 +337,7 @@ test_connection_close_honoured(void **state)
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Connection: close");
 	long               status, connects = -1;
 
-	assert_ok(th_set(s, "/health", 200));
+	assert_zero_errno(th_set(s, "/health", 200));
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	assert_curl_ok(get_on(h, s, "/health", &status));
 	assert_int_equal(status, 200);
@@ -387,8 +366,8 @@ test_pipelined_requests(void **state)
 	char       buf[2048];
 	int        fd = raw_connect(s);
 
-	assert_ok(th_set(s, "/a", 200));
-	assert_ok(th_set(s, "/b", 500));
+	assert_zero_errno(th_set(s, "/a", 200));
+	assert_zero_errno(th_set(s, "/b", 500));
 	raw_send(fd, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
 	wait_hits(s, "/b", 1);
 	assert_true(raw_read(fd, buf, sizeof(buf), 2000) > 0);
@@ -436,8 +415,8 @@ test_hang_times_out(void **state)
 	long       status;
 	int64_t    t0;
 
-	assert_ok(th_set(s, "/slow", 200));
-	assert_ok(th_set_hang(s, "/slow", true));
+	assert_zero_errno(th_set(s, "/slow", 200));
+	assert_zero_errno(th_set_hang(s, "/slow", true));
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 300L);
 	t0 = now_ms();
 	assert_int_equal(get_on(h, s, "/slow", &status), CURLE_OPERATION_TIMEDOUT);
@@ -456,12 +435,12 @@ test_unhang_answers(void **state)
 	char       buf[1024];
 	int        fd = raw_connect(s);
 
-	assert_ok(th_set(s, "/slow", 503));
-	assert_ok(th_set_hang(s, "/slow", true));
+	assert_zero_errno(th_set(s, "/slow", 503));
+	assert_zero_errno(th_set_hang(s, "/slow", true));
 	raw_send(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
 	wait_hits(s, "/slow", 1);
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), 200), 0);
-	assert_ok(th_set_hang(s, "/slow", false));
+	assert_zero_errno(th_set_hang(s, "/slow", false));
 	assert_true(raw_read(fd, buf, sizeof(buf), 2000) > 0);
 	assert_true(strncmp(buf, "HTTP/1.1 503 ", 13) == 0);
 	close(fd);
@@ -475,12 +454,12 @@ test_stop_with_hanging_connections(void **state)
 	char       buf[64];
 
 	/* A hanging request, a half-sent request, an idle keep-alive and a fresh connection. */
-	assert_ok(th_set_hang(s, "/slow", true));
+	assert_zero_errno(th_set_hang(s, "/slow", true));
 	fds[0] = raw_connect(s);
 	raw_send(fds[0], "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
 	fds[1] = raw_connect(s);
 	raw_send(fds[1], "GET /slow HTTP/1.1\r\nHo");
-	assert_ok(th_set(s, "/ok", 200));
+	assert_zero_errno(th_set(s, "/ok", 200));
 	fds[2] = raw_connect(s);
 	raw_send(fds[2], "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
 	assert_true(raw_read(fds[2], buf, sizeof(buf), 2000) > 0);
@@ -521,7 +500,7 @@ test_connection_cap(void **state)
 	for (int i = 0; i < N; i++) {
 		close(fds[i]);
 	}
-	assert_ok(th_set(s, "/ok", 200));
+	assert_zero_errno(th_set(s, "/ok", 200));
 	for (int i = 0; i < 200; i++) {
 		CURL *h = handle();
 		long  status;
@@ -530,7 +509,7 @@ test_connection_cap(void **state)
 			return;
 		}
 		curl_easy_cleanup(h);
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	fail_msg("no answer after the connections were closed");
 }
@@ -566,5 +545,5 @@ main(void)
 		    test_stop_with_hanging_connections, setup, teardown_maybe_stopped),
 		cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

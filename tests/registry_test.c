@@ -10,14 +10,7 @@
 #include <string.h>
 
 #include "registry.h"
-
-#define assert_ok(expr)                                                         \
-	do {                                                                    \
-		int rv_ = (expr);                                               \
-		if (rv_ != 0) {                                                 \
-			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
-		}                                                               \
-	} while (0)
+#include "testutil.h"
 
 static int
 setup(void **state)
@@ -196,8 +189,8 @@ test_resolve_prefers_healthy(void **state)
 	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
 	assert_ok(dsi_registry_set_health(
 	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 5, "HTTP 500", "test", NULL));
-	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 5, NULL, "test", NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 5, NULL, "test", NULL));
 	for (int i = 0; i < 10; i++) {
 		char *ep = resolve_ep(r, "memory", i % 2 == 0, &rv);
 		assert_ok(rv);
@@ -278,15 +271,15 @@ test_is_healthy(void **state)
 	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
 	assert_false(healthy);
 	assert_int_equal(st, DSC_HEALTH_UNKNOWN);
-	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1, "x", "test", NULL));
-	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1, "x", "test", NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1, "x", "test", NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1, "x", "test", NULL));
 	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
 	assert_false(healthy);
 	assert_int_equal(st, DSC_HEALTH_UNHEALTHY);
-	assert_ok(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 2, NULL, "test", NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 2, NULL, "test", NULL));
 	assert_ok(dsi_registry_is_healthy(r, "memory", NULL, &healthy, &st, NULL));
 	assert_true(healthy);
 	assert_int_equal(st, DSC_HEALTH_HEALTHY);
@@ -339,8 +332,8 @@ test_set_health_revision_only_on_change(void **state)
 	assert_string_equal(list.items[0]->last_error, "HTTP 503");
 	assert_int_equal(list.items[0]->last_check_ms, 20);
 	dsi_instances_free(&list);
-	assert_int_equal(
-	    dsi_registry_set_health(r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1, NULL, "test", NULL),
+	assert_int_equal(dsi_registry_set_health(
+	                     r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1, NULL, "test", NULL),
 	    DSC_ENOTFOUND);
 }
 

@@ -17,6 +17,7 @@
 #include <discovery/discovery.h>
 
 #include "server.h"
+#include "testutil.h"
 
 static dsi_server *
 start(size_t max_request)
@@ -99,21 +100,6 @@ test_listen_failure_is_reported(void **state)
 	assert_non_null(strstr(why, "bogus://nowhere"));
 }
 
-static int
-group_setup(void **state)
-{
-	(void) state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
-
 int
 main(void)
 {
@@ -122,5 +108,5 @@ main(void)
 		cmocka_unit_test(test_max_request_size_per_listener),
 		cmocka_unit_test(test_listen_failure_is_reported),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

@@ -17,86 +17,22 @@
 #include <discovery/discovery.h>
 
 #include "daemon.h"
-
-#define assert_ok(expr)                                                         \
-	do {                                                                    \
-		int rv_ = (expr);                                               \
-		if (rv_ != 0) {                                                 \
-			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
-		}                                                               \
-	} while (0)
+#include "testutil.h"
 
 #define LIVENESS_MS 10000  /* generous bounds: liveness checks, not speed claims */
 #define POLL_MS     20     /* how often a wait looks again */
 #define TTL_MS      600000 /* TTL instances are not polled, so no health events interfere */
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* ---- the daemon with its publish socket ---- */
 
-/* Finds "publishing on URL" in the daemon's log (bounded wait). */
-static int
-publish_url(const td_daemon *d, char *url, size_t len)
-{
-	static const char key[] = "publishing on ";
-	for (int i = 0; i < 1000; i++) {
-		FILE *f = fopen(d->log_path, "r");
-		char  line[512];
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-			char *at = strstr(line, key);
-			if (at != NULL) {
-				at += strlen(key);
-				at[strcspn(at, " \r\n")] = 0;
-				snprintf(url, len, "%s", at);
-				fclose(f);
-				return 0;
-			}
-		}
-		if (f != NULL) {
-			fclose(f);
-		}
-		sleep_ms(10);
-	}
-	return -1;
-}
-
-/*
- * Starts discoveryd publishing on an ephemeral port (unless extra has its
- * own --publish) with a 0.2 s sync interval, and finds the publish URL.
- */
+/* The daemon with a fast SYNC period; its publish URL lands in pub. */
 static int
 start_daemon(td_daemon *d, char *pub, size_t pub_len, const char *const *extra)
 {
-	const char *args[32];
-	size_t      n       = 0;
-	bool        own_pub = false;
-
-	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
-		own_pub = own_pub || strcmp(extra[i], "--publish") == 0;
-	}
-	if (!own_pub) {
-		args[n++] = "--publish";
-		args[n++] = "tcp://127.0.0.1:0";
-	}
-	args[n++] = "--sync-interval";
-	args[n++] = "0.2";
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++) {
-		args[n++] = extra[i];
-	}
-	args[n] = NULL;
-	if (td_daemon_start(d, args) != 0) {
+	if (td_daemon_start_sync(d, extra) != 0) {
 		return -1;
 	}
-	if (publish_url(d, pub, pub_len) != 0) {
-		fprintf(stderr, "discoveryd did not log \"publishing on\"\n");
-		td_daemon_kill(d);
-		return -1;
-	}
+	snprintf(pub, pub_len, "%s", d->pub_url);
 	return 0;
 }
 
@@ -234,7 +170,7 @@ wait_converged(dsc_view *v, dsc_client *c, const char *service, bool check_revis
 		if (ok) {
 			return;
 		}
-		sleep_ms(POLL_MS);
+		tu_sleep_ms(POLL_MS);
 	}
 	fail_msg("the view did not converge: %s", why);
 }
@@ -308,7 +244,7 @@ test_converges_to_server_state(void **state)
 		if (seen) {
 			break;
 		}
-		sleep_ms(POLL_MS);
+		tu_sleep_ms(POLL_MS);
 	}
 	pthread_mutex_lock(&k.mtx);
 	assert_true(k.syncs > 0);

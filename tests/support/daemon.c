@@ -139,6 +139,20 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	return -1;
 }
 
+int
+td_daemon_start_sync(td_daemon *d, const char *const *extra_args)
+{
+	const char *args[48];
+	size_t      n = 0;
+	args[n++]     = "--sync-interval";
+	args[n++]     = "0.2";
+	for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 47; i++) {
+		args[n++] = extra_args[i];
+	}
+	args[n] = NULL;
+	return td_daemon_start(d, args);
+}
+
 static int
 wait_bounded(pid_t pid, int ms)
 {

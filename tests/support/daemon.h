@@ -20,6 +20,9 @@ typedef struct td_daemon {
  */
 int td_daemon_start(td_daemon *d, const char *const *extra_args);
 
+/* td_daemon_start with a 0.2 s SYNC period, for tests that watch events. */
+int td_daemon_start_sync(td_daemon *d, const char *const *extra_args);
+
 /* SIGTERM, then waits up to 10 s; returns the exit status, or -1. */
 int td_daemon_stop(td_daemon *d);
 
