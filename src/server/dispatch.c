@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "codec.h"
 #include "endpoint.h"
@@ -161,6 +162,11 @@ do_register(call *c)
 	bool                                  created;
 	int                                   rv;
 
+	if (c->d->require_https && strncasecmp(c->endpoint, "https://", 8) != 0) {
+		return invalid(c,
+		    "endpoint \"%s\": the production profile accepts only https:// endpoints",
+		    dsi_text_escape(c->endpoint, esc, sizeof(esc)));
+	}
 	if (rq->health_path[0] != 0) {
 		size_t len = strlen(rq->health_path);
 		if (len > HEALTH_PATH_MAX) {

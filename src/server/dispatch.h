@@ -6,6 +6,7 @@
 #define DSI_DISPATCH_H
 
 #include <nng/nng.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -15,6 +16,7 @@
 typedef struct dsi_dispatch {
 	dsi_registry  *registry;
 	const dsi_log *log;
+	bool           require_https; /* the production profile */
 } dsi_dispatch;
 
 /*

@@ -1,33 +1,67 @@
-/* discoveryd: parse flags, build the server, wait for a signal, tear down. */
+/* discoveryd: load the configuration, build the server, wait for a signal, tear down. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 
-#include "options.h"
+#include "config.h"
 #include "server.h"
+
+extern char **environ;
+
+/* Registers the configured services and checks --require; returns an exit code. */
+static int
+preload(dsi_server *srv, const dsi_config *cfg)
+{
+	char why[512], missing[1024];
+	for (size_t i = 0; i < cfg->n_boot; i++) {
+		const dsi_boot_instance *b = &cfg->boot[i];
+		if (dsi_server_register(srv, b, why, sizeof(why)) != 0) {
+			fprintf(
+			    stderr, "discoveryd: %s: service %s: %s\n", b->origin, b->service, why);
+			return 2;
+		}
+	}
+	const dsi_server_options *o = &cfg->options;
+	if (dsi_server_missing(srv, o->require, o->n_require, missing, sizeof(missing)) > 0) {
+		fprintf(stderr, "discoveryd: required services are not registered: %s\n", missing);
+		return 1;
+	}
+	return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	dsi_server_options opts;
-	dsi_server        *srv = NULL;
-	char               why[512];
-	sigset_t           sigs;
-	int                sig = 0, rv;
+	dsi_config  cfg;
+	dsi_server *srv = NULL;
+	char        why[768];
+	sigset_t    sigs;
+	int         sig = 0, rv;
 
-	dsi_options_default(&opts);
-	rv = dsi_options_parse(&opts, argc, argv, stdout, why, sizeof(why));
+	rv = dsi_config_load(&cfg, argc, argv, environ, stdout, why, sizeof(why));
 	if (rv == DSI_OPTIONS_EXIT) {
+		dsi_config_free(&cfg);
 		return 0;
 	}
 	if (rv != 0) {
 		fprintf(stderr, "discoveryd: %s\nTry 'discoveryd --help'.\n", why);
+		dsi_config_free(&cfg);
 		return 2;
+	}
+	dsi_log log = { cfg.options.log_level, stderr };
+	for (size_t i = 0; i < cfg.n_warnings; i++) {
+		dsi_warn(&log, "%s", cfg.warnings[i]);
+	}
+	if (cfg.print_config) {
+		dsi_config_print(&cfg, stdout);
+		dsi_config_free(&cfg);
+		return 0;
 	}
 
 	/* libcurl's global state must be set up before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "discoveryd: cannot initialize libcurl\n");
+		dsi_config_free(&cfg);
 		return 1;
 	}
 
@@ -39,19 +73,26 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	why[0] = 0;
-	if ((rv = dsi_server_create(&srv, &opts, stderr, why, sizeof(why))) != 0
-	    || (rv = dsi_server_start(srv)) != 0) {
+	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsc_strerror(rv));
+		rv = 1;
+	} else if ((rv = preload(srv, &cfg)) == 0 && (rv = dsi_server_start(srv)) != 0) {
+		fprintf(stderr, "discoveryd: cannot start: %s\n", dsc_strerror(rv));
+		rv = 1;
+	}
+	if (rv != 0) {
 		dsi_server_destroy(srv);
 		curl_global_cleanup();
-		return 1;
+		dsi_config_free(&cfg);
+		return rv;
 	}
+	dsi_info(&log, "profile %s; %zu services from the configuration", cfg.profile, cfg.n_boot);
 	sigwait(&sigs, &sig);
-	dsi_log log = { opts.log_level, stderr };
 	dsi_info(&log, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	dsi_server_stop(srv);
 	dsi_server_destroy(srv);
 	dsi_info(&log, "stopped");
 	curl_global_cleanup();
+	dsi_config_free(&cfg);
 	return 0;
 }

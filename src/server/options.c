@@ -1,41 +1,11 @@
-/* Flag parsing for discoveryd: one table, no global state, so it is testable. */
+/* The settings table and the parsers behind it; sources are config.c's business. */
 #include "options.h"
 
 #include <discovery/discovery.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef DISCOVERY_VERSION
-#define DISCOVERY_VERSION "0.0.0"
-#endif
-
-#define DEFAULT_LISTEN  "tcp://127.0.0.1:7700"
-#define DEFAULT_PUBLISH "tcp://127.0.0.1:7701"
-
-void
-dsi_options_default(dsi_server_options *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->listen[0]   = DEFAULT_LISTEN;
-	o->n_listen    = 1;
-	o->publish     = DEFAULT_PUBLISH;
-	o->log_level   = DSI_LOG_INFO;
-	o->max_request = 1024 * 1024;
-	o->workers     = 64;
-	o->drain_ms    = 5000;
-	dsi_registry_limits_default(&o->limits);
-	o->health_interval_ms  = 30000; /* the original design's 30 s */
-	o->health_timeout_ms   = 5000;
-	o->rise                = 2;
-	o->fall                = 2;
-	o->max_checks          = 256;
-	o->deregister_after_ms = 0;
-	o->sync_interval_ms    = 5000;
-	o->event_buffer        = 1024;
-}
 
 typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
 
@@ -119,13 +89,8 @@ SECONDS_SETTER(set_sync_interval, sync_interval_ms, 0.01, 3600)
 static int
 set_listen(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
-	static const char *const defaults[] = { DEFAULT_LISTEN };
-	/* The first --listen replaces the default instead of adding to it. */
-	if (o->n_listen == 1 && o->listen[0] == defaults[0]) {
-		o->n_listen = 0;
-	}
 	if (o->n_listen == DSI_MAX_LISTEN) {
-		snprintf(why, why_len, "may be given at most %d times", DSI_MAX_LISTEN);
+		snprintf(why, why_len, "takes at most %d addresses", DSI_MAX_LISTEN);
 		return DSC_EINVAL;
 	}
 	o->listen[o->n_listen++] = v;
@@ -133,13 +98,30 @@ set_listen(dsi_server_options *o, const char *v, char *why, size_t why_len)
 }
 
 static int
-set_publish(dsi_server_options *o, const char *v, char *why, size_t why_len)
+set_require(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
-	(void) why;
-	(void) why_len;
-	o->publish = v;
+	if (o->n_require == DSI_MAX_REQUIRE) {
+		snprintf(why, why_len, "takes at most %d services", DSI_MAX_REQUIRE);
+		return DSC_EINVAL;
+	}
+	o->require[o->n_require++] = v;
 	return 0;
 }
+
+/* Plain strings: checked where they are used (URLs by nng, paths by open). */
+#define STRING_SETTER(fn, field)                                                       \
+	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len) \
+	{                                                                              \
+		(void) why;                                                            \
+		(void) why_len;                                                        \
+		o->field = v;                                                          \
+		return 0;                                                              \
+	}
+
+STRING_SETTER(set_publish, publish)
+STRING_SETTER(set_env_prefix, env_prefix)
+STRING_SETTER(set_token_file, token_file)
+STRING_SETTER(set_token, token)
 
 static int
 set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
@@ -151,111 +133,173 @@ set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
 	return 0;
 }
 
-static const struct flag {
-	const char *name;
-	const char *arg;
-	setter      set;
-	const char *help;
-} flags[] = {
-	{ "listen", "URL", set_listen, "REQ/REP address; repeatable (default " DEFAULT_LISTEN ")" },
-	{ "publish", "URL", set_publish, "PUB address for events (default " DEFAULT_PUBLISH ")" },
-	{ "log-level", "LEVEL", set_log_level, "error, warn, info or debug (default info)" },
-	{ "max-request-size", "BYTES", set_max_request,
-	    "largest request accepted; larger ones drop the connection (default 1048576)" },
-	{ "max-instances", "N", set_max_instances, "instances in total (default 1000000)" },
-	{ "max-instances-per-service", "N", set_max_per_service,
-	    "instances of one service (default 65536)" },
-	{ "workers", "N", set_workers, "concurrent requests in the REP pool (default 64)" },
-	{ "health-interval", "SECONDS", set_health_interval,
-	    "between checks of one instance; fractions allowed (default 30)" },
-	{ "health-timeout", "SECONDS", set_health_timeout, "per check (default 5)" },
-	{ "rise", "N", set_rise, "passes in a row to become healthy (default 2)" },
-	{ "fall", "N", set_fall, "failures in a row to become unhealthy (default 2)" },
-	{ "max-checks", "N", set_max_checks, "health checks in flight at once (default 256)" },
-	{ "deregister-after", "SECONDS", set_deregister_after,
-	    "remove instances unhealthy this long (default 0: never)" },
-	{ "sync-interval", "SECONDS", set_sync_interval,
-	    "between SYNC events carrying the revision (default 5)" },
-	{ "event-buffer", "N", set_event_buffer,
-	    "events queued per subscriber before nng drops them (default 1024)" },
-	{ "help", NULL, NULL, "show this help and exit" },
-	{ "version", NULL, NULL, "show the version and exit" },
+#define ENV(x) "SERVICE_DISCOVERY_" x
+
+/* The one table, in dsi_setting order. */
+static const struct {
+	dsi_setting_info info;
+	setter           set;
+} table[DSI_SET_COUNT] = {
+	[DSI_SET_LISTEN]  = { { "listen", ENV("LISTEN"), "listen", "URL", "tcp://127.0.0.1:7700",
+	                          "REQ/REP address; repeatable", true, false },
+	     set_listen },
+	[DSI_SET_PUBLISH] = { { "publish", ENV("PUBLISH"), "publish", "URL", "tcp://127.0.0.1:7701",
+	                          "PUB address for events", false, false },
+	    set_publish },
+	[DSI_SET_LOG_LEVEL] = { { "log-level", ENV("LOG_LEVEL"), "log_level", "LEVEL", "info",
+	                            "error, warn, info or debug", false, false },
+	    set_log_level },
+	[DSI_SET_MAX_REQUEST]
+	= { { "max-request-size", ENV("MAX_REQUEST_SIZE"), "max_request_size", "BYTES", "1048576",
+	        "largest request; larger ones drop the connection", false, false },
+	    set_max_request },
+	[DSI_SET_MAX_INSTANCES] = { { "max-instances", ENV("MAX_INSTANCES"), "max_instances", "N",
+	                                "1000000", "instances in total", false, false },
+	    set_max_instances },
+	[DSI_SET_MAX_PER_SERVICE]
+	= { { "max-instances-per-service", ENV("MAX_INSTANCES_PER_SERVICE"),
+	        "max_instances_per_service", "N", "65536", "instances of one service", false,
+	        false },
+	    set_max_per_service },
+	[DSI_SET_WORKERS] = { { "workers", ENV("WORKERS"), "workers", "N", "64",
+	                          "concurrent requests in the REP pool", false, false },
+	    set_workers },
+	[DSI_SET_HEALTH_INTERVAL]
+	= { { "health-interval", ENV("HEALTH_CHECK_INTERVAL"), "health_check.interval", "SECONDS",
+	        "30", "between checks of one instance; fractions allowed", false, false },
+	    set_health_interval },
+	[DSI_SET_HEALTH_TIMEOUT]
+	= { { "health-timeout", ENV("HEALTH_CHECK_TIMEOUT"), "health_check.timeout", "SECONDS", "5",
+	        "per check", false, false },
+	    set_health_timeout },
+	[DSI_SET_RISE] = { { "rise", ENV("HEALTH_CHECK_RISE"), "health_check.rise", "N", "2",
+	                       "passes in a row to become healthy", false, false },
+	    set_rise },
+	[DSI_SET_FALL] = { { "fall", ENV("HEALTH_CHECK_FALL"), "health_check.fall", "N", "2",
+	                       "failures in a row to become unhealthy", false, false },
+	    set_fall },
+	[DSI_SET_MAX_CHECKS]
+	= { { "max-checks", ENV("HEALTH_CHECK_MAX_CHECKS"), "health_check.max_checks", "N", "256",
+	        "health checks in flight at once", false, false },
+	    set_max_checks },
+	[DSI_SET_DEREGISTER_AFTER]
+	= { { "deregister-after", ENV("DEREGISTER_AFTER"), "health_check.deregister_after",
+	        "SECONDS", "0", "remove instances unhealthy this long (0: never)", false, false },
+	    set_deregister_after },
+	[DSI_SET_SYNC_INTERVAL]
+	= { { "sync-interval", ENV("SYNC_INTERVAL"), "events.sync_interval", "SECONDS", "5",
+	        "between SYNC events carrying the revision", false, false },
+	    set_sync_interval },
+	[DSI_SET_EVENT_BUFFER]
+	= { { "event-buffer", ENV("EVENT_BUFFER"), "events.buffer", "N", "1024",
+	        "events queued per subscriber before nng drops them", false, false },
+	    set_event_buffer },
+	[DSI_SET_ENV_PREFIX]
+	= { { "env-prefix", ENV("ENV_PREFIX"), "env_prefix", "PREFIX", "SERVICE_ (by profile)",
+	        "variables PREFIX<NAME>=URL register services at start", false, false },
+	    set_env_prefix },
+	[DSI_SET_TOKEN_FILE] = { { "token-file", ENV("TOKEN_FILE"), "token_file", "FILE", "none",
+	                             "file holding the auth token", false, false },
+	    set_token_file },
+	[DSI_SET_TOKEN]      = { { NULL, ENV("API_KEY"), NULL, "TOKEN", "none",
+	                             "the auth token itself (environment only)", false, true },
+	         set_token },
+	[DSI_SET_REQUIRE]
+	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
+	        "services that must be registered once loading is done", true, false },
+	    set_require },
 };
 
-#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
-
-static void
-usage(FILE *out)
+const dsi_setting_info *
+dsi_setting_get(dsi_setting s)
 {
-	fprintf(out,
-	    "Usage: discoveryd [OPTION]...\n"
-	    "The discovery server: a service registry over nng REQ/REP.\n\n");
-	for (size_t i = 0; i < NFLAGS; i++) {
-		char left[64];
-		snprintf(left, sizeof(left), "--%s%s%s", flags[i].name, flags[i].arg ? " " : "",
-		    flags[i].arg ? flags[i].arg : "");
-		fprintf(out, "  %-34s %s\n", left, flags[i].help);
+	return s < DSI_SET_COUNT ? &table[s].info : NULL;
+}
+
+void
+dsi_options_default(dsi_server_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen[0]   = "tcp://127.0.0.1:7700";
+	o->n_listen    = 1;
+	o->publish     = "tcp://127.0.0.1:7701";
+	o->log_level   = DSI_LOG_INFO;
+	o->max_request = 1024 * 1024;
+	o->workers     = 64;
+	o->drain_ms    = 5000;
+	dsi_registry_limits_default(&o->limits);
+	o->health_interval_ms  = 30000; /* the original design's 30 s */
+	o->health_timeout_ms   = 5000;
+	o->rise                = 2;
+	o->fall                = 2;
+	o->max_checks          = 256;
+	o->deregister_after_ms = 0;
+	o->sync_interval_ms    = 5000;
+	o->event_buffer        = 1024;
+	for (int i = 0; i < DSI_SET_COUNT; i++) {
+		snprintf(o->origin[i], sizeof(o->origin[i]), "default");
 	}
-	fprintf(out,
-	    "\nExit status: 0 after a clean shutdown (SIGINT or SIGTERM), 1 when the\n"
-	    "server cannot start, 2 for bad usage.\n");
 }
 
 int
-dsi_options_parse(
-    dsi_server_options *o, int argc, char *const *argv, FILE *out, char *why, size_t why_len)
+dsi_options_set(dsi_server_options *o, dsi_setting s, const char *value, dsi_source src,
+    const char *origin, char *why, size_t why_len)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		char        name[64];
-		const char *val = NULL;
-
-		if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
-			snprintf(why, why_len, "unexpected argument \"%s\"", a);
-			return DSC_EINVAL;
-		}
-		const char *eq  = strchr(a, '=');
-		size_t      len = eq != NULL ? (size_t) (eq - a - 2) : strlen(a + 2);
-		snprintf(name, sizeof(name), "%.*s", (int) len, a + 2);
-		const struct flag *f = NULL;
-		for (size_t k = 0; k < NFLAGS; k++) {
-			if (strcmp(flags[k].name, name) == 0) {
-				f = &flags[k];
-			}
-		}
-		if (f == NULL || len >= sizeof(name)) {
-			snprintf(why, why_len, "unknown option \"--%s\"", name);
-			return DSC_EINVAL;
-		}
-		if (f->arg == NULL) {
-			if (eq != NULL) {
-				snprintf(why, why_len, "--%s takes no value", name);
-				return DSC_EINVAL;
-			}
-			if (strcmp(name, "help") == 0) {
-				usage(out);
-			} else {
-				fprintf(out, "discoveryd %s\n", DISCOVERY_VERSION);
-			}
-			return DSI_OPTIONS_EXIT;
-		}
-		if (eq != NULL) {
-			val = eq + 1;
-		} else if (i + 1 < argc) {
-			val = argv[++i];
+	if (s >= DSI_SET_COUNT) {
+		snprintf(why, why_len, "no such setting");
+		return DSC_EINVAL;
+	}
+	if (value[0] == 0) {
+		snprintf(why, why_len, "needs a non-empty value");
+		return DSC_EINVAL;
+	}
+	if (table[s].info.list && o->source[s] != src) {
+		/* A list from a higher source replaces the lower one's whole. */
+		if (s == DSI_SET_LISTEN) {
+			o->n_listen = 0;
 		} else {
-			snprintf(why, why_len, "--%s needs a value (%s)", name, f->arg);
-			return DSC_EINVAL;
-		}
-		char detail[256];
-		if (val[0] == 0) {
-			snprintf(why, why_len, "--%s needs a non-empty value (%s)", name, f->arg);
-			return DSC_EINVAL;
-		}
-		if (f->set(o, val, detail, sizeof(detail)) != 0) {
-			snprintf(why, why_len, "--%s %s", name, detail);
-			return DSC_EINVAL;
+			o->n_require = 0;
 		}
 	}
-	return 0;
+	int rv = table[s].set(o, value, why, why_len);
+	if (rv == 0) {
+		o->source[s] = src;
+		o->text[s]   = value;
+		snprintf(o->origin[s], sizeof(o->origin[s]), "%s", origin);
+	}
+	return rv;
+}
+
+void
+dsi_options_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: discoveryd [OPTION]...\n"
+	    "The discovery server: a service registry over nng REQ/REP.\n\n"
+	    "Every setting also comes from its variable or the YAML file; flags win over\n"
+	    "the environment, which wins over the file, which wins over the defaults.\n\n");
+	for (int i = 0; i < DSI_SET_COUNT; i++) {
+		const dsi_setting_info *s = &table[i].info;
+		char                    left[64];
+		if (s->flag == NULL) {
+			snprintf(left, sizeof(left), "(%s)", s->env);
+		} else {
+			snprintf(left, sizeof(left), "--%s %s", s->flag, s->arg);
+		}
+		fprintf(out, "  %-34s %s (default %s)\n", left, s->help, s->dflt);
+		if (s->flag != NULL) {
+			fprintf(out, "  %-34s   env %s%s%s\n", "", s->env, s->yaml ? ", yaml " : "",
+			    s->yaml ? s->yaml : "");
+		}
+	}
+	fprintf(out, "  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n",
+	    "--config FILE", "YAML file (env SERVICE_DISCOVERY_CONFIG)", "--environment PROFILE",
+	    "development, testing or production (env ENVIRONMENT)", "--print-config",
+	    "show the effective configuration and where each value came from, and exit", "--help",
+	    "show this help and exit", "--version", "show the version and exit", "", "");
+	fprintf(out,
+	    "\nServices: PREFIX<NAME>=URL in the environment (prefix SERVICE_ by default)\n"
+	    "and services: in the YAML file are registered at start.\n"
+	    "\nExit status: 0 after a clean shutdown (SIGINT or SIGTERM), 1 when the\n"
+	    "server cannot start, 2 for bad usage or configuration.\n");
 }

@@ -1,7 +1,12 @@
-/* discoveryd's settings and their command-line flags. */
+/*
+ * discoveryd's settings: one table gives each setting its flag, its
+ * SERVICE_DISCOVERY_* variable and its YAML key, and every value remembers
+ * where it came from (for --print-config).
+ */
 #ifndef DSI_OPTIONS_H
 #define DSI_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -9,10 +14,42 @@
 #include "registry.h"
 
 #define DSI_MAX_LISTEN   16
+#define DSI_MAX_REQUIRE  64
 #define DSI_OPTIONS_EXIT 1000 /* --help or --version was handled */
 
+typedef enum dsi_source {
+	DSI_SRC_DEFAULT = 0,
+	DSI_SRC_FILE,
+	DSI_SRC_ENV,
+	DSI_SRC_FLAG,
+} dsi_source;
+
+/* The settings, in table order; DSI_SET_COUNT last. */
+typedef enum dsi_setting {
+	DSI_SET_LISTEN,
+	DSI_SET_PUBLISH,
+	DSI_SET_LOG_LEVEL,
+	DSI_SET_MAX_REQUEST,
+	DSI_SET_MAX_INSTANCES,
+	DSI_SET_MAX_PER_SERVICE,
+	DSI_SET_WORKERS,
+	DSI_SET_HEALTH_INTERVAL,
+	DSI_SET_HEALTH_TIMEOUT,
+	DSI_SET_RISE,
+	DSI_SET_FALL,
+	DSI_SET_MAX_CHECKS,
+	DSI_SET_DEREGISTER_AFTER,
+	DSI_SET_SYNC_INTERVAL,
+	DSI_SET_EVENT_BUFFER,
+	DSI_SET_ENV_PREFIX,
+	DSI_SET_TOKEN_FILE,
+	DSI_SET_TOKEN,
+	DSI_SET_REQUIRE,
+	DSI_SET_COUNT,
+} dsi_setting;
+
 typedef struct dsi_server_options {
-	const char         *listen[DSI_MAX_LISTEN]; /* borrowed from argv or literals */
+	const char         *listen[DSI_MAX_LISTEN];
 	size_t              n_listen;
 	const char         *publish;
 	dsi_log_level       log_level;
@@ -30,16 +67,45 @@ typedef struct dsi_server_options {
 	/* events */
 	int sync_interval_ms;
 	int event_buffer; /* per subscriber, messages */
+	/* configuration */
+	const char *env_prefix; /* NULL: the profile's default */
+	const char *token_file;
+	const char *token; /* from the token file or SERVICE_DISCOVERY_API_KEY */
+	const char *require[DSI_MAX_REQUIRE];
+	size_t      n_require;
+	bool        require_https; /* the production profile */
+
+	/* Where each setting's value came from, and its text as given. */
+	dsi_source  source[DSI_SET_COUNT];
+	char        origin[DSI_SET_COUNT][160]; /* "flag --rise", "file x.yaml:4", ... */
+	const char *text[DSI_SET_COUNT];        /* the value as written; NULL: the default */
 } dsi_server_options;
+
+/* The table, for the config loader and --help. */
+typedef struct dsi_setting_info {
+	const char *flag; /* without "--"; NULL when there is none */
+	const char *env;  /* NULL when there is none */
+	const char *yaml; /* dotted path; NULL when there is none */
+	const char *arg;
+	const char *dflt; /* the default, as --print-config shows it */
+	const char *help;
+	bool        list;   /* repeatable; a comma list in the environment */
+	bool        secret; /* shown as "(set)" */
+} dsi_setting_info;
+
+const dsi_setting_info *dsi_setting_get(dsi_setting s);
 
 void dsi_options_default(dsi_server_options *o);
 
 /*
- * Parses argv[1..argc-1] over the current values in o. Accepts "--flag
- * value" and "--flag=value". Returns 0; DSI_OPTIONS_EXIT after writing help
- * or the version to out; or DSC_EINVAL with the reason in why.
+ * Sets one setting from text (value must outlive o). For a list setting,
+ * the first value from a source replaces what lower sources gave. Records
+ * source and origin. Returns 0 or DSC_EINVAL with the reason in why.
  */
-int dsi_options_parse(
-    dsi_server_options *o, int argc, char *const *argv, FILE *out, char *why, size_t why_len);
+int dsi_options_set(dsi_server_options *o, dsi_setting s, const char *value, dsi_source src,
+    const char *origin, char *why, size_t why_len);
+
+/* Writes --help for discoveryd to out. */
+void dsi_options_usage(FILE *out);
 
 #endif

@@ -2,12 +2,16 @@
 #include "server.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "checker.h"
+#include "codec.h"
 #include "dispatch.h"
 #include "events.h"
+#include "name.h"
 #include "registry.h"
+#include "status.h"
 #include "transport.h"
 
 struct dsi_server {
@@ -45,12 +49,13 @@ dsi_server_create(
 	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
-	s->dispatch.registry  = s->registry;
-	s->dispatch.log       = &s->log;
-	dsi_events_options eo = {
-		.url              = o->publish,
-		.send_buffer      = o->event_buffer,
-		.sync_interval_ms = o->sync_interval_ms,
+	s->dispatch.registry      = s->registry;
+	s->dispatch.log           = &s->log;
+	s->dispatch.require_https = o->require_https;
+	dsi_events_options eo     = {
+		    .url              = o->publish,
+		    .send_buffer      = o->event_buffer,
+		    .sync_interval_ms = o->sync_interval_ms,
 	};
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
 		goto fail;
@@ -128,6 +133,87 @@ dsi_server_destroy(dsi_server *s)
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);
 	free(s);
+}
+
+int
+dsi_server_register(dsi_server *s, const dsi_boot_instance *b, char *why, size_t why_len)
+{
+	Discovery__V1__Request                         req  = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__RegisterRequest                 rr   = DISCOVERY__V1__REGISTER_REQUEST__INIT;
+	Discovery__V1__RegisterRequest__MetadataEntry *ents = NULL, **ptrs = NULL;
+	Discovery__V1__Response                       *resp = NULL;
+	nng_msg                                       *msg = NULL, *reply = NULL;
+	int                                            rv = DSC_ENOMEM;
+
+	if (b->n_metadata > 0
+	    && ((ents = calloc(b->n_metadata, sizeof(*ents))) == NULL
+	        || (ptrs = calloc(b->n_metadata, sizeof(*ptrs))) == NULL)) {
+		goto out;
+	}
+	for (size_t i = 0; i < b->n_metadata; i++) {
+		discovery__v1__register_request__metadata_entry__init(&ents[i]);
+		ents[i].key   = (char *) b->keys[i];
+		ents[i].value = (char *) b->values[i];
+		ptrs[i]       = &ents[i];
+	}
+	rr.service     = (char *) b->service;
+	rr.endpoint    = (char *) b->endpoint;
+	rr.health_path = (char *) (b->health_path != NULL ? b->health_path : "");
+	rr.ttl_ms      = b->ttl_ms;
+	rr.weight      = b->weight;
+	rr.metadata    = ptrs;
+	rr.n_metadata  = b->n_metadata;
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
+	req.register_  = &rr;
+	/* Bytes in, bytes out: start-up registrations take the network's path. */
+	if (dsi_pack(&req.base, &msg) != 0
+	    || dsi_dispatch_handle(&s->dispatch, nng_msg_body(msg), nng_msg_len(msg), &reply)
+	        != 0) {
+		goto out;
+	}
+	if ((rv = dsi_unpack(&discovery__v1__response__descriptor, nng_msg_body(reply),
+	         nng_msg_len(reply), (ProtobufCMessage **) &resp))
+	    != 0) {
+		goto out;
+	}
+	rv = dsi_err_from_status(resp->status);
+	snprintf(why, why_len, "%s", resp->message);
+out:
+	if (rv == DSC_ENOMEM) {
+		snprintf(why, why_len, "out of memory");
+	}
+	if (resp != NULL) {
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	if (msg != NULL) {
+		nng_msg_free(msg);
+	}
+	if (reply != NULL) {
+		nng_msg_free(reply);
+	}
+	free(ents);
+	free(ptrs);
+	return rv;
+}
+
+size_t
+dsi_server_missing(dsi_server *s, const char *const *names, size_t n, char *missing, size_t len)
+{
+	size_t count = 0;
+	missing[0]   = 0;
+	for (size_t i = 0; i < n; i++) {
+		char          name[DSI_NAME_MAX + 1], why[256];
+		dsi_instances list = { NULL, 0 };
+		bool          here = dsi_name_normalize(names[i], name, why, sizeof(why)) == 0
+		    && dsi_registry_get_all(s->registry, name, &list, NULL) == 0 && list.count > 0;
+		dsi_instances_free(&list);
+		if (!here) {
+			size_t used = strlen(missing);
+			snprintf(missing + used, len - used, "%s%s", count ? ", " : "", names[i]);
+			count++;
+		}
+	}
+	return count;
 }
 
 const char *

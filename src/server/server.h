@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "config.h"
 #include "options.h"
 
 typedef struct dsi_server dsi_server;
@@ -22,6 +23,20 @@ int dsi_server_start(dsi_server *s);
 void dsi_server_stop(dsi_server *s);
 
 void dsi_server_destroy(dsi_server *s);
+
+/*
+ * Registers one start-up instance through the same path as a Register
+ * request, so it meets the same rules. Returns 0, or an error with the
+ * server's message in why.
+ */
+int dsi_server_register(dsi_server *s, const dsi_boot_instance *b, char *why, size_t why_len);
+
+/*
+ * Writes the names among names[0..n) that have no registered instance
+ * into missing (comma-separated) and returns how many there are.
+ */
+size_t dsi_server_missing(
+    dsi_server *s, const char *const *names, size_t n, char *missing, size_t len);
 
 /* The bound PUB URL (with the real port for ":0"). */
 const char *dsi_server_publish_url(const dsi_server *s);

@@ -1,0 +1,60 @@
+/*
+ * Configuration loading: defaults, the YAML file, the environment and the
+ * command line, in rising precedence; ENVIRONMENT profiles; the services
+ * that SERVICE_<NAME>=URL variables and the file register at start.
+ */
+#ifndef DSI_CONFIG_H
+#define DSI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "options.h"
+
+/* One instance to register at start-up. Strings are owned by the config. */
+typedef struct dsi_boot_instance {
+	const char  *service; /* normalized */
+	const char  *endpoint;
+	const char  *health_path; /* NULL: the default */
+	uint32_t     ttl_ms;
+	uint32_t     weight;
+	const char **keys;
+	const char **values;
+	size_t       n_metadata;
+	char         origin[160]; /* "file discovery.yaml:3", "env SERVICE_MEMORY" */
+} dsi_boot_instance;
+
+typedef struct dsi_config {
+	dsi_server_options options;
+	char               profile[16]; /* development, testing or production */
+	char               profile_origin[64];
+	const char        *file; /* the YAML file, or NULL */
+	char               file_origin[64];
+	const char        *prefix; /* the effective SERVICE_ prefix */
+	dsi_boot_instance *boot;
+	size_t             n_boot;
+	char             **warnings; /* to log once the logger exists */
+	size_t             n_warnings;
+	bool               print_config;
+
+	char **owned; /* every string the config allocated */
+	size_t n_owned, cap_owned;
+} dsi_config;
+
+/*
+ * Loads the configuration from argv, envp (NULL-terminated "NAME=value"
+ * strings) and the YAML file they name. Returns 0; DSI_OPTIONS_EXIT after
+ * writing --help or --version to out; or DSC_EINVAL with why ("file:line:
+ * ..." for the file). dsi_config_free releases c in every case.
+ */
+int dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, FILE *out,
+    char *why, size_t why_len);
+
+/* The effective configuration and where each value came from. */
+void dsi_config_print(const dsi_config *c, FILE *out);
+
+void dsi_config_free(dsi_config *c);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * Configuration loading: the original YAML file, the extended form, the
+ * environment (SERVICE_<NAME>, SERVICE_DISCOVERY_*), profiles, precedence,
+ * and errors that name the file and the line.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <discovery/discovery.h>
+
+#include "config.h"
+
+typedef struct fixture {
+	char       dir[64];
+	dsi_config c;
+	char       why[768];
+	char       out[8192];
+} fixture;
+
+static int
+setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/config-test-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+	char     cmd[128];
+	dsi_config_free(&f->c);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	(void) system(cmd);
+	free(f);
+	return 0;
+}
+
+/* Writes text to DIR/name and returns the path (static storage per call). */
+static const char *
+file(fixture *f, const char *name, const char *text)
+{
+	static char path[128];
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	FILE *fp = fopen(path, "w");
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* Loads with argv (NULL-terminated, after argv[0]) and envp. */
+static int
+load(fixture *f, const char *const *args, const char *const *env)
+{
+	char *argv[32];
+	int   argc   = 0;
+	argv[argc++] = "discoveryd";
+	while (args != NULL && *args != NULL) {
+		argv[argc++] = (char *) *args++;
+	}
+	argv[argc] = NULL;
+	dsi_config_free(&f->c);
+	FILE *out = fmemopen(f->out, sizeof(f->out), "w");
+	int   rv
+	    = dsi_config_load(&f->c, argc, argv, (char *const *) env, out, f->why, sizeof(f->why));
+	fclose(out);
+	return rv;
+}
+
+static const dsi_boot_instance *
+boot(fixture *f, const char *svc, size_t nth)
+{
+	for (size_t i = 0; i < f->c.n_boot; i++) {
+		if (strcmp(f->c.boot[i].service, svc) == 0 && nth-- == 0) {
+			return &f->c.boot[i];
+		}
+	}
+	return NULL;
+}
+
+static bool
+warned(fixture *f, const char *text)
+{
+	for (size_t i = 0; i < f->c.n_warnings; i++) {
+		if (strstr(f->c.warnings[i], text) != NULL) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static const char original[] = "services:\n"
+                               "  memory: http://memory-service:9000\n"
+                               "  cognition: http://cognition-service:9100\n"
+                               "health_check:\n"
+                               "  interval: 30\n"
+                               "  timeout: 5.0\n";
+
+static void
+test_original_file_loads_as_is(void **state)
+{
+	fixture    *f    = *state;
+	const char *path = file(f, "orig.yaml", original);
+	assert_int_equal(load(f, (const char *[]) { "--config", path, NULL }, NULL), 0);
+	assert_int_equal(f->c.n_boot, 2);
+	assert_string_equal(boot(f, "memory", 0)->endpoint, "http://memory-service:9000");
+	assert_non_null(strstr(boot(f, "cognition", 0)->origin, "orig.yaml:3"));
+	assert_int_equal(f->c.options.health_interval_ms, 30000);
+	assert_int_equal(f->c.options.health_timeout_ms, 5000);
+	assert_non_null(strstr(f->c.options.origin[DSI_SET_HEALTH_TIMEOUT], "orig.yaml:6"));
+	assert_int_equal(f->c.n_warnings, 0);
+}
+
+static void
+test_extended_file(void **state)
+{
+	fixture    *f    = *state;
+	const char *path = file(f, "ext.yaml",
+	    "listen: [tcp://127.0.0.1:1, tcp://127.0.0.1:2]\n"
+	    "publish: tcp://127.0.0.1:3\n"
+	    "health_check:\n"
+	    "  rise: 3\n"
+	    "  deregister_after: 120\n"
+	    "events:\n"
+	    "  sync_interval: 0.5\n"
+	    "required: [memory, Cognition_Engine]\n"
+	    "services:\n"
+	    "  memory:\n"
+	    "    - http://m1:9000\n"
+	    "    - endpoint: http://m2:9000\n"
+	    "      health_path: /ready\n"
+	    "      ttl_ms: 5000\n"
+	    "      weight: 3\n"
+	    "      metadata: {zone: eu-1, version: \"2\"}\n"
+	    "  Cognition_Engine: https://ce:443\n"
+	    "colour: blue\n");
+	assert_int_equal(load(f, (const char *[]) { "--config", path, NULL }, NULL), 0);
+	const dsi_server_options *o = &f->c.options;
+	assert_int_equal(o->n_listen, 2);
+	assert_string_equal(o->listen[1], "tcp://127.0.0.1:2");
+	assert_string_equal(o->publish, "tcp://127.0.0.1:3");
+	assert_int_equal(o->rise, 3);
+	assert_int_equal(o->deregister_after_ms, 120000);
+	assert_int_equal(o->sync_interval_ms, 500);
+	assert_int_equal(o->n_require, 2);
+	assert_int_equal(f->c.n_boot, 3);
+	const dsi_boot_instance *m2 = boot(f, "memory", 1);
+	assert_string_equal(m2->endpoint, "http://m2:9000");
+	assert_string_equal(m2->health_path, "/ready");
+	assert_int_equal(m2->ttl_ms, 5000);
+	assert_int_equal(m2->weight, 3);
+	assert_int_equal(m2->n_metadata, 2);
+	assert_string_equal(m2->keys[0], "zone");
+	assert_non_null(boot(f, "cognition-engine", 0)); /* names are normalized */
+	assert_true(warned(f, "ext.yaml:18: unknown key \"colour\""));
+}
+
+static void
+test_precedence_flags_env_file_defaults(void **state)
+{
+	fixture    *f    = *state;
+	const char *path = file(f, "p.yaml", "health_check:\n  rise: 3\n  fall: 3\n  timeout: 7\n");
+	const char *env[] = { "SERVICE_DISCOVERY_HEALTH_CHECK_RISE=4",
+		"SERVICE_DISCOVERY_HEALTH_CHECK_FALL=4", NULL };
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", path, "--rise", "5", NULL }, env), 0);
+	assert_int_equal(f->c.options.rise, 5);                 /* flag over env over file */
+	assert_int_equal(f->c.options.fall, 4);                 /* env over file */
+	assert_int_equal(f->c.options.health_timeout_ms, 7000); /* file over default */
+	assert_int_equal(f->c.options.max_checks, 256);         /* default */
+	assert_string_equal(f->c.options.origin[DSI_SET_RISE], "flag --rise");
+	assert_string_equal(
+	    f->c.options.origin[DSI_SET_FALL], "env SERVICE_DISCOVERY_HEALTH_CHECK_FALL");
+	/* The file can also come from the environment. */
+	char cfg[160];
+	snprintf(cfg, sizeof(cfg), "SERVICE_DISCOVERY_CONFIG=%s", path);
+	const char *env2[] = { cfg, NULL };
+	assert_int_equal(load(f, NULL, env2), 0);
+	assert_int_equal(f->c.options.rise, 3);
+}
+
+static void
+test_service_variables(void **state)
+{
+	fixture    *f     = *state;
+	const char *env[] = { "SERVICE_COGNITION_ENGINE=http://ce:9100",
+		"SERVICE_MEMORY=http://m:9000", "SERVICE_DISCOVERY_HEALTH_CHECK_INTERVAL=60",
+		"SERVICE_NAME=billing", "SERVICE_=http://x:1", "PATH=/usr/bin", NULL };
+	assert_int_equal(load(f, NULL, env), 0);
+	assert_int_equal(f->c.n_boot, 2);
+	assert_string_equal(boot(f, "cognition-engine", 0)->endpoint, "http://ce:9100");
+	assert_string_equal(boot(f, "cognition-engine", 0)->origin, "env SERVICE_COGNITION_ENGINE");
+	/* A setting is never a service; the original design's bug stays out. */
+	assert_null(boot(f, "discovery-health-check-interval", 0));
+	assert_int_equal(f->c.options.health_interval_ms, 60000);
+	/* A value that is not an endpoint is skipped, with a warning naming it. */
+	assert_null(boot(f, "name", 0));
+	assert_true(warned(f, "SERVICE_NAME skipped"));
+}
+
+static void
+test_prefix_change(void **state)
+{
+	fixture    *f     = *state;
+	const char *env[] = { "SERVICE_DISCOVERY_ENV_PREFIX=CORTEX_SERVICE_",
+		"CORTEX_SERVICE_MEMORY=http://m:9000", "SERVICE_OTHER=http://o:9000", NULL };
+	assert_int_equal(load(f, NULL, env), 0);
+	assert_int_equal(f->c.n_boot, 1);
+	assert_non_null(boot(f, "memory", 0));
+	assert_null(boot(f, "other", 0)); /* plain SERVICE_* is not loaded with another prefix */
+}
+
+static void
+test_profiles(void **state)
+{
+	fixture    *f = *state;
+	const char *test[]
+	    = { "ENVIRONMENT=testing", "TEST_SERVICE_A=http://a:1", "SERVICE_B=http://b:1", NULL };
+	assert_int_equal(load(f, NULL, test), 0);
+	assert_string_equal(f->c.profile, "testing");
+	assert_string_equal(f->c.prefix, "TEST_SERVICE_");
+	assert_int_equal(f->c.n_boot, 1);
+	assert_non_null(boot(f, "a", 0));
+
+	const char *over[] = { "ENVIRONMENT=testing", "SERVICE_DISCOVERY_ENV_PREFIX=MY_",
+		"MY_C=http://c:1", NULL };
+	assert_int_equal(load(f, NULL, over), 0);
+	assert_string_equal(f->c.prefix, "MY_");
+
+	const char *prod_no_token[]
+	    = { "ENVIRONMENT=production", "PROD_SERVICE_A=https://a:1", NULL };
+	assert_int_equal(load(f, NULL, prod_no_token), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "needs an auth token"));
+
+	const char *prod_http[] = { "ENVIRONMENT=production", "SERVICE_DISCOVERY_API_KEY=s3cret",
+		"PROD_SERVICE_A=http://a:1", NULL };
+	assert_int_equal(load(f, NULL, prod_http), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "env PROD_SERVICE_A"));
+	assert_non_null(strstr(f->why, "only https://"));
+
+	const char *prod_ok[] = { "ENVIRONMENT=production", "SERVICE_DISCOVERY_API_KEY=s3cret",
+		"PROD_SERVICE_A=https://a:1", NULL };
+	assert_int_equal(load(f, NULL, prod_ok), 0);
+	assert_true(f->c.options.require_https);
+	assert_string_equal(f->c.options.token, "s3cret");
+
+	const char *token = file(f, "token", "from-file\n");
+	assert_int_equal(
+	    load(f, (const char *[]) { "--environment", "production", "--token-file", token, NULL },
+	        NULL),
+	    0);
+	assert_string_equal(f->c.options.token, "from-file");
+
+	const char *bogus[] = { "ENVIRONMENT=staging", NULL };
+	assert_int_equal(load(f, NULL, bogus), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "development, testing or production"));
+}
+
+static void
+test_environment_replaces_file_instances(void **state)
+{
+	fixture    *f     = *state;
+	const char *path  = file(f, "o.yaml", original);
+	const char *env[] = { "SERVICE_MEMORY=http://override:1", NULL };
+	assert_int_equal(load(f, (const char *[]) { "--config", path, NULL }, env), 0);
+	assert_int_equal(f->c.n_boot, 2);
+	assert_string_equal(boot(f, "memory", 0)->endpoint, "http://override:1");
+	assert_null(boot(f, "memory", 1));
+}
+
+static void
+test_errors_name_file_and_line(void **state)
+{
+	fixture *f = *state;
+	static const struct {
+		const char *text;
+		const char *want;
+	} bad[] = {
+		{ "services:\n  memory: [http://a:1\n", "bad.yaml:3: malformed YAML" },
+		{ "health_check:\n  interval: 30\n    timeout: 5\n", "bad.yaml:3: malformed YAML" },
+		{ "health_check:\n  interval: soon\n",
+		    "bad.yaml:2 (health_check.interval): expects seconds" },
+		{ "services:\n  memory:\n    - health_path: /x\n",
+		    "bad.yaml:3: service memory: an instance needs an endpoint" },
+		{ "services:\n  -bad-: http://a:1\n", "bad.yaml:2: services: service name" },
+		{ "- just\n- a list\n", "bad.yaml:1: the file must be a mapping" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *path = file(f, "bad.yaml", bad[i].text);
+		if (load(f, (const char *[]) { "--config", path, NULL }, NULL) != DSC_EINVAL) {
+			fail_msg("case %zu loaded", i);
+		}
+		if (strstr(f->why, bad[i].want) == NULL) {
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, f->why, bad[i].want);
+		}
+	}
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", "/nonexistent/d.yaml", NULL }, NULL),
+	    DSC_EINVAL);
+	assert_non_null(strstr(f->why, "/nonexistent/d.yaml: cannot read"));
+	/* An empty file configures nothing, and is fine. */
+	const char *empty = file(f, "empty.yaml", "");
+	assert_int_equal(load(f, (const char *[]) { "--config", empty, NULL }, NULL), 0);
+}
+
+static void
+test_flags(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(load(f, (const char *[]) { "--nope", NULL }, NULL), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "unknown option \"--nope\""));
+	assert_int_equal(load(f, (const char *[]) { "--listen", NULL }, NULL), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "needs a value"));
+	assert_int_equal(load(f, (const char *[]) { "stray", NULL }, NULL), DSC_EINVAL);
+	assert_int_equal(load(f, (const char *[]) { "--help=1", NULL }, NULL), DSC_EINVAL);
+	assert_int_equal(load(f, (const char *[]) { "--help", NULL }, NULL), DSI_OPTIONS_EXIT);
+	assert_non_null(strstr(f->out, "SERVICE_DISCOVERY_HEALTH_CHECK_INTERVAL"));
+	assert_int_equal(load(f, (const char *[]) { "--version", NULL }, NULL), DSI_OPTIONS_EXIT);
+	assert_int_equal(load(f,
+	                     (const char *[]) { "--require", "a,b", "--listen=tcp://127.0.0.1:9",
+	                         "--listen", "tcp://127.0.0.1:8", NULL },
+	                     NULL),
+	    0);
+	assert_int_equal(f->c.options.n_require, 2);
+	assert_int_equal(f->c.options.n_listen, 2);
+}
+
+static void
+test_print_config_shows_origins(void **state)
+{
+	fixture    *f     = *state;
+	const char *path  = file(f, "o.yaml", original);
+	const char *env[] = { "SERVICE_DISCOVERY_API_KEY=hidden", "SERVICE_X=http://x:1", NULL };
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", path, "--print-config", "--fall", "4", NULL },
+	        env),
+	    0);
+	assert_true(f->c.print_config);
+	char  buf[8192];
+	FILE *out = fmemopen(buf, sizeof(buf), "w");
+	dsi_config_print(&f->c, out);
+	fclose(out);
+	assert_non_null(strstr(buf, "flag --fall"));
+	assert_non_null(strstr(buf, "(health_check.timeout)"));
+	assert_non_null(strstr(buf, "env SERVICE_X"));
+	assert_non_null(strstr(buf, "(set)"));
+	assert_null(strstr(buf, "hidden")); /* secrets are never printed */
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_original_file_loads_as_is, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extended_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_precedence_flags_env_file_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_variables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_environment_replaces_file_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_name_file_and_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_print_config_shows_origins, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
