@@ -612,6 +612,12 @@ static const struct usage_case {
 	    "list does not take --count" },
 	{ "watch option of another command", { "watch", "--healthy-only", NULL },
 	    "watch does not take --healthy-only" },
+	{ "wait without a service", { "wait", NULL }, "wait: missing arguments" },
+	{ "healthy and registered", { "wait", "a", "--healthy", "--registered", NULL },
+	    "wait: --healthy and --registered exclude each other" },
+	{ "registered of another command", { "list", "--registered", NULL },
+	    "list does not take --registered" },
+	{ "zero wait timeout", { "wait", "a", "--timeout", "0", NULL }, "--timeout 0" },
 };
 
 static void
@@ -683,6 +689,7 @@ test_help_and_version(void **state)
 	assert_contains(r.out, "  register SERVICE ENDPOINT");
 	assert_contains(r.out, "  heartbeat SERVICE ENDPOINT");
 	assert_contains(r.out, "  watch [SERVICE]... [--count N]");
+	assert_contains(r.out, "  wait SERVICE... [--timeout SECONDS] [--healthy|--registered]");
 	assert_contains(r.out, "  --publish URL ");
 	assert_contains(r.out, "Exit status:");
 	assert_contains(r.out, "  3  server unreachable or timed out");
@@ -985,6 +992,117 @@ test_watch_health_changes(void **state)
 	assert_true(th_hits(f->http, "/health") >= 2);
 }
 
+/* ---- wait ---- */
+
+/* Registers a TTL instance (never checked: unknown), and makes it healthy when asked. */
+static void
+reg_ttl(void **state, const char *service, const char *endpoint, bool healthy)
+{
+	run r;
+
+	CTL(&r, state, "register", service, endpoint, "--ttl-ms", "600000");
+	assert_exit(&r, 0);
+	if (healthy) {
+		CTL(&r, state, "heartbeat", service, endpoint);
+		assert_exit(&r, 0);
+	}
+}
+
+static void
+test_wait_ready(void **state)
+{
+	fixture *f = *state;
+	run      r;
+
+	reg_ttl(state, "ctl-wait-a", "http://127.0.0.1:9901", true);
+	reg_ttl(state, "ctl-wait-b", "http://127.0.0.1:9902", true);
+	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-a", "CTL_WAIT_B", "ctl-wait-a");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "ready: ctl-wait-a ctl-wait-b\n");
+	assert_string_equal(r.err, "");
+
+	CTL(&r, state, "--publish", f->d.pub_url, "--json", "wait", "ctl-wait-a", "--healthy");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "{\"ready\":true,\"missing\":[],\"unhealthy\":[]}\n");
+	assert_string_equal(r.err, "");
+}
+
+static void
+test_wait_timeout(void **state)
+{
+	fixture *f = *state;
+	run      r;
+
+	reg_ttl(state, "ctl-wait-sick", "http://127.0.0.1:9911", false);
+	reg_ttl(state, "ctl-wait-fine", "http://127.0.0.1:9912", true);
+	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-fine", "ctl-wait-sick",
+	    "ctl-wait-none", "--timeout", "0.3");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "wait: ");
+	assert_string_equal(r.err,
+	    "discoveryctl: wait: timed out after 0.3 s; missing: ctl-wait-none; "
+	    "unhealthy: ctl-wait-sick\n");
+
+	CTL(&r, state, "--publish", f->d.pub_url, "--json", "wait", "ctl-wait-none",
+	    "ctl-wait-sick", "ctl-wait-fine", "--timeout=0.2");
+	assert_exit(&r, 1);
+	assert_string_equal(r.out,
+	    "{\"ready\":false,\"missing\":[\"ctl-wait-none\"],\"unhealthy\":[\"ctl-wait-sick\"]}"
+	    "\n");
+	assert_contains(r.err, "discoveryctl: wait: timed out after 0.2 s; missing: ctl-wait-none");
+
+	/* --registered: an instance of any health will do. */
+	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-sick", "--registered");
+	assert_exit(&r, 0);
+	assert_string_equal(r.out, "ready: ctl-wait-sick\n");
+	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-sick", "ctl-wait-none",
+	    "--registered", "--timeout", "0.2");
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "wait: timed out after 0.2 s; missing: ctl-wait-none\n");
+}
+
+static void
+test_wait_until_ready(void **state)
+{
+	fixture    *f = *state;
+	const char *args[]
+	    = { "--server", f->d.url, "--publish", f->d.pub_url, "wait", "ctl-wait-late", NULL };
+	char out[1024], err[1024];
+
+	bg_start(&f->watch, args);
+	tu_sleep_ms(100);
+	reg_ttl(state, "ctl-wait-late", "http://127.0.0.1:9921", false);
+	tu_sleep_ms(100);
+	assert_false(bg_exited(&f->watch)); /* registered is not healthy */
+	reg_ttl(state, "ctl-wait-late", "http://127.0.0.1:9921", true);
+	assert_int_equal(
+	    bg_finish(&f->watch, TU_LIVENESS_MS, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "ready: ctl-wait-late\n");
+	assert_string_equal(err, "");
+}
+
+static void
+test_wait_rejects(void **state)
+{
+	run r;
+
+	(void) state;
+	/* No server at all: waited for until the timeout, and said so. */
+	ctl_run(&r, UNREACHABLE, "--publish", UNREACHABLE, "wait", "ctl-wait-x", "--timeout", "0.2",
+	    NULL);
+	assert_exit(&r, 1);
+	assert_one_error_line(&r, "wait: timed out after 0.2 s; missing: ctl-wait-x; ");
+	assert_contains(r.err, UNREACHABLE);
+
+	ctl_run(&r, UNREACHABLE, "--publish", UNREACHABLE, "wait", "--", "-bad-", NULL);
+	assert_exit(&r, 4);
+	assert_one_error_line(&r, "wait -bad-: ");
+
+	ctl_run(&r, "http://127.0.0.1:1", "--publish", UNREACHABLE, "wait", "x", NULL);
+	assert_exit(&r, 2);
+	assert_one_error_line(&r, "http://127.0.0.1:1");
+}
+
 int
 main(void)
 {
@@ -1015,6 +1133,10 @@ main(void)
 		cmocka_unit_test_teardown(test_watch_until_signal, watch_teardown),
 		cmocka_unit_test(test_watch_rejects),
 		cmocka_unit_test_teardown(test_watch_health_changes, watch_teardown),
+		cmocka_unit_test(test_wait_ready),
+		cmocka_unit_test(test_wait_timeout),
+		cmocka_unit_test_teardown(test_wait_until_ready, watch_teardown),
+		cmocka_unit_test(test_wait_rejects),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -2,8 +2,9 @@
  * discoveryctl: a libdiscovery call or two per run, for shells and scripts.
  * Parse the command line into a ctl, open a client, run the command's row
  * of the table, and turn the outcome into output and an exit status.
- * watch is the one long-running command: it reads the server's publish
- * socket instead of calling the server, until interrupted or --count.
+ * watch and wait are the long-running commands: watch reads the server's
+ * publish socket instead of calling the server, until interrupted or
+ * --count; wait runs dsc_wait_for until the services are ready or --timeout.
  */
 #include <discovery/discovery.h>
 #include <errno.h>
@@ -28,8 +29,9 @@
 #define DEFAULT_PUBLISH    "tcp://127.0.0.1:7701"
 #define PUBLISH_ENV        "DISCOVERY_PUBLISH"
 #define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_WAIT_MS    60000 /* wait: --timeout bounds the whole wait, not one call */
 #define MAX_META           64
-#define MAX_ARGS           64  /* the most positional arguments any command takes (watch) */
+#define MAX_ARGS           64  /* the most positional arguments any command takes (watch, wait) */
 #define WATCH_POLL_MS      200 /* how soon watch notices SIGINT or SIGTERM */
 
 /* Exit statuses: scripts branch on them, so --help documents each one. */
@@ -50,6 +52,8 @@ enum {
 	OPT_WEIGHT       = 1u << 3,
 	OPT_HEALTHY_ONLY = 1u << 4,
 	OPT_COUNT        = 1u << 5,
+	OPT_HEALTHY      = 1u << 6,
+	OPT_REGISTERED   = 1u << 7,
 };
 
 /* What parsing the command line decided. */
@@ -77,8 +81,9 @@ typedef struct command {
 /* One run: the parsed command line and, once opened, the client. */
 struct ctl {
 	const char    *server;
-	const char    *publish; /* for watch */
+	const char    *publish; /* for watch and wait */
 	int32_t        timeout_ms;
+	bool           timeout_given; /* wait: --timeout was given, else DEFAULT_WAIT_MS */
 	bool           json;
 	const command *cmd;
 	const char    *args[MAX_ARGS]; /* positional arguments after the command */
@@ -89,7 +94,8 @@ struct ctl {
 	uint32_t       ttl_ms;
 	uint32_t       weight;
 	bool           healthy_only;
-	uint32_t       count;  /* watch: stop after this many changes; 0 = never */
+	uint32_t       count; /* watch: stop after this many changes; 0 = never */
+	dsc_wait_mode  wait_mode;
 	unsigned       seen;   /* OPT_* given, checked against cmd->opts */
 	dsc_client    *client; /* NULL for commands with no_client */
 };
@@ -692,6 +698,102 @@ cmd_watch(ctl *c)
 	return status;
 }
 
+/* The distinct names of status that pick() selects, as JSON strings or space-separated. */
+static void
+print_names(const ctl *c, const dsc_wait_status *st, size_t n,
+    bool (*pick)(const ctl *, const dsc_wait_status *))
+{
+	const char *sep = "";
+
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (size_t k = 0; k < i && !dup; k++) {
+			dup = strcmp(st[k].service, st[i].service) == 0;
+		}
+		if (dup || !pick(c, &st[i])) {
+			continue;
+		}
+		fputs(sep, stdout);
+		if (c->json) {
+			json_string(stdout, st[i].service);
+		} else {
+			put_clean(stdout, st[i].service);
+		}
+		sep = c->json ? "," : " ";
+	}
+}
+
+static bool
+pick_all(const ctl *c, const dsc_wait_status *s)
+{
+	(void) c, (void) s;
+	return true;
+}
+
+static bool
+pick_missing(const ctl *c, const dsc_wait_status *s)
+{
+	(void) c;
+	return !s->registered;
+}
+
+/* Registered but not healthy; only a reason to wait when waiting for health. */
+static bool
+pick_unhealthy(const ctl *c, const dsc_wait_status *s)
+{
+	return c->wait_mode == DSC_WAIT_HEALTHY && s->registered && !s->healthy;
+}
+
+/* {"ready":...,"missing":[...],"unhealthy":[...]} */
+static void
+print_wait_json(const ctl *c, bool ready, const dsc_wait_status *st, size_t n)
+{
+	printf("{\"ready\":%s,\"missing\":[", ready ? "true" : "false");
+	print_names(c, st, n, pick_missing);
+	fputs("],\"unhealthy\":[", stdout);
+	print_names(c, st, n, pick_unhealthy);
+	fputs("]}\n", stdout);
+}
+
+static int
+cmd_wait(ctl *c)
+{
+	dsc_wait_status st[MAX_ARGS];
+	dsc_error       err = { .code = 0 };
+	char            name[DSI_NAME_MAX + 1], why[128];
+	int32_t         timeout_ms = c->timeout_given ? c->timeout_ms : DEFAULT_WAIT_MS;
+	int             rv;
+
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (dsi_name_normalize(c->args[i], name, why, sizeof(why)) != 0) {
+			say("wait %s: %s", c->args[i], why);
+			return EXIT_REJECTED;
+		}
+	}
+	/* The library waits for the server too: entrypoints may start before it is up. */
+	rv = dsc_wait_for(
+	    c->server, c->publish, c->args, c->nargs, c->wait_mode, timeout_ms, st, &err);
+	if (rv == 0) {
+		if (c->json) {
+			print_wait_json(c, true, st, c->nargs);
+		} else {
+			fputs("ready: ", stdout);
+			print_names(c, st, c->nargs, pick_all);
+			fputc('\n', stdout);
+		}
+		return EXIT_OK;
+	}
+	if (rv == DSC_ETIMEDOUT && c->json) {
+		print_wait_json(c, false, st, c->nargs);
+	}
+	say("wait: %s", err.code == rv && err.message[0] != 0 ? err.message : dsc_strerror(rv));
+	if (rv == DSC_ETIMEDOUT) {
+		return EXIT_NOTFOUND;
+	}
+	/* The names were checked above, so this is a URL that cannot be dialed. */
+	return rv == DSC_EINVAL ? EXIT_USAGE : exit_for(rv);
+}
+
 /* The one table from command name to handler. */
 static const command commands[] = {
 	{ "register", 2, 2, OPT_META | OPT_HEALTH_PATH | OPT_TTL | OPT_WEIGHT, false,
@@ -714,6 +816,13 @@ static const command commands[] = {
 	    "      line, from the server's --publish URL; until SIGINT or SIGTERM, or until N\n"
 	    "      changes with --count (--json also prints the periodic \"sync\" events)",
 	    cmd_watch },
+	{ "wait", 1, MAX_ARGS, OPT_HEALTHY | OPT_REGISTERED, true,
+	    "SERVICE... [--timeout SECONDS] [--healthy|--registered]",
+	    "wait until every SERVICE has a healthy instance (--healthy, the default) or any\n"
+	    "      instance (--registered), and the server too if it is not up yet; print\n"
+	    "      \"ready: SERVICE...\". After --timeout (60 s unless given) exit 1, naming\n"
+	    "      those missing and those unhealthy. For entrypoints: wait db && exec app",
+	    cmd_wait },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -830,6 +939,7 @@ opt_timeout(ctl *c, char *value, char *why, size_t n)
 		return bad_usage(
 		    why, n, "--timeout %s: expected a number of seconds above 0", value);
 	}
+	c->timeout_given = true;
 	return PARSE_RUN;
 }
 
@@ -896,6 +1006,22 @@ opt_count(ctl *c, char *value, char *why, size_t n)
 }
 
 static int
+opt_healthy(ctl *c, char *value, char *why, size_t n)
+{
+	(void) value, (void) why, (void) n;
+	c->wait_mode = DSC_WAIT_HEALTHY;
+	return PARSE_RUN;
+}
+
+static int
+opt_registered(ctl *c, char *value, char *why, size_t n)
+{
+	(void) value, (void) why, (void) n;
+	c->wait_mode = DSC_WAIT_REGISTERED;
+	return PARSE_RUN;
+}
+
+static int
 opt_help(ctl *c, char *value, char *why, size_t n)
 {
 	(void) c, (void) value, (void) why, (void) n;
@@ -928,6 +1054,8 @@ static const struct option {
 	{ "weight", true, OPT_WEIGHT, opt_weight },
 	{ "healthy-only", false, OPT_HEALTHY_ONLY, opt_healthy_only },
 	{ "count", true, OPT_COUNT, opt_count },
+	{ "healthy", false, OPT_HEALTHY, opt_healthy },
+	{ "registered", false, OPT_REGISTERED, opt_registered },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -995,6 +1123,9 @@ check_command(ctl *c, const char *name, char *why, size_t n)
 		if ((c->seen & options[i].scope & ~c->cmd->opts) != 0) {
 			return bad_usage(why, n, "%s does not take --%s", name, options[i].name);
 		}
+	}
+	if ((c->seen & (OPT_HEALTHY | OPT_REGISTERED)) == (OPT_HEALTHY | OPT_REGISTERED)) {
+		return bad_usage(why, n, "%s: --healthy and --registered exclude each other", name);
 	}
 	/*
 	 * An empty ENDPOINT would mean "every instance" to deregister, so an
@@ -1065,16 +1196,17 @@ print_usage(FILE *f)
 	      "Options may come before or after COMMAND, as --opt VALUE or --opt=VALUE:\n"
 	      "  --server URL       discoveryd's URL (default: $" SERVER_ENV
 	      ", else " DEFAULT_SERVER ")\n"
-	      "  --publish URL      discoveryd's event URL, for watch\n"
+	      "  --publish URL      discoveryd's event URL, for watch and wait\n"
 	      "                     (default: $" PUBLISH_ENV ", else " DEFAULT_PUBLISH ")\n"
 	      "  --json             print one JSON object on stdout (watch: one per line)\n"
-	      "  --timeout SECONDS  bound on the call; fractions allowed (default: 5)\n"
+	      "  --timeout SECONDS  bound on the call; fractions allowed (default: 5). For wait,\n"
+	      "                     the bound on the whole wait (default: 60)\n"
 	      "  -h, --help         print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  success\n"
-	      "  1  not found, not healthy, or no healthy instance\n"
+	      "  1  not found, not healthy, or no healthy instance; wait: timed out\n"
 	      "  2  usage error (unknown command or option, wrong arguments, bad number)\n"
 	      "  3  server unreachable or timed out\n"
 	      "  4  server rejected the request\n"

@@ -242,6 +242,32 @@ int dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out);
 uint64_t dsc_view_revision(dsc_view *v);
 uint64_t dsc_view_reloads(dsc_view *v);
 
+/* ---- waiting for services (container entrypoints) ---- */
+
+typedef enum dsc_wait_mode {
+	DSC_WAIT_HEALTHY    = 0, /* at least one healthy instance */
+	DSC_WAIT_REGISTERED = 1, /* at least one instance, whatever its health */
+} dsc_wait_mode;
+
+/* Where one named service stands when dsc_wait_for returns. */
+typedef struct dsc_wait_status {
+	char service[64]; /* normalized */
+	bool registered;
+	bool healthy;
+} dsc_wait_status;
+
+/*
+ * Waits until every one of the n services satisfies mode, or timeout_ms
+ * passes. Event-driven: it subscribes to the services' events on
+ * publish_url, checks each once over url, then re-checks a service only
+ * when an event (or a SYNC, for lost events) says something changed; it
+ * returns within milliseconds of the change. Returns 0, DSC_ETIMEDOUT, or
+ * another error (err says which). status, when not NULL, has n entries and
+ * is filled in either case, so the caller can tell missing from unhealthy.
+ */
+int dsc_wait_for(const char *url, const char *publish_url, const char *const *services, size_t n,
+    dsc_wait_mode mode, int timeout_ms, dsc_wait_status *status, dsc_error *err);
+
 #ifdef __cplusplus
 }
 #endif
