@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only those missing.
-# Usage: scripts/deps.sh [runtime|test]   (test adds what the test suite uses)
+# Usage: scripts/deps.sh [runtime|test|bench]   (test adds what the test suite uses;
+#        bench adds gnuplot-nox, which bench/run plots with)
 set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev)
 if [ "${1:-runtime}" = test ]; then
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format)
+fi
+if [ "${1:-runtime}" = bench ]; then
+  want+=(gnuplot-nox)
 fi
 
 missing=()
