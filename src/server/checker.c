@@ -630,6 +630,10 @@ checker_main(void *arg)
 				finish_check(c, m->easy_handle, m->data.result);
 			}
 		}
+		if (c->o.after_change != NULL) {
+			c->o.after_change(
+			    c->o.after_change_arg); /* publish what this round changed */
+		}
 		long wait = 1000;
 		if (c->nheap > 0 && c->inflight < c->o.max_inflight) {
 			int64_t d = c->heap[0]->due - dsi_monotonic_ms();

@@ -24,6 +24,9 @@ typedef struct dsi_checker_options {
 	int fall;                /* consecutive failures to become UNHEALTHY */
 	int max_inflight;        /* checks running at once */
 	int deregister_after_ms; /* 0: never remove unhealthy instances */
+	/* Called after each result recorded in the registry, outside its lock. */
+	void (*after_change)(void *arg);
+	void *after_change_arg;
 } dsi_checker_options;
 
 int dsi_checker_create(

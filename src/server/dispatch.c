@@ -354,6 +354,9 @@ dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg 
 		if (rv == 0) {
 			rv = k->run(&c);
 		}
+		if ((k->flags & WRITES) && d->after_write != NULL) {
+			d->after_write(d->after_write_arg); /* publish the change now */
+		}
 	}
 	if (rv == DSC_ENOTFOUND && c.message[0] == 0) {
 		char esc[96];

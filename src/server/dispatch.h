@@ -17,6 +17,9 @@ typedef struct dsi_dispatch {
 	dsi_registry  *registry;
 	const dsi_log *log;
 	bool           require_https; /* the production profile */
+	/* Called after a call that may change the registry, outside its lock. */
+	void (*after_write)(void *arg);
+	void *after_write_arg;
 } dsi_dispatch;
 
 /*

@@ -1,8 +1,10 @@
 /*
- * Publisher: a FIFO of packed-to-be events filled under the registry lock
- * (so it is in revision order) and drained by one thread that does the
- * nng sends. PUB never blocks: a slow subscriber loses messages, which the
- * SYNC events let it notice.
+ * Publisher: a FIFO of events filled under the registry lock (so it is in
+ * revision order). Whoever made a change flushes it right after the lock is
+ * released (the request callback, the checker), so delivery does not wait
+ * for this thread to be scheduled on a busy machine; the thread publishes
+ * SYNC and catches anything not flushed within 50 ms. PUB never blocks: a
+ * slow subscriber loses messages, which the SYNC events let it notice.
  */
 #include "events.h"
 
@@ -22,6 +24,9 @@
 #include "timeutil.h"
 #include "transport.h"
 
+/* The thread's longest nap: a change nobody flushed still goes out this soon. */
+#define SAFETY_NET_MS 50
+
 /* One queued change; reason is copied, instance owned. */
 typedef struct qitem {
 	struct qitem        *next;
@@ -40,7 +45,8 @@ struct dsi_events {
 	size_t          max_queue;
 	pthread_t       thread;
 	bool            started;
-	pthread_mutex_t mtx; /* guards the queue and stop */
+	pthread_mutex_t mtx;     /* guards the queue and stop */
+	pthread_mutex_t pub_mtx; /* held by whoever drains: one publisher at a time */
 	pthread_cond_t  cv;
 	qitem          *head, *tail;
 	size_t          queued;
@@ -89,7 +95,6 @@ dsi_events_enqueue(dsi_events *e, dsi_change *ch)
 	}
 	e->tail = q;
 	e->queued++;
-	pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mtx);
 }
 
@@ -105,6 +110,41 @@ publish(dsi_events *e, qitem *q)
 	}
 }
 
+/*
+ * Publishes what is queued, in order. The caller holds pub_mtx, so batches
+ * are taken and sent by one drainer at a time and never overtake each other.
+ */
+static void
+drain(dsi_events *e)
+{
+	for (;;) {
+		pthread_mutex_lock(&e->mtx);
+		qitem *batch = e->head;
+		e->head = e->tail = NULL;
+		e->queued         = 0;
+		pthread_mutex_unlock(&e->mtx);
+		if (batch == NULL) {
+			return;
+		}
+		while (batch != NULL) {
+			qitem *next = batch->next;
+			publish(e, batch);
+			qitem_free(batch);
+			batch = next;
+		}
+	}
+}
+
+void
+dsi_events_flush(dsi_events *e)
+{
+	/* Someone else is publishing: it will drain what we queued too. */
+	if (e != NULL && pthread_mutex_trylock(&e->pub_mtx) == 0) {
+		drain(e);
+		pthread_mutex_unlock(&e->pub_mtx);
+	}
+}
+
 static void *
 events_main(void *arg)
 {
@@ -112,27 +152,26 @@ events_main(void *arg)
 	int64_t     next_sync = 0; /* at once */
 	uint64_t    reported  = 0;
 
-	pthread_mutex_lock(&e->mtx);
 	for (;;) {
-		if (e->head == NULL && !e->stop && dsi_monotonic_ms() < next_sync) {
+		pthread_mutex_lock(&e->mtx);
+		int64_t wait = next_sync - dsi_monotonic_ms();
+		if (!e->stop && wait > 0) {
 			struct timespec ts;
-			dsi_realtime_after(&ts, next_sync - dsi_monotonic_ms());
+			dsi_realtime_after(&ts, wait < SAFETY_NET_MS ? wait : SAFETY_NET_MS);
 			pthread_cond_timedwait(&e->cv, &e->mtx, &ts);
-			continue;
 		}
-		qitem *batch = e->head;
-		e->head = e->tail = NULL;
-		e->queued         = 0;
-		uint64_t dropped  = e->dropped;
-		bool     stop     = e->stop;
+		uint64_t dropped = e->dropped;
+		bool     stop    = e->stop;
 		pthread_mutex_unlock(&e->mtx);
 
-		while (batch != NULL) {
-			qitem *next = batch->next;
-			publish(e, batch);
-			qitem_free(batch);
-			batch = next;
+		if (!stop && dsi_monotonic_ms() >= next_sync) {
+			/* Through the registry, so it is ordered after every change it counts. */
+			dsi_registry_sync(e->registry);
+			next_sync = dsi_monotonic_ms() + e->sync_interval_ms;
 		}
+		pthread_mutex_lock(&e->pub_mtx);
+		drain(e);
+		pthread_mutex_unlock(&e->pub_mtx);
 		if (dropped != reported) {
 			dsi_warn(e->log, "%llu events dropped: the publish queue was full",
 			    (unsigned long long) (dropped - reported));
@@ -141,12 +180,6 @@ events_main(void *arg)
 		if (stop) {
 			return NULL;
 		}
-		if (dsi_monotonic_ms() >= next_sync) {
-			/* Through the registry, so it is ordered after every change it counts. */
-			dsi_registry_sync(e->registry);
-			next_sync = dsi_monotonic_ms() + e->sync_interval_ms;
-		}
-		pthread_mutex_lock(&e->mtx);
 	}
 }
 
@@ -165,6 +198,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	e->sync_interval_ms = o->sync_interval_ms > 0 ? o->sync_interval_ms : 5000;
 	e->max_queue        = o->max_queue > 0 ? o->max_queue : 65536;
 	pthread_mutex_init(&e->mtx, NULL);
+	pthread_mutex_init(&e->pub_mtx, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	if ((rv = nng_pub0_open(&e->sock)) != 0) {
 		snprintf(why, why_len, "cannot open the PUB socket: %s", nng_strerror(rv));
@@ -230,6 +264,7 @@ dsi_events_destroy(dsi_events *e)
 		dsi_close_bounded(e->sock, DSI_CLOSE_BOUND_MS, e->log);
 	}
 	pthread_cond_destroy(&e->cv);
+	pthread_mutex_destroy(&e->pub_mtx);
 	pthread_mutex_destroy(&e->mtx);
 	free(e);
 }

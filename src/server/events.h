@@ -37,6 +37,13 @@ int dsi_events_start(dsi_events *e);
  */
 void dsi_events_enqueue(dsi_events *e, dsi_change *ch);
 
+/*
+ * Publishes what is queued, from the calling thread, unless another thread
+ * is publishing right now (it takes the queue with it). Call it after a
+ * change, outside the registry lock; it never blocks on subscribers.
+ */
+void dsi_events_flush(dsi_events *e);
+
 /* Publishes what is queued, stops the thread. Idempotent. */
 void dsi_events_stop(dsi_events *e);
 void dsi_events_destroy(dsi_events *e);

@@ -24,6 +24,13 @@ struct dsi_server {
 	dsi_checker       *checker;
 };
 
+/* After a change, outside the registry lock: publish it at once. */
+static void
+flush_events(void *arg)
+{
+	dsi_events_flush(((dsi_server *) arg)->events);
+}
+
 /* The registry's observer: fan each change out to the checker and the publisher. */
 static void
 on_change(void *arg, dsi_change *ch)
@@ -49,13 +56,15 @@ dsi_server_create(
 	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
-	s->dispatch.registry      = s->registry;
-	s->dispatch.log           = &s->log;
-	s->dispatch.require_https = o->require_https;
-	dsi_events_options eo     = {
-		    .url              = o->publish,
-		    .send_buffer      = o->event_buffer,
-		    .sync_interval_ms = o->sync_interval_ms,
+	s->dispatch.registry        = s->registry;
+	s->dispatch.log             = &s->log;
+	s->dispatch.require_https   = o->require_https;
+	s->dispatch.after_write     = flush_events;
+	s->dispatch.after_write_arg = s;
+	dsi_events_options eo       = {
+		      .url              = o->publish,
+		      .send_buffer      = o->event_buffer,
+		      .sync_interval_ms = o->sync_interval_ms,
 	};
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
 		goto fail;
@@ -67,6 +76,8 @@ dsi_server_create(
 		.fall                = o->fall,
 		.max_inflight        = o->max_checks,
 		.deregister_after_ms = o->deregister_after_ms,
+		.after_change        = flush_events,
+		.after_change_arg    = s,
 	};
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
