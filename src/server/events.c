@@ -99,7 +99,7 @@ dsi_events_enqueue(dsi_events *e, dsi_change *ch)
 }
 
 static void
-publish(dsi_events *e, qitem *q)
+publish_event(dsi_events *e, qitem *q)
 {
 	nng_msg *msg;
 	if (dsi_pack(&q->ev.base, &msg) != 0) {
@@ -128,7 +128,7 @@ drain(dsi_events *e)
 		}
 		while (batch != NULL) {
 			qitem *next = batch->next;
-			publish(e, batch);
+			publish_event(e, batch);
 			qitem_free(batch);
 			batch = next;
 		}
