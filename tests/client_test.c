@@ -179,6 +179,12 @@ test_healthy_only_and_unknown(void **state)
 	assert_non_null(strstr(err.message, "no healthy instance"));
 	assert_int_equal(dsc_resolve(F.c, "never-registered", false, &x, &err), DSC_ENOTFOUND);
 	assert_non_null(strstr(err.message, "service never-registered is not registered"));
+	/* A failed call still tells the revision it was answered at. */
+	dsc_client *fresh;
+	assert_ok(dsc_client_open(&fresh, F.d.url, NULL));
+	assert_int_equal(dsc_resolve(fresh, "never-registered", false, NULL, NULL), DSC_ENOTFOUND);
+	assert_true(dsc_client_revision(fresh) > 0);
+	dsc_client_close(fresh);
 	assert_int_equal(
 	    dsc_is_healthy(F.c, "never-registered", NULL, &healthy, &st, NULL), DSC_ENOTFOUND);
 	assert_ok(dsc_is_healthy(F.c, "nohealth", NULL, &healthy, &st, NULL));

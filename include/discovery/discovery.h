@@ -154,7 +154,7 @@ int dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc
 int dsc_heartbeat(
     dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err);
 
-/* The revision carried by the last successful reply on this client. */
+/* The revision carried by the last reply on this client (failed calls included). */
 uint64_t dsc_client_revision(const dsc_client *c);
 
 /* ---- events and views (the server's --publish socket) ---- */

@@ -298,6 +298,8 @@ roundtrip(
 	if (rv != 0) {
 		return dsi_fail(err, DSC_EPROTO, "the reply from %s is not a Response", c->url);
 	}
+	/* Failed calls carry the revision too: a NOT_FOUND is "absent as of R". */
+	atomic_store(&c->revision, r->revision);
 	if (r->status != DISCOVERY__V1__STATUS_CODE__STATUS_OK) {
 		rv = dsi_fail(err, dsi_err_from_status(r->status), "%s", r->message);
 		protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -307,7 +309,6 @@ roundtrip(
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 		return dsi_fail(err, DSC_EPROTO, "the reply from %s answers another call", c->url);
 	}
-	atomic_store(&c->revision, r->revision);
 	*resp = r;
 	return 0;
 }
