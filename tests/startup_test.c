@@ -146,9 +146,13 @@ test_production_profile(void **state)
 	unsetenv("SERVICE_DISCOVERY_API_KEY");
 	assert_int_equal(rv, 0);
 
-	dsc_client      *c = client(&D);
-	dsc_error        err;
-	dsc_registration r = { .service = "web", .endpoint = "http://web:80" };
+	dsc_client        *c;
+	dsc_client_options o;
+	dsc_error          err;
+	dsc_registration   r = { .service = "web", .endpoint = "http://web:80" };
+	dsc_client_options_init(&o);
+	o.auth_token = "s3cret"; /* production requires a token, and writes need it */
+	assert_ok(dsc_client_open(&c, D.url, &o));
 	assert_int_equal(dsc_register(c, &r, NULL, &err), DSC_EINVAL);
 	assert_non_null(strstr(err.message, "the production profile accepts only https://"));
 	r.endpoint = "https://web:443";

@@ -52,6 +52,18 @@ test_escape(void **state)
 }
 
 static void
+test_secret_equal(void **state)
+{
+	(void) state;
+	assert_true(dsi_secret_equal("s3cret", "s3cret"));
+	assert_false(dsi_secret_equal("s3cret", "s3cre"));
+	assert_false(dsi_secret_equal("s3cre", "s3cret"));
+	assert_false(dsi_secret_equal("s3cret", "S3cret"));
+	assert_false(dsi_secret_equal("", "x"));
+	assert_true(dsi_secret_equal(NULL, ""));
+}
+
+static void
 test_strlcpy(void **state)
 {
 	char buf[4];
@@ -67,6 +79,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clean),
 		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_secret_equal),
 		cmocka_unit_test(test_strlcpy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@
 #define SERVER_ENV         "DISCOVERY_SERVER"
 #define DEFAULT_PUBLISH    "tcp://127.0.0.1:7701"
 #define PUBLISH_ENV        "DISCOVERY_PUBLISH"
+#define TOKEN_ENV          "SERVICE_DISCOVERY_API_KEY"
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_WAIT_MS    60000 /* wait: --timeout bounds the whole wait, not one call */
 #define MAX_META           64
@@ -98,6 +99,8 @@ struct ctl {
 	dsc_wait_mode  wait_mode;
 	unsigned       seen;   /* OPT_* given, checked against cmd->opts */
 	dsc_client    *client; /* NULL for commands with no_client */
+	const char    *token;  /* from --token-file, else TOKEN_ENV */
+	char           token_buf[4096];
 };
 
 /* ---- output ---- */
@@ -1028,6 +1031,29 @@ opt_help(ctl *c, char *value, char *why, size_t n)
 	return PARSE_HELP;
 }
 
+/* Reads the auth token from a file, as discoveryd does: trailing newlines dropped. */
+static int
+opt_token_file(ctl *c, char *value, char *why, size_t n)
+{
+	FILE *f = fopen(value, "rb");
+	if (f == NULL) {
+		return bad_usage(why, n, "--token-file %s: %s", value, strerror(errno));
+	}
+	size_t len = fread(c->token_buf, 1, sizeof(c->token_buf) - 1, f);
+	fclose(f);
+	while (len > 0
+	    && (c->token_buf[len - 1] == '\n' || c->token_buf[len - 1] == '\r'
+	        || c->token_buf[len - 1] == ' ')) {
+		len--;
+	}
+	c->token_buf[len] = 0;
+	if (len == 0) {
+		return bad_usage(why, n, "--token-file %s is empty", value);
+	}
+	c->token = c->token_buf;
+	return PARSE_RUN;
+}
+
 static int
 opt_version(ctl *c, char *value, char *why, size_t n)
 {
@@ -1046,6 +1072,7 @@ static const struct option {
 	{ "publish", true, 0, opt_publish },
 	{ "json", false, 0, opt_json },
 	{ "timeout", true, 0, opt_timeout },
+	{ "token-file", true, 0, opt_token_file },
 	{ "help", false, 0, opt_help },
 	{ "version", false, 0, opt_version },
 	{ "meta", true, OPT_META, opt_meta },
@@ -1201,6 +1228,8 @@ print_usage(FILE *f)
 	      "  --json             print one JSON object on stdout (watch: one per line)\n"
 	      "  --timeout SECONDS  bound on the call; fractions allowed (default: 5). For wait,\n"
 	      "                     the bound on the whole wait (default: 60)\n"
+	      "  --token-file FILE  the auth token, for servers that require one\n"
+	      "                     (default: $" TOKEN_ENV ")\n"
 	      "  -h, --help         print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
@@ -1238,6 +1267,7 @@ open_client(ctl *c)
 
 	dsc_client_options_init(&opts);
 	opts.timeout_ms = c->timeout_ms;
+	opts.auth_token = c->token != NULL ? c->token : getenv(TOKEN_ENV);
 	/* One call, then exit: a dead server should fail now, not after the timeout. */
 	opts.require_connection = true;
 	rv                      = dsc_client_open(&c->client, c->server, &opts);

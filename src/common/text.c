@@ -90,3 +90,17 @@ dsi_strlcpy(char *dst, const char *src, size_t n)
 	int rv = snprintf(dst, n, "%s", src);
 	return rv >= 0 && (size_t) rv < n;
 }
+
+bool
+dsi_secret_equal(const char *a, const char *b)
+{
+	const unsigned char *x  = (const unsigned char *) (a != NULL ? a : "");
+	const unsigned char *y  = (const unsigned char *) (b != NULL ? b : "");
+	size_t               lx = strlen((const char *) x), ly = strlen((const char *) y);
+	size_t               n    = lx > ly ? lx : ly;
+	volatile unsigned    diff = (unsigned) (lx ^ ly);
+	for (size_t i = 0; i < n; i++) {
+		diff |= (unsigned) ((i < lx ? x[i] : 0) ^ (i < ly ? y[i] : 0));
+	}
+	return diff == 0;
+}

@@ -16,6 +16,12 @@ bool dsi_text_is_clean(const char *s);
  */
 char *dsi_text_escape(const char *s, char *out, size_t n);
 
+/*
+ * Compares two secrets in time that depends only on their lengths, never on
+ * where they first differ. NULL counts as "".
+ */
+bool dsi_secret_equal(const char *a, const char *b);
+
 /* snprintf that never fails to terminate and reports truncation as false. */
 bool dsi_strlcpy(char *dst, const char *src, size_t n);
 

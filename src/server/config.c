@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "endpoint.h"
@@ -555,7 +556,7 @@ scan_flags(int argc, char *const *argv, flagval *out, size_t *n, char *why, size
 		}
 		snprintf(name, sizeof(name), "%.*s", (int) len, a + 2);
 		int  what        = setting_by_flag(name);
-		bool takes_value = true;
+		bool takes_value = what == DSI_SET_COUNT || !dsi_setting_get(what)->toggle;
 		if (what == DSI_SET_COUNT) {
 			static const struct {
 				const char *name;
@@ -581,6 +582,7 @@ scan_flags(int argc, char *const *argv, flagval *out, size_t *n, char *why, size
 			if (eq != NULL) {
 				return fail(why, why_len, "--%s takes no value", name);
 			}
+			val = what < DSI_SET_COUNT ? "true" : NULL; /* a toggle */
 		} else if (eq != NULL) {
 			val = eq + 1;
 		} else if (i + 1 < argc) {
@@ -604,10 +606,18 @@ read_token_file(dsi_config *c, char *why, size_t why_len)
 {
 	const char *path = c->options.token_file;
 	char        buf[4096];
+	struct stat st;
 	FILE       *f = fopen(path, "rb");
 	if (f == NULL) {
 		return fail(
 		    why, why_len, "%s: cannot read the token file: %s", path, strerror(errno));
+	}
+	/* As ssh does with private keys: a secret others can read is not a secret. */
+	if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+		fclose(f);
+		return fail(why, why_len,
+		    "%s: the token file is readable by group or others (mode %03o); chmod 600 it",
+		    path, (unsigned) (st.st_mode & 0777));
 	}
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);

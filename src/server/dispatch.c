@@ -326,6 +326,27 @@ no_call(const Discovery__V1__Request *req, char *msg, size_t n)
 	return DSC_EINVAL;
 }
 
+/*
+ * With a token configured, writes (and reads, with --auth-reads) need it: a
+ * missing token is UNAUTHENTICATED, a wrong one PERMISSION_DENIED.
+ */
+static int
+authorize(const dsi_dispatch *d, const struct kind *k, const char *token, char *msg, size_t n)
+{
+	if (d->token == NULL || (!(k->flags & WRITES) && !d->auth_reads)) {
+		return 0;
+	}
+	if (token == NULL || token[0] == 0) {
+		snprintf(msg, n, "%s needs an auth token (Request.auth_token)", k->name);
+		return DSC_EAUTH;
+	}
+	if (!dsi_secret_equal(token, d->token)) {
+		snprintf(msg, n, "the auth token was not accepted");
+		return DSC_EPERM;
+	}
+	return 0;
+}
+
 int
 dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg **reply)
 {
@@ -350,7 +371,10 @@ dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg 
 		rv = no_call(req, c.message, sizeof(c.message));
 	} else {
 		c.req = *oneof_slot(&req->base, (unsigned) k->call);
-		rv    = validate_common(&c, k);
+		rv    = authorize(d, k, req->auth_token, c.message, sizeof(c.message));
+		if (rv == 0) {
+			rv = validate_common(&c, k);
+		}
 		if (rv == 0) {
 			rv = k->run(&c);
 		}

@@ -17,6 +17,8 @@ typedef struct dsi_dispatch {
 	dsi_registry  *registry;
 	const dsi_log *log;
 	bool           require_https; /* the production profile */
+	const char    *token;         /* NULL: no authentication */
+	bool           auth_reads;    /* reads need the token too */
 	/* Called after a call that may change the registry, outside its lock. */
 	void (*after_write)(void *arg);
 	void *after_write_arg;

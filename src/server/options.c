@@ -124,6 +124,20 @@ STRING_SETTER(set_token_file, token_file)
 STRING_SETTER(set_token, token)
 
 static int
+set_auth_reads(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0) {
+		o->auth_reads = true;
+	} else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0) {
+		o->auth_reads = false;
+	} else {
+		snprintf(why, why_len, "expects true or false, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	return 0;
+}
+
+static int
 set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
 	if (dsi_log_level_parse(v, &o->log_level) != 0) {
@@ -204,6 +218,11 @@ static const struct {
 	[DSI_SET_TOKEN]      = { { NULL, ENV("API_KEY"), NULL, "TOKEN", "none",
 	                             "the auth token itself (environment only)", false, true },
 	         set_token },
+	[DSI_SET_AUTH_READS]
+	= { { "auth-reads", ENV("AUTH_READS"), "auth_reads", "", "false",
+	        "reads need the auth token too (writes always do, once one is set)", false, false,
+	        true },
+	    set_auth_reads },
 	[DSI_SET_REQUIRE]
 	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
 	        "services that must be registered once loading is done", true, false },
@@ -283,6 +302,8 @@ dsi_options_usage(FILE *out)
 		char                    left[64];
 		if (s->flag == NULL) {
 			snprintf(left, sizeof(left), "(%s)", s->env);
+		} else if (s->toggle) {
+			snprintf(left, sizeof(left), "--%s", s->flag);
 		} else {
 			snprintf(left, sizeof(left), "--%s %s", s->flag, s->arg);
 		}

@@ -44,6 +44,7 @@ typedef enum dsi_setting {
 	DSI_SET_ENV_PREFIX,
 	DSI_SET_TOKEN_FILE,
 	DSI_SET_TOKEN,
+	DSI_SET_AUTH_READS,
 	DSI_SET_REQUIRE,
 	DSI_SET_COUNT,
 } dsi_setting;
@@ -70,7 +71,8 @@ typedef struct dsi_server_options {
 	/* configuration */
 	const char *env_prefix; /* NULL: the profile's default */
 	const char *token_file;
-	const char *token; /* from the token file or SERVICE_DISCOVERY_API_KEY */
+	const char *token;      /* from the token file or SERVICE_DISCOVERY_API_KEY */
+	bool        auth_reads; /* reads need the token too */
 	const char *require[DSI_MAX_REQUIRE];
 	size_t      n_require;
 	bool        require_https; /* the production profile */
@@ -91,6 +93,7 @@ typedef struct dsi_setting_info {
 	const char *help;
 	bool        list;   /* repeatable; a comma list in the environment */
 	bool        secret; /* shown as "(set)" */
+	bool        toggle; /* a flag without a value; true/false elsewhere */
 } dsi_setting_info;
 
 const dsi_setting_info *dsi_setting_get(dsi_setting s);

@@ -59,6 +59,8 @@ dsi_server_create(
 	s->dispatch.registry        = s->registry;
 	s->dispatch.log             = &s->log;
 	s->dispatch.require_https   = o->require_https;
+	s->dispatch.token           = o->token;
+	s->dispatch.auth_reads      = o->auth_reads;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
 	dsi_events_options eo       = {
@@ -176,6 +178,7 @@ dsi_server_register(dsi_server *s, const dsi_boot_instance *b, char *why, size_t
 	rr.n_metadata  = b->n_metadata;
 	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
 	req.register_  = &rr;
+	req.auth_token = (char *) (s->dispatch.token != NULL ? s->dispatch.token : "");
 	/* Bytes in, bytes out: start-up registrations take the network's path. */
 	if (dsi_pack(&req.base, &msg) != 0
 	    || dsi_dispatch_handle(&s->dispatch, nng_msg_body(msg), nng_msg_len(msg), &reply)
