@@ -93,6 +93,14 @@ setup_rise_fall(void **state)
 }
 
 static int
+setup_policy(void **state)
+{
+	static const char *const args[] = { "--health-interval", "0.1", "--rise", "1", "--fall",
+		"1", "--deny-endpoint", "127.0.0.0/8", "--deny-endpoint", "::1/128", NULL };
+	return setup_with(state, args);
+}
+
+static int
 setup_long_timeout(void **state)
 {
 	static const char *const args[] = { "--health-timeout", "60", NULL };
@@ -349,6 +357,47 @@ test_prompt_shutdown_with_hung_checks(void **state)
 	    (long long) (tu_now_ms() - t0));
 }
 
+static void
+test_endpoint_policy(void **state)
+{
+	fixture    *f = *state;
+	dsc_error   err;
+	char        ep[96];
+	const char *refused[] = { "http://169.254.169.254/latest/meta-data", "http://[fe80::1]:80",
+		"http://[::ffff:169.254.169.254]/", f->base, "tcp://127.0.0.3:22" };
+	th_set(f->web, "/health", 200);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		dsc_registration r = { .service = "ssrf", .endpoint = refused[i] };
+		if (dsc_register(f->c, &r, NULL, &err) != DSC_EINVAL
+		    || strstr(err.message, "refused") == NULL) {
+			fail_msg("%s was not refused (%s)", refused[i], err.message);
+		}
+	}
+	/* A name is decided where the checker connects: localhost is in the denied ranges. */
+	snprintf(ep, sizeof(ep), "http://localhost:%d", th_port(f->web));
+	reg(f, "by-name", ep, NULL, 0);
+	expect_health(f, "by-name", ep, DSC_HEALTH_UNHEALTHY, "refused by the endpoint policy");
+	assert_int_equal(th_total_hits(f->web), 0); /* the server never saw a request */
+}
+
+static void
+test_link_local_allowed_explicitly(void **state)
+{
+	fixture *f = *state;
+	(void) f;
+	/* With --allow-endpoint, the default denial yields: registration accepts it. */
+	dsc_registration r
+	    = { .service = "meta", .endpoint = "http://169.254.169.254/", .ttl_ms = 60000 };
+	assert_ok(dsc_register(f->c, &r, NULL, NULL));
+}
+
+static int
+setup_allow_link_local(void **state)
+{
+	static const char *const args[] = { "--allow-endpoint", "169.254.0.0/16", NULL };
+	return setup_with(state, args);
+}
+
 int
 main(void)
 {
@@ -369,6 +418,9 @@ main(void)
 		    test_rise_and_fall_need_runs, setup_rise_fall, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_prompt_shutdown_with_hung_checks, setup_long_timeout, teardown),
+		cmocka_unit_test_setup_teardown(test_endpoint_policy, setup_policy, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_link_local_allowed_explicitly, setup_allow_link_local, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,3 +132,18 @@ out:
 	curl_url_cleanup(u);
 	return rv;
 }
+
+int
+dsi_endpoint_host(const char *url, char *host, size_t len)
+{
+	CURLU *u  = curl_url();
+	char  *h  = NULL;
+	int    rv = DSC_EINVAL;
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK
+	    && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && dsi_strlcpy(host, h, len)) {
+		rv = 0;
+	}
+	curl_free(h);
+	curl_url_cleanup(u);
+	return rv;
+}

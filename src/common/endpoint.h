@@ -15,4 +15,10 @@
  */
 int dsi_endpoint_validate(const char *url, char *why, size_t why_len);
 
+/*
+ * Copies the host of a valid endpoint into host (IPv6 in brackets, as in
+ * the URL). Returns 0, or DSC_EINVAL when it does not fit or parse.
+ */
+int dsi_endpoint_host(const char *url, char *host, size_t len);
+
 #endif

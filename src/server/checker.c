@@ -7,7 +7,10 @@
  */
 #include "checker.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,22 +25,24 @@
 
 /* One checked instance, owned by the checker thread. */
 typedef struct target {
-	struct target *hnext;
-	char          *service;
-	char          *endpoint;
-	char          *url;
-	bool           connect_only;
-	uint32_t       ttl_ms;
-	dsc_health     state; /* as last sent to the registry */
-	int            ok_run;
-	int            fail_run;
-	int64_t        due; /* monotonic ms */
-	size_t         heap_idx;
-	CURL          *easy; /* while a check runs */
-	size_t         body;
-	bool           capped;
-	bool           gone;   /* removed while its check ran: freed when it ends */
-	bool           spread; /* the first reschedule has been randomized */
+	struct target       *hnext;
+	char                *service;
+	char                *endpoint;
+	char                *url;
+	bool                 connect_only;
+	uint32_t             ttl_ms;
+	dsc_health           state; /* as last sent to the registry */
+	int                  ok_run;
+	int                  fail_run;
+	int64_t              due; /* monotonic ms */
+	size_t               heap_idx;
+	CURL                *easy; /* while a check runs */
+	size_t               body;
+	bool                 capped;
+	bool                 gone;    /* removed while its check ran: freed when it ends */
+	char                *refused; /* why the policy refused the address, for this check */
+	const dsi_netpolicy *policy;
+	bool                 spread; /* the first reschedule has been randomized */
 } target;
 
 /* A registry change waiting for the thread. */
@@ -276,6 +281,7 @@ target_slot(dsi_checker *c, const char *svc, const char *ep)
 static void
 target_free(target *t)
 {
+	free(t->refused);
 	free(t->service);
 	free(t->endpoint);
 	free(t->url);
@@ -427,6 +433,32 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 
 /* ---- checks ---- */
 
+/*
+ * curl asks for every socket it opens, with the address it resolved: the
+ * one place a name that resolves to a denied range (say, a metadata
+ * service) is caught, for HTTP and for tcp:// connects alike.
+ */
+static curl_socket_t
+open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	target        *t = arg;
+	char           why[160];
+	const uint8_t *addr = NULL;
+	(void) purpose;
+	if (a->family == AF_INET) {
+		addr = (const uint8_t *) &((struct sockaddr_in *) &a->addr)->sin_addr;
+	} else if (a->family == AF_INET6) {
+		addr = (const uint8_t *) &((struct sockaddr_in6 *) &a->addr)->sin6_addr;
+	}
+	if (t->policy != NULL && addr != NULL
+	    && !dsi_netpolicy_permits(t->policy, a->family, addr, why, sizeof(why))) {
+		free(t->refused);
+		t->refused = strdup(why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
 static size_t
 body_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -484,6 +516,9 @@ start_check(dsi_checker *c, target *t)
 	}
 	t->body   = 0;
 	t->capped = false;
+	t->policy = c->o.policy;
+	free(t->refused);
+	t->refused = NULL;
 	curl_easy_setopt(e, CURLOPT_URL, t->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -496,6 +531,8 @@ start_check(dsi_checker *c, target *t)
 	curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); /* checks go straight to the instance */
 	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "discoveryd health check");
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	if (t->connect_only) {
@@ -534,6 +571,8 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 	} else if (res == CURLE_OK || (res == CURLE_WRITE_ERROR && t->capped)) {
 		ok = code >= 200 && code <= 299;
 		snprintf(reason, sizeof(reason), "HTTP %ld", code);
+	} else if (t->refused != NULL) {
+		snprintf(reason, sizeof(reason), "refused by the endpoint policy: %s", t->refused);
 	} else if (res == CURLE_OPERATION_TIMEDOUT) {
 		snprintf(reason, sizeof(reason), "timeout after %d ms", c->o.timeout_ms);
 	} else {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "netpolicy.h"
 #include "registry.h"
 
 #define DSI_CHECK_URL_MAX 3200 /* endpoint (2048) + health_path (1024) + slack */
@@ -24,6 +25,8 @@ typedef struct dsi_checker_options {
 	int fall;                /* consecutive failures to become UNHEALTHY */
 	int max_inflight;        /* checks running at once */
 	int deregister_after_ms; /* 0: never remove unhealthy instances */
+	/* Addresses checks may connect to; NULL: any. */
+	const dsi_netpolicy *policy;
 	/* Called after each result recorded in the registry, outside its lock. */
 	void (*after_change)(void *arg);
 	void *after_change_arg;

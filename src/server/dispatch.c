@@ -162,6 +162,13 @@ do_register(call *c)
 	bool                                  created;
 	int                                   rv;
 
+	char host[DSI_ENDPOINT_MAX + 1], why[192];
+	if (c->d->policy != NULL && dsi_endpoint_host(c->endpoint, host, sizeof(host)) == 0
+	    && !dsi_netpolicy_permits_host(c->d->policy, host, why, sizeof(why))) {
+		snprintf(c->message, sizeof(c->message), "endpoint \"%s\" is refused: %s",
+		    dsi_text_escape(c->endpoint, esc, sizeof(esc)), why);
+		return DSC_EINVAL;
+	}
 	if (c->d->require_https && strncasecmp(c->endpoint, "https://", 8) != 0) {
 		return invalid(c,
 		    "endpoint \"%s\": the production profile accepts only https:// endpoints",

@@ -10,15 +10,17 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "netpolicy.h"
 #include "registry.h"
 
 /* What handlers need; owned by the server, borrowed here. */
 typedef struct dsi_dispatch {
-	dsi_registry  *registry;
-	const dsi_log *log;
-	bool           require_https; /* the production profile */
-	const char    *token;         /* NULL: no authentication */
-	bool           auth_reads;    /* reads need the token too */
+	dsi_registry        *registry;
+	const dsi_log       *log;
+	bool                 require_https; /* the production profile */
+	const char          *token;         /* NULL: no authentication */
+	bool                 auth_reads;    /* reads need the token too */
+	const dsi_netpolicy *policy;        /* addresses endpoints may use */
 	/* Called after a call that may change the registry, outside its lock. */
 	void (*after_write)(void *arg);
 	void *after_write_arg;

@@ -123,6 +123,34 @@ STRING_SETTER(set_env_prefix, env_prefix)
 STRING_SETTER(set_token_file, token_file)
 STRING_SETTER(set_token, token)
 
+/* CIDR lists: checked here, so a typo stops start-up with the flag's name. */
+static int
+add_cidr(const char **list, size_t *n, const char *v, char *why, size_t why_len)
+{
+	dsi_cidr c;
+	if (dsi_cidr_parse(v, &c, why, why_len) != 0) {
+		return DSC_EINVAL;
+	}
+	if (*n == DSI_NETPOLICY_MAX) {
+		snprintf(why, why_len, "takes at most %d ranges", DSI_NETPOLICY_MAX);
+		return DSC_EINVAL;
+	}
+	list[(*n)++] = v;
+	return 0;
+}
+
+static int
+set_allow_endpoint(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	return add_cidr(o->allow_endpoint, &o->n_allow_endpoint, v, why, why_len);
+}
+
+static int
+set_deny_endpoint(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	return add_cidr(o->deny_endpoint, &o->n_deny_endpoint, v, why, why_len);
+}
+
 static int
 set_auth_reads(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
@@ -223,6 +251,16 @@ static const struct {
 	        "reads need the auth token too (writes always do, once one is set)", false, false,
 	        true },
 	    set_auth_reads },
+	[DSI_SET_ALLOW_ENDPOINT]
+	= { { "allow-endpoint", ENV("ALLOW_ENDPOINT"), "allow_endpoint", "CIDR", "none",
+	        "endpoints may only use addresses in these ranges; repeatable", true, false,
+	        false },
+	    set_allow_endpoint },
+	[DSI_SET_DENY_ENDPOINT]
+	= { { "deny-endpoint", ENV("DENY_ENDPOINT"), "deny_endpoint", "CIDR",
+	        "169.254.0.0/16,fe80::/10 (always)",
+	        "endpoints may not use addresses in these ranges; repeatable", true, false, false },
+	    set_deny_endpoint },
 	[DSI_SET_REQUIRE]
 	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
 	        "services that must be registered once loading is done", true, false },
@@ -274,10 +312,19 @@ dsi_options_set(dsi_server_options *o, dsi_setting s, const char *value, dsi_sou
 	}
 	if (table[s].info.list && o->source[s] != src) {
 		/* A list from a higher source replaces the lower one's whole. */
-		if (s == DSI_SET_LISTEN) {
+		switch (s) {
+		case DSI_SET_LISTEN:
 			o->n_listen = 0;
-		} else {
+			break;
+		case DSI_SET_ALLOW_ENDPOINT:
+			o->n_allow_endpoint = 0;
+			break;
+		case DSI_SET_DENY_ENDPOINT:
+			o->n_deny_endpoint = 0;
+			break;
+		default:
 			o->n_require = 0;
+			break;
 		}
 	}
 	int rv = table[s].set(o, value, why, why_len);

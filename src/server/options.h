@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "netpolicy.h"
 #include "registry.h"
 
 #define DSI_MAX_LISTEN   16
@@ -45,6 +46,8 @@ typedef enum dsi_setting {
 	DSI_SET_TOKEN_FILE,
 	DSI_SET_TOKEN,
 	DSI_SET_AUTH_READS,
+	DSI_SET_ALLOW_ENDPOINT,
+	DSI_SET_DENY_ENDPOINT,
 	DSI_SET_REQUIRE,
 	DSI_SET_COUNT,
 } dsi_setting;
@@ -73,6 +76,10 @@ typedef struct dsi_server_options {
 	const char *token_file;
 	const char *token;      /* from the token file or SERVICE_DISCOVERY_API_KEY */
 	bool        auth_reads; /* reads need the token too */
+	const char *allow_endpoint[DSI_NETPOLICY_MAX]; /* CIDR ranges */
+	size_t      n_allow_endpoint;
+	const char *deny_endpoint[DSI_NETPOLICY_MAX];
+	size_t      n_deny_endpoint;
 	const char *require[DSI_MAX_REQUIRE];
 	size_t      n_require;
 	bool        require_https; /* the production profile */

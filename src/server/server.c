@@ -22,6 +22,7 @@ struct dsi_server {
 	dsi_rep_server    *rep;
 	dsi_events        *events;
 	dsi_checker       *checker;
+	dsi_netpolicy      policy;
 };
 
 /* After a change, outside the registry lock: publish it at once. */
@@ -61,6 +62,7 @@ dsi_server_create(
 	s->dispatch.require_https   = o->require_https;
 	s->dispatch.token           = o->token;
 	s->dispatch.auth_reads      = o->auth_reads;
+	s->dispatch.policy          = &s->policy;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
 	dsi_events_options eo       = {
@@ -71,6 +73,13 @@ dsi_server_create(
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
 		goto fail;
 	}
+	dsi_netpolicy_init(&s->policy);
+	for (size_t i = 0; i < o->n_allow_endpoint; i++) {
+		dsi_netpolicy_add(&s->policy, true, o->allow_endpoint[i], why, why_len);
+	}
+	for (size_t i = 0; i < o->n_deny_endpoint; i++) {
+		dsi_netpolicy_add(&s->policy, false, o->deny_endpoint[i], why, why_len);
+	}
 	dsi_checker_options co = {
 		.interval_ms         = o->health_interval_ms,
 		.timeout_ms          = o->health_timeout_ms,
@@ -78,6 +87,7 @@ dsi_server_create(
 		.fall                = o->fall,
 		.max_inflight        = o->max_checks,
 		.deregister_after_ms = o->deregister_after_ms,
+		.policy              = &s->policy,
 		.after_change        = flush_events,
 		.after_change_arg    = s,
 	};
