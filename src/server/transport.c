@@ -19,6 +19,8 @@
 #include "timeutil.h"
 
 #define MAX_LISTEN 16
+/* nng counts the REQ header (the 4-byte request id) against the receive limit. */
+#define REQ_HEADER 4
 
 typedef enum item_state {
 	ITEM_RECV, /* waiting for a request */
@@ -185,7 +187,9 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 	for (size_t i = 0; i < opts->n_listen; i++) {
 		nng_listener *l = &s->listeners[i];
 		if ((rv = nng_listener_create(l, s->sock, opts->listen[i])) != 0
-		    || (rv = nng_listener_set_size(*l, NNG_OPT_RECVMAXSZ, opts->max_request)) != 0
+		    || (rv = nng_listener_set_size(
+		            *l, NNG_OPT_RECVMAXSZ, opts->max_request + REQ_HEADER))
+		        != 0
 		    || (rv = nng_listener_start(*l, 0)) != 0) {
 			snprintf(why, why_len, "cannot listen on %s: %s", opts->listen[i],
 			    nng_strerror(rv));

@@ -1,0 +1,1101 @@
+/*
+ * Abuse of the real discoveryd on loopback, in two identical rounds:
+ * thousands of truncated, bit-flipped, spliced and random requests over a
+ * raw REQ socket; requests over --max-request-size; stalled and garbage
+ * peers; 64 concurrent clients mixing every call for a bounded time. Every
+ * well-formed call gets an answer, the daemon stays up, no acknowledged
+ * registration is lost, and its RSS stays bounded across the rounds.
+ *
+ * Every random choice comes from one seeded PRNG; the seed is printed, and
+ * ABUSE_SEED=<n> in the environment replays a run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <discovery/discovery.h>
+
+#include <discovery/v1/discovery.pb-c.h>
+
+#include "codec.h"
+#include "daemon.h"
+#include "testutil.h"
+
+#define MAX_REQUEST    65536 /* the daemon's --max-request-size here */
+#define STR(x)         #x
+#define XSTR(x)        STR(x)
+#define FUZZ_PER_ROUND 3200 /* hostile requests per round */
+#define FUZZ_BUF       2048 /* no hostile request is longer */
+#define N_CLIENTS      64
+#define N_PORTS        24   /* endpoints each client cycles through */
+#define LOAD_MS        3000 /* how long the 64 clients run, per round */
+#define LOAD_MAX_OPS   4000 /* and at most this many calls each */
+#define LOAD_TTL_MS    600000
+#define N_STALLED      16    /* raw TCP peers that misbehave during the load */
+#define DROP_WAIT_MS   1000  /* "no reply" for an oversized request */
+#define GROWTH_MAX_KIB 32768 /* round 2 may not grow RSS by this much */
+#define DEFAULT_SEED   UINT64_C(20261127)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ABUSE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ABUSE_ASAN 1
+#endif
+#endif
+
+/* Endpoints a polled (ttl_ms 0) hostile registration may carry: nothing serves port 1. */
+static const char *const polled_ok[] = { "http://127.0.0.1:1", "tcp://127.0.0.1:1" };
+
+/* ---- the PRNG: splitmix64, so a seed replays a run exactly ---- */
+
+typedef struct rng {
+	uint64_t s;
+} rng;
+
+static uint64_t
+rng_next(rng *r)
+{
+	uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
+	z          = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z          = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* Uniform enough in [0, n) for n > 0. */
+static uint32_t
+rng_below(rng *r, uint32_t n)
+{
+	return (uint32_t) (rng_next(r) % n);
+}
+
+/* ---- the fixture: one daemon for every test, killed whatever happens ---- */
+
+typedef struct fixture {
+	td_daemon   d;
+	dsc_client *c; /* the test's own client, for the checks between phases */
+	uint64_t    seed;
+	long        rss_before, rss_round[2]; /* KiB; 0 = not measured */
+} fixture;
+
+static fixture F;
+
+/* What each load client believes it owns: acknowledged and not deregistered since. */
+typedef struct record {
+	bool kept[N_PORTS];
+	bool beat[N_PORTS]; /* heartbeat acknowledged since the last registration */
+} record;
+
+static record R[N_CLIENTS]; /* carried from round 1 into round 2 */
+
+static void
+endpoint_of(int client, int port, char *out, size_t n)
+{
+	/* Half http, half tcp; TTL registrations, so nothing is ever dialed. */
+	snprintf(out, n, "%s://127.0.0.1:%d", port % 2 ? "tcp" : "http",
+	    30000 + client * N_PORTS + port);
+}
+
+static void
+service_of(int client, char *out, size_t n)
+{
+	snprintf(out, n, "load-%d", client);
+}
+
+static int
+group_setup(void **state)
+{
+	/* Endpoints confined to loopback too, beside would_dial_out: nothing leaves the host. */
+	static const char *const args[] = { "--max-request-size", XSTR(MAX_REQUEST), "--log-level",
+		"info", "--allow-endpoint", "127.0.0.0/8", NULL };
+	const char              *env    = getenv("ABUSE_SEED");
+	(void) state;
+
+	memset(&F, 0, sizeof(F));
+	memset(R, 0, sizeof(R));
+	F.seed = env != NULL ? strtoull(env, NULL, 0) : DEFAULT_SEED;
+	print_message(
+	    "abuse seed %" PRIu64 " (replay with ABUSE_SEED=%" PRIu64 ")\n", F.seed, F.seed);
+#ifdef ABUSE_ASAN
+	/*
+	 * ASan parks up to 256 MiB of freed memory in its quarantine: RSS that
+	 * says nothing about leaks. The daemon gets a small one, so the RSS
+	 * figures mean something and recent use-after-free is still caught.
+	 */
+	char        opts[512];
+	const char *prev = getenv("ASAN_OPTIONS");
+	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=16", prev != NULL ? prev : "",
+	    prev != NULL && prev[0] != 0 ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+#endif
+	if (td_daemon_start(&F.d, args) != 0) {
+		return -1;
+	}
+	dsc_client_options o;
+	dsc_client_options_init(&o);
+	o.timeout_ms = TU_LIVENESS_MS; /* liveness bound, not a speed claim */
+	if (dsc_client_open(&F.c, F.d.url, &o) != 0) {
+		td_daemon_kill(&F.d);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void) state;
+	dsc_client_close(F.c);
+	F.c = NULL;
+	td_daemon_kill(&F.d); /* a no-op after the SIGTERM test stopped it */
+	return 0;
+}
+
+/* VmRSS of pid in KiB, or -1. */
+static long
+rss_kib(pid_t pid)
+{
+	char  path[64], line[256];
+	long  kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kib = strtol(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kib;
+}
+
+/* A well-formed call on the test's client is answered: the daemon is up. */
+static void
+assert_serving(const char *when)
+{
+	dsc_error err;
+	int       rv = dsc_get_all(F.c, "fuzz-0", NULL, &err);
+	if (rv != 0) {
+		fail_msg("daemon not serving %s: %s (%s)", when, dsc_strerror(rv), err.message);
+	}
+}
+
+/* ---- hostile bytes ---- */
+
+/* The valid requests every hostile one starts from, encoded once. */
+typedef struct corpus {
+	unsigned char *buf[16];
+	size_t         len[16];
+	size_t         n;
+} corpus;
+
+static void
+corpus_add(corpus *c, const Discovery__V1__Request *req)
+{
+	nng_msg *m;
+	assert_int_equal(dsi_pack(&req->base, &m), 0);
+	assert_true(c->n < 16 && nng_msg_len(m) > 0 && nng_msg_len(m) <= FUZZ_BUF / 4);
+	c->len[c->n] = nng_msg_len(m);
+	c->buf[c->n] = malloc(c->len[c->n]);
+	assert_non_null(c->buf[c->n]);
+	memcpy(c->buf[c->n], nng_msg_body(m), c->len[c->n]);
+	c->n++;
+	nng_msg_free(m);
+}
+
+static void
+corpus_build(corpus *c)
+{
+	Discovery__V1__RegisterRequest__MetadataEntry e1
+	    = DISCOVERY__V1__REGISTER_REQUEST__METADATA_ENTRY__INIT,
+	    e2 = DISCOVERY__V1__REGISTER_REQUEST__METADATA_ENTRY__INIT;
+	Discovery__V1__RegisterRequest__MetadataEntry *md[] = { &e1, &e2 };
+	Discovery__V1__RegisterRequest                 reg  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
+	Discovery__V1__ResolveRequest                  res  = DISCOVERY__V1__RESOLVE_REQUEST__INIT;
+	Discovery__V1__DeregisterRequest dereg = DISCOVERY__V1__DEREGISTER_REQUEST__INIT;
+	Discovery__V1__IsHealthyRequest  ih    = DISCOVERY__V1__IS_HEALTHY_REQUEST__INIT;
+	Discovery__V1__GetAllRequest     ga    = DISCOVERY__V1__GET_ALL_REQUEST__INIT;
+	Discovery__V1__HeartbeatRequest  hb    = DISCOVERY__V1__HEARTBEAT_REQUEST__INIT;
+	Discovery__V1__Request           req   = DISCOVERY__V1__REQUEST__INIT;
+
+	memset(c, 0, sizeof(*c));
+	e1.key   = "zone";
+	e1.value = "eu-1";
+	e2.key   = "version";
+	e2.value = "2.1.0";
+
+	/* Register: a TTL one with everything set, and a polled one on port 1. */
+	reg.service     = "fuzz-0";
+	reg.endpoint    = "http://127.0.0.1:40001/api";
+	reg.metadata    = md;
+	reg.n_metadata  = 2;
+	reg.health_path = "/healthz";
+	reg.ttl_ms      = LOAD_TTL_MS;
+	reg.weight      = 3;
+	req.auth_token  = "not-checked";
+	req.call_case   = DISCOVERY__V1__REQUEST__CALL_REGISTER;
+	req.register_   = &reg;
+	corpus_add(c, &req);
+	reg.service    = "Fuzz_1";
+	reg.endpoint   = "tcp://127.0.0.1:40002";
+	reg.n_metadata = 1;
+	req.auth_token = "";
+	corpus_add(c, &req);
+	reg.service     = "fuzz-2";
+	reg.endpoint    = (char *) polled_ok[0];
+	reg.ttl_ms      = 0;
+	reg.health_path = "";
+	reg.n_metadata  = 0;
+	corpus_add(c, &req);
+
+	res.service      = "fuzz-0";
+	res.healthy_only = true;
+	req.call_case    = DISCOVERY__V1__REQUEST__CALL_RESOLVE;
+	req.resolve      = &res;
+	corpus_add(c, &req);
+
+	dereg.service  = "fuzz-1";
+	dereg.endpoint = "tcp://127.0.0.1:40002";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_DEREGISTER;
+	req.deregister = &dereg;
+	corpus_add(c, &req);
+
+	ih.service     = "fuzz-0";
+	ih.endpoint    = "http://127.0.0.1:40001/api";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY;
+	req.is_healthy = &ih;
+	corpus_add(c, &req);
+
+	ga.service    = "fuzz-0";
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_GET_ALL;
+	req.get_all   = &ga;
+	corpus_add(c, &req);
+
+	hb.service    = "fuzz-0";
+	hb.endpoint   = "http://127.0.0.1:40001/api";
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_HEARTBEAT;
+	req.heartbeat = &hb;
+	corpus_add(c, &req);
+}
+
+static void
+corpus_free(corpus *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->buf[i]);
+	}
+}
+
+typedef enum mutation {
+	M_VALID,         /* unchanged: must be answered like any call */
+	M_TRUNCATE,      /* cut at a random point (0 included) */
+	M_FLIP,          /* 1-8 random bits flipped */
+	M_TRUNCATE_FLIP, /* both */
+	M_RANDOM,        /* random bytes, 0-512 of them */
+	M_RANDOM_TAIL,   /* a valid prefix, then random bytes */
+	M_SPLICE,        /* two valid requests back to back (merged by protobuf), flipped */
+	M_INSERT,        /* random bytes inserted at a random point */
+	M_BIG_VARINT,    /* a run of 0xff: huge lengths and tags */
+	M_COUNT,
+} mutation;
+
+static const char *const mutation_names[M_COUNT] = { "valid", "truncate", "flip", "truncate+flip",
+	"random", "random-tail", "splice", "insert", "big-varint" };
+
+static void
+flip_bits(rng *r, unsigned char *buf, size_t len)
+{
+	int n = 1 + (int) rng_below(r, 8);
+	for (int i = 0; i < n && len > 0; i++) {
+		buf[rng_below(r, (uint32_t) len)] ^= (unsigned char) (1u << rng_below(r, 8));
+	}
+}
+
+static void
+random_bytes(rng *r, unsigned char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		buf[i] = (unsigned char) rng_next(r);
+	}
+}
+
+/* Builds one hostile request of kind m into buf (FUZZ_BUF bytes); returns its length. */
+static size_t
+mutate(rng *r, const corpus *c, mutation m, unsigned char *buf)
+{
+	size_t k   = rng_below(r, (uint32_t) c->n);
+	size_t len = c->len[k];
+	size_t at, n;
+
+	memcpy(buf, c->buf[k], len);
+	switch (m) {
+	case M_VALID:
+		break;
+	case M_TRUNCATE:
+		len = rng_below(r, (uint32_t) len);
+		break;
+	case M_FLIP:
+		flip_bits(r, buf, len);
+		break;
+	case M_TRUNCATE_FLIP:
+		len = 1 + rng_below(r, (uint32_t) len);
+		flip_bits(r, buf, len);
+		break;
+	case M_RANDOM:
+		len = rng_below(r, 513);
+		random_bytes(r, buf, len);
+		break;
+	case M_RANDOM_TAIL:
+		at = rng_below(r, (uint32_t) len);
+		n  = rng_below(r, 256);
+		random_bytes(r, buf + at, n);
+		len = at + n;
+		break;
+	case M_SPLICE:
+		k = rng_below(r, (uint32_t) c->n);
+		memcpy(buf + len, c->buf[k], c->len[k]);
+		len += c->len[k];
+		if (rng_below(r, 2) == 0) {
+			flip_bits(r, buf, len);
+		}
+		break;
+	case M_INSERT:
+		at = rng_below(r, (uint32_t) len + 1);
+		n  = 1 + rng_below(r, 64);
+		memmove(buf + at + n, buf + at, len - at);
+		random_bytes(r, buf + at, n);
+		len += n;
+		break;
+	case M_BIG_VARINT:
+		at = rng_below(r, (uint32_t) len);
+		n  = 1 + rng_below(r, 12);
+		n  = at + n > len ? len - at : n;
+		memset(buf + at, 0xff, n);
+		break;
+	case M_COUNT:
+		break;
+	}
+	return len;
+}
+
+/*
+ * True when the bytes decode to a registration the server would poll at an
+ * address other than the port-1 ones: a flipped host could be a real,
+ * non-loopback machine, and this test stays on loopback.
+ */
+static bool
+would_dial_out(const unsigned char *buf, size_t len)
+{
+	Discovery__V1__Request *req = NULL;
+	bool                    out = false;
+
+	if (dsi_unpack(&discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &req)
+	    != 0) {
+		return false;
+	}
+	if (req->call_case == DISCOVERY__V1__REQUEST__CALL_REGISTER
+	    && req->register_->ttl_ms == 0) {
+		out = strcmp(req->register_->endpoint, polled_ok[0]) != 0
+		    && strcmp(req->register_->endpoint, polled_ok[1]) != 0;
+	}
+	protobuf_c_message_free_unpacked(&req->base, NULL);
+	return out;
+}
+
+static void
+hex(const unsigned char *buf, size_t len, char *out, size_t n)
+{
+	size_t w = 0;
+	out[0]   = 0;
+	for (size_t i = 0; i < len && w + 3 < n; i++) {
+		w += (size_t) snprintf(out + w, n - w, "%02x", buf[i]);
+	}
+}
+
+static nng_socket
+raw_req(int recv_ms)
+{
+	nng_socket s;
+	assert_int_equal(nng_req0_open(&s), 0);
+	/* Resend off: a resent request would be a second call. */
+	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE), 0);
+	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, recv_ms), 0);
+	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, TU_LIVENESS_MS), 0);
+	assert_int_equal(nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0), 0); /* any reply size */
+	assert_int_equal(nng_dial(s, F.d.url, NULL, 0), 0);
+	return s;
+}
+
+#define RAW_NOT_A_RESPONSE (-1) /* beside nng's error numbers */
+
+/* Why a raw call got no Response, in words. */
+static const char *
+raw_strerror(int rv)
+{
+	return rv == RAW_NOT_A_RESPONSE ? "the reply is not a Response" : nng_strerror(rv);
+}
+
+/*
+ * Sends len bytes and returns the decoded Response, or NULL with *rv set
+ * (an nng error, or RAW_NOT_A_RESPONSE) when no usable reply came.
+ */
+static Discovery__V1__Response *
+raw_call(nng_socket s, const void *buf, size_t len, int *rv)
+{
+	Discovery__V1__Response *resp = NULL;
+	char                    *reply;
+	size_t                   rlen;
+
+	if ((*rv = nng_send(s, (void *) buf, len, 0)) != 0) {
+		return NULL;
+	}
+	if ((*rv = nng_recv(s, &reply, &rlen, NNG_FLAG_ALLOC)) != 0) {
+		return NULL;
+	}
+	if (dsi_unpack(
+	        &discovery__v1__response__descriptor, reply, rlen, (ProtobufCMessage **) &resp)
+	    != 0) {
+		*rv = RAW_NOT_A_RESPONSE;
+	}
+	nng_free(reply, rlen);
+	return resp;
+}
+
+/*
+ * The contract for one hostile request: an answer that decodes as a
+ * Response, never INTERNAL, INVALID_ARGUMENT for bytes that are not a
+ * Request, a reason with every failure, and the matching result on success.
+ * Returns NULL or why not (static text).
+ */
+static const char *
+judge(const unsigned char *buf, size_t len, const Discovery__V1__Response *resp)
+{
+	Discovery__V1__Request *req = NULL;
+	const char             *why = NULL;
+
+	if (resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INTERNAL) {
+		return "STATUS_INTERNAL";
+	}
+	if (resp->status != DISCOVERY__V1__STATUS_CODE__STATUS_OK && resp->message[0] == 0) {
+		return "a failure without a message";
+	}
+	if (dsi_unpack(&discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &req)
+	    != 0) {
+		return resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT
+		    ? NULL
+		    : "undecodable bytes not answered INVALID_ARGUMENT";
+	}
+	if (req->call_case == DISCOVERY__V1__REQUEST__CALL__NOT_SET) {
+		if (resp->status != DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT
+		    && resp->status != DISCOVERY__V1__STATUS_CODE__STATUS_UNIMPLEMENTED) {
+			why = "a request with no known call not refused";
+		}
+	} else if (resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_OK
+	    && (int) resp->result_case != (int) req->call_case) {
+		why = "an OK reply whose result does not match the call";
+	}
+	protobuf_c_message_free_unpacked(&req->base, NULL);
+	return why;
+}
+
+static void
+hostile_round(int round)
+{
+	rng           r = { F.seed };
+	corpus        c;
+	unsigned char buf[FUZZ_BUF];
+	int           by_kind[M_COUNT] = { 0 }, by_status[17] = { 0 }, skipped = 0;
+
+	corpus_build(&c);
+	nng_socket s = raw_req(TU_LIVENESS_MS);
+	for (int i = 0; i < FUZZ_PER_ROUND; i++) {
+		mutation m   = i % 20 == 0 ? M_VALID : (mutation) (1 + rng_below(&r, M_COUNT - 1));
+		size_t   len = mutate(&r, &c, m, buf);
+		for (int tries = 0; would_dial_out(buf, len); tries++) {
+			assert_true(tries < 100);
+			skipped++;
+			len = mutate(&r, &c, m, buf);
+		}
+		by_kind[m]++;
+
+		int                      rv;
+		Discovery__V1__Response *resp = raw_call(s, buf, len, &rv);
+		const char *why = resp != NULL ? judge(buf, len, resp) : raw_strerror(rv);
+		if (why != NULL) {
+			char h[2 * 96 + 1];
+			hex(buf, len < 96 ? len : 96, h, sizeof(h));
+			fail_msg("round %d request %d (%s, %zu bytes, seed %" PRIu64 "): %s "
+			         "(status %d, \"%s\"); first bytes %s",
+			    round, i, mutation_names[m], len, F.seed, why,
+			    resp != NULL ? (int) resp->status : -1,
+			    resp != NULL ? resp->message : "", h);
+		}
+		by_status[resp->status < 17 ? resp->status : 0]++;
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	nng_close(s);
+	corpus_free(&c);
+	char kinds[256];
+	int  w = 0;
+	for (int m = 0; m < M_COUNT; m++) {
+		w += snprintf(kinds + w, sizeof(kinds) - (size_t) w, "%s%d %s", m ? ", " : "",
+		    by_kind[m], mutation_names[m]);
+	}
+	print_message("round %d: %d hostile requests (%s; %d re-drawn to stay on loopback), "
+	              "each answered: OK %d, INVALID_ARGUMENT %d, NOT_FOUND %d, other %d\n",
+	    round, FUZZ_PER_ROUND, kinds, skipped, by_status[0], by_status[3], by_status[5],
+	    FUZZ_PER_ROUND - by_status[0] - by_status[3] - by_status[5]);
+	assert_serving("after the hostile requests");
+}
+
+/* ---- sizes around the limit ---- */
+
+/* A well-formed Resolve of exactly len bytes, padded with auth_token (the caller frees). */
+static unsigned char *
+resolve_of_size(size_t len)
+{
+	Discovery__V1__ResolveRequest res = DISCOVERY__V1__RESOLVE_REQUEST__INIT;
+	Discovery__V1__Request        req = DISCOVERY__V1__REQUEST__INIT;
+	size_t                        pad = len;
+	char                         *tok = malloc(len + 1);
+	unsigned char                *out = malloc(len);
+
+	assert_true(tok != NULL && out != NULL);
+	res.service    = "fuzz-0";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_RESOLVE;
+	req.resolve    = &res;
+	req.auth_token = tok;
+	for (int i = 0; i < 8; i++) { /* converges in 2: the varint length settles */
+		memset(tok, 't', pad);
+		tok[pad]    = 0;
+		size_t size = protobuf_c_message_get_packed_size(&req.base);
+		if (size == len) {
+			break;
+		}
+		pad = pad + len - size;
+	}
+	assert_int_equal(protobuf_c_message_get_packed_size(&req.base), len);
+	protobuf_c_message_pack(&req.base, out);
+	free(tok);
+	return out;
+}
+
+static void
+oversized_round(int round)
+{
+	/* A request of exactly --max-request-size is answered; one byte more is not. */
+	static const size_t fits  = MAX_REQUEST;
+	static const size_t big[] = { MAX_REQUEST + 1, 128 * 1024, 4 * 1024 * 1024 };
+	enum { N_BIG = sizeof(big) / sizeof(big[0]) };
+	nng_socket s[N_BIG];
+	nng_aio   *aio[N_BIG];
+	int        rv;
+
+	/* Just under the limit: a full answer. */
+	unsigned char           *body = resolve_of_size(fits);
+	nng_socket               ok   = raw_req(TU_LIVENESS_MS);
+	Discovery__V1__Response *resp = raw_call(ok, body, fits, &rv);
+	if (resp == NULL) {
+		fail_msg("round %d: a %zu-byte request was not answered: %s", round, fits,
+		    raw_strerror(rv));
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	free(body);
+
+	/* Over it: every one in flight at once, each on its own connection. */
+	for (size_t i = 0; i < N_BIG; i++) {
+		nng_msg *m;
+		s[i] = raw_req(DROP_WAIT_MS);
+		assert_int_equal(nng_msg_alloc(&m, big[i]), 0);
+		memset(nng_msg_body(m), 0, big[i]);
+		assert_int_equal(nng_sendmsg(s[i], m, 0), 0);
+		assert_int_equal(nng_aio_alloc(&aio[i], NULL, NULL), 0);
+		nng_aio_set_timeout(aio[i], DROP_WAIT_MS);
+		nng_recv_aio(s[i], aio[i]);
+	}
+	for (size_t i = 0; i < N_BIG; i++) {
+		nng_aio_wait(aio[i]);
+		rv = nng_aio_result(aio[i]);
+		if (rv == 0) {
+			nng_msg_free(nng_aio_get_msg(aio[i]));
+			fail_msg("round %d: a %zu-byte request over the %d-byte limit was answered",
+			    round, big[i], MAX_REQUEST);
+		}
+		nng_aio_free(aio[i]);
+		nng_close(s[i]);
+	}
+
+	/* The connection that behaved is still answered, and so is a new one. */
+	body = resolve_of_size(64);
+	resp = raw_call(ok, body, 64, &rv);
+	if (resp == NULL) {
+		fail_msg("round %d: no answer after the oversized requests: %s", round,
+		    raw_strerror(rv));
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	free(body);
+	nng_close(ok);
+	assert_serving("after the oversized requests");
+	print_message("round %d: %zu bytes answered; %zu, %zu and %zu bytes dropped\n", round, fits,
+	    big[0], big[1], big[2]);
+}
+
+/* ---- misbehaving TCP peers, held open during the load ---- */
+
+static int
+tcp_port(const char *url)
+{
+	const char *colon = strrchr(url, ':');
+	return colon != NULL ? atoi(colon + 1) : 0;
+}
+
+static int
+tcp_connect(int port)
+{
+	struct sockaddr_in sa;
+	int                fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0) {
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_port        = htons((uint16_t) port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Four kinds, four of each: half a message then silence; a handshake then
+ * silence; an HTTP request instead of a handshake; a length over the limit.
+ * Sends are best effort (and never raise SIGPIPE): the server may already
+ * have hung up.
+ */
+static void
+stalled_open(int *fds)
+{
+	static const unsigned char hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }; /* req0 */
+	static const char          http[]   = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	int                        port     = tcp_port(F.d.url);
+
+	for (int i = 0; i < N_STALLED; i++) {
+		unsigned char hdr[8 + 12] = { 0 };
+		uint64_t      n;
+		fds[i] = tcp_connect(port);
+		assert_true(fds[i] >= 0);
+		switch (i % 4) {
+		case 0: /* 1,000 bytes announced, 12 sent */
+			n = 1000;
+			for (int b = 0; b < 8; b++) {
+				hdr[b] = (unsigned char) (n >> (56 - 8 * b));
+			}
+			hdr[8] = 0x80; /* a request ID */
+			(void) send(fds[i], hello, sizeof(hello), MSG_NOSIGNAL);
+			(void) send(fds[i], hdr, sizeof(hdr), MSG_NOSIGNAL);
+			break;
+		case 1:
+			(void) send(fds[i], hello, sizeof(hello), MSG_NOSIGNAL);
+			break;
+		case 2:
+			(void) send(fds[i], http, sizeof(http) - 1, MSG_NOSIGNAL);
+			break;
+		case 3: /* 2^40 bytes announced */
+			n = UINT64_C(1) << 40;
+			for (int b = 0; b < 8; b++) {
+				hdr[b] = (unsigned char) (n >> (56 - 8 * b));
+			}
+			(void) send(fds[i], hello, sizeof(hello), MSG_NOSIGNAL);
+			(void) send(fds[i], hdr, 8, MSG_NOSIGNAL);
+			break;
+		}
+	}
+}
+
+static void
+stalled_close(int *fds)
+{
+	for (int i = 0; i < N_STALLED; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+}
+
+/* ---- 64 concurrent clients ---- */
+
+typedef struct loader {
+	int     id;
+	int     round;
+	int64_t deadline; /* tu_now_ms() */
+	record *rec;
+	long    calls;
+	char    fail[768];
+} loader;
+
+/* True (and the failure recorded) unless rv is one of the allowed outcomes. */
+static bool
+bad(loader *w, const char *op, int rv, int want, int or_want, const dsc_error *err)
+{
+	if (rv == want || rv == or_want) {
+		return false;
+	}
+	snprintf(w->fail, sizeof(w->fail), "round %d client %d call %ld %s: %s (%d), wanted %s: %s",
+	    w->round, w->id, w->calls, op, dsc_strerror(rv), rv, dsc_strerror(want),
+	    rv != 0 ? err->message : "");
+	return true;
+}
+
+static int
+kept_count(const record *rec)
+{
+	int n = 0;
+	for (int k = 0; k < N_PORTS; k++) {
+		n += rec->kept[k];
+	}
+	return n;
+}
+
+/* Which port an endpoint of this client is, or -1. */
+static int
+port_index(int client, const char *ep)
+{
+	for (int k = 0; k < N_PORTS; k++) {
+		char mine[64];
+		endpoint_of(client, k, mine, sizeof(mine));
+		if (strcmp(mine, ep) == 0) {
+			return k;
+		}
+	}
+	return -1;
+}
+
+/*
+ * One step: a call chosen at random, and the answer it must get given what
+ * this client alone has done to its own service. Returns false on failure.
+ */
+static bool
+load_step(loader *w, dsc_client *c, rng *r)
+{
+	char      svc[32], other[32], ep[64];
+	record   *rec  = w->rec;
+	int       k    = (int) rng_below(r, N_PORTS);
+	uint32_t  pick = rng_below(r, 100);
+	dsc_error err;
+	int       rv;
+
+	memset(&err, 0, sizeof(err));
+	service_of(w->id, svc, sizeof(svc));
+	service_of((int) rng_below(r, N_CLIENTS), other, sizeof(other));
+	endpoint_of(w->id, k, ep, sizeof(ep));
+	w->calls++;
+
+	if (pick < 30) {
+		char             iter[24];
+		dsc_kv           md[] = { { "client", svc }, { "call", iter } };
+		dsc_registration reg  = { .service = svc,
+			 .endpoint                 = ep,
+			 .metadata                 = md,
+			 .n_metadata               = 2,
+			 .ttl_ms                   = LOAD_TTL_MS,
+			 .weight                   = 1 + (uint32_t) k };
+		dsc_instance    *x    = NULL;
+		snprintf(iter, sizeof(iter), "%ld", w->calls);
+		rv = dsc_register(c, &reg, &x, &err);
+		if (bad(w, "register", rv, 0, 0, &err)) {
+			return false;
+		}
+		if (strcmp(x->endpoint, ep) != 0
+		    || x->health != (rec->beat[k] ? DSC_HEALTH_HEALTHY : DSC_HEALTH_UNKNOWN)) {
+			snprintf(w->fail, sizeof(w->fail), "client %d: register %s answered %s, %s",
+			    w->id, ep, x->endpoint, dsc_health_name(x->health));
+			dsc_instance_free(x);
+			return false;
+		}
+		dsc_instance_free(x);
+		rec->kept[k] = true;
+	} else if (pick < 45) {
+		uint32_t removed = 99;
+		rv               = dsc_deregister(c, svc, ep, &removed, &err);
+		if (bad(w, "deregister", rv, 0, 0, &err)) {
+			return false;
+		}
+		if (removed != (rec->kept[k] ? 1u : 0u)) {
+			snprintf(w->fail, sizeof(w->fail), "client %d: deregister %s removed %u",
+			    w->id, ep, removed);
+			return false;
+		}
+		rec->kept[k] = rec->beat[k] = false;
+	} else if (pick < 60) {
+		dsc_instance *x = NULL;
+		rv              = dsc_resolve(c, svc, false, &x, &err);
+		if (bad(w, "resolve", rv, kept_count(rec) > 0 ? 0 : DSC_ENOTFOUND, -1, &err)) {
+			return false;
+		}
+		if (x != NULL) {
+			int at = port_index(w->id, x->endpoint);
+			if (at < 0 || !rec->kept[at]) {
+				snprintf(w->fail, sizeof(w->fail),
+				    "client %d: resolve gave %s, which it does not hold", w->id,
+				    x->endpoint);
+				dsc_instance_free(x);
+				return false;
+			}
+			dsc_instance_free(x);
+		}
+	} else if (pick < 70) {
+		bool       healthy = false;
+		dsc_health st      = DSC_HEALTH_UNKNOWN;
+		rv                 = dsc_is_healthy(c, svc, ep, &healthy, &st, &err);
+		if (bad(w, "is_healthy", rv, rec->kept[k] ? 0 : DSC_ENOTFOUND, -1, &err)) {
+			return false;
+		}
+		if (rv == 0 && healthy != rec->beat[k]) {
+			snprintf(w->fail, sizeof(w->fail), "client %d: is_healthy %s says %s",
+			    w->id, ep, dsc_health_name(st));
+			return false;
+		}
+	} else if (pick < 80) {
+		rv = dsc_heartbeat(c, svc, ep, NULL, &err);
+		if (bad(w, "heartbeat", rv, rec->kept[k] ? 0 : DSC_ENOTFOUND, -1, &err)) {
+			return false;
+		}
+		rec->beat[k] = rec->kept[k];
+	} else if (pick < 90) {
+		dsc_instance_list *l = NULL;
+		rv                   = dsc_get_all(c, svc, &l, &err);
+		if (bad(w, "get_all", rv, 0, 0, &err)) {
+			return false;
+		}
+		bool match = l->count == (size_t) kept_count(rec);
+		for (size_t i = 0; match && i < l->count; i++) {
+			int at = port_index(w->id, l->items[i].endpoint);
+			match  = at >= 0 && rec->kept[at];
+		}
+		if (!match) {
+			snprintf(w->fail, sizeof(w->fail),
+			    "client %d: get_all lists %zu instances, it holds %d", w->id, l->count,
+			    kept_count(rec));
+		}
+		dsc_instance_list_free(l);
+		return match;
+	} else if (pick < 96) {
+		/* Another client's service: whatever it holds right now. */
+		rv = dsc_resolve(c, other, false, NULL, &err);
+		if (bad(w, "resolve other", rv, 0, DSC_ENOTFOUND, &err)) {
+			return false;
+		}
+	} else if (pick < 97) {
+		rv = dsc_get_all(c, NULL, NULL, &err);
+		if (bad(w, "get_all every service", rv, 0, 0, &err)) {
+			return false;
+		}
+	} else if (pick < 99) {
+		/* Well-formed but invalid: refused, with an answer. */
+		dsc_registration reg = { .service = "Not A Name!", .endpoint = ep };
+		rv                   = dsc_register(c, &reg, NULL, &err);
+		if (bad(w, "register with a bad name", rv, DSC_EINVAL, -1, &err)) {
+			return false;
+		}
+	} else {
+		uint32_t removed = 99;
+		rv               = dsc_deregister(c, svc, NULL, &removed, &err);
+		if (bad(w, "deregister every instance", rv, 0, 0, &err)) {
+			return false;
+		}
+		if (removed != (uint32_t) kept_count(rec)) {
+			snprintf(w->fail, sizeof(w->fail),
+			    "client %d: deregister of the service removed %u, it held %d", w->id,
+			    removed, kept_count(rec));
+			return false;
+		}
+		memset(rec, 0, sizeof(*rec));
+	}
+	return true;
+}
+
+static void *
+load_main(void *p)
+{
+	loader            *w = p;
+	rng                r = { F.seed ^ ((uint64_t) w->round << 32) ^ (uint64_t) (w->id + 1) };
+	dsc_client        *c;
+	dsc_client_options o;
+
+	dsc_client_options_init(&o);
+	o.timeout_ms = TU_LIVENESS_MS; /* a missing answer, not a slow one */
+	if (dsc_client_open(&c, F.d.url, &o) != 0) {
+		snprintf(w->fail, sizeof(w->fail), "client %d: open failed", w->id);
+		return NULL;
+	}
+	while (w->calls < LOAD_MAX_OPS && tu_now_ms() < w->deadline && load_step(w, c, &r)) { }
+	dsc_client_close(c);
+	return NULL;
+}
+
+/* Every acknowledged registration is in GetAll, and nothing that was deregistered. */
+static void
+verify_records(int round)
+{
+	dsc_instance_list *l;
+	dsc_error          err;
+	int                want = 0, seen = 0;
+
+	for (int i = 0; i < N_CLIENTS; i++) {
+		want += kept_count(&R[i]);
+	}
+	int rv = dsc_get_all(F.c, NULL, &l, &err);
+	if (rv != 0) {
+		fail_msg("round %d: get_all: %s (%s)", round, dsc_strerror(rv), err.message);
+	}
+	for (size_t i = 0; i < l->count; i++) {
+		int id;
+		if (sscanf(l->items[i].service, "load-%d", &id) != 1) {
+			continue;
+		}
+		int k = id >= 0 && id < N_CLIENTS ? port_index(id, l->items[i].endpoint) : -1;
+		if (k < 0 || !R[id].kept[k]) {
+			char what[160];
+			snprintf(
+			    what, sizeof(what), "%s %s", l->items[i].service, l->items[i].endpoint);
+			dsc_instance_list_free(l);
+			fail_msg("round %d: %s is registered but was deregistered or never "
+			         "acknowledged",
+			    round, what);
+		}
+		seen++;
+	}
+	dsc_instance_list_free(l);
+	print_message("round %d: %d acknowledged registrations held, %d found in GetAll\n", round,
+	    want, seen);
+	assert_int_equal(seen, want); /* none lost */
+}
+
+static void
+load_round(int round)
+{
+	pthread_t t[N_CLIENTS];
+	loader   *w = calloc(N_CLIENTS, sizeof(*w));
+	int       fds[N_STALLED];
+	int64_t   start = tu_now_ms();
+	long      calls = 0;
+
+	assert_non_null(w);
+	stalled_open(fds);
+	for (int i = 0; i < N_CLIENTS; i++) {
+		w[i] = (loader) {
+			.id = i, .round = round, .deadline = start + LOAD_MS, .rec = &R[i]
+		};
+		assert_int_equal(pthread_create(&t[i], NULL, load_main, &w[i]), 0);
+	}
+	for (int i = 0; i < N_CLIENTS; i++) {
+		pthread_join(t[i], NULL);
+	}
+	stalled_close(fds);
+	for (int i = 0; i < N_CLIENTS; i++) {
+		calls += w[i].calls;
+	}
+	for (int i = 0; i < N_CLIENTS; i++) {
+		if (w[i].fail[0] != 0) {
+			char msg[sizeof(w[i].fail)];
+			snprintf(msg, sizeof(msg), "%s", w[i].fail);
+			free(w);
+			fail_msg("%s (seed %" PRIu64 ")", msg, F.seed);
+		}
+	}
+	free(w);
+	print_message("round %d: %d clients made %ld calls in %" PRId64
+	              " ms, every one answered as expected\n",
+	    round, N_CLIENTS, calls, tu_now_ms() - start);
+	verify_records(round);
+	assert_serving("after the concurrent clients");
+}
+
+/* ---- the tests ---- */
+
+static void
+abuse_round(int round)
+{
+	if (round == 1) {
+		F.rss_before = rss_kib(F.d.pid);
+		assert_true(F.rss_before > 0);
+	}
+	hostile_round(round);
+	oversized_round(round);
+	load_round(round);
+	F.rss_round[round - 1] = rss_kib(F.d.pid);
+	assert_true(F.rss_round[round - 1] > 0); /* still running */
+}
+
+static void
+test_round_one(void **state)
+{
+	(void) state;
+	abuse_round(1);
+}
+
+static void
+test_round_two(void **state)
+{
+	(void) state;
+	abuse_round(2);
+}
+
+static void
+test_memory_is_bounded(void **state)
+{
+	(void) state;
+	print_message("RSS before %ld KiB, after %ld KiB, after round 2 %ld KiB\n", F.rss_before,
+	    F.rss_round[0], F.rss_round[1]);
+	assert_true(F.rss_before > 0 && F.rss_round[0] > 0 && F.rss_round[1] > 0);
+	/*
+	 * A sanity bound, not a measurement. Round 2 repeats round 1 on a
+	 * registry of the same size, so what it adds is what requests leave
+	 * behind; tens of thousands of calls make any per-call leak show. The
+	 * sanitizer build's LeakSanitizer catches exact leaks at the daemon's exit.
+	 */
+	if (F.rss_round[1] - F.rss_round[0] >= GROWTH_MAX_KIB) {
+		fail_msg("round 2 grew RSS by %ld KiB (bound %d KiB)",
+		    F.rss_round[1] - F.rss_round[0], GROWTH_MAX_KIB);
+	}
+}
+
+static void
+test_sigterm_exits_zero(void **state)
+{
+	(void) state;
+	assert_serving("at the end");
+	assert_int_equal(td_daemon_stop(&F.d), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_one),
+		cmocka_unit_test(test_round_two),
+		cmocka_unit_test(test_memory_is_bounded),
+		cmocka_unit_test(test_sigterm_exits_zero),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
