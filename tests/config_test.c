@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <discovery/discovery.h>
@@ -257,6 +258,7 @@ test_profiles(void **state)
 	assert_string_equal(f->c.options.token, "s3cret");
 
 	const char *token = file(f, "token", "from-file\n");
+	chmod(token, 0600); /* a token others can read is refused */
 	assert_int_equal(
 	    load(f, (const char *[]) { "--environment", "production", "--token-file", token, NULL },
 	        NULL),

@@ -22,6 +22,12 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 
+/* One call in flight, linked into its client so a shutdown can cancel it. */
+typedef struct call {
+	struct call *next;
+	nng_aio     *aio;
+} call;
+
 struct dsc_client {
 	nng_socket       sock;
 	int32_t          timeout_ms;
@@ -29,9 +35,11 @@ struct dsc_client {
 	char             url[256];
 	pthread_mutex_t  mtx; /* with cv: waiting for the first pipe */
 	pthread_cond_t   cv;
-	_Atomic int      pipes;    /* connected pipes, to tell "unreachable" from "slow" */
-	_Atomic uint64_t revision; /* from the last successful reply */
-	_Atomic bool     shut;     /* the socket is closed (dsi_client_shutdown) */
+	_Atomic int      pipes;     /* connected pipes, to tell "unreachable" from "slow" */
+	_Atomic uint64_t revision;  /* from the last successful reply */
+	_Atomic bool     shut;      /* dsi_client_shutdown was called */
+	pthread_mutex_t  calls_mtx; /* guards calls, and the start of every call step */
+	struct call     *calls;     /* calls in flight, for dsi_client_shutdown to cancel */
 };
 
 void
@@ -69,6 +77,7 @@ dsi_err_from_nng(int rv)
 	case NNG_ENOMEM:
 		return DSC_ENOMEM;
 	case NNG_ECLOSED:
+	case NNG_ECANCELED:
 		return DSC_ECLOSED;
 	case NNG_EADDRINVAL:
 	case NNG_EINVAL:
@@ -167,6 +176,7 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 		return dsi_err_from_nng(rv);
 	}
 	pthread_mutex_init(&c->mtx, NULL);
+	pthread_mutex_init(&c->calls_mtx, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	/*
 	 * nng resends a request after 60 s by default, so a slow call would run
@@ -189,6 +199,7 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 		nng_close(c->sock);
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mtx);
+		pthread_mutex_destroy(&c->calls_mtx);
 		free(c->token);
 		free(c);
 		return rv;
@@ -200,9 +211,12 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 void
 dsi_client_shutdown(dsc_client *c)
 {
-	if (!atomic_exchange(&c->shut, true)) {
-		nng_close(c->sock); /* after this no pipe callback can run */
+	pthread_mutex_lock(&c->calls_mtx);
+	atomic_store(&c->shut, true);
+	for (call *k = c->calls; k != NULL; k = k->next) {
+		nng_aio_cancel(k->aio); /* the caller sees DSC_ECLOSED at once */
 	}
+	pthread_mutex_unlock(&c->calls_mtx);
 }
 
 int32_t
@@ -216,8 +230,10 @@ dsc_client_close(dsc_client *c)
 {
 	if (c != NULL) {
 		dsi_client_shutdown(c);
+		nng_close(c->sock); /* no call runs now; after this no pipe callback can run */
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mtx);
+		pthread_mutex_destroy(&c->calls_mtx);
 		free(c->token);
 		free(c);
 	}
@@ -229,19 +245,53 @@ dsc_client_revision(const dsc_client *c)
 	return atomic_load(&((dsc_client *) c)->revision);
 }
 
-/* Runs one step (send or receive) of a call on aio within the deadline. */
+/*
+ * Runs one step (send or receive) of a call within the deadline. The step
+ * starts under calls_mtx, which dsi_client_shutdown also takes: a step
+ * either starts before the shutdown (and is cancelled by it) or sees it and
+ * does not start. Closing the socket under a running call instead makes
+ * nng 1.5.2 panic.
+ */
 static int
-aio_step(nng_aio *aio, nng_ctx ctx, bool send, int64_t deadline)
+aio_step(dsc_client *c, nng_aio *aio, nng_ctx ctx, bool send, int64_t deadline)
 {
 	int64_t left = deadline - dsi_monotonic_ms();
 	nng_aio_set_timeout(aio, left > 0 ? (nng_duration) left : 1);
+	pthread_mutex_lock(&c->calls_mtx);
+	if (atomic_load(&c->shut)) {
+		pthread_mutex_unlock(&c->calls_mtx);
+		return NNG_ECLOSED;
+	}
 	if (send) {
 		nng_ctx_send(ctx, aio);
 	} else {
 		nng_ctx_recv(ctx, aio);
 	}
+	pthread_mutex_unlock(&c->calls_mtx);
 	nng_aio_wait(aio);
 	return nng_aio_result(aio);
+}
+
+static void
+call_link(dsc_client *c, call *k)
+{
+	pthread_mutex_lock(&c->calls_mtx);
+	k->next  = c->calls;
+	c->calls = k;
+	pthread_mutex_unlock(&c->calls_mtx);
+}
+
+static void
+call_unlink(dsc_client *c, call *k)
+{
+	pthread_mutex_lock(&c->calls_mtx);
+	for (call **pp = &c->calls; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->calls_mtx);
 }
 
 /*
@@ -275,11 +325,14 @@ roundtrip(
 		return dsi_fail(err, DSC_ENOMEM, "%s", nng_strerror(rv));
 	}
 	nng_aio_set_msg(aio, msg);
-	if ((rv = aio_step(aio, ctx, true, deadline)) != 0) {
+	call k = { NULL, aio };
+	call_link(c, &k);
+	if ((rv = aio_step(c, aio, ctx, true, deadline)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio)); /* a failed send leaves it to us */
 	} else {
-		rv = aio_step(aio, ctx, false, deadline);
+		rv = aio_step(c, aio, ctx, false, deadline);
 	}
+	call_unlink(c, &k);
 	if (rv != 0) {
 		nng_aio_free(aio);
 		nng_ctx_close(ctx);
