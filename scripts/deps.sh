@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only those missing.
-# Usage: scripts/deps.sh [runtime|test|bench]   (test adds what the test suite uses;
-#        bench adds gnuplot-nox, which bench/run plots with)
+# Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses;
+#        bench adds gnuplot-nox, which bench/run plots with; fuzz adds clang, its
+#        libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 
 want=(cmake make gcc pkg-config
@@ -11,6 +12,10 @@ if [ "${1:-runtime}" = test ]; then
 fi
 if [ "${1:-runtime}" = bench ]; then
   want+=(gnuplot-nox)
+fi
+if [ "${1:-runtime}" = fuzz ]; then
+  # libclang-rt-14-dev ships libclang_rt.fuzzer-x86_64.a; clang does not pull it in.
+  want+=(clang libclang-rt-14-dev llvm)
 fi
 
 missing=()

@@ -23,4 +23,8 @@ run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
   run_suite sanitize -DCMAKE_BUILD_TYPE=Debug -DDISCOVERY_SANITIZE=ON
+# libFuzzer on request decoding, validation and dispatch (clang), bounded, then
+# every saved regression input; see tests/fuzz/.
+echo "== fuzz (60 s)"
+scripts/fuzz.sh 60
 echo "== all test suites passed"
