@@ -33,6 +33,7 @@
 #include "codec.h"
 #include "daemon.h"
 #include "testutil.h"
+#include "sockclose.h"
 
 #define MAX_REQUEST    65536 /* the daemon's --max-request-size here */
 #define STR(x)         #x
@@ -550,7 +551,7 @@ hostile_round(int round)
 		by_status[resp->status < 17 ? resp->status : 0]++;
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 	}
-	nng_close(s);
+	dsi_close_bounded(s, DSI_CLOSE_BOUND_MS, NULL); /* nng 1.5.2 */
 	corpus_free(&c);
 	char kinds[256];
 	int  w = 0;
@@ -639,7 +640,7 @@ oversized_round(int round)
 			    round, big[i], MAX_REQUEST);
 		}
 		nng_aio_free(aio[i]);
-		nng_close(s[i]);
+		dsi_close_bounded(s[i], DSI_CLOSE_BOUND_MS, NULL); /* nng 1.5.2 */
 	}
 
 	/* The connection that behaved is still answered, and so is a new one. */
@@ -651,7 +652,7 @@ oversized_round(int round)
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	free(body);
-	nng_close(ok);
+	dsi_close_bounded(ok, DSI_CLOSE_BOUND_MS, NULL); /* nng 1.5.2 */
 	assert_serving("after the oversized requests");
 	print_message("round %d: %zu bytes answered; %zu, %zu and %zu bytes dropped\n", round, fits,
 	    big[0], big[1], big[2]);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "sockclose.h"
 #include "internal.h"
 #include "status.h"
 #include "text.h"
@@ -230,7 +231,11 @@ dsc_client_close(dsc_client *c)
 {
 	if (c != NULL) {
 		dsi_client_shutdown(c);
-		nng_close(c->sock); /* no call runs now; after this no pipe callback can run */
+		/* No call runs now. If nng 1.5.2 wedges the close, its pipe callbacks
+		 * may still touch c: leave c to the process exit rather than free it. */
+		if (!dsi_close_bounded(c->sock, DSI_CLOSE_BOUND_MS, NULL)) {
+			return;
+		}
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mtx);
 		pthread_mutex_destroy(&c->calls_mtx);

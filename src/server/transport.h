@@ -11,6 +11,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "sockclose.h"
 
 typedef struct dsi_rep_server dsi_rep_server;
 
@@ -28,16 +29,6 @@ typedef struct dsi_rep_options {
  */
 int dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_dispatch *d,
     const dsi_log *log, char *why, size_t why_len);
-
-#define DSI_CLOSE_BOUND_MS 2000
-
-/*
- * nng_close with a bound: nng 1.5.2 (Debian 12) can block forever closing a
- * socket whose TCP pipe was closed mid-receive (fixed upstream in 1.6.0,
- * nng #1636), and then every later close waits on nng's reaper too. Past
- * bound_ms this logs a warning and leaves the socket to the process exit.
- */
-void dsi_close_bounded(nng_socket sock, int bound_ms, const dsi_log *log);
 
 /* Writes url with port 0 replaced by the port listener l really got. */
 void dsi_listener_url(nng_listener l, const char *url, char *out, size_t n);

@@ -1,0 +1,90 @@
+/* nng_close with a bound, for nng 1.5.2's close that can hang forever. */
+#include "sockclose.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "timeutil.h"
+
+/* A socket close handed to its own thread; whoever finishes last frees it. */
+typedef struct closer {
+	nng_socket      sock;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	bool            abandoned;
+} closer;
+
+static void
+closer_free(closer *c)
+{
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}
+
+static void *
+closer_main(void *arg)
+{
+	closer *c = arg;
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mtx);
+	c->done        = true;
+	bool abandoned = c->abandoned;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+	if (abandoned) {
+		closer_free(c);
+	}
+	return NULL;
+}
+
+/*
+ * nng 1.5.2 (Debian 12) can block forever in nng_close when a TCP pipe is
+ * closed in the middle of receiving a message: the pipe's receive is
+ * re-armed after the close and the pipe is never reaped (fixed upstream in
+ * 1.6.0, nng #1636). Every reply has been sent by now, so the close is
+ * given a bound and then left to the process exit.
+ */
+bool
+dsi_close_bounded(nng_socket sock, int bound_ms, const dsi_log *log)
+{
+	closer         *c = calloc(1, sizeof(*c));
+	pthread_t       t;
+	struct timespec deadline;
+
+	if (c == NULL) {
+		nng_close(sock);
+		return true;
+	}
+	c->sock = sock;
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&t, NULL, closer_main, c) != 0) {
+		closer_free(c);
+		nng_close(sock);
+		return true;
+	}
+	pthread_detach(t);
+	dsi_realtime_after(&deadline, bound_ms);
+	pthread_mutex_lock(&c->mtx);
+	while (!c->done) {
+		if (pthread_cond_timedwait(&c->cv, &c->mtx, &deadline) == ETIMEDOUT) {
+			break;
+		}
+	}
+	bool done    = c->done;
+	c->abandoned = !done;
+	pthread_mutex_unlock(&c->mtx);
+	if (done) {
+		closer_free(c);
+	} else {
+		dsi_warn(log,
+		    "a socket did not close within %d ms (nng 1.5.2 pipe-close bug, fixed in nng "
+		    "1.6.0); leaving it to the process exit",
+		    bound_ms);
+	}
+	return done;
+}
