@@ -130,10 +130,8 @@ validate_common(call *c, const struct kind *k)
 		}
 		c->service_or_null = c->service;
 	}
+	/* Kinds without an endpoint have no string field 2: ep is "" for them. */
 	if (ep[0] != 0 || (k->flags & NEED_ENDPOINT)) {
-		if (!(k->flags & (NEED_ENDPOINT | OPT_ENDPOINT))) {
-			return 0; /* the kind has no endpoint field */
-		}
 		rv = dsi_endpoint_validate(ep, c->message, sizeof(c->message));
 		if (rv != 0) {
 			return rv;

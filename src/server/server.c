@@ -241,12 +241,6 @@ dsi_server_missing(dsi_server *s, const char *const *names, size_t n, char *miss
 }
 
 const char *
-dsi_server_publish_url(const dsi_server *s)
-{
-	return dsi_events_url(s->events);
-}
-
-const char *
 dsi_server_url(const dsi_server *s, size_t i)
 {
 	return dsi_rep_bound_url(s->rep, i);

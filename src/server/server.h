@@ -38,9 +38,6 @@ int dsi_server_register(dsi_server *s, const dsi_boot_instance *b, char *why, si
 size_t dsi_server_missing(
     dsi_server *s, const char *const *names, size_t n, char *missing, size_t len);
 
-/* The bound PUB URL (with the real port for ":0"). */
-const char *dsi_server_publish_url(const dsi_server *s);
-
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);
 
