@@ -258,8 +258,15 @@ bn_discoveryd_start(bn_child *c, const bn_opts *o, const char *const *extra, con
 	argv[n++]     = "tcp://127.0.0.1:0";
 	argv[n++]     = "--log-level"; /* info: the bound URLs are logged at info */
 	argv[n++]     = "info";
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 46; i++) {
+	bool own_data = false;
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < 44; i++) {
+		own_data  = own_data || strcmp(extra[i], "--data") == 0;
 		argv[n++] = extra[i];
+	}
+	if (!own_data) {
+		/* Scenarios measure serving; the durable-register scenario asks for its file. */
+		argv[n++] = "--data";
+		argv[n++] = ":memory:";
 	}
 	argv[n] = NULL;
 	return bn_child_start(c, argv, true, o->out_dir, tag);

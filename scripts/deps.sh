@@ -6,7 +6,7 @@
 set -euo pipefail
 
 want=(cmake make gcc pkg-config
-      libnng-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev)
+      libnng-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev libsqlite3-dev)
 if [ "${1:-runtime}" = test ]; then
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf)
 fi

@@ -159,7 +159,7 @@ static void
 test_loose_token_file_is_refused(void **state)
 {
 	const char *argv[] = { DISCOVERYD_PATH, "--listen", "tcp://127.0.0.1:0", "--publish",
-		"tcp://127.0.0.1:0", "--token-file", loose_file, NULL };
+		"tcp://127.0.0.1:0", "--data", ":memory:", "--token-file", loose_file, NULL };
 	char        out[1024], err[2048];
 	(void) state;
 	assert_int_equal(td_run(argv, out, sizeof(out), err, sizeof(err)), 2);

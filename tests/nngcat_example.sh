@@ -5,7 +5,7 @@ set -euo pipefail
 discoveryd=$1
 proto=$2
 log=$(mktemp)
-"$discoveryd" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 2>"$log" &
+"$discoveryd" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 500); do

@@ -29,6 +29,7 @@ start(size_t max_request)
 	dsi_options_default(&o);
 	o.listen[0]   = "tcp://127.0.0.1:0";
 	o.publish     = "tcp://127.0.0.1:0";
+	o.data        = ":memory:";
 	o.max_request = max_request;
 	o.workers     = 4;
 	if (dsi_server_create(&s, &o, NULL, why, sizeof(why)) != 0) {
@@ -95,6 +96,7 @@ test_listen_failure_is_reported(void **state)
 	char               why[256] = "";
 	(void) state;
 	dsi_options_default(&o);
+	o.data      = ":memory:";
 	o.listen[0] = "bogus://nowhere";
 	assert_int_not_equal(dsi_server_create(&s, &o, NULL, why, sizeof(why)), 0);
 	assert_null(s);

@@ -22,7 +22,7 @@ trap "exit 143" TERM INT
 start_daemon() {
   local log=$1
   shift
-  "$DISCOVERYD" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --log-level debug \
+  "$DISCOVERYD" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: --log-level debug \
     --health-interval 0.1 --rise 1 --fall 1 "$@" 2>"$log" &
   started_pid=$!
   pids+=("$started_pid")

@@ -82,9 +82,9 @@ expect_endpoint(dsc_client *c, const char *svc, const char *want)
 static void
 expect_refusal(const char *const *args, int code, const char *text)
 {
-	const char *argv[16] = { DISCOVERYD_PATH, "--listen", "tcp://127.0.0.1:0", "--publish",
-		"tcp://127.0.0.1:0" };
-	size_t      n        = 5;
+	const char *argv[20] = { DISCOVERYD_PATH, "--listen", "tcp://127.0.0.1:0", "--publish",
+		"tcp://127.0.0.1:0", "--data", ":memory:" };
+	size_t      n        = 7;
 	char        out[4096], err[4096];
 	while (*args != NULL) {
 		argv[n++] = *args++;

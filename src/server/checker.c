@@ -475,6 +475,11 @@ body_cb(char *p, size_t size, size_t n, void *arg)
 static void
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
+	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
+		dsi_warn(
+		    c->log, "health of %s not recorded: the revision cannot be stored", t->service);
+		return;
+	}
 	int64_t    now  = dsi_wall_ms();
 	dsc_health prev = t->state;
 	t->state
@@ -496,9 +501,16 @@ static void
 reap(dsi_checker *c, target *t)
 {
 	bool removed = false;
-	if (c->o.deregister_after_ms > 0) {
+	if (c->o.deregister_after_ms > 0 && c->o.reap != NULL) {
+		/* Only due ones go to the store, which checks again before removing. */
+		if (dsi_registry_reap_due(c->registry, t->service, t->endpoint,
+		        c->o.deregister_after_ms, dsi_wall_ms())) {
+			c->o.reap(
+			    c->o.store_arg, t->service, t->endpoint, c->o.deregister_after_ms);
+		}
+	} else if (c->o.deregister_after_ms > 0) {
 		dsi_registry_reap(c->registry, t->service, t->endpoint, c->o.deregister_after_ms,
-		    dsi_wall_ms(), &removed);
+		    dsi_wall_ms(), false, &removed);
 		if (removed) {
 			dsi_info(c->log, "removed %s after %d ms unhealthy", t->service,
 			    c->o.deregister_after_ms);
@@ -594,6 +606,10 @@ static void
 visit_ttl(dsi_checker *c, target *t)
 {
 	int64_t wall = dsi_wall_ms(), next = 0;
+	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
+		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms); /* try again later */
+		return;
+	}
 	if (dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next) != 0) {
 		return; /* gone; its removal is in the inbox */
 	}

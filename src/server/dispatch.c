@@ -5,6 +5,7 @@
  */
 #include "dispatch.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,13 @@ enum {
 
 /* One call in flight: validated inputs, the result, and what to free. */
 typedef struct call {
+	dsi_write               w; /* first: the call as a write waiting in the store */
 	const dsi_dispatch     *d;
+	const struct kind      *k;
+	Discovery__V1__Request *msg; /* the decoded request */
 	const ProtobufCMessage *req; /* the kind's own request message */
+	dsi_reply_fn            done;
+	void                   *done_arg;
 	char                    service[DSI_NAME_MAX + 1];
 	const char             *service_or_null; /* NULL when empty and optional */
 	const char             *endpoint;        /* NULL when empty and optional */
@@ -50,10 +56,18 @@ typedef struct call {
 	} out;
 	dsi_instance *one; /* exported data the reply points into */
 	dsi_instances many;
+	/* Register's checked inputs, kept from the check until the write is applied. */
+	char             path[HEALTH_PATH_MAX + 2];
+	dsc_kv          *kv;
+	dsi_registration reg;
 } call;
 
 typedef int (*handler_fn)(call *c);
+typedef int (*plan_fn)(call *c, dsi_store_txn *tx);
 
+static int check_register(call *c);
+static int plan_register(call *c, dsi_store_txn *tx);
+static int plan_deregister(call *c, dsi_store_txn *tx);
 static int do_register(call *c);
 static int do_resolve(call *c);
 static int do_deregister(call *c);
@@ -61,23 +75,32 @@ static int do_is_healthy(call *c);
 static int do_get_all(call *c);
 static int do_heartbeat(call *c);
 
-/* The one table from call kind to handler; the oneof numbers are shared. */
+/*
+ * The one table from call kind to handler; the oneof numbers are shared.
+ * check validates what validate_common does not, on the receiving thread.
+ * With a store, a write's plan states its SQL on the writer thread, and
+ * run changes the registry after the commit; without one, run follows
+ * check at once.
+ */
 static const struct kind {
 	Discovery__V1__Request__CallCase call;
 	const char                      *name;
 	unsigned                         flags;
+	handler_fn                       check;
+	plan_fn                          plan;
 	handler_fn                       run;
 } kinds[] = {
 	{ DISCOVERY__V1__REQUEST__CALL_REGISTER, "register", NEED_SERVICE | NEED_ENDPOINT | WRITES,
-	    do_register },
-	{ DISCOVERY__V1__REQUEST__CALL_RESOLVE, "resolve", NEED_SERVICE, do_resolve },
+	    check_register, plan_register, do_register },
+	{ DISCOVERY__V1__REQUEST__CALL_RESOLVE, "resolve", NEED_SERVICE, NULL, NULL, do_resolve },
 	{ DISCOVERY__V1__REQUEST__CALL_DEREGISTER, "deregister",
-	    NEED_SERVICE | OPT_ENDPOINT | WRITES, do_deregister },
-	{ DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY, "is_healthy", NEED_SERVICE | OPT_ENDPOINT,
-	    do_is_healthy },
-	{ DISCOVERY__V1__REQUEST__CALL_GET_ALL, "get_all", OPT_SERVICE, do_get_all },
+	    NEED_SERVICE | OPT_ENDPOINT | WRITES, NULL, plan_deregister, do_deregister },
+	{ DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY, "is_healthy", NEED_SERVICE | OPT_ENDPOINT, NULL,
+	    NULL, do_is_healthy },
+	{ DISCOVERY__V1__REQUEST__CALL_GET_ALL, "get_all", OPT_SERVICE, NULL, NULL, do_get_all },
+	/* No SQL: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
-	    NEED_SERVICE | NEED_ENDPOINT | WRITES, do_heartbeat },
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -151,14 +174,10 @@ invalid(call *c, const char *fmt, const char *detail)
 }
 
 static int
-do_register(call *c)
+check_register(call *c)
 {
 	const Discovery__V1__RegisterRequest *rq = (const Discovery__V1__RegisterRequest *) c->req;
-	char                                  path[HEALTH_PATH_MAX + 2] = "/health";
 	char                                  esc[96];
-	dsc_kv                               *kv = NULL;
-	bool                                  created;
-	int                                   rv;
 
 	char host[DSI_ENDPOINT_MAX + 1], why[192];
 	if (c->d->policy != NULL && dsi_endpoint_host(c->endpoint, host, sizeof(host)) == 0
@@ -185,20 +204,21 @@ do_register(call *c)
 			}
 		}
 		/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
-		snprintf(path, sizeof(path), "%s%s", rq->health_path[0] == '/' ? "" : "/",
+		snprintf(c->path, sizeof(c->path), "%s%s", rq->health_path[0] == '/' ? "" : "/",
 		    rq->health_path);
+	} else {
+		dsi_strlcpy(c->path, "/health", sizeof(c->path));
 	}
 	if (rq->ttl_ms != 0 && (rq->ttl_ms < TTL_MIN_MS || rq->ttl_ms > TTL_MAX_MS)) {
 		return invalid(c, "ttl_ms must be 0 (checked by the server) or %s", "100-86400000");
 	}
-	if (rq->n_metadata > 0 && (kv = calloc(rq->n_metadata, sizeof(*kv))) == NULL) {
+	if (rq->n_metadata > 0 && (c->kv = calloc(rq->n_metadata, sizeof(*c->kv))) == NULL) {
 		return DSC_ENOMEM;
 	}
 	for (size_t i = 0; i < rq->n_metadata; i++) {
 		const char *key = rq->metadata[i]->key, *val = rq->metadata[i]->value;
 		if (key[0] == 0 || strlen(key) > META_KEY_MAX || strpbrk(key, " =") != NULL
 		    || !dsi_text_is_clean(key)) {
-			free(kv);
 			return invalid(c,
 			    "metadata key \"%s\" must be 1-128 bytes of UTF-8 without spaces, '=' "
 			    "or "
@@ -206,26 +226,54 @@ do_register(call *c)
 			    dsi_text_escape(key, esc, sizeof(esc)));
 		}
 		if (!dsi_text_is_clean(val)) {
-			free(kv);
 			return invalid(c,
 			    "metadata value for \"%s\" must be UTF-8 without control characters",
 			    dsi_text_escape(key, esc, sizeof(esc)));
 		}
-		kv[i].key   = key;
-		kv[i].value = val;
+		c->kv[i].key   = key;
+		c->kv[i].value = val;
 	}
-	dsi_registration reg = {
+	c->reg = (dsi_registration) {
 		.service     = c->service,
 		.endpoint    = c->endpoint,
-		.metadata    = kv,
+		.metadata    = c->kv,
 		.n_metadata  = rq->n_metadata,
-		.health_path = path,
+		.health_path = c->path,
 		.ttl_ms      = rq->ttl_ms,
 		.weight      = rq->weight,
 	};
-	rv = dsi_registry_register(c->d->registry, &reg, dsi_wall_ms(), &c->one, &created,
-	    &c->revision, c->message, sizeof(c->message));
-	free(kv);
+	return 0;
+}
+
+/* Limits count what this batch creates before it is applied. */
+static int
+plan_register(call *c, dsi_store_txn *tx)
+{
+	uint32_t in_service, total;
+	bool     creates, changes;
+	int64_t  at;
+	int      rv;
+
+	dsi_store_pending(tx, c->service, &in_service, &total);
+	rv = dsi_registry_plan_register(c->d->registry, &c->reg, in_service, total, dsi_wall_ms(),
+	    &creates, &changes, &at, c->message, sizeof(c->message));
+	if (rv != 0) {
+		return rv;
+	}
+	c->reg.registered_at_ms = at; /* the file and the registry agree on it */
+	if (creates) {
+		dsi_store_note_create(tx);
+	}
+	return changes ? dsi_store_put(tx, &c->reg) : 0;
+}
+
+static int
+do_register(call *c)
+{
+	char esc[96];
+	bool created;
+	int  rv = dsi_registry_register(c->d->registry, &c->reg, dsi_wall_ms(), &c->one, &created,
+	     &c->revision, c->message, sizeof(c->message));
 	if (rv == 0) {
 		discovery__v1__register_response__init(&c->out.reg);
 		c->out.reg.instance = c->one;
@@ -250,6 +298,15 @@ do_resolve(call *c)
 		    c->service);
 	}
 	return rv;
+}
+
+static int
+plan_deregister(call *c, dsi_store_txn *tx)
+{
+	if (dsi_registry_count_matching(c->d->registry, c->service, c->endpoint) == 0) {
+		return 0; /* idempotent: nothing to store */
+	}
+	return dsi_store_delete(tx, c->service, c->endpoint);
 }
 
 static int
@@ -352,70 +409,158 @@ authorize(const dsi_dispatch *d, const struct kind *k, const char *token, char *
 	return 0;
 }
 
-int
-dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg **reply)
+/* Encodes the Response, hands it to done, and frees the call. */
+static void
+finish(call *c, int rv)
 {
-	Discovery__V1__Request *req  = NULL;
-	Discovery__V1__Response resp = DISCOVERY__V1__RESPONSE__INIT;
-	const struct kind      *k    = NULL;
-	call                    c;
-	int                     rv;
+	Discovery__V1__Response resp  = DISCOVERY__V1__RESPONSE__INIT;
+	const struct kind      *k     = c->k;
+	nng_msg                *reply = NULL;
 
-	memset(&c, 0, sizeof(c));
-	c.d = d;
-	if (len == 0) {
-		rv = DSC_EINVAL;
-		snprintf(c.message, sizeof(c.message), "empty request");
-	} else if ((rv = dsi_unpack(
-	                &discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &req))
-	    != 0) {
-		rv = DSC_EINVAL;
-		snprintf(c.message, sizeof(c.message),
-		    "request is not a discovery.v1.Request message (%zu bytes)", len);
-	} else if ((k = kind_find(req->call_case)) == NULL) {
-		rv = no_call(req, c.message, sizeof(c.message));
-	} else {
-		c.req = *oneof_slot(&req->base, (unsigned) k->call);
-		rv    = authorize(d, k, req->auth_token, c.message, sizeof(c.message));
-		if (rv == 0) {
-			rv = validate_common(&c, k);
-		}
-		if (rv == 0) {
-			rv = k->run(&c);
-		}
-		if ((k->flags & WRITES) && d->after_write != NULL) {
-			d->after_write(d->after_write_arg); /* publish the change now */
-		}
-	}
-	if (rv == DSC_ENOTFOUND && c.message[0] == 0) {
+	if (rv == DSC_ENOTFOUND && c->message[0] == 0) {
 		char esc[96];
-		if (c.endpoint != NULL && k->call != DISCOVERY__V1__REQUEST__CALL_DEREGISTER) {
-			snprintf(c.message, sizeof(c.message), "service %s has no instance %s",
-			    c.service, dsi_text_escape(c.endpoint, esc, sizeof(esc)));
+		if (c->endpoint != NULL && k->call != DISCOVERY__V1__REQUEST__CALL_DEREGISTER) {
+			snprintf(c->message, sizeof(c->message), "service %s has no instance %s",
+			    c->service, dsi_text_escape(c->endpoint, esc, sizeof(esc)));
 		} else {
-			snprintf(c.message, sizeof(c.message), "service %s is not registered",
-			    c.service);
+			snprintf(c->message, sizeof(c->message), "service %s is not registered",
+			    c->service);
 		}
 	}
 	if (rv != 0) {
-		if (c.message[0] == 0) {
-			snprintf(c.message, sizeof(c.message), "%s", dsc_strerror(rv));
+		if (c->message[0] == 0) {
+			snprintf(c->message, sizeof(c->message), "%s", dsc_strerror(rv));
 		}
-		c.revision = dsi_registry_revision(d->registry);
-		dsi_debug(d->log, "%s failed: %s", k != NULL ? k->name : "request", c.message);
+		c->revision = dsi_registry_revision(c->d->registry);
+		dsi_debug(c->d->log, "%s failed: %s", k != NULL ? k->name : "request", c->message);
 	} else {
 		resp.result_case = (Discovery__V1__Response__ResultCase) k->call;
-		*oneof_slot(&resp.base, (unsigned) k->call) = (ProtobufCMessage *) &c.out;
+		*oneof_slot(&resp.base, (unsigned) k->call) = (ProtobufCMessage *) &c->out;
 	}
 	resp.status   = dsi_status_from_err(rv);
-	resp.message  = rv != 0 ? c.message : (char *) "";
-	resp.revision = c.revision;
-	rv            = dsi_pack(&resp.base, reply);
-
-	free(c.one);
-	dsi_instances_free(&c.many);
-	if (req != NULL) {
-		protobuf_c_message_free_unpacked(&req->base, NULL);
+	resp.message  = rv != 0 ? c->message : (char *) "";
+	resp.revision = c->revision;
+	if (dsi_pack(&resp.base, &reply) != 0) {
+		reply = NULL;
 	}
-	return rv;
+
+	dsi_reply_fn done = c->done;
+	void        *arg  = c->done_arg;
+	free(c->one);
+	dsi_instances_free(&c->many);
+	free(c->kv);
+	if (c->msg != NULL) {
+		protobuf_c_message_free_unpacked(&c->msg->base, NULL);
+	}
+	free(c);
+	done(arg, reply);
+}
+
+static int
+plan_write(dsi_write *w, dsi_store_txn *tx)
+{
+	call *c = (call *) w;
+	return c->k->plan != NULL ? c->k->plan(c, tx) : 0;
+}
+
+/* After the commit: run the call, or answer with the plan's or the commit's error. */
+static void
+apply_write(dsi_write *w, int rv, const char *why)
+{
+	call *c = (call *) w;
+	if (why != NULL) {
+		snprintf(c->message, sizeof(c->message), "%s", why);
+	} else if (rv == 0) {
+		rv = c->k->run(c);
+	}
+	finish(c, rv);
+}
+
+void
+dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply_fn done, void *arg)
+{
+	call *c = calloc(1, sizeof(*c));
+	int   rv;
+
+	if (c == NULL) {
+		done(arg, NULL);
+		return;
+	}
+	c->d        = d;
+	c->done     = done;
+	c->done_arg = arg;
+	if (len == 0) {
+		rv = DSC_EINVAL;
+		snprintf(c->message, sizeof(c->message), "empty request");
+	} else if (dsi_unpack(
+	               &discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &c->msg)
+	    != 0) {
+		rv = DSC_EINVAL;
+		snprintf(c->message, sizeof(c->message),
+		    "request is not a discovery.v1.Request message (%zu bytes)", len);
+	} else if ((c->k = kind_find(c->msg->call_case)) == NULL) {
+		rv = no_call(c->msg, c->message, sizeof(c->message));
+	} else {
+		const struct kind *k = c->k;
+		c->req               = *oneof_slot(&c->msg->base, (unsigned) k->call);
+		rv = authorize(d, k, c->msg->auth_token, c->message, sizeof(c->message));
+		if (rv == 0) {
+			rv = validate_common(c, k);
+		}
+		if (rv == 0 && k->check != NULL) {
+			rv = k->check(c);
+		}
+		if (rv == 0 && (k->flags & WRITES) && d->store != NULL) {
+			c->w.service  = c->service;
+			c->w.endpoint = c->endpoint;
+			c->w.plan     = plan_write;
+			c->w.apply    = apply_write;
+			dsi_store_submit(d->store, &c->w); /* answered after the commit */
+			return;
+		}
+		if (rv == 0) {
+			rv = k->run(c);
+		}
+		if ((k->flags & WRITES) && rv == 0 && d->after_write != NULL) {
+			d->after_write(d->after_write_arg); /* publish the change now */
+		}
+	}
+	finish(c, rv);
+}
+
+/* Waits for a reply that may come from the writer thread. */
+typedef struct waiter {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	nng_msg        *reply;
+} waiter;
+
+static void
+wake(void *arg, nng_msg *reply)
+{
+	waiter *w = arg;
+	pthread_mutex_lock(&w->mtx);
+	w->reply = reply;
+	w->done  = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+int
+dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg **reply)
+{
+	waiter w = { .done = false, .reply = NULL };
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	dsi_dispatch_begin(d, buf, len, wake, &w);
+	pthread_mutex_lock(&w.mtx);
+	while (!w.done) {
+		pthread_cond_wait(&w.cv, &w.mtx);
+	}
+	pthread_mutex_unlock(&w.mtx);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mtx);
+	*reply = w.reply;
+	return w.reply != NULL ? 0 : DSC_ENOMEM;
 }

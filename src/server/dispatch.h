@@ -12,6 +12,7 @@
 #include "log.h"
 #include "netpolicy.h"
 #include "registry.h"
+#include "store.h"
 
 /* What handlers need; owned by the server, borrowed here. */
 typedef struct dsi_dispatch {
@@ -21,15 +22,28 @@ typedef struct dsi_dispatch {
 	const char          *token;         /* NULL: no authentication */
 	bool                 auth_reads;    /* reads need the token too */
 	const dsi_netpolicy *policy;        /* addresses endpoints may use */
-	/* Called after a call that may change the registry, outside its lock. */
+	dsi_store           *store;         /* NULL: writes are not stored */
+	/* Called after a write applied at once (no store), outside the registry lock. */
 	void (*after_write)(void *arg);
 	void *after_write_arg;
 } dsi_dispatch;
 
+/* Receives the Response (now the callee's), or NULL when none could be built. */
+typedef void (*dsi_reply_fn)(void *arg, nng_msg *reply);
+
 /*
- * Handles one request of len bytes. Every input, however malformed, gets a
- * Response in *reply (owned by the caller). Returns 0, or DSC_ENOMEM when
- * not even an error reply could be allocated.
+ * Handles one request of len bytes (copied: buf may go once this returns).
+ * Every input, however malformed, gets a Response through done: at once
+ * for reads and rejected requests, and from the store's writer thread once
+ * a write is committed. done never runs with a lock of ours held.
+ */
+void dsi_dispatch_begin(
+    const dsi_dispatch *d, const void *buf, size_t len, dsi_reply_fn done, void *arg);
+
+/*
+ * dsi_dispatch_begin, waiting for the Response (*reply, owned by the
+ * caller). Returns 0, or DSC_ENOMEM when not even an error reply could be
+ * allocated. Not for nng callback threads: a write waits for its commit.
  */
 int dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg **reply);
 

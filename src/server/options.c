@@ -119,6 +119,7 @@ set_require(dsi_server_options *o, const char *v, char *why, size_t why_len)
 	}
 
 STRING_SETTER(set_publish, publish)
+STRING_SETTER(set_data, data)
 STRING_SETTER(set_env_prefix, env_prefix)
 STRING_SETTER(set_token_file, token_file)
 STRING_SETTER(set_token, token)
@@ -191,6 +192,10 @@ static const struct {
 	[DSI_SET_LOG_LEVEL] = { { "log-level", ENV("LOG_LEVEL"), "log_level", "LEVEL", "info",
 	                            "error, warn, info or debug", false, false },
 	    set_log_level },
+	[DSI_SET_DATA]
+	= { { "data", ENV("DATA"), "data", "PATH", "discovery.db",
+	        "SQLite file for registrations; :memory: keeps nothing", false, false },
+	    set_data },
 	[DSI_SET_MAX_REQUEST]
 	= { { "max-request-size", ENV("MAX_REQUEST_SIZE"), "max_request_size", "BYTES", "1048576",
 	        "largest request; larger ones drop the connection", false, false },
@@ -280,6 +285,7 @@ dsi_options_default(dsi_server_options *o)
 	o->listen[0]   = "tcp://127.0.0.1:7700";
 	o->n_listen    = 1;
 	o->publish     = "tcp://127.0.0.1:7701";
+	o->data        = "discovery.db";
 	o->log_level   = DSI_LOG_INFO;
 	o->max_request = 1024 * 1024;
 	o->workers     = 64;

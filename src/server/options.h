@@ -30,6 +30,7 @@ typedef enum dsi_setting {
 	DSI_SET_LISTEN,
 	DSI_SET_PUBLISH,
 	DSI_SET_LOG_LEVEL,
+	DSI_SET_DATA,
 	DSI_SET_MAX_REQUEST,
 	DSI_SET_MAX_INSTANCES,
 	DSI_SET_MAX_PER_SERVICE,
@@ -57,6 +58,7 @@ typedef struct dsi_server_options {
 	size_t              n_listen;
 	const char         *publish;
 	dsi_log_level       log_level;
+	const char         *data;        /* the SQLite file; ":memory:" keeps nothing */
 	size_t              max_request; /* bytes */
 	size_t              workers;     /* REP contexts */
 	int                 drain_ms;    /* shutdown grace for in-flight requests */

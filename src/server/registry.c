@@ -438,6 +438,92 @@ str_eq(const char *a, const char *b)
 	return strcmp(a == NULL ? "" : a, b == NULL ? "" : b) == 0;
 }
 
+/* Whether a register of (hp, ttl, weight, meta) would change cur. */
+static bool
+rec_differs(const rec *cur, const char *hp, uint32_t ttl_ms, uint32_t weight, const char *meta,
+    uint32_t meta_len)
+{
+	return !str_eq(cur->health_path, hp) || cur->ttl_ms != ttl_ms || cur->weight != weight
+	    || cur->meta_len != meta_len
+	    || (meta_len > 0 && memcmp(cur->meta, meta, meta_len) != 0);
+}
+
+/* The instance limits for one more instance in s (NULL: a new service). */
+static int
+check_limits(const dsi_registry *r, const service *s, const char *svc, uint32_t pending_service,
+    uint32_t pending_total, char *why, size_t why_len)
+{
+	if (r->ninstances + pending_total >= r->limits.max_instances) {
+		snprintf(why, why_len, "the registry holds its limit of %u instances",
+		    r->limits.max_instances);
+		return DSC_ELIMIT;
+	}
+	if ((s != NULL ? s->n : 0) + pending_service >= r->limits.max_instances_per_service) {
+		snprintf(why, why_len, "service %s has its limit of %u instances", svc,
+		    r->limits.max_instances_per_service);
+		return DSC_ELIMIT;
+	}
+	return 0;
+}
+
+int
+dsi_registry_plan_register(dsi_registry *r, const dsi_registration *reg, uint32_t pending_service,
+    uint32_t pending_total, int64_t now_ms, bool *creates, bool *changes, int64_t *registered_at,
+    char *why, size_t why_len)
+{
+	char    *meta = NULL;
+	uint32_t meta_len, n_meta;
+	int      rv;
+
+	rv = meta_build(r, reg->metadata, reg->n_metadata, &meta, &meta_len, &n_meta, why, why_len);
+	if (rv != 0) {
+		return rv;
+	}
+	pthread_rwlock_rdlock(&r->lock);
+	service *s   = NULL;
+	rec     *cur = inst_find(r, reg->service, reg->endpoint, &s);
+	*creates     = cur == NULL;
+	if (cur != NULL) {
+		*changes
+		    = rec_differs(cur, reg->health_path, reg->ttl_ms, reg->weight, meta, meta_len);
+		*registered_at = cur->registered_at_ms;
+	} else {
+		*changes       = true;
+		*registered_at = reg->registered_at_ms != 0 ? reg->registered_at_ms : now_ms;
+		rv = check_limits(r, s, reg->service, pending_service, pending_total, why, why_len);
+	}
+	pthread_rwlock_unlock(&r->lock);
+	free(meta);
+	return rv;
+}
+
+uint32_t
+dsi_registry_count_matching(dsi_registry *r, const char *svc, const char *endpoint)
+{
+	uint32_t n = 0;
+	pthread_rwlock_rdlock(&r->lock);
+	service *s = service_find(r, svc);
+	if (s != NULL && endpoint != NULL) {
+		bool found;
+		inst_search(s, endpoint, &found);
+		n = found;
+	} else if (s != NULL) {
+		n = (uint32_t) s->n;
+	}
+	pthread_rwlock_unlock(&r->lock);
+	return n;
+}
+
+void
+dsi_registry_set_revision(dsi_registry *r, uint64_t rev)
+{
+	pthread_rwlock_wrlock(&r->lock);
+	if (rev > r->revision) {
+		r->revision = rev;
+	}
+	pthread_rwlock_unlock(&r->lock);
+}
+
 int
 dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_ms,
     dsi_instance **out, bool *created, uint64_t *rev, char *why, size_t why_len)
@@ -473,11 +559,8 @@ dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_
 		idx = inst_search(s, reg->endpoint, &found);
 	}
 	if (found) {
-		rec *cur     = s->inst[idx];
-		bool changed = !str_eq(cur->health_path, hp) || cur->ttl_ms != reg->ttl_ms
-		    || cur->weight != reg->weight || cur->meta_len != meta_len
-		    || (meta_len > 0 && memcmp(cur->meta, meta, meta_len) != 0);
-		if (changed) {
+		rec *cur = s->inst[idx];
+		if (rec_differs(cur, hp, reg->ttl_ms, reg->weight, meta, meta_len)) {
 			free(cur->health_path);
 			free(cur->meta);
 			cur->health_path = hp;
@@ -500,16 +583,7 @@ dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_
 		*created = false;
 		goto unlock;
 	}
-	if (r->ninstances >= r->limits.max_instances) {
-		snprintf(why, why_len, "the registry holds its limit of %u instances",
-		    r->limits.max_instances);
-		rv = DSC_ELIMIT;
-		goto unlock;
-	}
-	if (s != NULL && s->n >= r->limits.max_instances_per_service) {
-		snprintf(why, why_len, "service %s has its limit of %u instances", s->name,
-		    r->limits.max_instances_per_service);
-		rv = DSC_ELIMIT;
+	if ((rv = check_limits(r, s, reg->service, 0, 0, why, why_len)) != 0) {
 		goto unlock;
 	}
 	bool new_service = s == NULL;
@@ -536,7 +610,7 @@ dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_
 	x->n_meta           = n_meta;
 	x->ttl_ms           = reg->ttl_ms;
 	x->weight           = reg->weight;
-	x->registered_at_ms = now_ms;
+	x->registered_at_ms = reg->registered_at_ms != 0 ? reg->registered_at_ms : now_ms;
 	x->ttl_deadline_ms  = now_ms + reg->ttl_ms;
 	x->health           = DSC_HEALTH_UNKNOWN;
 	memmove(&s->inst[idx + 1], &s->inst[idx], (s->n - idx) * sizeof(*s->inst));
@@ -853,9 +927,26 @@ dsi_registry_ttl_expire(
 	return rv;
 }
 
+static bool
+reap_due(const rec *x, int64_t after_ms, int64_t now_ms)
+{
+	return x->health == DSC_HEALTH_UNHEALTHY && now_ms - x->unhealthy_since_ms >= after_ms;
+}
+
+bool
+dsi_registry_reap_due(
+    dsi_registry *r, const char *svc, const char *endpoint, int64_t after_ms, int64_t now_ms)
+{
+	pthread_rwlock_rdlock(&r->lock);
+	const rec *x   = inst_find(r, svc, endpoint, NULL);
+	bool       due = x != NULL && reap_due(x, after_ms, now_ms);
+	pthread_rwlock_unlock(&r->lock);
+	return due;
+}
+
 int
 dsi_registry_reap(dsi_registry *r, const char *svc, const char *endpoint, int64_t after_ms,
-    int64_t now_ms, bool *removed)
+    int64_t now_ms, bool force, bool *removed)
 {
 	int      rv = 0;
 	service *s  = NULL;
@@ -866,8 +957,7 @@ dsi_registry_reap(dsi_registry *r, const char *svc, const char *endpoint, int64_
 	rec *x = inst_find(r, svc, endpoint, &s);
 	if (x == NULL) {
 		rv = DSC_ENOTFOUND;
-	} else if (x->health == DSC_HEALTH_UNHEALTHY
-	    && now_ms - x->unhealthy_since_ms >= after_ms) {
+	} else if (force || reap_due(x, after_ms, now_ms)) {
 		char why[96];
 		snprintf(why, sizeof(why), "unhealthy for more than %lld ms (--deregister-after)",
 		    (long long) after_ms);

@@ -42,6 +42,7 @@ typedef struct dsi_registration {
 	const char   *health_path; /* normalized: starts with '/' */
 	uint32_t      ttl_ms;
 	uint32_t      weight;
+	int64_t       registered_at_ms; /* a new instance's; 0: now */
 } dsi_registration;
 
 /* A list of exported instances; release with dsi_instances_free. */
@@ -100,6 +101,23 @@ int dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t 
     dsi_instance **out, bool *created, uint64_t *rev, char *why, size_t why_len);
 
 /*
+ * What dsi_registry_register would do, without doing it: DSC_ELIMIT (with
+ * why) or 0, with *creates (a new instance) and *changes (anything stored
+ * differs). pending_service and pending_total are instances about to be
+ * created that the registry does not hold yet. *registered_at is the
+ * instance's: the existing one, or now_ms for a new one.
+ */
+int dsi_registry_plan_register(dsi_registry *r, const dsi_registration *reg,
+    uint32_t pending_service, uint32_t pending_total, int64_t now_ms, bool *creates, bool *changes,
+    int64_t *registered_at, char *why, size_t why_len);
+
+/* How many instances dsi_registry_deregister would remove. */
+uint32_t dsi_registry_count_matching(dsi_registry *r, const char *service, const char *endpoint);
+
+/* Moves the revision forward to rev (never back); for a restart. */
+void dsi_registry_set_revision(dsi_registry *r, uint64_t rev);
+
+/*
  * Round-robin, weighted, among healthy instances; among all when none is
  * healthy, unless healthy_only (then DSC_EUNAVAILABLE). DSC_ENOTFOUND for an
  * unknown service.
@@ -147,10 +165,15 @@ int dsi_registry_ttl_expire(
 
 /*
  * Removes the instance if it has been UNHEALTHY for at least after_ms
- * (--deregister-after). *removed tells whether it did.
+ * (--deregister-after); with force, whatever its state (the removal is
+ * already stored). *removed tells whether it did.
  */
 int dsi_registry_reap(dsi_registry *r, const char *service, const char *endpoint, int64_t after_ms,
-    int64_t now_ms, bool *removed);
+    int64_t now_ms, bool force, bool *removed);
+
+/* Whether dsi_registry_reap would remove the instance now. */
+bool dsi_registry_reap_due(
+    dsi_registry *r, const char *service, const char *endpoint, int64_t after_ms, int64_t now_ms);
 
 uint64_t dsi_registry_revision(dsi_registry *r);
 size_t   dsi_registry_count(dsi_registry *r); /* instances in total */

@@ -12,6 +12,9 @@
 #include "name.h"
 #include "registry.h"
 #include "status.h"
+#include "store.h"
+#include "text.h"
+#include "timeutil.h"
 #include "transport.h"
 
 struct dsi_server {
@@ -22,14 +25,110 @@ struct dsi_server {
 	dsi_rep_server    *rep;
 	dsi_events        *events;
 	dsi_checker       *checker;
+	dsi_store         *store; /* NULL with --data :memory: */
 	dsi_netpolicy      policy;
 };
+
+/* A --deregister-after removal on its way through the store. */
+typedef struct reap_write {
+	dsi_write   w; /* first */
+	dsi_server *srv;
+	int         after_ms;
+	char       *service;
+	char       *endpoint;
+} reap_write;
 
 /* After a change, outside the registry lock: publish it at once. */
 static void
 flush_events(void *arg)
 {
 	dsi_events_flush(((dsi_server *) arg)->events);
+}
+
+static void
+reap_free(reap_write *rw)
+{
+	free(rw->service);
+	free(rw->endpoint);
+	free(rw);
+}
+
+/* Still due now that it is the writer's turn? Then the removal is stored first. */
+static int
+reap_plan(dsi_write *w, dsi_store_txn *tx)
+{
+	reap_write *rw = (reap_write *) w;
+	if (!dsi_registry_reap_due(
+	        rw->srv->registry, rw->service, rw->endpoint, rw->after_ms, dsi_wall_ms())) {
+		return DSC_ENOTFOUND; /* healthy again, or gone: nothing to do */
+	}
+	return dsi_store_delete(tx, rw->service, rw->endpoint);
+}
+
+static void
+reap_apply(dsi_write *w, int rv, const char *why)
+{
+	reap_write *rw = (reap_write *) w;
+	bool        removed;
+	char        esc[96];
+	if (rv == 0) {
+		/* Forced: the file no longer has it, so neither may the registry. */
+		dsi_registry_reap(rw->srv->registry, rw->service, rw->endpoint, rw->after_ms,
+		    dsi_wall_ms(), true, &removed);
+		dsi_info(&rw->srv->log, "removed %s %s after %d ms unhealthy", rw->service,
+		    dsi_text_escape(rw->endpoint, esc, sizeof(esc)), rw->after_ms);
+	} else if (why != NULL) {
+		dsi_warn(&rw->srv->log, "%s not removed: %s", rw->service, why);
+	}
+	reap_free(rw);
+}
+
+static void
+reap_submit(void *arg, const char *service, const char *endpoint, int after_ms)
+{
+	dsi_server *s  = arg;
+	reap_write *rw = calloc(1, sizeof(*rw));
+	if (rw == NULL || (rw->service = strdup(service)) == NULL
+	    || (rw->endpoint = strdup(endpoint)) == NULL) {
+		if (rw != NULL) {
+			reap_free(rw);
+		}
+		return; /* the next check tries again */
+	}
+	rw->srv        = s;
+	rw->after_ms   = after_ms;
+	rw->w.service  = rw->service;
+	rw->w.endpoint = rw->endpoint;
+	rw->w.plan     = reap_plan;
+	rw->w.apply    = reap_apply;
+	dsi_store_submit(s->store, &rw->w);
+}
+
+static int
+reserve_revision(void *arg)
+{
+	return dsi_store_reserve(((dsi_server *) arg)->store);
+}
+
+/* Restored instances are checked at once, as new registrations are. */
+static void
+check_restored(dsi_server *s)
+{
+	dsi_instances all = { NULL, 0 };
+	if (dsi_registry_get_all(s->registry, NULL, &all, NULL) != 0) {
+		return;
+	}
+	for (size_t i = 0; i < all.count; i++) {
+		dsi_change ch = {
+			.type     = DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED,
+			.service  = all.items[i]->service,
+			.instance = all.items[i],
+			.previous = DSC_HEALTH_UNKNOWN,
+			.reason   = "",
+		};
+		dsi_checker_notify(s->checker, &ch);
+	}
+	dsi_instances_free(&all);
 }
 
 /* The registry's observer: fan each change out to the checker and the publisher. */
@@ -57,12 +156,20 @@ dsi_server_create(
 	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
+	if (strcmp(o->data, ":memory:") != 0) {
+		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
+		    || (rv = dsi_store_load(s->store, s->registry, why, why_len)) != 0) {
+			rv = DSC_ESTATE;
+			goto fail;
+		}
+	}
 	s->dispatch.registry        = s->registry;
 	s->dispatch.log             = &s->log;
 	s->dispatch.require_https   = o->require_https;
 	s->dispatch.token           = o->token;
 	s->dispatch.auth_reads      = o->auth_reads;
 	s->dispatch.policy          = &s->policy;
+	s->dispatch.store           = s->store;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
 	dsi_events_options eo       = {
@@ -90,12 +197,22 @@ dsi_server_create(
 		.policy              = &s->policy,
 		.after_change        = flush_events,
 		.after_change_arg    = s,
+		.reserve             = s->store != NULL ? reserve_revision : NULL,
+		.reap                = s->store != NULL ? reap_submit : NULL,
+		.store_arg           = s,
 	};
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
 		goto fail;
 	}
+	check_restored(s);
 	dsi_registry_set_observer(s->registry, on_change, s);
+	/* Running from here: start-up registrations are stored like any other. */
+	if (s->store != NULL
+	    && (rv = dsi_store_start(s->store, s->registry, flush_events, s)) != 0) {
+		snprintf(why, why_len, "cannot start the store's writer thread");
+		goto fail;
+	}
 	dsi_rep_options ro = {
 		.listen      = o->listen,
 		.n_listen    = o->n_listen,
@@ -127,7 +244,10 @@ dsi_server_start(dsi_server *s)
 	return 0;
 }
 
-/* Requests first (answering what is in flight), then checks, then the last events. */
+/*
+ * Requests first (answering what is in flight, writes included), then
+ * checks, then the writes still queued, then the last events.
+ */
 void
 dsi_server_stop(dsi_server *s)
 {
@@ -135,6 +255,7 @@ dsi_server_stop(dsi_server *s)
 		dsi_rep_stop(s->rep, s->opts.drain_ms);
 	}
 	dsi_checker_stop(s->checker);
+	dsi_store_stop(s->store);
 	dsi_events_stop(s->events);
 }
 
@@ -148,10 +269,13 @@ dsi_server_destroy(dsi_server *s)
 	 * The REP socket closes last: if nng 1.5.2 wedges its close (see
 	 * dsi_close_bounded), nng's reaper is stuck and later closes would wait.
 	 */
+	dsi_checker_stop(s->checker); /* it may be waiting on the store */
+	dsi_store_stop(s->store);     /* its last replies go out through the REP items */
 	if (s->registry != NULL) {
 		dsi_registry_set_observer(s->registry, NULL, NULL);
 	}
 	dsi_checker_destroy(s->checker);
+	dsi_store_close(s->store);
 	dsi_events_destroy(s->events);
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);

@@ -12,7 +12,12 @@
 
 typedef struct dsi_server dsi_server;
 
-/* Builds and binds everything; on failure why says what and where. */
+/*
+ * Builds and binds everything, and restores what the data file holds; on
+ * failure why says what and where. DSC_ESTATE: the data file cannot be
+ * used (in use, damaged, unwritable, from a newer version); why says what
+ * to do.
+ */
 int dsi_server_create(
     dsi_server **out, const dsi_server_options *o, FILE *log_out, char *why, size_t why_len);
 

@@ -1,7 +1,8 @@
 /*
  * REP work items after nng's async server pattern: each item loops
- * RECV -> (dispatch) -> SEND -> RECV in its aio callback. Dispatch never
- * blocks on I/O, so callbacks stay short.
+ * RECV -> (dispatch) -> SEND -> RECV. Dispatch never blocks on I/O, so
+ * callbacks stay short: a write that must be stored first parks its item
+ * (WAIT) and the store's writer thread sends the reply after the commit.
  */
 #include "transport.h"
 
@@ -24,6 +25,7 @@
 
 typedef enum item_state {
 	ITEM_RECV, /* waiting for a request */
+	ITEM_WAIT, /* waiting for dispatch's reply (a write being stored) */
 	ITEM_SEND, /* sending a reply */
 	ITEM_DONE, /* stopped: will not be re-armed */
 } item_state;
@@ -75,13 +77,32 @@ item_recv(item *it)
 	pthread_mutex_unlock(&s->mtx);
 }
 
+/* Dispatch's reply, on the aio's thread or the store's writer thread. */
+static void
+item_reply(void *arg, nng_msg *rep)
+{
+	item           *it = arg;
+	dsi_rep_server *s  = it->srv;
+	if (rep == NULL) {
+		/* Out of memory even for an error reply: the peer times out. */
+		dsi_error(s->log, "cannot build a reply: %s", dsc_strerror(DSC_ENOMEM));
+		item_recv(it);
+		return;
+	}
+	pthread_mutex_lock(&s->mtx);
+	it->state = ITEM_SEND;
+	pthread_mutex_unlock(&s->mtx);
+	nng_aio_set_msg(it->aio, rep);
+	nng_ctx_send(it->ctx, it->aio);
+}
+
 static void
 item_cb(void *arg)
 {
 	item           *it = arg;
 	dsi_rep_server *s  = it->srv;
 	int             rv = nng_aio_result(it->aio);
-	nng_msg        *req, *rep = NULL;
+	nng_msg        *req;
 
 	switch (it->state) {
 	case ITEM_RECV:
@@ -97,19 +118,11 @@ item_cb(void *arg)
 			return;
 		}
 		req = nng_aio_get_msg(it->aio);
-		rv  = dsi_dispatch_handle(s->d, nng_msg_body(req), nng_msg_len(req), &rep);
-		nng_msg_free(req);
-		if (rv != 0) {
-			/* Out of memory even for an error reply: the peer times out. */
-			dsi_error(s->log, "cannot build a reply: %s", dsc_strerror(rv));
-			item_recv(it);
-			return;
-		}
 		pthread_mutex_lock(&s->mtx);
-		it->state = ITEM_SEND;
+		it->state = ITEM_WAIT;
 		pthread_mutex_unlock(&s->mtx);
-		nng_aio_set_msg(it->aio, rep);
-		nng_ctx_send(it->ctx, it->aio);
+		dsi_dispatch_begin(s->d, nng_msg_body(req), nng_msg_len(req), item_reply, it);
+		nng_msg_free(req);
 		return;
 	case ITEM_SEND:
 		if (rv != 0) {
@@ -119,6 +132,7 @@ item_cb(void *arg)
 		}
 		item_recv(it);
 		return;
+	case ITEM_WAIT: /* no aio is running while an item waits */
 	case ITEM_DONE:
 		return;
 	}

@@ -53,7 +53,8 @@ class Daemon:
     def __init__(self, extra_args=()):
         self.log = tempfile.NamedTemporaryFile(prefix="discoveryd-py-", suffix=".log", delete=False)
         args = [env_path("DISCOVERYD"), "--listen", "tcp://127.0.0.1:0",
-                "--publish", "tcp://127.0.0.1:0", "--log-level", "debug"] + list(extra_args)
+                "--publish", "tcp://127.0.0.1:0", "--data", ":memory:",
+                "--log-level", "debug"] + list(extra_args)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log)
         _children.append(self.proc)

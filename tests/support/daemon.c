@@ -76,10 +76,11 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	snprintf(d->log_path, sizeof(d->log_path), "%s/discoveryd-test-%d-%ld%09ld.log",
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int) getpid(), (long) now.tv_sec,
 	    now.tv_nsec);
-	bool own_listen = false, own_publish = false;
+	bool own_listen = false, own_publish = false, own_data = false;
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
 		own_listen  = own_listen || strncmp(extra_args[i], "--listen", 8) == 0;
 		own_publish = own_publish || strncmp(extra_args[i], "--publish", 9) == 0;
+		own_data    = own_data || strncmp(extra_args[i], "--data", 6) == 0;
 	}
 	argv[n++] = DISCOVERYD_PATH;
 	if (!own_listen) {
@@ -89,6 +90,13 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	if (!own_publish) {
 		argv[n++] = "--publish";
 		argv[n++] = "tcp://127.0.0.1:0";
+	}
+	if (!own_data) {
+		/* Every test stores what it registers, as production does, in a file of its own. */
+		snprintf(d->data_path, sizeof(d->data_path), "%.*s.db",
+		    (int) (strlen(d->log_path) - strlen(".log")), d->log_path);
+		argv[n++] = "--data";
+		argv[n++] = d->data_path;
 	}
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
@@ -172,6 +180,20 @@ wait_bounded(pid_t pid, int ms)
 	return -1;
 }
 
+/* The data file the harness chose, with SQLite's companions. */
+static void
+remove_data(td_daemon *d)
+{
+	if (d->data_path[0] != 0) {
+		char p[300];
+		unlink(d->data_path);
+		snprintf(p, sizeof(p), "%s-wal", d->data_path);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s-shm", d->data_path);
+		unlink(p);
+	}
+}
+
 int
 td_daemon_stop(td_daemon *d)
 {
@@ -185,6 +207,7 @@ td_daemon_stop(td_daemon *d)
 	}
 	d->pid = 0;
 	unlink(d->log_path);
+	remove_data(d);
 	return rv;
 }
 
@@ -196,6 +219,7 @@ td_daemon_kill(td_daemon *d)
 		waitpid(d->pid, NULL, 0);
 		d->pid = 0;
 	}
+	remove_data(d);
 }
 
 int

@@ -7,14 +7,16 @@
 
 typedef struct td_daemon {
 	pid_t pid;
-	char  url[128];      /* the REQ/REP URL it is bound to */
-	char  pub_url[128];  /* the PUB URL events are published on */
-	char  log_path[256]; /* its stderr */
+	char  url[128];       /* the REQ/REP URL it is bound to */
+	char  pub_url[128];   /* the PUB URL events are published on */
+	char  log_path[256];  /* its stderr */
+	char  data_path[256]; /* its own --data file, removed when it ends; "" if given */
 } td_daemon;
 
 /*
  * Starts discoveryd listening on tcp://127.0.0.1:0 and publishing on
- * tcp://127.0.0.1:0 (unless extra_args has its own --listen or --publish),
+ * tcp://127.0.0.1:0, storing into a fresh temporary data file (unless
+ * extra_args has its own --listen, --publish or --data),
  * with extra_args (NULL-terminated, may be NULL) appended, and waits until its log
  * says where it listens. Returns 0, or -1 after printing why (and the log) to stderr.
  */
