@@ -71,6 +71,8 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit, a write must fail (and be answered) rather than kill us. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	why[0] = 0;
 	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {

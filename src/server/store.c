@@ -118,6 +118,8 @@ struct dsi_store {
 	uint64_t        ceiling; /* the stored revision reservation */
 	uint64_t        want;    /* a reservation reserve() asked for */
 	uint64_t        failed;  /* batches that could not commit */
+	uint64_t        commits; /* transactions committed */
+	uint64_t        written; /* writes those carried */
 	dsi_store_txn   tx;      /* the writer's; too big for its stack */
 };
 
@@ -614,7 +616,8 @@ conflicts(const dsi_store_txn *tx, const dsi_write *w)
 static int
 commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, size_t n, uint64_t want, uint64_t *ceiling)
 {
-	uint64_t need = rev + n;
+	bool     writes = tx->open; /* the batch's own SQL, not just a reservation */
+	uint64_t need   = rev + n;
 	if (want > need) {
 		need = want;
 	}
@@ -645,6 +648,10 @@ commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, size_t n, uint64_t want, u
 		*ceiling = s->ceiling;
 		return DSC_EUNAVAILABLE;
 	}
+	pthread_mutex_lock(&s->mtx);
+	s->commits++;
+	s->written += writes ? n : 0;
+	pthread_mutex_unlock(&s->mtx);
 	return 0;
 }
 
@@ -797,6 +804,15 @@ dsi_store_reserve(dsi_store *s)
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return rv;
+}
+
+void
+dsi_store_stats(dsi_store *s, uint64_t *commits, uint64_t *writes)
+{
+	pthread_mutex_lock(&s->mtx);
+	*commits = s->commits;
+	*writes  = s->written;
+	pthread_mutex_unlock(&s->mtx);
 }
 
 void

@@ -80,6 +80,9 @@ void dsi_store_submit(dsi_store *s, dsi_write *w);
  */
 int dsi_store_reserve(dsi_store *s);
 
+/* Transactions committed, and the writes they carried: their ratio is the batching. */
+void dsi_store_stats(dsi_store *s, uint64_t *commits, uint64_t *writes);
+
 /* Applies what is queued, then stops the writer thread. Idempotent. */
 void dsi_store_stop(dsi_store *s);
 void dsi_store_close(dsi_store *s);
