@@ -418,6 +418,304 @@ test_instance_limits(void **state)
 	dsi_registry_destroy(r);
 }
 
+/* Plans a register of g at now_ms; returns the rv, the rest through the pointers. */
+static int
+plan(dsi_registry *r, const dsi_registration *g, uint32_t pending_service, uint32_t pending_total,
+    int64_t now_ms, bool *creates, bool *changes, int64_t *at, char *why)
+{
+	return dsi_registry_plan_register(
+	    r, g, pending_service, pending_total, now_ms, creates, changes, at, why, 256);
+}
+
+static void
+test_plan_register(void **state)
+{
+	dsi_registry    *r    = *state;
+	dsc_kv           kv[] = { { "zone", "a" }, { "zone", "b" } };
+	dsi_registration g    = { .service = "memory",
+		   .endpoint               = "http://a:1",
+		   .metadata               = kv,
+		   .n_metadata             = 2,
+		   .health_path            = "/health",
+		   .weight                 = 2 };
+	bool             creates, changes, created;
+	int64_t          at;
+	char             why[256];
+
+	/* A new instance: it would be created now, and planning changes nothing. */
+	assert_ok(plan(r, &g, 0, 0, 5000, &creates, &changes, &at, why));
+	assert_true(creates);
+	assert_true(changes);
+	assert_int_equal(at, 5000);
+	assert_int_equal(dsi_registry_count(r), 0);
+	assert_int_equal(dsi_registry_revision(r), 0);
+	/* A registration's own time is the new instance's. */
+	g.registered_at_ms = 1234;
+	assert_ok(plan(r, &g, 0, 0, 5000, &creates, &changes, &at, why));
+	assert_true(creates);
+	assert_int_equal(at, 1234);
+	assert_ok(dsi_registry_register(r, &g, 5000, NULL, &created, NULL, why, sizeof(why)));
+	assert_true(created);
+
+	/* The same again, later: no creation, no change, the instance's own time. */
+	g.registered_at_ms = 0;
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_false(creates);
+	assert_false(changes);
+	assert_int_equal(at, 1234);
+	g.registered_at_ms = 4321; /* ignored for an existing instance */
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_int_equal(at, 1234);
+	assert_false(changes);
+
+	/* The stored metadata is zone=b: given once, it is the same; zone=a differs. */
+	dsc_kv b = { "zone", "b" }, a = { "zone", "a" };
+	g.metadata   = &b;
+	g.n_metadata = 1;
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_false(changes);
+	g.metadata = &a;
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_false(creates);
+	assert_true(changes);
+	g.metadata = &b;
+
+	/* Each stored field counts as a change. */
+	g.weight = 3;
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_true(changes);
+	g.weight      = 2;
+	g.health_path = "/hz";
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_true(changes);
+	g.health_path = "/health";
+	g.ttl_ms      = 1000;
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_true(changes);
+	g.ttl_ms = 0;
+	assert_ok(plan(r, &g, 0, 0, 9000, &creates, &changes, &at, why));
+	assert_false(changes);
+
+	/* None of the plans changed the registry. */
+	assert_int_equal(dsi_registry_revision(r), 1);
+	dsi_instances list;
+	assert_ok(dsi_registry_get_all(r, "memory", &list, NULL));
+	assert_int_equal(list.count, 1);
+	assert_int_equal(list.items[0]->weight, 2);
+	assert_int_equal(list.items[0]->registered_at_ms, 1234);
+	dsi_instances_free(&list);
+}
+
+static void
+test_plan_register_limits_count_pending(void **state)
+{
+	dsi_registry       *r;
+	dsi_registry_limits l;
+	bool                creates, changes;
+	int64_t             at;
+	char                why[256];
+	(void) state;
+
+	dsi_registry_limits_default(&l);
+	l.max_instances             = 4;
+	l.max_instances_per_service = 3;
+	assert_ok(dsi_registry_create(&r, &l));
+	assert_ok(reg(r, "a", "http://1:1", 0, 0, NULL));
+	dsi_registration g = { .service = "a", .endpoint = "http://2:1", .health_path = "/health" };
+
+	/* In the service: 1 held + 1 pending leaves room for a third, not a fourth. */
+	assert_ok(plan(r, &g, 1, 1, 1, &creates, &changes, &at, why));
+	assert_true(creates);
+	assert_int_equal(plan(r, &g, 2, 2, 1, &creates, &changes, &at, why), DSC_ELIMIT);
+	assert_non_null(strstr(why, "service a"));
+
+	/* In total: pending instances of other services count too. */
+	g.service = "b";
+	assert_ok(plan(r, &g, 0, 2, 1, &creates, &changes, &at, why));
+	assert_int_equal(plan(r, &g, 0, 3, 1, &creates, &changes, &at, why), DSC_ELIMIT);
+	assert_non_null(strstr(why, "4 instances"));
+
+	/* An update creates nothing, so pending creations do not block it. */
+	g.service  = "a";
+	g.endpoint = "http://1:1";
+	g.weight   = 9;
+	assert_ok(plan(r, &g, 10, 10, 1, &creates, &changes, &at, why));
+	assert_false(creates);
+	assert_true(changes);
+
+	/* Metadata limits are checked as register checks them. */
+	dsc_kv many[65];
+	char   keys[65][8];
+	for (int i = 0; i < 65; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		many[i].key   = keys[i];
+		many[i].value = "v";
+	}
+	g.metadata   = many;
+	g.n_metadata = 65;
+	assert_int_equal(plan(r, &g, 0, 0, 1, &creates, &changes, &at, why), DSC_ELIMIT);
+	assert_non_null(strstr(why, "64 entries"));
+
+	assert_int_equal(dsi_registry_count(r), 1);
+	assert_int_equal(dsi_registry_revision(r), 1);
+	dsi_registry_destroy(r);
+}
+
+static void
+test_count_matching(void **state)
+{
+	dsi_registry *r = *state;
+	uint32_t      removed;
+
+	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 0);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://a:1"), 0);
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_ok(reg(r, "other", "http://a:1", 0, 0, NULL));
+	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 3);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://b:1"), 1);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://zz:1"), 0);
+	assert_int_equal(dsi_registry_count_matching(r, "other", NULL), 1);
+	assert_int_equal(dsi_registry_count_matching(r, "nosuch", "http://a:1"), 0);
+
+	/* It predicts what deregister removes. */
+	assert_ok(dsi_registry_deregister(r, "memory", "http://b:1", &removed, NULL));
+	assert_int_equal(removed, 1);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://b:1"), 0);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 2);
+	assert_ok(dsi_registry_deregister(r, "memory", NULL, &removed, NULL));
+	assert_int_equal(removed, 2);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 0);
+	assert_int_equal(dsi_registry_count_matching(r, "other", NULL), 1);
+}
+
+static void
+test_set_revision_forward_only(void **state)
+{
+	dsi_registry *r = *state;
+	uint64_t      rev;
+
+	dsi_registry_set_revision(r, 100);
+	assert_int_equal(dsi_registry_revision(r), 100);
+	dsi_registry_set_revision(r, 50); /* never back */
+	assert_int_equal(dsi_registry_revision(r), 100);
+	dsi_registry_set_revision(r, 100);
+	assert_int_equal(dsi_registry_revision(r), 100);
+	/* Changes count on from there. */
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_int_equal(dsi_registry_revision(r), 101);
+	dsi_registry_set_revision(r, 0);
+	dsi_instances list;
+	assert_ok(dsi_registry_get_all(r, NULL, &list, &rev));
+	assert_int_equal(rev, 101);
+	dsi_instances_free(&list);
+	dsi_registry_set_revision(r, 5000);
+	assert_int_equal(dsi_registry_revision(r), 5000);
+}
+
+static void
+test_reap(void **state)
+{
+	dsi_registry *r = *state;
+	bool          removed;
+	uint64_t      rev;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1000, "HTTP 500", "test", NULL));
+	/* Still unhealthy: the time it became so stays 1000. */
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1400, "HTTP 500", "test", &rev));
+
+	/* Not yet due: reap without force leaves it. */
+	assert_false(dsi_registry_reap_due(r, "memory", "http://a:1", 500, 1499));
+	assert_ok(dsi_registry_reap(r, "memory", "http://a:1", 500, 1499, false, &removed));
+	assert_false(removed);
+	assert_int_equal(dsi_registry_count(r), 3);
+	assert_int_equal(dsi_registry_revision(r), rev);
+
+	/* Due after 500 ms of it: removed, as one change. */
+	assert_true(dsi_registry_reap_due(r, "memory", "http://a:1", 500, 1500));
+	assert_ok(dsi_registry_reap(r, "memory", "http://a:1", 500, 1500, false, &removed));
+	assert_true(removed);
+	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://a:1"), 0);
+	assert_int_equal(dsi_registry_revision(r), rev + 1);
+	assert_false(dsi_registry_reap_due(r, "memory", "http://a:1", 0, 99999));
+	assert_int_equal(
+	    dsi_registry_reap(r, "memory", "http://a:1", 0, 99999, false, &removed), DSC_ENOTFOUND);
+	assert_false(removed);
+
+	/* Healthy again: never due. UNKNOWN is never due either. */
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1000, "x", "test", NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1200, NULL, "test", NULL));
+	assert_false(dsi_registry_reap_due(r, "memory", "http://b:1", 0, 99999));
+	assert_false(dsi_registry_reap_due(r, "memory", "http://c:1", 0, 99999));
+	assert_ok(dsi_registry_reap(r, "memory", "http://c:1", 0, 99999, false, &removed));
+	assert_false(removed);
+
+	/* force removes whatever the state: the removal is already stored. */
+	assert_ok(dsi_registry_reap(r, "memory", "http://b:1", 3600000, 1300, true, &removed));
+	assert_true(removed);
+	assert_ok(dsi_registry_reap(r, "memory", "http://c:1", 3600000, 1300, true, &removed));
+	assert_true(removed);
+	/* The last one took the service with it. */
+	dsi_instance *x;
+	assert_int_equal(dsi_registry_resolve(r, "memory", false, &x, NULL), DSC_ENOTFOUND);
+	assert_int_equal(dsi_registry_count(r), 0);
+	assert_int_equal(dsi_registry_revision(r), rev + 1 + 2 + 2);
+	assert_int_equal(
+	    dsi_registry_reap(r, "nosuch", "http://a:1", 0, 1, true, &removed), DSC_ENOTFOUND);
+	assert_false(removed);
+	/* An emptied service can come back. */
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_int_equal(dsi_registry_count(r), 1);
+}
+
+static void
+test_registered_at_for_new_instances(void **state)
+{
+	dsi_registry    *r = *state;
+	dsi_registration g = { .service = "memory",
+		.endpoint               = "http://a:1",
+		.health_path            = "/health",
+		.registered_at_ms       = 777 };
+	dsi_instance    *x;
+	bool             created;
+	uint32_t         removed;
+	char             why[256];
+
+	assert_ok(dsi_registry_register(r, &g, 5000, &x, &created, NULL, why, sizeof(why)));
+	assert_true(created);
+	assert_int_equal(x->registered_at_ms, 777);
+	free(x);
+	/* An update keeps the instance's time, whatever the registration says. */
+	g.registered_at_ms = 999;
+	g.weight           = 4;
+	assert_ok(dsi_registry_register(r, &g, 6000, &x, &created, NULL, why, sizeof(why)));
+	assert_false(created);
+	assert_int_equal(x->weight, 4);
+	assert_int_equal(x->registered_at_ms, 777);
+	free(x);
+	/* 0 means now. */
+	g.endpoint         = "http://b:1";
+	g.registered_at_ms = 0;
+	assert_ok(dsi_registry_register(r, &g, 7000, &x, &created, NULL, why, sizeof(why)));
+	assert_int_equal(x->registered_at_ms, 7000);
+	free(x);
+	/* A new instance after a deregistration is new again. */
+	assert_ok(dsi_registry_deregister(r, "memory", "http://a:1", &removed, NULL));
+	g.endpoint = "http://a:1";
+	assert_ok(dsi_registry_register(r, &g, 8000, &x, &created, NULL, why, sizeof(why)));
+	assert_true(created);
+	assert_int_equal(x->registered_at_ms, 8000);
+	free(x);
+}
+
 /* Writers and readers at once: counts stay exact, revisions only grow. */
 typedef struct {
 	dsi_registry *r;
@@ -489,6 +787,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_metadata_sorted_last_wins_and_limited, setup, teardown),
 		cmocka_unit_test(test_instance_limits),
+		cmocka_unit_test_setup_teardown(test_plan_register, setup, teardown),
+		cmocka_unit_test(test_plan_register_limits_count_pending),
+		cmocka_unit_test_setup_teardown(test_count_matching, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_revision_forward_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_registered_at_for_new_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -484,9 +484,12 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 	dsc_health prev = t->state;
 	t->state
 	    = dsi_check_transition(t->state, ok, &t->ok_run, &t->fail_run, c->o.rise, c->o.fall);
-	if (dsi_registry_set_health(c->registry, t->service, t->endpoint, t->state, now,
-	        ok ? NULL : reason, reason, NULL)
-	    != 0) {
+	int rv = dsi_registry_set_health(
+	    c->registry, t->service, t->endpoint, t->state, now, ok ? NULL : reason, reason, NULL);
+	if (c->o.release != NULL) {
+		c->o.release(c->o.store_arg);
+	}
+	if (rv != 0) {
 		return; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
@@ -610,7 +613,11 @@ visit_ttl(dsi_checker *c, target *t)
 		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms); /* try again later */
 		return;
 	}
-	if (dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next) != 0) {
+	int rv = dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next);
+	if (c->o.release != NULL) {
+		c->o.release(c->o.store_arg);
+	}
+	if (rv != 0) {
 		return; /* gone; its removal is in the inbox */
 	}
 	reap(c, t);

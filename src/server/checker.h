@@ -32,10 +32,12 @@ typedef struct dsi_checker_options {
 	void *after_change_arg;
 	/*
 	 * With a store: reserve runs before a health change may bump the
-	 * revision (nonzero: skip the change this round), and reap takes over
-	 * --deregister-after removals, which must be stored before they happen.
+	 * revision (nonzero: skip the change this round) and release after it,
+	 * and reap takes over --deregister-after removals, which must be stored
+	 * before they happen.
 	 */
 	int (*reserve)(void *arg);
+	void (*release)(void *arg);
 	void (*reap)(void *arg, const char *service, const char *endpoint, int after_ms);
 	void *store_arg;
 } dsi_checker_options;

@@ -303,9 +303,11 @@ do_resolve(call *c)
 static int
 plan_deregister(call *c, dsi_store_txn *tx)
 {
-	if (dsi_registry_count_matching(c->d->registry, c->service, c->endpoint) == 0) {
+	uint32_t n = dsi_registry_count_matching(c->d->registry, c->service, c->endpoint);
+	if (n == 0) {
 		return 0; /* idempotent: nothing to store */
 	}
+	dsi_store_note_revisions(tx, n); /* one change per instance removed */
 	return dsi_store_delete(tx, c->service, c->endpoint);
 }
 

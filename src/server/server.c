@@ -110,6 +110,12 @@ reserve_revision(void *arg)
 	return dsi_store_reserve(((dsi_server *) arg)->store);
 }
 
+static void
+release_revision(void *arg)
+{
+	dsi_store_release(((dsi_server *) arg)->store);
+}
+
 /* Restored instances are checked at once, as new registrations are. */
 static void
 check_restored(dsi_server *s)
@@ -198,6 +204,7 @@ dsi_server_create(
 		.after_change        = flush_events,
 		.after_change_arg    = s,
 		.reserve             = s->store != NULL ? reserve_revision : NULL,
+		.release             = s->store != NULL ? release_revision : NULL,
 		.reap                = s->store != NULL ? reap_submit : NULL,
 		.store_arg           = s,
 	};

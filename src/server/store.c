@@ -95,8 +95,10 @@ struct dsi_store_txn {
 	planned    items[DSI_STORE_BATCH];
 	size_t     n;
 	uint32_t   creates;
-	bool       open; /* BEGIN done */
-	int        rc;   /* the first SQLite error, or SQLITE_OK */
+	uint64_t   revisions; /* the batch's writes may take this many revisions */
+	uint64_t   cur_revs;  /* of the write being planned */
+	bool       open;      /* BEGIN done */
+	int        rc;        /* the first SQLite error, or SQLITE_OK */
 	char       why[256];
 };
 
@@ -107,9 +109,16 @@ struct dsi_store {
 	const dsi_log *log;
 	dsi_registry  *registry;
 	void (*after_batch)(void *);
-	void           *after_batch_arg;
-	pthread_t       thread;
-	bool            running;
+	void     *after_batch_arg;
+	pthread_t thread;
+	bool      running;
+	/*
+	 * Held while revisions may move: by the writer from reading the
+	 * revision through commit and apply, by a health change between
+	 * dsi_store_reserve and dsi_store_release. ceiling changes under it
+	 * and mtx both. Taken before mtx, never after.
+	 */
+	pthread_mutex_t apply_mtx;
 	pthread_mutex_t mtx;  /* guards everything below */
 	pthread_cond_t  work; /* the writer waits here */
 	pthread_cond_t  done; /* reserve() waits here */
@@ -197,9 +206,9 @@ exec1(dsi_store *s, const char *sql, int64_t *out, char *text, size_t text_len)
 	return rc;
 }
 
-/* Checks the file's identity and version, and migrates it to DSI_STORE_SCHEMA. */
+/* Refuses a file of another program, or of a newer schema; reads only. */
 static int
-check_schema(dsi_store *s, char *why, size_t why_len)
+check_identity(dsi_store *s, char *why, size_t why_len)
 {
 	int64_t app = 0, version = 0, tables = 0;
 	int     rc;
@@ -222,6 +231,19 @@ check_schema(dsi_store *s, char *why, size_t why_len)
 		    "data file %s has schema version %lld, newer than this discoveryd knows "
 		    "(%d); run a newer discoveryd, or move the file aside to start empty",
 		    s->path, (long long) version, DSI_STORE_SCHEMA);
+	}
+	return 0;
+}
+
+/* Brings the schema to DSI_STORE_SCHEMA, one migration at a time. */
+static int
+migrate(dsi_store *s, char *why, size_t why_len)
+{
+	int64_t version = 0;
+	int     rc;
+
+	if ((rc = exec1(s, "PRAGMA user_version", &version, NULL, 0)) != SQLITE_OK) {
+		return db_fail(s, rc, "reading its schema", why, why_len);
 	}
 	if (version == DSI_STORE_SCHEMA) {
 		return 0;
@@ -268,6 +290,7 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 	}
 	s->log = log;
 	pthread_mutex_init(&s->mtx, NULL);
+	pthread_mutex_init(&s->apply_mtx, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->done, NULL);
 	/* The writer thread takes the connection over; one thread at a time uses it. */
@@ -281,9 +304,24 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 	/* Never wait for a lock: another holder is another discoveryd. */
 	sqlite3_busy_timeout(s->db, 0);
 	if ((rc = sqlite3_exec(s->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL))
-	        != SQLITE_OK
-	    || (rc = exec1(s, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode)))
-	        != SQLITE_OK) {
+	    != SQLITE_OK) {
+		rv = db_fail(s, rc, "opening it", why, why_len);
+		goto fail;
+	}
+	/* Only reads until the file is known to be ours: a refused file keeps its bytes. */
+	char check[128] = "";
+	if ((rc = exec1(s, "PRAGMA quick_check", NULL, check, sizeof(check))) != SQLITE_OK) {
+		rv = db_fail(s, rc, "checking it", why, why_len);
+		goto fail;
+	}
+	if (strcmp(check, "ok") != 0) {
+		rv = db_fail(s, SQLITE_CORRUPT, "checking it", why, why_len);
+		goto fail;
+	}
+	if ((rv = check_identity(s, why, why_len)) != 0) {
+		goto fail;
+	}
+	if ((rc = exec1(s, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode))) != SQLITE_OK) {
 		rv = db_fail(s, rc, "opening it", why, why_len);
 		goto fail;
 	}
@@ -300,16 +338,7 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 		rv = db_fail(s, rc, "opening it", why, why_len);
 		goto fail;
 	}
-	char check[128] = "";
-	if ((rc = exec1(s, "PRAGMA quick_check", NULL, check, sizeof(check))) != SQLITE_OK) {
-		rv = db_fail(s, rc, "checking it", why, why_len);
-		goto fail;
-	}
-	if (strcmp(check, "ok") != 0) {
-		rv = db_fail(s, SQLITE_CORRUPT, "checking it", why, why_len);
-		goto fail;
-	}
-	if ((rv = check_schema(s, why, why_len)) != 0) {
+	if ((rv = migrate(s, why, why_len)) != 0) {
 		goto fail;
 	}
 	/* The first write takes the exclusive lock, held from now until close. */
@@ -583,6 +612,12 @@ dsi_store_pending(
 }
 
 void
+dsi_store_note_revisions(dsi_store_txn *tx, uint64_t n)
+{
+	tx->cur_revs = n;
+}
+
+void
 dsi_store_note_create(dsi_store_txn *tx)
 {
 	/* The write being planned is items[n]; it is recorded after its plan. */
@@ -608,15 +643,16 @@ conflicts(const dsi_store_txn *tx, const dsi_write *w)
 }
 
 /*
- * Commits the batch and the revision reservation it needs: its n writes
- * bump the revision by at most one each, so the reservation must cover
- * rev + n before any of them is applied. (Health changes made meanwhile
- * are covered by dsi_store_reserve, which leaves room for a whole batch.)
+ * Commits the batch and the revision reservation it needs: the stored
+ * reservation must cover rev plus every revision the batch's writes may
+ * take before any of them is applied. The caller holds apply_mtx, so no
+ * health change can move rev meanwhile.
  */
 static int
-commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, size_t n, uint64_t want, uint64_t *ceiling)
+commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, uint64_t want, uint64_t *ceiling)
 {
 	bool     writes = tx->open; /* the batch's own SQL, not just a reservation */
+	uint64_t n      = tx->revisions;
 	uint64_t need   = rev + n;
 	if (want > need) {
 		need = want;
@@ -650,7 +686,7 @@ commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, size_t n, uint64_t want, u
 	}
 	pthread_mutex_lock(&s->mtx);
 	s->commits++;
-	s->written += writes ? n : 0;
+	s->written += writes ? tx->n : 0;
 	pthread_mutex_unlock(&s->mtx);
 	return 0;
 }
@@ -675,9 +711,11 @@ run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
 			break;
 		}
 		tx->items[n] = (planned) { w->service, w->endpoint, false };
+		tx->cur_revs = 1;
 		w->rv        = w->plan(w, tx);
-		tx->n        = ++n;
-		tail         = &w->next;
+		tx->revisions += tx->cur_revs;
+		tx->n = ++n;
+		tail  = &w->next;
 	}
 	/* Writes the next batch must plan: back to the head of the queue, in order. */
 	if (rest != NULL) {
@@ -694,7 +732,9 @@ run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
 		pthread_mutex_unlock(&s->mtx);
 	}
 
-	int rv = commit(s, tx, dsi_registry_revision(s->registry), n, want, &ceiling);
+	/* Held through the apply: health changes wait, so the reservation stays exact. */
+	pthread_mutex_lock(&s->apply_mtx);
+	int rv = commit(s, tx, dsi_registry_revision(s->registry), want, &ceiling);
 	if (rv != 0) {
 		snprintf(why, sizeof(why),
 		    "the change could not be stored (%s); nothing was changed: retry later",
@@ -717,6 +757,7 @@ run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
 			w->apply(w, w->rv, NULL);
 		}
 	}
+	pthread_mutex_unlock(&s->apply_mtx);
 	if (s->after_batch != NULL) {
 		s->after_batch(s->after_batch_arg);
 	}
@@ -786,24 +827,36 @@ dsi_store_submit(dsi_store *s, dsi_write *w)
 int
 dsi_store_reserve(dsi_store *s)
 {
-	/* One for this change, and a batch the writer may be applying meanwhile. */
-	uint64_t need = dsi_registry_revision(s->registry) + 1 + DSI_STORE_BATCH;
-	int      rv   = 0;
+	for (;;) {
+		pthread_mutex_lock(&s->apply_mtx);
+		uint64_t need = dsi_registry_revision(s->registry) + 1;
+		if (need <= s->ceiling) {
+			return 0; /* held until dsi_store_release */
+		}
+		pthread_mutex_unlock(&s->apply_mtx);
 
-	pthread_mutex_lock(&s->mtx);
-	if (s->ceiling < need) {
+		/* Ask the writer for a reservation and wait for its commit. */
+		pthread_mutex_lock(&s->mtx);
 		uint64_t failed = s->failed;
-		if (s->want < need) {
-			s->want = need;
+		if (s->want < need + DSI_STORE_RESERVE) {
+			s->want = need + DSI_STORE_RESERVE;
 		}
 		pthread_cond_signal(&s->work);
 		while (s->ceiling < need && s->failed == failed && s->running && !s->stopping) {
 			pthread_cond_wait(&s->done, &s->mtx);
 		}
-		rv = s->ceiling < need ? DSC_EUNAVAILABLE : 0;
+		bool ok = s->ceiling >= need;
+		pthread_mutex_unlock(&s->mtx);
+		if (!ok) {
+			return DSC_EUNAVAILABLE;
+		}
 	}
-	pthread_mutex_unlock(&s->mtx);
-	return rv;
+}
+
+void
+dsi_store_release(dsi_store *s)
+{
+	pthread_mutex_unlock(&s->apply_mtx);
 }
 
 void
@@ -851,6 +904,7 @@ dsi_store_close(dsi_store *s)
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->work);
 	pthread_mutex_destroy(&s->mtx);
+	pthread_mutex_destroy(&s->apply_mtx);
 	free(s->path);
 	free(s);
 }

@@ -25,7 +25,7 @@
 #include "registry.h"
 
 #define DSI_STORE_SCHEMA  1    /* the schema version this build writes */
-#define DSI_STORE_RESERVE 4096 /* revisions reserved per stored reservation */
+#define DSI_STORE_RESERVE 4096 /* revisions reserved ahead by each commit */
 #define DSI_STORE_BATCH   256  /* writes per commit at most */
 
 typedef struct dsi_store     dsi_store;
@@ -74,11 +74,13 @@ int dsi_store_start(dsi_store *s, dsi_registry *r, void (*after_batch)(void *), 
 void dsi_store_submit(dsi_store *s, dsi_write *w);
 
 /*
- * For changes made outside the writer (health): blocks until the stored
- * reservation covers one more revision. DSC_EUNAVAILABLE when it cannot be
+ * For a change made outside the writer (health): blocks until the stored
+ * reservation covers one more revision, and returns 0 holding the right
+ * to take it until dsi_store_release. DSC_EUNAVAILABLE when it cannot be
  * stored; the caller must then not change the registry.
  */
-int dsi_store_reserve(dsi_store *s);
+int  dsi_store_reserve(dsi_store *s);
+void dsi_store_release(dsi_store *s);
 
 /* Transactions committed, and the writes they carried: their ratio is the batching. */
 void dsi_store_stats(dsi_store *s, uint64_t *commits, uint64_t *writes);
@@ -104,5 +106,8 @@ void dsi_store_pending(
 
 /* Tells the batch that the write being planned creates an instance. */
 void dsi_store_note_create(dsi_store_txn *tx);
+
+/* The write being planned may take n revisions (one, unless it says so). */
+void dsi_store_note_revisions(dsi_store_txn *tx, uint64_t n);
 
 #endif
