@@ -75,7 +75,8 @@ main(int argc, char **argv)
 	why[0] = 0;
 	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsc_strerror(rv));
-		rv = 1;
+		/* Bad TLS files are configuration errors, found once the files are read. */
+		rv = rv == DSC_EINVAL ? 2 : 1;
 	} else if ((rv = preload(srv, &cfg)) == 0 && (rv = dsi_server_start(srv)) != 0) {
 		fprintf(stderr, "discoveryd: cannot start: %s\n", dsc_strerror(rv));
 		rv = 1;
