@@ -9,7 +9,8 @@ set -euo pipefail
 want=(cmake make gcc pkg-config
       libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev)
 if [ "${1:-runtime}" = test ]; then
-  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf)
+  # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
+  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl)
 fi
 if [ "${1:-runtime}" = bench ]; then
   want+=(gnuplot-nox)
