@@ -5,10 +5,13 @@
 #        libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 
+# libmbedtls-dev comes with libnng-dev; it is named since src/common/tls.c uses it directly.
 want=(cmake make gcc pkg-config
-      libnng-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev libsqlite3-dev)
+      libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev
+      libsqlite3-dev)
 if [ "${1:-runtime}" = test ]; then
-  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf)
+  # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
+  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl)
 fi
 if [ "${1:-runtime}" = bench ]; then
   want+=(gnuplot-nox)

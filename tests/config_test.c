@@ -361,6 +361,35 @@ test_print_config_shows_origins(void **state)
 	assert_null(strstr(buf, "hidden")); /* secrets are never printed */
 }
 
+static void
+test_tls_settings(void **state)
+{
+	fixture    *f     = *state;
+	const char *path  = file(f, "t.yaml", "tls:\n  key: /k.pem\n  ca: /ca.pem\n");
+	const char *env[] = { "SERVICE_DISCOVERY_TLS_CERT=/c.pem", NULL };
+	assert_int_equal(
+	    load(f,
+	        (const char *[]) { "--config", path, "--listen", "tls+tcp://0.0.0.0:7700", NULL },
+	        env),
+	    0);
+	assert_string_equal(f->c.options.tls_cert, "/c.pem");
+	assert_string_equal(f->c.options.tls_key, "/k.pem");
+	assert_string_equal(f->c.options.tls_ca, "/ca.pem");
+	assert_string_equal(
+	    f->c.options.origin[DSI_SET_TLS_CERT], "env SERVICE_DISCOVERY_TLS_CERT");
+	assert_non_null(strstr(f->c.options.origin[DSI_SET_TLS_KEY], "t.yaml:2 (tls.key)"));
+	/* Settings that do not fit together stop loading, naming where they came from. */
+	assert_int_equal(load(f,
+	                     (const char *[]) { "--publish", "tls+tcp://127.0.0.1:7701",
+	                         "--tls-cert", "/c.pem", NULL },
+	                     NULL),
+	    DSC_EINVAL);
+	assert_non_null(strstr(f->why, "flag --publish: tls+tcp://127.0.0.1:7701 is a TLS URL"));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--tls-ca", "/ca.pem", NULL }, NULL), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "flag --tls-ca: TLS is configured"));
+}
+
 int
 main(void)
 {
@@ -377,6 +406,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors_name_file_and_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_print_config_shows_origins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "name.h"
+#include "tls.h"
 
 #ifndef DISCOVERY_VERSION
 #define DISCOVERY_VERSION "0.1.0"
@@ -34,6 +35,12 @@
 #define MAX_META           64
 #define MAX_ARGS           64  /* the most positional arguments any command takes (watch, wait) */
 #define WATCH_POLL_MS      200 /* how soon watch notices SIGINT or SIGTERM */
+
+/* Not the server's SERVICE_DISCOVERY_TLS_*: those name its own certificate, not ours. */
+#define TLS_CA_ENV          "DISCOVERY_TLS_CA"
+#define TLS_CERT_ENV        "DISCOVERY_TLS_CERT"
+#define TLS_KEY_ENV         "DISCOVERY_TLS_KEY"
+#define TLS_SERVER_NAME_ENV "DISCOVERY_TLS_SERVER_NAME"
 
 /* Exit statuses: scripts branch on them, so --help documents each one. */
 enum {
@@ -101,6 +108,9 @@ struct ctl {
 	dsc_client    *client; /* NULL for commands with no_client */
 	const char    *token;  /* from --token-file, else TOKEN_ENV */
 	char           token_buf[4096];
+
+	dsc_tls_options tls;       /* from --tls-*, else the TLS_*_ENV variables */
+	bool            tls_flags; /* some --tls-* was given */
 };
 
 /* ---- output ---- */
@@ -352,6 +362,7 @@ static const struct {
 	{ DSC_ECONNREFUSED, EXIT_UNREACHABLE },
 	{ DSC_ETRANSPORT, EXIT_UNREACHABLE },
 	{ DSC_ECLOSED, EXIT_UNREACHABLE },
+	{ DSC_ETLS, EXIT_UNREACHABLE },
 	{ DSC_EPROTO, EXIT_UNREACHABLE },
 	{ DSC_ENOMEM, EXIT_LOCAL },
 };
@@ -637,6 +648,16 @@ stop_requested(void)
 	    && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
 }
 
+/* The token and TLS options every connection to the server takes. */
+static void
+client_options(const ctl *c, dsc_client_options *opts)
+{
+	dsc_client_options_init(opts);
+	opts->timeout_ms = c->timeout_ms;
+	opts->auth_token = c->token != NULL ? c->token : getenv(TOKEN_ENV);
+	opts->tls        = c->tls;
+}
+
 static int
 cmd_watch(ctl *c)
 {
@@ -665,7 +686,7 @@ cmd_watch(ctl *c)
 		say("watch: cannot block signals: %s", strerror(rv));
 		return EXIT_LOCAL;
 	}
-	rv = dsc_watch_open(&w, c->publish, c->nargs > 0 ? c->args : NULL, c->nargs);
+	rv = dsc_watch_open_tls(&w, c->publish, c->nargs > 0 ? c->args : NULL, c->nargs, &c->tls);
 	if (rv == DSC_EINVAL) {
 		say("--publish %s: not a URL discoveryctl can dial", c->publish);
 		return EXIT_USAGE;
@@ -761,11 +782,12 @@ print_wait_json(const ctl *c, bool ready, const dsc_wait_status *st, size_t n)
 static int
 cmd_wait(ctl *c)
 {
-	dsc_wait_status st[MAX_ARGS];
-	dsc_error       err = { .code = 0 };
-	char            name[DSI_NAME_MAX + 1], why[128];
-	int32_t         timeout_ms = c->timeout_given ? c->timeout_ms : DEFAULT_WAIT_MS;
-	int             rv;
+	dsc_wait_status    st[MAX_ARGS];
+	dsc_error          err = { .code = 0 };
+	dsc_client_options opts;
+	char               name[DSI_NAME_MAX + 1], why[128];
+	int32_t            timeout_ms = c->timeout_given ? c->timeout_ms : DEFAULT_WAIT_MS;
+	int                rv;
 
 	for (size_t i = 0; i < c->nargs; i++) {
 		if (dsi_name_normalize(c->args[i], name, why, sizeof(why)) != 0) {
@@ -774,8 +796,9 @@ cmd_wait(ctl *c)
 		}
 	}
 	/* The library waits for the server too: entrypoints may start before it is up. */
-	rv = dsc_wait_for(
-	    c->server, c->publish, c->args, c->nargs, c->wait_mode, timeout_ms, st, &err);
+	client_options(c, &opts);
+	rv = dsc_wait_for_opts(
+	    c->server, c->publish, c->args, c->nargs, c->wait_mode, timeout_ms, &opts, st, &err);
 	if (rv == 0) {
 		if (c->json) {
 			print_wait_json(c, true, st, c->nargs);
@@ -1054,6 +1077,45 @@ opt_token_file(ctl *c, char *value, char *why, size_t n)
 	return PARSE_RUN;
 }
 
+/* The files are checked once the URLs are known, since only tls+tcp:// ones use them. */
+static int
+opt_tls_ca(ctl *c, char *value, char *why, size_t n)
+{
+	(void) why, (void) n;
+	c->tls.ca_file = value;
+	c->tls_flags   = true;
+	return PARSE_RUN;
+}
+
+static int
+opt_tls_cert(ctl *c, char *value, char *why, size_t n)
+{
+	(void) why, (void) n;
+	c->tls.cert_file = value;
+	c->tls_flags     = true;
+	return PARSE_RUN;
+}
+
+static int
+opt_tls_key(ctl *c, char *value, char *why, size_t n)
+{
+	(void) why, (void) n;
+	c->tls.key_file = value;
+	c->tls_flags    = true;
+	return PARSE_RUN;
+}
+
+static int
+opt_tls_server_name(ctl *c, char *value, char *why, size_t n)
+{
+	if (value[0] == 0) {
+		return bad_usage(why, n, "--tls-server-name needs a name");
+	}
+	c->tls.server_name = value;
+	c->tls_flags       = true;
+	return PARSE_RUN;
+}
+
 static int
 opt_version(ctl *c, char *value, char *why, size_t n)
 {
@@ -1073,6 +1135,10 @@ static const struct option {
 	{ "json", false, 0, opt_json },
 	{ "timeout", true, 0, opt_timeout },
 	{ "token-file", true, 0, opt_token_file },
+	{ "tls-ca", true, 0, opt_tls_ca },
+	{ "tls-cert", true, 0, opt_tls_cert },
+	{ "tls-key", true, 0, opt_tls_key },
+	{ "tls-server-name", true, 0, opt_tls_server_name },
 	{ "help", false, 0, opt_help },
 	{ "version", false, 0, opt_version },
 	{ "meta", true, OPT_META, opt_meta },
@@ -1166,6 +1232,53 @@ check_command(ctl *c, const char *name, char *why, size_t n)
 	return PARSE_RUN;
 }
 
+/* A flag's value, else the variable's when it is set and not empty. */
+static const char *
+flag_or_env(const char *flag, const char *env)
+{
+	const char *v = getenv(env);
+	return flag != NULL ? flag : v != NULL && v[0] != 0 ? v : NULL;
+}
+
+/*
+ * TLS applies to the tls+tcp:// URLs the command dials (watch: --publish;
+ * wait: both; the rest: --server). --tls-* flags with none of them are a
+ * mistake that would otherwise go out in plaintext; the variables are
+ * ignored then, since they may be set for other runs.
+ */
+static int
+check_tls(ctl *c, char *why, size_t n)
+{
+	bool        watch   = c->cmd->run == cmd_watch;
+	const char *tls_url = !watch && dsi_url_is_tls(c->server) ? c->server
+	    : c->cmd->no_client && dsi_url_is_tls(c->publish)     ? c->publish
+	                                                          : NULL;
+	dsc_error   err;
+
+	c->tls.ca_file     = flag_or_env(c->tls.ca_file, TLS_CA_ENV);
+	c->tls.cert_file   = flag_or_env(c->tls.cert_file, TLS_CERT_ENV);
+	c->tls.key_file    = flag_or_env(c->tls.key_file, TLS_KEY_ENV);
+	c->tls.server_name = flag_or_env(c->tls.server_name, TLS_SERVER_NAME_ENV);
+	if (tls_url == NULL) {
+		if (c->tls_flags) {
+			return bad_usage(why, n,
+			    "--tls-* options need a tls+tcp:// URL, and %s is not one",
+			    watch ? c->publish : c->server);
+		}
+		return PARSE_RUN;
+	}
+	if (c->tls.ca_file == NULL) {
+		return bad_usage(why, n,
+		    "%s is a TLS URL: --tls-ca FILE (or $" TLS_CA_ENV
+		    ") must name the CA that signs the server's certificate",
+		    tls_url);
+	}
+	if (dsc_tls_check(&c->tls, &err) != 0) {
+		return bad_usage(why, n, "%s", err.message);
+	}
+	return PARSE_RUN;
+}
+
 /*
  * Fills c from argv. Options may come before or after the command; "--"
  * ends them. Returns a PARSE_*; for PARSE_ERROR, why says what is wrong.
@@ -1204,7 +1317,7 @@ parse(ctl *c, int argc, char **argv, char *why, size_t n)
 		const char *env = getenv(PUBLISH_ENV);
 		c->publish      = env != NULL && env[0] != 0 ? env : DEFAULT_PUBLISH;
 	}
-	return PARSE_RUN;
+	return check_tls(c, why, n);
 }
 
 static void
@@ -1230,6 +1343,14 @@ print_usage(FILE *f)
 	      "                     the bound on the whole wait (default: 60)\n"
 	      "  --token-file FILE  the auth token, for servers that require one\n"
 	      "                     (default: $" TOKEN_ENV ")\n"
+	      "  --tls-ca FILE      for tls+tcp:// URLs: the CA (PEM) that signs the server's\n"
+	      "                     certificate (default: $" TLS_CA_ENV ")\n"
+	      "  --tls-cert FILE    a client certificate (PEM), for servers that require one\n"
+	      "                     (default: $" TLS_CERT_ENV ")\n"
+	      "  --tls-key FILE     its unencrypted private key (default: $" TLS_KEY_ENV ")\n"
+	      "  --tls-server-name NAME\n"
+	      "                     the DNS name in the server's certificate (default: the\n"
+	      "                     URL's host; $" TLS_SERVER_NAME_ENV ")\n"
 	      "  -h, --help         print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
@@ -1237,7 +1358,7 @@ print_usage(FILE *f)
 	      "  0  success\n"
 	      "  1  not found, not healthy, or no healthy instance; wait: timed out\n"
 	      "  2  usage error (unknown command or option, wrong arguments, bad number)\n"
-	      "  3  server unreachable or timed out\n"
+	      "  3  server unreachable or timed out, or the TLS handshake failed\n"
 	      "  4  server rejected the request\n"
 	      "  5  local failure (out of memory, cannot write output)\n",
 	    f);
@@ -1265,9 +1386,7 @@ open_client(ctl *c)
 	dsc_client_options opts;
 	int                rv;
 
-	dsc_client_options_init(&opts);
-	opts.timeout_ms = c->timeout_ms;
-	opts.auth_token = c->token != NULL ? c->token : getenv(TOKEN_ENV);
+	client_options(c, &opts);
 	/* One call, then exit: a dead server should fail now, not after the timeout. */
 	opts.require_connection = true;
 	rv                      = dsc_client_open(&c->client, c->server, &opts);

@@ -38,7 +38,8 @@ extern "C" {
 	X(DSC_ENOMEM, 12, "out of memory")                      \
 	X(DSC_EPROTO, 13, "malformed message")                  \
 	X(DSC_ETRANSPORT, 14, "transport error")                \
-	X(DSC_ECLOSED, 15, "closed")
+	X(DSC_ECLOSED, 15, "closed")                            \
+	X(DSC_ETLS, 16, "TLS handshake failed")
 
 typedef enum dsc_err {
 #define DSC_ERR_ENUM(name, value, msg) name = value,
@@ -108,6 +109,36 @@ typedef struct dsc_registration {
 
 typedef struct dsc_client dsc_client;
 
+/*
+ * TLS, for tls+tcp:// URLs; other URLs ignore it. Paths to PEM files, read
+ * when a client, watch or view opens (DSC_EINVAL when one cannot be used;
+ * dsc_tls_check says why).
+ */
+typedef struct dsc_tls_options {
+	/* The CAs that sign the server's certificate. Required for tls+tcp://. */
+	const char *ca_file;
+	/*
+	 * A client certificate and its unencrypted key, for a server that
+	 * requires one (discoveryd --tls-ca). Both or neither.
+	 */
+	const char *cert_file;
+	const char *key_file;
+	/*
+	 * The name the server's certificate must carry. NULL: the URL's host.
+	 * Debian's nng checks DNS names only (mbedTLS 2.28 skips IP addresses in
+	 * subjectAltName), so a server dialed by IP address needs this set to a
+	 * DNS name in its certificate.
+	 */
+	const char *server_name;
+} dsc_tls_options;
+
+/*
+ * Reads and checks the files of tls as dsc_client_open would: readable
+ * PEM, a key that matches its certificate, a CA file present. Returns 0,
+ * or DSC_EINVAL with err (when not NULL) naming the file and the problem.
+ */
+int dsc_tls_check(const dsc_tls_options *tls, dsc_error *err);
+
 typedef struct dsc_client_options {
 	int32_t     timeout_ms; /* per call; <= 0 means 5000 */
 	const char *auth_token; /* copied; NULL for none */
@@ -117,7 +148,8 @@ typedef struct dsc_client_options {
 	 * does not complete the handshake. For tools that run one call and
 	 * exit. When false (the default), the client dials in the background.
 	 */
-	bool require_connection;
+	bool            require_connection;
+	dsc_tls_options tls; /* zeroed by dsc_client_options_init: no TLS */
 } dsc_client_options;
 
 /* Fills opts with the defaults. */
@@ -128,7 +160,10 @@ void dsc_client_options_init(dsc_client_options *opts);
  * opts->require_connection is set, connecting happens in the background, so
  * opening succeeds while the server is down; calls then fail with
  * DSC_ECONNREFUSED (never connected) or DSC_ETIMEDOUT. A URL nng cannot
- * dial (unknown scheme, no port) is DSC_EINVAL. opts may be NULL.
+ * dial (unknown scheme, no port), or TLS options that cannot be used, are
+ * DSC_EINVAL. With require_connection, a TLS handshake that fails (an
+ * untrusted server, a client certificate the server refuses) is DSC_ETLS;
+ * in the background it looks like a server that is down. opts may be NULL.
  * On success *out owns a client that dsc_client_close releases.
  */
 int  dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opts);
@@ -196,6 +231,15 @@ typedef struct dsc_watch dsc_watch;
 
 int dsc_watch_open(
     dsc_watch **out, const char *publish_url, const char *const *services, size_t n_services);
+/*
+ * dsc_watch_open with TLS options (NULL: none) for a tls+tcp:// publish
+ * URL. When the server is up, it makes one TLS handshake before returning
+ * (bounded by 5 s), so that a certificate either side refuses fails here
+ * with DSC_ETLS instead of leaving the watch redialing forever; a server
+ * that is down is still waited for in the background.
+ */
+int dsc_watch_open_tls(dsc_watch **out, const char *publish_url, const char *const *services,
+    size_t n_services, const dsc_tls_options *tls);
 /* Waits up to timeout_ms (<0: forever) for the next event: 0 and *out, or DSC_ETIMEDOUT. */
 int  dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out);
 void dsc_watch_close(dsc_watch *w);
@@ -213,7 +257,7 @@ typedef struct dsc_view dsc_view;
 typedef void (*dsc_view_cb)(void *arg, const dsc_event *ev);
 
 typedef struct dsc_view_options {
-	dsc_client_options client;   /* for the GetAll calls */
+	dsc_client_options client;   /* for the GetAll calls; client.tls for the events too */
 	const char *const *services; /* NULL: every service */
 	size_t             n_services;
 	dsc_view_cb        on_event; /* optional */
@@ -267,6 +311,16 @@ typedef struct dsc_wait_status {
  */
 int dsc_wait_for(const char *url, const char *publish_url, const char *const *services, size_t n,
     dsc_wait_mode mode, int timeout_ms, dsc_wait_status *status, dsc_error *err);
+/*
+ * dsc_wait_for with client options (NULL: the defaults): auth_token for a
+ * server that guards reads, tls for tls+tcp:// URLs (both sockets). Each
+ * check keeps its own bound, so opts->timeout_ms and require_connection are
+ * not used. A TLS handshake refused while the server is up ends the wait
+ * with DSC_ETLS.
+ */
+int dsc_wait_for_opts(const char *url, const char *publish_url, const char *const *services,
+    size_t n, dsc_wait_mode mode, int timeout_ms, const dsc_client_options *opts,
+    dsc_wait_status *status, dsc_error *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include "status.h"
 #include "text.h"
 #include "timeutil.h"
+#include "tls.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 
@@ -39,6 +40,7 @@ struct dsc_client {
 	_Atomic int      pipes;     /* connected pipes, to tell "unreachable" from "slow" */
 	_Atomic uint64_t revision;  /* from the last successful reply */
 	_Atomic bool     shut;      /* dsi_client_shutdown was called */
+	bool             tls;       /* the URL is tls+: a failed handshake looks like no server */
 	pthread_mutex_t  calls_mtx; /* guards calls, and the start of every call step */
 	struct call     *calls;     /* calls in flight, for dsi_client_shutdown to cancel */
 };
@@ -84,6 +86,9 @@ dsi_err_from_nng(int rv)
 	case NNG_EINVAL:
 	case NNG_ENOTSUP:
 		return DSC_EINVAL;
+	case NNG_ECRYPTO:
+	case NNG_EPEERAUTH:
+		return DSC_ETLS;
 	default:
 		return DSC_ETRANSPORT;
 	}
@@ -102,40 +107,143 @@ dsi_fail(dsc_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+int
+dsi_client_tls(
+    nng_tls_config **out, const char *url, const dsc_tls_options *o, char *why, size_t why_len)
+{
+	dsc_tls_options none = { NULL, NULL, NULL, NULL };
+	nng_url        *u    = NULL;
+	int             rv;
+
+	*out = NULL;
+	if (!dsi_url_is_tls(url)) {
+		return 0;
+	}
+	if (o == NULL) {
+		o = &none;
+	}
+	/* nng's own default is the URL's host too, but only without a config of ours. */
+	if (o->server_name == NULL && (rv = nng_url_parse(&u, url)) != 0) {
+		snprintf(why, why_len, "%s: %s", url, nng_strerror(rv));
+		return rv == NNG_ENOMEM ? DSC_ENOMEM : DSC_EINVAL;
+	}
+	dsi_tls_files f = {
+		.ca          = o->ca_file,
+		.cert        = o->cert_file,
+		.key         = o->key_file,
+		.server_name = o->server_name != NULL ? o->server_name : u->u_hostname,
+	};
+	rv = dsi_tls_config(out, NNG_TLS_MODE_CLIENT, &f, why, why_len);
+	if (u != NULL) {
+		nng_url_free(u);
+	}
+	return rv;
+}
+
+int
+dsc_tls_check(const dsc_tls_options *tls, dsc_error *err)
+{
+	nng_tls_config *cfg;
+	char            why[512];
+	int             rv;
+
+	if (tls == NULL) {
+		return dsi_fail(err, DSC_EINVAL, "no TLS options given");
+	}
+	/* Any name will do: names are checked in handshakes, and this makes none. */
+	dsc_tls_options o = *tls;
+	if (o.server_name == NULL) {
+		o.server_name = "localhost";
+	}
+	if ((rv = dsi_client_tls(&cfg, "tls+tcp://localhost:1", &o, why, sizeof(why))) != 0) {
+		return dsi_fail(err, rv, "%s", why);
+	}
+	nng_tls_config_free(cfg);
+	return 0;
+}
+
+int
+dsi_dial(nng_socket sock, const char *url, nng_tls_config *tls)
+{
+	nng_dialer d;
+	int        rv;
+
+	if ((rv = nng_dialer_create(&d, sock, url)) != 0) {
+		return dsi_err_from_nng(rv);
+	}
+	/* The dialer holds the configuration from here on. */
+	if ((tls != NULL && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0)
+	    || (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_dialer_close(d);
+		return dsi_err_from_nng(rv);
+	}
+	return 0;
+}
+
+int
+dsi_probe(const char *url, nng_tls_config *tls, int32_t timeout_ms)
+{
+	nng_stream_dialer *sd;
+	nng_stream        *s;
+	nng_aio           *aio;
+	char               hdr[8];
+	nng_iov            iov      = { hdr, sizeof(hdr) };
+	int64_t            deadline = dsi_monotonic_ms() + timeout_ms;
+	int                rv;
+
+	if (nng_stream_dialer_alloc(&sd, url) != 0) {
+		return 0;
+	}
+	if (tls != NULL && (rv = nng_stream_dialer_set_ptr(sd, NNG_OPT_TLS_CONFIG, tls)) != 0) {
+		nng_stream_dialer_free(sd);
+		return dsi_err_from_nng(rv);
+	}
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_stream_dialer_free(sd);
+		return dsi_err_from_nng(rv);
+	}
+	nng_aio_set_timeout(aio, timeout_ms);
+	nng_stream_dialer_dial(sd, aio);
+	nng_aio_wait(aio);
+	rv = dsi_err_from_nng(nng_aio_result(aio));
+	if (rv == 0) {
+		s = nng_aio_get_output(aio, 0);
+		if (tls != NULL) {
+			/*
+			 * The dial connected TCP only: the handshake runs on the first
+			 * read, and a server that completes it sends its SP header.
+			 */
+			int64_t left = deadline - dsi_monotonic_ms();
+			nng_aio_set_iov(aio, 1, &iov);
+			nng_aio_set_timeout(aio, left > 0 ? (nng_duration) left : 1);
+			nng_stream_recv(s, aio);
+			nng_aio_wait(aio);
+			rv = nng_aio_result(aio);
+			rv = rv == 0 ? 0 : rv == NNG_ETIMEDOUT ? DSC_ETIMEDOUT : DSC_ETLS;
+		}
+		nng_stream_free(s);
+	}
+	nng_aio_free(aio);
+	nng_stream_dialer_free(sd);
+	return rv;
+}
+
 /*
  * Connects within the client's timeout or fails. A plain blocking nng_dial
  * can hang for nng's own handshake timeout on a stopped server, so probe
- * the address with a bounded stream dial first (a closed port fails at
- * once), then dial in the background and wait, bounded, for the pipe.
+ * the address with a bounded connection first (a closed port fails at
+ * once, a refused TLS handshake too), then dial in the background and
+ * wait, bounded, for the pipe.
  */
 static int
-connect_now(dsc_client *c, const char *url)
+connect_now(dsc_client *c, const char *url, nng_tls_config *tls)
 {
-	nng_stream_dialer *sd;
-	nng_aio           *aio;
-	int64_t            deadline = dsi_monotonic_ms() + c->timeout_ms;
-	int                rv;
+	int64_t deadline = dsi_monotonic_ms() + c->timeout_ms;
+	int     rv;
 
-	if (nng_stream_dialer_alloc(&sd, url) == 0) {
-		if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-			nng_stream_dialer_free(sd);
-			return dsi_err_from_nng(rv);
-		}
-		nng_aio_set_timeout(aio, c->timeout_ms);
-		nng_stream_dialer_dial(sd, aio);
-		nng_aio_wait(aio);
-		rv = nng_aio_result(aio);
-		if (rv == 0) {
-			nng_stream_free(nng_aio_get_output(aio, 0));
-		}
-		nng_aio_free(aio);
-		nng_stream_dialer_free(sd);
-		if (rv != 0) {
-			return rv == NNG_ETIMEDOUT ? DSC_ETIMEDOUT : dsi_err_from_nng(rv);
-		}
-	}
-	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-		return dsi_err_from_nng(rv);
+	if ((rv = dsi_probe(url, tls, c->timeout_ms)) != 0
+	    || (rv = dsi_dial(c->sock, url, tls)) != 0) {
+		return rv;
 	}
 	pthread_mutex_lock(&c->mtx);
 	while (atomic_load(&c->pipes) == 0 && dsi_monotonic_ms() < deadline) {
@@ -153,6 +261,7 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 {
 	dsc_client_options def;
 	dsc_client        *c;
+	nng_tls_config    *tls = NULL;
 	int                rv;
 
 	if (out == NULL || url == NULL || url[0] == 0) {
@@ -189,12 +298,16 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
 
-	if (opts->require_connection) {
-		rv = connect_now(c, url);
-	} else {
+	c->tls = dsi_url_is_tls(url);
+	rv     = dsi_client_tls(&tls, url, &opts->tls, NULL, 0); /* dsc_tls_check says why */
+	if (rv == 0 && opts->require_connection) {
+		rv = connect_now(c, url, tls);
+	} else if (rv == 0) {
 		/* Dial in the background: the client works once the server is up. */
-		rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-		rv = dsi_err_from_nng(rv);
+		rv = dsi_dial(c->sock, url, tls);
+	}
+	if (tls != NULL) {
+		nng_tls_config_free(tls);
 	}
 	if (rv != 0) {
 		nng_close(c->sock);
@@ -342,7 +455,8 @@ roundtrip(
 		nng_aio_free(aio);
 		nng_ctx_close(ctx);
 		if (rv == NNG_ETIMEDOUT && atomic_load(&c->pipes) == 0) {
-			return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s", c->url);
+			return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s%s", c->url,
+			    c->tls ? " (or the TLS handshake fails)" : "");
 		}
 		return dsi_fail(err, dsi_err_from_nng(rv), "%s: %s", c->url,
 		    rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv));

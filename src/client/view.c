@@ -48,6 +48,7 @@
 #include "pick.h"
 #include "sorted.h"
 #include "name.h"
+#include "tls.h"
 
 #define DEFAULT_RECV_BUFFER 1024
 #define POLL_MS             100 /* how long the thread waits for an event, so close is prompt */
@@ -549,7 +550,8 @@ watched_init(dsc_view *v, const char *const *services, size_t n, dsc_error *err)
 
 /* Opens the SUB socket on the normalized names and waits, bounded, until it is connected. */
 static int
-watch_connect(dsc_view *v, const char *publish_url, int32_t recv_buffer, dsc_error *err)
+watch_connect(dsc_view *v, const char *publish_url, int32_t recv_buffer, const dsc_tls_options *tls,
+    dsc_error *err)
 {
 	const char **names = NULL;
 	int          rv;
@@ -561,7 +563,8 @@ watch_connect(dsc_view *v, const char *publish_url, int32_t recv_buffer, dsc_err
 		names[i] = v->watched[i].name;
 	}
 	rv = dsi_watch_open(&v->watch, publish_url, names, v->n_watched,
-	    recv_buffer > 0 ? recv_buffer : DEFAULT_RECV_BUFFER);
+	    recv_buffer > 0 ? recv_buffer : DEFAULT_RECV_BUFFER, tls,
+	    dsi_client_timeout(v->client));
 	free(names);
 	if (rv != 0) {
 		return dsi_fail(err, rv, "cannot watch %s: %s", publish_url, dsc_strerror(rv));
@@ -621,11 +624,16 @@ dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
 	if ((rv = watched_init(v, opts->services, opts->n_services, err)) != 0) {
 		goto fail;
 	}
+	/* dsc_client_open would only say DSC_EINVAL. */
+	if ((dsi_url_is_tls(url) || dsi_url_is_tls(publish_url))
+	    && (rv = dsc_tls_check(&opts->client.tls, err)) != 0) {
+		goto fail;
+	}
 	if ((rv = dsc_client_open(&v->client, url, &opts->client)) != 0) {
 		rv = dsi_fail(err, rv, "cannot open a client on %s: %s", url, dsc_strerror(rv));
 		goto fail;
 	}
-	if ((rv = watch_connect(v, publish_url, opts->recv_buffer, err)) != 0
+	if ((rv = watch_connect(v, publish_url, opts->recv_buffer, &opts->client.tls, err)) != 0
 	    || (rv = reload(v, err)) != 0) {
 		goto fail;
 	}

@@ -47,6 +47,7 @@
 #include "internal.h"
 #include "name.h"
 #include "timeutil.h"
+#include "tls.h"
 
 #define CALL_MS    2000 /* bound on one IsHealthy call */
 #define POLL_MS    500  /* check interval while the publish socket is not connected */
@@ -76,6 +77,8 @@ typedef struct waiter {
 	uint64_t      connects; /* the watch's connect count at the last full round */
 	dsc_error     last;     /* the last call without an answer; code 0 once one answers */
 	bool          answered; /* some call was answered */
+
+	const dsc_client_options *opts; /* the caller's: token and TLS */
 
 	/* The watchdog: closes the client's socket at the deadline unless done. */
 	pthread_mutex_t mtx;
@@ -438,19 +441,26 @@ open_sockets(waiter *w, dsc_error *err)
 	const char       **names;
 	int                rv;
 
+	/* dsc_client_open would only say DSC_EINVAL. */
+	if ((dsi_url_is_tls(w->url) || dsi_url_is_tls(w->publish_url))
+	    && (rv = dsc_tls_check(&w->opts->tls, err)) != 0) {
+		return rv;
+	}
 	if ((names = calloc(w->n, sizeof(*names))) == NULL) {
 		return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
 	}
 	for (size_t i = 0; i < w->n; i++) {
 		names[i] = w->svc[i].name;
 	}
-	rv = dsc_watch_open(&w->watch, w->publish_url, names, w->n);
+	rv = dsi_watch_open(&w->watch, w->publish_url, names, w->n, 0, &w->opts->tls,
+	    (int32_t) min64(left_ms(w), CALL_MS));
 	free(names);
 	if (rv != 0) {
 		return dsi_fail(err, rv, "cannot watch %s: %s", w->publish_url, dsc_strerror(rv));
 	}
-	dsc_client_options_init(&o);
-	o.timeout_ms = CALL_MS;
+	o                    = *w->opts;
+	o.timeout_ms         = CALL_MS;
+	o.require_connection = false;
 	if ((rv = dsc_client_open(&w->client, w->url, &o)) != 0) {
 		return dsi_fail(
 		    err, rv, "cannot open a client on %s: %s", w->url, dsc_strerror(rv));
@@ -549,8 +559,18 @@ int
 dsc_wait_for(const char *url, const char *publish_url, const char *const *services, size_t n,
     dsc_wait_mode mode, int timeout_ms, dsc_wait_status *status, dsc_error *err)
 {
-	waiter w;
-	int    rv;
+	return dsc_wait_for_opts(
+	    url, publish_url, services, n, mode, timeout_ms, NULL, status, err);
+}
+
+int
+dsc_wait_for_opts(const char *url, const char *publish_url, const char *const *services, size_t n,
+    dsc_wait_mode mode, int timeout_ms, const dsc_client_options *opts, dsc_wait_status *status,
+    dsc_error *err)
+{
+	dsc_client_options def;
+	waiter             w;
+	int                rv;
 
 	if (url == NULL || url[0] == 0 || publish_url == NULL || publish_url[0] == 0
 	    || (services == NULL && n > 0)
@@ -564,7 +584,12 @@ dsc_wait_for(const char *url, const char *publish_url, const char *const *servic
 	if (n == 0) {
 		return 0; /* nothing to wait for */
 	}
+	if (opts == NULL) {
+		dsc_client_options_init(&def);
+		opts = &def;
+	}
 	memset(&w, 0, sizeof(w));
+	w.opts        = opts;
 	w.mode        = mode;
 	w.url         = url;
 	w.publish_url = publish_url;

@@ -18,6 +18,7 @@
 #include "timeutil.h"
 
 #define DEFAULT_RECV_BUFFER 1024
+#define DEFAULT_PROBE_MS    5000 /* dsc_watch_open_tls: bound on its first handshake */
 
 /* The prefix every SYNC event starts with: field 2 (type), varint 5. */
 static const uint8_t sync_prefix[2] = { 0x10, DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC };
@@ -107,10 +108,11 @@ subscribe_all(dsc_watch *w, const char *const *services, size_t n)
 
 int
 dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *services,
-    size_t n_services, int32_t recv_buffer)
+    size_t n_services, int32_t recv_buffer, const dsc_tls_options *tls, int32_t probe_ms)
 {
-	dsc_watch *w;
-	int        rv;
+	dsc_watch      *w;
+	nng_tls_config *cfg = NULL;
+	int             rv;
 
 	if (out == NULL || publish_url == NULL || publish_url[0] == 0) {
 		return DSC_EINVAL;
@@ -137,9 +139,19 @@ dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *serv
 	nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, w);
 	nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_cb, w);
-	if ((rv = subscribe_all(w, services, n_services)) == 0) {
-		/* In the background, so it works before the server is up and redials. */
-		rv = dsi_err_from_nng(nng_dial(w->sock, publish_url, NULL, NNG_FLAG_NONBLOCK));
+	if ((rv = subscribe_all(w, services, n_services)) == 0
+	    && (rv = dsi_client_tls(&cfg, publish_url, tls, NULL, 0)) == 0) {
+		/* Only a refused handshake is final; the background dial waits out the rest. */
+		if (cfg != NULL && probe_ms > 0
+		    && dsi_probe(publish_url, cfg, probe_ms) == DSC_ETLS) {
+			rv = DSC_ETLS;
+		} else {
+			/* In the background, so it works before the server is up and redials. */
+			rv = dsi_dial(w->sock, publish_url, cfg);
+		}
+	}
+	if (cfg != NULL) {
+		nng_tls_config_free(cfg);
 	}
 	if (rv != 0) {
 		dsc_watch_close(w);
@@ -153,7 +165,14 @@ int
 dsc_watch_open(
     dsc_watch **out, const char *publish_url, const char *const *services, size_t n_services)
 {
-	return dsi_watch_open(out, publish_url, services, n_services, 0);
+	return dsi_watch_open(out, publish_url, services, n_services, 0, NULL, 0);
+}
+
+int
+dsc_watch_open_tls(dsc_watch **out, const char *publish_url, const char *const *services,
+    size_t n_services, const dsc_tls_options *tls)
+{
+	return dsi_watch_open(out, publish_url, services, n_services, 0, tls, DEFAULT_PROBE_MS);
 }
 
 void

@@ -19,6 +19,7 @@
 #include "endpoint.h"
 #include "name.h"
 #include "text.h"
+#include "tls.h"
 
 #ifndef DISCOVERY_VERSION
 #define DISCOVERY_VERSION "0.0.0"
@@ -633,6 +634,44 @@ read_token_file(dsi_config *c, char *why, size_t why_len)
 	    origin, why, why_len);
 }
 
+/*
+ * TLS settings that do not fit together stop start-up here; the files
+ * themselves are read when the server builds its TLS configuration.
+ */
+static int
+check_tls(const dsi_config *c, char *why, size_t why_len)
+{
+	const dsi_server_options *o       = &c->options;
+	const char               *tls_url = dsi_url_is_tls(o->publish) ? o->publish : NULL;
+	dsi_setting               url_set = DSI_SET_PUBLISH;
+
+	for (size_t i = 0; i < o->n_listen && tls_url == NULL; i++) {
+		if (dsi_url_is_tls(o->listen[i])) {
+			tls_url = o->listen[i];
+			url_set = DSI_SET_LISTEN;
+		}
+	}
+	if (tls_url != NULL && (o->tls_cert == NULL || o->tls_key == NULL)) {
+		return fail(why, why_len,
+		    "%s: %s is a TLS URL, which needs a certificate and its key: set --tls-cert "
+		    "and --tls-key",
+		    o->origin[url_set], tls_url);
+	}
+	if (tls_url == NULL) {
+		static const dsi_setting files[]
+		    = { DSI_SET_TLS_CERT, DSI_SET_TLS_KEY, DSI_SET_TLS_CA };
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			if (o->source[files[i]] != DSI_SRC_DEFAULT) {
+				return fail(why, why_len,
+				    "%s: TLS is configured, but no --listen or --publish URL is "
+				    "tls+tcp://",
+				    o->origin[files[i]]);
+			}
+		}
+	}
+	return 0;
+}
+
 int
 dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, FILE *out, char *why,
     size_t why_len)
@@ -720,6 +759,9 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 		goto done;
 	}
 
+	if ((rv = check_tls(c, why, why_len)) != 0) {
+		goto done;
+	}
 	if (c->options.require_https) {
 		if (c->options.token == NULL) {
 			rv = fail(why, why_len,

@@ -208,6 +208,8 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	/* nng's default of 16 messages per subscriber drops bursts at once. */
 	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer > 0 ? o->send_buffer : 1024);
 	if ((rv = nng_listener_create(&e->listener, e->sock, o->url)) != 0
+	    || (dsi_url_is_tls(o->url)
+	        && (rv = nng_listener_set_ptr(e->listener, NNG_OPT_TLS_CONFIG, o->tls)) != 0)
 	    || (rv = nng_listener_start(e->listener, 0)) != 0) {
 		snprintf(why, why_len, "cannot publish on %s: %s", o->url, nng_strerror(rv));
 		dsi_events_destroy(e);

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "tls.h"
 
 typedef struct dsi_events dsi_events;
 
@@ -19,6 +20,8 @@ typedef struct dsi_events_options {
 	int         send_buffer;      /* messages queued per subscriber before nng drops */
 	int         sync_interval_ms; /* SYNC period */
 	size_t      max_queue;        /* changes waiting for the thread; past it, dropped */
+
+	nng_tls_config *tls; /* for a tls+ URL (the listener holds it); else NULL */
 } dsi_events_options;
 
 /* Opens and binds the PUB socket; why names the URL on failure. */

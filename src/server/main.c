@@ -77,7 +77,8 @@ main(int argc, char **argv)
 	why[0] = 0;
 	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsc_strerror(rv));
-		rv = rv == DSC_ESTATE ? 2 : 1; /* a data file to see to, as bad configuration is */
+		/* Bad TLS files and unusable data files are to be fixed like bad configuration. */
+		rv = rv == DSC_EINVAL || rv == DSC_ESTATE ? 2 : 1;
 	} else if ((rv = preload(srv, &cfg)) == 0 && (rv = dsi_server_start(srv)) != 0) {
 		fprintf(stderr, "discoveryd: cannot start: %s\n", dsc_strerror(rv));
 		rv = 1;

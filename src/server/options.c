@@ -123,6 +123,9 @@ STRING_SETTER(set_data, data)
 STRING_SETTER(set_env_prefix, env_prefix)
 STRING_SETTER(set_token_file, token_file)
 STRING_SETTER(set_token, token)
+STRING_SETTER(set_tls_cert, tls_cert)
+STRING_SETTER(set_tls_key, tls_key)
+STRING_SETTER(set_tls_ca, tls_ca)
 
 /* CIDR lists: checked here, so a typo stops start-up with the flag's name. */
 static int
@@ -256,6 +259,16 @@ static const struct {
 	        "reads need the auth token too (writes always do, once one is set)", false, false,
 	        true },
 	    set_auth_reads },
+	[DSI_SET_TLS_CERT] = { { "tls-cert", ENV("TLS_CERT"), "tls.cert", "FILE", "none",
+	                           "PEM certificate for tls+tcp:// URLs", false, false },
+	    set_tls_cert },
+	[DSI_SET_TLS_KEY]  = { { "tls-key", ENV("TLS_KEY"), "tls.key", "FILE", "none",
+	                           "PEM private key of --tls-cert, unencrypted", false, false },
+	     set_tls_key },
+	[DSI_SET_TLS_CA]
+	= { { "tls-ca", ENV("TLS_CA"), "tls.ca", "FILE", "none",
+	        "PEM CAs; clients must present a certificate one of them signed", false, false },
+	    set_tls_ca },
 	[DSI_SET_ALLOW_ENDPOINT]
 	= { { "allow-endpoint", ENV("ALLOW_ENDPOINT"), "allow_endpoint", "CIDR", "none",
 	        "endpoints may only use addresses in these ranges; repeatable", true, false,

@@ -47,6 +47,9 @@ typedef enum dsi_setting {
 	DSI_SET_TOKEN_FILE,
 	DSI_SET_TOKEN,
 	DSI_SET_AUTH_READS,
+	DSI_SET_TLS_CERT,
+	DSI_SET_TLS_KEY,
+	DSI_SET_TLS_CA,
 	DSI_SET_ALLOW_ENDPOINT,
 	DSI_SET_DENY_ENDPOINT,
 	DSI_SET_REQUIRE,
@@ -78,6 +81,9 @@ typedef struct dsi_server_options {
 	const char *token_file;
 	const char *token;      /* from the token file or SERVICE_DISCOVERY_API_KEY */
 	bool        auth_reads; /* reads need the token too */
+	const char *tls_cert;   /* PEM, for tls+tcp:// URLs; NULL: none */
+	const char *tls_key;    /* PEM, unencrypted */
+	const char *tls_ca;     /* PEM; set: clients need a certificate it signed */
 	const char *allow_endpoint[DSI_NETPOLICY_MAX]; /* CIDR ranges */
 	size_t      n_allow_endpoint;
 	const char *deny_endpoint[DSI_NETPOLICY_MAX];

@@ -150,8 +150,9 @@ int
 dsi_server_create(
     dsi_server **out, const dsi_server_options *o, FILE *log_out, char *why, size_t why_len)
 {
-	dsi_server *s = calloc(1, sizeof(*s));
-	int         rv;
+	dsi_server     *s   = calloc(1, sizeof(*s));
+	nng_tls_config *tls = NULL; /* ours until create returns; the listeners hold their own */
+	int             rv;
 
 	if (s == NULL) {
 		return DSC_ENOMEM;
@@ -178,10 +179,17 @@ dsi_server_create(
 	s->dispatch.store           = s->store;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
-	dsi_events_options eo       = {
-		      .url              = o->publish,
-		      .send_buffer      = o->event_buffer,
-		      .sync_interval_ms = o->sync_interval_ms,
+	if (o->tls_cert != NULL) {
+		dsi_tls_files files = { .ca = o->tls_ca, .cert = o->tls_cert, .key = o->tls_key };
+		if ((rv = dsi_tls_config(&tls, NNG_TLS_MODE_SERVER, &files, why, why_len)) != 0) {
+			goto fail;
+		}
+	}
+	dsi_events_options eo = {
+		.url              = o->publish,
+		.send_buffer      = o->event_buffer,
+		.sync_interval_ms = o->sync_interval_ms,
+		.tls              = tls,
 	};
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
 		goto fail;
@@ -225,13 +233,17 @@ dsi_server_create(
 		.n_listen    = o->n_listen,
 		.max_request = o->max_request,
 		.workers     = o->workers,
+		.tls         = tls,
 	};
 	if ((rv = dsi_rep_create(&s->rep, &ro, &s->dispatch, &s->log, why, why_len)) != 0) {
 		goto fail;
 	}
 	*out = s;
-	return 0;
+	s    = NULL;
 fail:
+	if (tls != NULL) {
+		nng_tls_config_free(tls);
+	}
 	dsi_server_destroy(s);
 	return rv;
 }

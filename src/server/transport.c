@@ -204,6 +204,8 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 		    || (rv = nng_listener_set_size(
 		            *l, NNG_OPT_RECVMAXSZ, opts->max_request + REQ_HEADER))
 		        != 0
+		    || (dsi_url_is_tls(opts->listen[i])
+		        && (rv = nng_listener_set_ptr(*l, NNG_OPT_TLS_CONFIG, opts->tls)) != 0)
 		    || (rv = nng_listener_start(*l, 0)) != 0) {
 			snprintf(why, why_len, "cannot listen on %s: %s", opts->listen[i],
 			    nng_strerror(rv));

@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "sockclose.h"
+#include "tls.h"
 
 typedef struct dsi_rep_server dsi_rep_server;
 
@@ -20,6 +21,7 @@ typedef struct dsi_rep_options {
 	size_t             n_listen;
 	size_t             max_request; /* bytes; larger requests drop the connection */
 	size_t             workers;     /* contexts in the pool */
+	nng_tls_config    *tls;         /* for tls+ URLs (each listener holds it); else NULL */
 } dsi_rep_options;
 
 /*
