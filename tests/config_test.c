@@ -192,6 +192,26 @@ test_precedence_flags_env_file_defaults(void **state)
 	assert_int_equal(f->c.options.rise, 3);
 }
 
+/* The data file: flag over environment over file, with the default in between. */
+static void
+test_data_setting(void **state)
+{
+	fixture    *f    = *state;
+	const char *path = file(f, "d.yaml", "data: /var/lib/discovery/registry.db\n");
+	assert_int_equal(load(f, NULL, NULL), 0);
+	assert_string_equal(f->c.options.data, "discovery.db");
+	assert_int_equal(load(f, (const char *[]) { "--config", path, NULL }, NULL), 0);
+	assert_string_equal(f->c.options.data, "/var/lib/discovery/registry.db");
+	assert_non_null(strstr(f->c.options.origin[DSI_SET_DATA], "d.yaml:1"));
+	const char *env[] = { "SERVICE_DISCOVERY_DATA=:memory:", NULL };
+	assert_int_equal(load(f, (const char *[]) { "--config", path, NULL }, env), 0);
+	assert_string_equal(f->c.options.data, ":memory:");
+	assert_string_equal(f->c.options.origin[DSI_SET_DATA], "env SERVICE_DISCOVERY_DATA");
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", path, "--data", "x.db", NULL }, env), 0);
+	assert_string_equal(f->c.options.data, "x.db");
+}
+
 static void
 test_service_variables(void **state)
 {
@@ -398,6 +418,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_extended_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_precedence_flags_env_file_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_variables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
