@@ -276,6 +276,12 @@ dsi_server_stop(dsi_server *s)
 	dsi_checker_stop(s->checker);
 	dsi_store_stop(s->store);
 	dsi_events_stop(s->events);
+	if (s->store != NULL) {
+		uint64_t commits, writes;
+		dsi_store_stats(s->store, &commits, &writes);
+		dsi_info(&s->log, "data file %s: %llu writes stored in %llu commits", s->opts.data,
+		    (unsigned long long) writes, (unsigned long long) commits);
+	}
 }
 
 void
