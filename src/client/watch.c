@@ -13,6 +13,7 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "sockclose.h"
 #include "name.h"
 #include "text.h"
 #include "timeutil.h"
@@ -179,7 +180,14 @@ void
 dsc_watch_close(dsc_watch *w)
 {
 	if (w != NULL) {
-		nng_close(w->sock); /* after this no pipe callback can run */
+		/*
+		 * After a close no pipe callback can run. A close that nng 1.5.2
+		 * wedges (see dsi_close_bounded) leaves w to the process: its
+		 * callbacks may still touch it.
+		 */
+		if (!dsi_close_bounded(w->sock, DSI_CLOSE_BOUND_MS, NULL)) {
+			return;
+		}
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mtx);
 		free(w);
