@@ -424,6 +424,74 @@ test_unknown_or_foreign_schema_is_refused(void **state)
 	expect_refusal(other, "SQLite database of some other program");
 }
 
+/* A WAL database whose last commit is still only in its -wal file. */
+static void
+make_sqlite_with_wal(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(
+	        db, "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+test_refused_wal_file_keeps_its_wal(void **state)
+{
+	char   wal[320];
+	size_t len0 = 0, len1 = 0;
+	(void) state;
+	snprintf(wal, sizeof(wal), "%s-wal", data);
+	make_sqlite_with_wal(data,
+	    "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT);"
+	    "INSERT INTO accounts (name) VALUES ('alice');");
+	char *before = slurp(wal, &len0);
+	assert_non_null(before);
+	assert_true(len0 > 0);
+	expect_refusal(data, "SQLite database of some other program");
+	char *after = slurp(wal, &len1);
+	assert_non_null(after); /* not checkpointed into the file, not deleted */
+	assert_int_equal(len0, len1);
+	assert_memory_equal(before, after, len0);
+	free(before);
+	free(after);
+}
+
+/* Stored under one configuration, refused by the next: start-up stops, nothing is dropped. */
+static void
+test_stored_instances_meet_the_new_configuration(void **state)
+{
+	td_daemon d;
+	(void) state;
+	start_on_file(&d, NULL);
+	dsc_client      *c = client_on(d.url, 10000);
+	dsc_registration r = { .service = "loopback", .endpoint = "http://127.0.0.1:1/" };
+	assert_ok(dsc_register(c, &r, NULL, NULL));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	const char *argv[] = { DISCOVERYD_PATH, "--listen", "tcp://127.0.0.1:0", "--publish",
+		"tcp://127.0.0.1:0", "--data", data, "--deny-endpoint", "127.0.0.0/8", NULL };
+	char        out[1024], err[2048];
+	assert_int_equal(td_run(argv, out, sizeof(out), err, sizeof(err)), 2);
+	assert_non_null(strstr(err, "this configuration refuses"));
+	assert_non_null(strstr(err, "loopback"));
+
+	start_on_file(&d, NULL); /* the old configuration still finds it */
+	c = client_on(d.url, 10000);
+	assert_ok(dsc_resolve(c, "loopback", false, NULL, NULL));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	/* A file whose stored revision was removed by hand cannot promise monotonic revisions. */
+	make_sqlite(data, "DELETE FROM state");
+	expect_refusal(data, "no stored revision");
+}
+
 static void
 test_second_daemon_on_the_same_file_is_refused(void **state)
 {
@@ -656,6 +724,10 @@ main(void)
 		    test_damaged_file_is_refused_and_left_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unknown_or_foreign_schema_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_refused_wal_file_keeps_its_wal, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stored_instances_meet_the_new_configuration, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_second_daemon_on_the_same_file_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(

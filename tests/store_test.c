@@ -191,7 +191,7 @@ open_store(fixture *f)
 	if (rv != 0) {
 		fail_msg("dsi_store_open: %s (%s)", dsc_strerror(rv), why);
 	}
-	if ((rv = dsi_store_load(f->store, f->reg, why, sizeof(why))) != 0) {
+	if ((rv = dsi_store_load(f->store, f->reg, NULL, NULL, why, sizeof(why))) != 0) {
 		fail_msg("dsi_store_load: %s (%s)", dsc_strerror(rv), why);
 	}
 	assert_ok(dsi_store_start(f->store, f->reg, on_batch, f));
@@ -1011,6 +1011,63 @@ test_writes_after_stop_are_refused(void **state)
 	assert_int_equal(dsi_registry_count(f->reg), 0);
 }
 
+/* A write whose statement fails inside SQLite (a NULL health path breaks NOT NULL). */
+typedef struct bad_write {
+	dsi_write w; /* first */
+	int       rv;
+	char      why[400];
+	bool      done;
+	fixture  *f;
+} bad_write;
+
+static int
+bad_plan(dsi_write *w, dsi_store_txn *tx)
+{
+	(void) w;
+	dsi_registration reg = { .service = "broken", .endpoint = "http://b:80" };
+	return dsi_store_put(tx, &reg);
+}
+
+static void
+bad_apply(dsi_write *w, int rv, const char *why)
+{
+	bad_write *b = (bad_write *) w;
+	pthread_mutex_lock(&b->f->mtx);
+	b->rv = rv;
+	snprintf(b->why, sizeof(b->why), "%s", why != NULL ? why : "");
+	b->done = true;
+	pthread_cond_broadcast(&b->f->cv);
+	pthread_mutex_unlock(&b->f->mtx);
+}
+
+/* A statement that fails leaves no transaction open: the next writes are stored. */
+static void
+test_failed_statement_does_not_wedge(void **state)
+{
+	fixture  *f = *state;
+	bad_write b = { .w = { .service = "broken", .endpoint = "http://b:80" }, .f = f };
+	open_store(f);
+	b.w.plan  = bad_plan;
+	b.w.apply = bad_apply;
+	dsi_store_submit(f->store, &b.w);
+	pthread_mutex_lock(&f->mtx);
+	for (int waited = 0; !b.done && waited < WAIT_MS; waited += 10) {
+		pthread_mutex_unlock(&f->mtx);
+		tu_sleep_ms(10);
+		pthread_mutex_lock(&f->mtx);
+	}
+	pthread_mutex_unlock(&f->mtx);
+	assert_true(b.done);
+	assert_int_equal(b.rv, DSC_EUNAVAILABLE);
+	assert_non_null(strstr(b.why, "could not be stored"));
+
+	expect(send_register(f, "after", "http://a:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	expect(send_register(f, "after", "http://a2:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	close_store(f);
+	open_store(f);
+	assert_int_equal(dsi_registry_count(f->reg), 2);
+}
+
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1031,6 +1088,7 @@ main(void)
 		CASE(test_reserve_covers_health_changes),
 		CASE(test_large_deregister_keeps_revision),
 		CASE(test_writes_after_stop_are_refused),
+		CASE(test_failed_statement_does_not_wedge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -475,10 +475,15 @@ body_cb(char *p, size_t size, size_t n, void *arg)
 static void
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
+	/*
+	 * Any result may change the state, and a change takes a revision the
+	 * store must have reserved. Waiting here is short: the writer holds the
+	 * reservation lock only while it applies a batch, never across a commit.
+	 */
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
 		dsi_warn(
 		    c->log, "health of %s not recorded: the revision cannot be stored", t->service);
-		return;
+		return; /* the run counters stand: the next result tries again */
 	}
 	int64_t    now  = dsi_wall_ms();
 	dsc_health prev = t->state;

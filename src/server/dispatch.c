@@ -166,72 +166,81 @@ validate_common(call *c, const struct kind *k)
 
 /* ---- handlers: run after validate_common, fill c->out ---- */
 
-static int
-invalid(call *c, const char *fmt, const char *detail)
+int
+dsi_dispatch_check_registration(
+    const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
 {
-	snprintf(c->message, sizeof(c->message), fmt, detail);
-	return DSC_EINVAL;
+	char host[DSI_ENDPOINT_MAX + 1], why[192], esc[96];
+
+	if (d->policy != NULL && dsi_endpoint_host(reg->endpoint, host, sizeof(host)) == 0
+	    && !dsi_netpolicy_permits_host(d->policy, host, why, sizeof(why))) {
+		snprintf(msg, len, "endpoint \"%s\" is refused: %s",
+		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)), why);
+		return DSC_EINVAL;
+	}
+	if (d->require_https && strncasecmp(reg->endpoint, "https://", 8) != 0) {
+		snprintf(msg, len,
+		    "endpoint \"%s\": the production profile accepts only https:// endpoints",
+		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)));
+		return DSC_EINVAL;
+	}
+	/* The path as stored: a leading '/' and at most HEALTH_PATH_MAX bytes after it. */
+	if (reg->health_path[0] != '/' || strlen(reg->health_path) > HEALTH_PATH_MAX + 1) {
+		snprintf(msg, len, "health_path is longer than %d bytes", HEALTH_PATH_MAX);
+		return DSC_EINVAL;
+	}
+	for (const char *p = reg->health_path; *p; p++) {
+		if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
+			snprintf(msg, len,
+			    "health_path \"%s\" may only hold visible ASCII, without '#'",
+			    dsi_text_escape(reg->health_path, esc, sizeof(esc)));
+			return DSC_EINVAL;
+		}
+	}
+	if (reg->ttl_ms != 0 && (reg->ttl_ms < TTL_MIN_MS || reg->ttl_ms > TTL_MAX_MS)) {
+		snprintf(msg, len, "ttl_ms must be 0 (checked by the server) or 100-86400000");
+		return DSC_EINVAL;
+	}
+	for (size_t i = 0; i < reg->n_metadata; i++) {
+		const char *key = reg->metadata[i].key, *val = reg->metadata[i].value;
+		if (key[0] == 0 || strlen(key) > META_KEY_MAX || strpbrk(key, " =") != NULL
+		    || !dsi_text_is_clean(key)) {
+			snprintf(msg, len,
+			    "metadata key \"%s\" must be 1-128 bytes of UTF-8 without spaces, '=' "
+			    "or "
+			    "control characters",
+			    dsi_text_escape(key, esc, sizeof(esc)));
+			return DSC_EINVAL;
+		}
+		if (!dsi_text_is_clean(val)) {
+			snprintf(msg, len,
+			    "metadata value for \"%s\" must be UTF-8 without control characters",
+			    dsi_text_escape(key, esc, sizeof(esc)));
+			return DSC_EINVAL;
+		}
+	}
+	return 0;
 }
 
 static int
 check_register(call *c)
 {
 	const Discovery__V1__RegisterRequest *rq = (const Discovery__V1__RegisterRequest *) c->req;
-	char                                  esc[96];
 
-	char host[DSI_ENDPOINT_MAX + 1], why[192];
-	if (c->d->policy != NULL && dsi_endpoint_host(c->endpoint, host, sizeof(host)) == 0
-	    && !dsi_netpolicy_permits_host(c->d->policy, host, why, sizeof(why))) {
-		snprintf(c->message, sizeof(c->message), "endpoint \"%s\" is refused: %s",
-		    dsi_text_escape(c->endpoint, esc, sizeof(esc)), why);
+	if (strlen(rq->health_path) > HEALTH_PATH_MAX) {
+		snprintf(c->message, sizeof(c->message), "health_path is longer than %d bytes",
+		    HEALTH_PATH_MAX);
 		return DSC_EINVAL;
 	}
-	if (c->d->require_https && strncasecmp(c->endpoint, "https://", 8) != 0) {
-		return invalid(c,
-		    "endpoint \"%s\": the production profile accepts only https:// endpoints",
-		    dsi_text_escape(c->endpoint, esc, sizeof(esc)));
-	}
-	if (rq->health_path[0] != 0) {
-		size_t len = strlen(rq->health_path);
-		if (len > HEALTH_PATH_MAX) {
-			return invalid(c, "health_path is longer than %s bytes", "1024");
-		}
-		for (const char *p = rq->health_path; *p; p++) {
-			if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
-				return invalid(c,
-				    "health_path \"%s\" may only hold visible ASCII, without '#'",
-				    dsi_text_escape(rq->health_path, esc, sizeof(esc)));
-			}
-		}
-		/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
-		snprintf(c->path, sizeof(c->path), "%s%s", rq->health_path[0] == '/' ? "" : "/",
-		    rq->health_path);
-	} else {
-		dsi_strlcpy(c->path, "/health", sizeof(c->path));
-	}
-	if (rq->ttl_ms != 0 && (rq->ttl_ms < TTL_MIN_MS || rq->ttl_ms > TTL_MAX_MS)) {
-		return invalid(c, "ttl_ms must be 0 (checked by the server) or %s", "100-86400000");
-	}
+	/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
+	snprintf(c->path, sizeof(c->path), "%s%s", rq->health_path[0] == '/' ? "" : "/",
+	    rq->health_path[0] != 0 ? rq->health_path : "health");
 	if (rq->n_metadata > 0 && (c->kv = calloc(rq->n_metadata, sizeof(*c->kv))) == NULL) {
 		return DSC_ENOMEM;
 	}
 	for (size_t i = 0; i < rq->n_metadata; i++) {
-		const char *key = rq->metadata[i]->key, *val = rq->metadata[i]->value;
-		if (key[0] == 0 || strlen(key) > META_KEY_MAX || strpbrk(key, " =") != NULL
-		    || !dsi_text_is_clean(key)) {
-			return invalid(c,
-			    "metadata key \"%s\" must be 1-128 bytes of UTF-8 without spaces, '=' "
-			    "or "
-			    "control characters",
-			    dsi_text_escape(key, esc, sizeof(esc)));
-		}
-		if (!dsi_text_is_clean(val)) {
-			return invalid(c,
-			    "metadata value for \"%s\" must be UTF-8 without control characters",
-			    dsi_text_escape(key, esc, sizeof(esc)));
-		}
-		c->kv[i].key   = key;
-		c->kv[i].value = val;
+		c->kv[i].key   = rq->metadata[i]->key;
+		c->kv[i].value = rq->metadata[i]->value;
 	}
 	c->reg = (dsi_registration) {
 		.service     = c->service,
@@ -242,7 +251,7 @@ check_register(call *c)
 		.ttl_ms      = rq->ttl_ms,
 		.weight      = rq->weight,
 	};
-	return 0;
+	return dsi_dispatch_check_registration(c->d, &c->reg, c->message, sizeof(c->message));
 }
 
 /* Limits count what this batch creates before it is applied. */

@@ -28,6 +28,15 @@ typedef struct dsi_dispatch {
 	void *after_write_arg;
 } dsi_dispatch;
 
+/*
+ * The rules a registration must meet beyond its service name and endpoint
+ * (the endpoint policy, the production profile's https, health path, TTL,
+ * metadata), for Register and for what the store loads at start-up.
+ * Returns 0 or DSC_EINVAL with the reason in msg.
+ */
+int dsi_dispatch_check_registration(
+    const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len);
+
 /* Receives the Response (now the callee's), or NULL when none could be built. */
 typedef void (*dsi_reply_fn)(void *arg, nng_msg *reply);
 

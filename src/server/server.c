@@ -116,6 +116,12 @@ release_revision(void *arg)
 	dsi_store_release(((dsi_server *) arg)->store);
 }
 
+static int
+check_stored(void *arg, const dsi_registration *reg, char *msg, size_t len)
+{
+	return dsi_dispatch_check_registration(&((dsi_server *) arg)->dispatch, reg, msg, len);
+}
+
 /* Restored instances are checked at once, as new registrations are. */
 static void
 check_restored(dsi_server *s)
@@ -163,12 +169,12 @@ dsi_server_create(
 	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
-	if (strcmp(o->data, ":memory:") != 0) {
-		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
-		    || (rv = dsi_store_load(s->store, s->registry, why, why_len)) != 0) {
-			rv = DSC_ESTATE;
-			goto fail;
-		}
+	dsi_netpolicy_init(&s->policy);
+	for (size_t i = 0; i < o->n_allow_endpoint; i++) {
+		dsi_netpolicy_add(&s->policy, true, o->allow_endpoint[i], why, why_len);
+	}
+	for (size_t i = 0; i < o->n_deny_endpoint; i++) {
+		dsi_netpolicy_add(&s->policy, false, o->deny_endpoint[i], why, why_len);
 	}
 	s->dispatch.registry        = s->registry;
 	s->dispatch.log             = &s->log;
@@ -176,9 +182,18 @@ dsi_server_create(
 	s->dispatch.token           = o->token;
 	s->dispatch.auth_reads      = o->auth_reads;
 	s->dispatch.policy          = &s->policy;
-	s->dispatch.store           = s->store;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
+	if (strcmp(o->data, ":memory:") != 0) {
+		/* What was stored under another configuration must meet this one's rules. */
+		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
+		    || (rv = dsi_store_load(s->store, s->registry, check_stored, s, why, why_len))
+		        != 0) {
+			rv = DSC_ESTATE;
+			goto fail;
+		}
+		s->dispatch.store = s->store;
+	}
 	if (o->tls_cert != NULL) {
 		dsi_tls_files files = { .ca = o->tls_ca, .cert = o->tls_cert, .key = o->tls_key };
 		if ((rv = dsi_tls_config(&tls, NNG_TLS_MODE_SERVER, &files, why, why_len)) != 0) {
@@ -193,13 +208,6 @@ dsi_server_create(
 	};
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
 		goto fail;
-	}
-	dsi_netpolicy_init(&s->policy);
-	for (size_t i = 0; i < o->n_allow_endpoint; i++) {
-		dsi_netpolicy_add(&s->policy, true, o->allow_endpoint[i], why, why_len);
-	}
-	for (size_t i = 0; i < o->n_deny_endpoint; i++) {
-		dsi_netpolicy_add(&s->policy, false, o->deny_endpoint[i], why, why_len);
 	}
 	dsi_checker_options co = {
 		.interval_ms         = o->health_interval_ms,

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,23 +114,23 @@ struct dsi_store {
 	pthread_t thread;
 	bool      running;
 	/*
-	 * Held while revisions may move: by the writer from reading the
-	 * revision through commit and apply, by a health change between
-	 * dsi_store_reserve and dsi_store_release. ceiling changes under it
-	 * and mtx both. Taken before mtx, never after.
+	 * Held while the revision may move: by the writer while it applies a
+	 * batch, by a health change between dsi_store_reserve and
+	 * dsi_store_release; whoever holds it checks the revision against
+	 * ceiling first. Taken before mtx, never after.
 	 */
-	pthread_mutex_t apply_mtx;
-	pthread_mutex_t mtx;  /* guards everything below */
-	pthread_cond_t  work; /* the writer waits here */
-	pthread_cond_t  done; /* reserve() waits here */
-	dsi_write      *head, *tail;
-	bool            stopping;
-	uint64_t        ceiling; /* the stored revision reservation */
-	uint64_t        want;    /* a reservation reserve() asked for */
-	uint64_t        failed;  /* batches that could not commit */
-	uint64_t        commits; /* transactions committed */
-	uint64_t        written; /* writes those carried */
-	dsi_store_txn   tx;      /* the writer's; too big for its stack */
+	pthread_mutex_t  apply_mtx;
+	pthread_mutex_t  mtx;  /* guards everything below */
+	pthread_cond_t   work; /* the writer waits here */
+	pthread_cond_t   done; /* reserve() waits here */
+	dsi_write       *head, *tail;
+	bool             stopping;
+	_Atomic uint64_t ceiling; /* the stored revision reservation; only grows */
+	uint64_t         want;    /* a reservation reserve() asked for */
+	uint64_t         failed;  /* batches that could not commit */
+	uint64_t         commits; /* transactions committed */
+	uint64_t         written; /* writes those carried */
+	dsi_store_txn    tx;      /* the writer's; too big for its stack */
 };
 
 /* ---- opening ---- */
@@ -280,7 +281,7 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 {
 	dsi_store *s = calloc(1, sizeof(*s));
 	char       mode[16];
-	int64_t    ceiling = 0;
+	int64_t    ceiling = -1; /* -1: no revision row */
 	int        rc, rv;
 
 	if (s == NULL || (s->path = strdup(path)) == NULL) {
@@ -303,6 +304,8 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 	sqlite3_extended_result_codes(s->db, 1);
 	/* Never wait for a lock: another holder is another discoveryd. */
 	sqlite3_busy_timeout(s->db, 0);
+	/* Until the file is known to be ours, closing it must not checkpoint its WAL into it. */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if ((rc = sqlite3_exec(s->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL))
 	    != SQLITE_OK) {
 		rv = db_fail(s, rc, "opening it", why, why_len);
@@ -348,7 +351,15 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 		rv = db_fail(s, rc, "opening it", why, why_len);
 		goto fail;
 	}
-	s->ceiling = (uint64_t) ceiling;
+	if (ceiling < 0) {
+		rv = fail(why, why_len,
+		    "data file %s has no stored revision; it was changed outside discoveryd: "
+		    "restore it from a backup or move it aside",
+		    path);
+		goto fail;
+	}
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+	atomic_init(&s->ceiling, (uint64_t) ceiling);
 	for (int i = 0; i < ST_COUNT; i++) {
 		if ((rc = sqlite3_prepare_v3(
 		         s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL))
@@ -427,7 +438,7 @@ free_metadata(dsc_kv *kv, size_t n, char **strs)
 /* Checks a row as a Register request would be checked; a bad row stops start-up. */
 static int
 load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, int64_t now,
-    char *why, size_t why_len)
+    dsi_store_check_fn check, void *check_arg, char *why, size_t why_len)
 {
 	const char *svc = col_text(row, 0), *ep = col_text(row, 1);
 	char        name[DSI_NAME_MAX + 1], msg[256], esc[96];
@@ -458,6 +469,14 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 		.weight           = (uint32_t) sqlite3_column_int64(row, 4),
 		.registered_at_ms = sqlite3_column_int64(row, 5),
 	};
+	if (check != NULL && check(check_arg, &reg, msg, sizeof(msg)) != 0) {
+		free_metadata(kv, n, strs);
+		return fail(why, why_len,
+		    "data file %s holds instance %s %s that this configuration refuses: %s; start "
+		    "with the configuration that registered it and deregister it, or move the "
+		    "file aside",
+		    s->path, svc, dsi_text_escape(ep, esc, sizeof(esc)), msg);
+	}
 	rv = dsi_registry_register(r, &reg, now, NULL, &created, NULL, msg, sizeof(msg));
 	free_metadata(kv, n, strs);
 	if (rv == DSC_ELIMIT) {
@@ -474,7 +493,8 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 }
 
 int
-dsi_store_load(dsi_store *s, dsi_registry *r, char *why, size_t why_len)
+dsi_store_load(dsi_store *s, dsi_registry *r, dsi_store_check_fn check, void *check_arg, char *why,
+    size_t why_len)
 {
 	sqlite3_stmt *row = NULL, *meta = NULL;
 	int64_t       now = dsi_wall_ms();
@@ -492,7 +512,7 @@ dsi_store_load(dsi_store *s, dsi_registry *r, char *why, size_t why_len)
 		    -1, &meta, NULL);
 	}
 	while (rc == SQLITE_OK && (rc = sqlite3_step(row)) == SQLITE_ROW) {
-		if ((rv = load_one(s, r, row, meta, now, why, why_len)) != 0) {
+		if ((rv = load_one(s, r, row, meta, now, check, check_arg, why, why_len)) != 0) {
 			break;
 		}
 		n++;
@@ -504,9 +524,10 @@ dsi_store_load(dsi_store *s, dsi_registry *r, char *why, size_t why_len)
 	sqlite3_finalize(row);
 	sqlite3_finalize(meta);
 	if (rv == 0) {
-		dsi_registry_set_revision(r, s->ceiling);
+		uint64_t rev = atomic_load(&s->ceiling);
+		dsi_registry_set_revision(r, rev);
 		dsi_info(s->log, "data file %s: %zu instances restored, revision %llu", s->path, n,
-		    (unsigned long long) s->ceiling);
+		    (unsigned long long) rev);
 	}
 	return rv;
 }
@@ -642,46 +663,62 @@ conflicts(const dsi_store_txn *tx, const dsi_write *w)
 	return false;
 }
 
-/*
- * Commits the batch and the revision reservation it needs: the stored
- * reservation must cover rev plus every revision the batch's writes may
- * take before any of them is applied. The caller holds apply_mtx, so no
- * health change can move rev meanwhile.
- */
+/* Ends a failed transaction; SQLite leaves some errors' transactions open. */
 static int
-commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, uint64_t want, uint64_t *ceiling)
+tx_fail(dsi_store *s)
 {
-	bool     writes = tx->open; /* the batch's own SQL, not just a reservation */
-	uint64_t n      = tx->revisions;
-	uint64_t need   = rev + n;
-	if (want > need) {
-		need = want;
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_step(s->st[ST_ROLLBACK]);
+		sqlite3_reset(s->st[ST_ROLLBACK]);
 	}
-	*ceiling = s->ceiling;
-	if (!tx->open && need <= s->ceiling) {
-		return 0; /* nothing to store */
-	}
+	return DSC_EUNAVAILABLE;
+}
+
+/* Stores the reservation c in the open transaction and commits it. */
+static int
+tx_commit(dsi_store *s, dsi_store_txn *tx, uint64_t c)
+{
 	if (tx_begin(tx) != 0) {
-		return DSC_EUNAVAILABLE;
+		return tx_fail(s);
 	}
-	/* Every commit moves the reservation ahead, so that health changes rarely wait. */
-	uint64_t c = rev + n + DSI_STORE_RESERVE;
-	*ceiling   = c > s->ceiling ? c : s->ceiling;
-	if (*ceiling < need) {
-		*ceiling = need;
-	}
-	sqlite3_bind_int64(s->st[ST_SET_REVISION], 1, (int64_t) *ceiling);
+	sqlite3_bind_int64(s->st[ST_SET_REVISION], 1, (int64_t) c);
 	tx_step(tx, s->st[ST_SET_REVISION], "storing the revision");
+	if (tx->rc == SQLITE_OK && sqlite3_changes(s->db) != 1) {
+		tx->rc = SQLITE_CORRUPT;
+		snprintf(tx->why, sizeof(tx->why), "the stored revision is missing");
+	}
 	if (tx->rc == SQLITE_OK) {
 		tx_step(tx, s->st[ST_COMMIT], "committing");
 	}
 	if (tx->rc != SQLITE_OK) {
-		/* The transaction may already be gone (SQLite rolls back on some errors). */
-		if (!sqlite3_get_autocommit(s->db)) {
-			sqlite3_step(s->st[ST_ROLLBACK]);
-			sqlite3_reset(s->st[ST_ROLLBACK]);
-		}
-		*ceiling = s->ceiling;
+		return tx_fail(s);
+	}
+	/* Only the writer raises it; readers compare against it without its locks. */
+	atomic_store(&s->ceiling, c);
+	return 0;
+}
+
+/*
+ * Commits the batch's SQL, if any, and whatever revision reservation it or
+ * a waiting dsi_store_reserve needs. Health changes cannot pass the stored
+ * reservation, so the registry is at most at max(rev, ceiling) when the
+ * batch is applied, and a new reservation counted from there covers the
+ * revisions the batch's writes may take.
+ */
+static int
+commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, uint64_t want)
+{
+	uint64_t ceiling = atomic_load(&s->ceiling);
+	uint64_t c       = (rev > ceiling ? rev : ceiling) + tx->revisions + DSI_STORE_RESERVE;
+
+	if (tx->rc != SQLITE_OK) {
+		return tx_fail(s);
+	}
+	bool writes = tx->open; /* the batch's own SQL, not only a reservation */
+	if (!writes && want <= ceiling) {
+		return 0; /* nothing to store: lock_for_apply checks the headroom */
+	}
+	if (tx_commit(s, tx, c > want ? c : want) != 0) {
 		return DSC_EUNAVAILABLE;
 	}
 	pthread_mutex_lock(&s->mtx);
@@ -691,6 +728,31 @@ commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, uint64_t want, uint64_t *c
 	return 0;
 }
 
+/*
+ * Takes apply_mtx for the batch's apply. A batch without SQL (heartbeats)
+ * has committed nothing: when health changes have used up the headroom, a
+ * reservation is stored first.
+ */
+static int
+lock_for_apply(dsi_store *s, dsi_store_txn *tx)
+{
+	for (;;) {
+		pthread_mutex_lock(&s->apply_mtx);
+		uint64_t need = dsi_registry_revision(s->registry) + tx->revisions;
+		if (need <= atomic_load(&s->ceiling)) {
+			return 0;
+		}
+		pthread_mutex_unlock(&s->apply_mtx);
+		tx->open   = false; /* a transaction of its own, for the reservation */
+		tx->rc     = SQLITE_OK;
+		tx->why[0] = 0;
+		if (tx_commit(s, tx, need + DSI_STORE_RESERVE) != 0) {
+			pthread_mutex_lock(&s->apply_mtx);
+			return DSC_EUNAVAILABLE;
+		}
+	}
+}
+
 /* Plans, commits and applies one batch; returns the commit's result. */
 static int
 run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
@@ -698,7 +760,6 @@ run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
 	dsi_store_txn *tx = &s->tx;
 	dsi_write     *w, *next, *rest = NULL, **tail = &batch;
 	size_t         n = 0;
-	uint64_t       ceiling;
 	char           why[400];
 
 	memset(tx, 0, sizeof(*tx));
@@ -732,17 +793,19 @@ run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
 		pthread_mutex_unlock(&s->mtx);
 	}
 
-	/* Held through the apply: health changes wait, so the reservation stays exact. */
-	pthread_mutex_lock(&s->apply_mtx);
-	int rv = commit(s, tx, dsi_registry_revision(s->registry), want, &ceiling);
+	int rv = commit(s, tx, dsi_registry_revision(s->registry), want);
+	if (rv == 0) {
+		rv = lock_for_apply(s, tx);
+	} else {
+		pthread_mutex_lock(&s->apply_mtx);
+	}
 	if (rv != 0) {
 		snprintf(why, sizeof(why),
-		    "the change could not be stored (%s); nothing was changed: retry later",
+		    "the change could not be stored (%s) and was not applied; retry later",
 		    tx->why);
 		dsi_error(s->log, "data file %s: %s", s->path, tx->why);
 	}
 	pthread_mutex_lock(&s->mtx);
-	s->ceiling = ceiling;
 	if (rv != 0) {
 		s->failed++;
 	}
@@ -771,10 +834,10 @@ writer_main(void *arg)
 
 	pthread_mutex_lock(&s->mtx);
 	for (;;) {
-		while (s->head == NULL && s->want <= s->ceiling && !s->stopping) {
+		while (s->head == NULL && s->want <= atomic_load(&s->ceiling) && !s->stopping) {
 			pthread_cond_wait(&s->work, &s->mtx);
 		}
-		if (s->head == NULL && s->want <= s->ceiling) {
+		if (s->head == NULL && s->want <= atomic_load(&s->ceiling)) {
 			break; /* stopping, and nothing is left */
 		}
 		dsi_write *batch = s->head;
@@ -830,7 +893,7 @@ dsi_store_reserve(dsi_store *s)
 	for (;;) {
 		pthread_mutex_lock(&s->apply_mtx);
 		uint64_t need = dsi_registry_revision(s->registry) + 1;
-		if (need <= s->ceiling) {
+		if (need <= atomic_load(&s->ceiling)) {
 			return 0; /* held until dsi_store_release */
 		}
 		pthread_mutex_unlock(&s->apply_mtx);
@@ -842,10 +905,11 @@ dsi_store_reserve(dsi_store *s)
 			s->want = need + DSI_STORE_RESERVE;
 		}
 		pthread_cond_signal(&s->work);
-		while (s->ceiling < need && s->failed == failed && s->running && !s->stopping) {
+		while (atomic_load(&s->ceiling) < need && s->failed == failed && s->running
+		    && !s->stopping) {
 			pthread_cond_wait(&s->done, &s->mtx);
 		}
-		bool ok = s->ceiling >= need;
+		bool ok = atomic_load(&s->ceiling) >= need;
 		pthread_mutex_unlock(&s->mtx);
 		if (!ok) {
 			return DSC_EUNAVAILABLE;

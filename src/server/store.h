@@ -57,12 +57,16 @@ struct dsi_write {
 int dsi_store_open(
     dsi_store **out, const char *path, const dsi_log *log, char *why, size_t why_len);
 
+/* Checks one stored registration against the rules in force: 0 or an error in msg. */
+typedef int (*dsi_store_check_fn)(void *arg, const dsi_registration *reg, char *msg, size_t len);
+
 /*
  * Loads every stored registration into r (health UNKNOWN, a full TTL of
- * grace) and sets its revision. Fails, saying why, when a row does not fit
- * r's limits or does not validate.
+ * grace) and sets its revision. Fails, saying why, when a row is not a
+ * valid name and endpoint, fails check, or does not fit r's limits.
  */
-int dsi_store_load(dsi_store *s, dsi_registry *r, char *why, size_t why_len);
+int dsi_store_load(dsi_store *s, dsi_registry *r, dsi_store_check_fn check, void *check_arg,
+    char *why, size_t why_len);
 
 /*
  * Starts the writer thread; after_batch (may be NULL) runs on it after each

@@ -50,6 +50,7 @@ struct dsi_rep_server {
 	pthread_cond_t      cv;
 	bool                stopping;
 	bool                stopped;
+	bool                aios_stopped; /* a reply now cannot be sent */
 	size_t              n_done;
 };
 
@@ -90,6 +91,14 @@ item_reply(void *arg, nng_msg *rep)
 		return;
 	}
 	pthread_mutex_lock(&s->mtx);
+	if (s->aios_stopped) {
+		/* A write answered after the drain gave up: nng would drop it without a callback.
+		 */
+		item_finish(it);
+		pthread_mutex_unlock(&s->mtx);
+		nng_msg_free(rep);
+		return;
+	}
 	it->state = ITEM_SEND;
 	pthread_mutex_unlock(&s->mtx);
 	nng_aio_set_msg(it->aio, rep);
@@ -277,6 +286,9 @@ dsi_rep_stop(dsi_rep_server *s, int drain_ms)
 			break;
 		}
 	}
+	pthread_mutex_unlock(&s->mtx);
+	pthread_mutex_lock(&s->mtx);
+	s->aios_stopped = true;
 	pthread_mutex_unlock(&s->mtx);
 	for (size_t i = 0; i < s->n_items; i++) {
 		if (s->items[i].aio != NULL) {
