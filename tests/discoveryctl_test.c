@@ -129,6 +129,9 @@ bg_start(bg *b, const char *const *args)
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
+	const char *cmd[TD_MAX_COMMAND];
+	char        words[1024];
+	assert_int_equal(td_command(cmd, TD_MAX_COMMAND, argv, words, sizeof(words)), 0);
 	snprintf(b->out_path, sizeof(b->out_path), "/tmp/ctl-bg-out-XXXXXX");
 	snprintf(b->err_path, sizeof(b->err_path), "/tmp/ctl-bg-err-XXXXXX");
 	ofd = mkstemp(b->out_path);
@@ -143,7 +146,7 @@ bg_start(bg *b, const char *const *args)
 		if (devnull >= 0) {
 			dup2(devnull, 0);
 		}
-		execv(argv[0], (char *const *) argv);
+		execvp(cmd[0], (char *const *) cmd);
 		_exit(127);
 	}
 	close(ofd);
@@ -168,14 +171,14 @@ bg_exited(bg *b)
 }
 
 /*
- * Waits up to ms for the child to exit (killing it after that), reads what
- * it printed into out and err, removes the files and returns the exit status
- * (-1 when it had to be killed).
+ * Waits up to ms (times tu_slowdown()) for the child to exit (killing it
+ * after that), reads what it printed into out and err, removes the files and
+ * returns the exit status (-1 when it had to be killed).
  */
 static int
 bg_finish(bg *b, int ms, char *out, size_t out_len, char *err, size_t err_len)
 {
-	for (int waited = 0; !bg_exited(b) && waited < ms; waited += 10) {
+	for (int waited = 0; !bg_exited(b) && waited < ms * tu_slowdown(); waited += 10) {
 		tu_sleep_ms(10);
 	}
 	if (b->pid > 0) {
@@ -191,20 +194,21 @@ bg_finish(bg *b, int ms, char *out, size_t out_len, char *err, size_t err_len)
 	return b->status;
 }
 
-/* Waits (bounded: 10 s) until the child's stdout contains text. */
+/* Waits (bounded: 10 s times tu_slowdown()) until the child's stdout contains text. */
 static void
 bg_wait_output(bg *b, const char *text)
 {
 	char out[16384];
 
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 * tu_slowdown(); i++) {
 		slurp(b->out_path, out, sizeof(out));
 		if (strstr(out, text) != NULL) {
 			return;
 		}
 		tu_sleep_ms(10);
 	}
-	fail_msg("\"%s\" not printed by the watch within 10 s; it printed:\n%s", text, out);
+	fail_msg("\"%s\" not printed by the watch within %d s; it printed:\n%s", text,
+	    10 * tu_slowdown(), out);
 }
 
 /* The number of lines in s. */
