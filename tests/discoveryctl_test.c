@@ -63,6 +63,16 @@ ctl_run(run *r, const char *server, ...)
 /* discoveryctl against the group's daemon. */
 #define CTL(r, state, ...) ctl_run((r), ((td_daemon *) *(state))->url, __VA_ARGS__, NULL)
 
+/*
+ * A --timeout of s seconds for a call that must be answered, stretched by
+ * tu_slowdown(), written as discoveryctl prints it (%g) into buf.
+ */
+static void
+timeout_arg(char *buf, size_t len, double s)
+{
+	snprintf(buf, len, "%g", s * tu_slowdown());
+}
+
 /* Fails with both streams shown, which is what one needs to see when it fails. */
 #define assert_exit(r, want)                                                                      \
 	do {                                                                                      \
@@ -386,7 +396,7 @@ static void
 test_server_flag_forms(void **state)
 {
 	const td_daemon *d = *state;
-	char             flag[160];
+	char             flag[160], t[32];
 	run              r;
 
 	snprintf(flag, sizeof(flag), "--server=%s", d->url);
@@ -395,7 +405,8 @@ test_server_flag_forms(void **state)
 	ctl_run(&r, NULL, "--json", "--timeout=2.5", flag, "resolve", "ctl-flags", NULL);
 	assert_exit(&r, 0);
 	assert_contains(r.out, "\"endpoint\":\"http://127.0.0.1:9351\"");
-	ctl_run(&r, NULL, "--timeout", "0.75", "resolve", "--server", d->url, "ctl-flags", NULL);
+	timeout_arg(t, sizeof(t), 0.75);
+	ctl_run(&r, NULL, "--timeout", t, "resolve", "--server", d->url, "ctl-flags", NULL);
 	assert_exit(&r, 0);
 	assert_string_equal(r.out, "http://127.0.0.1:9351\n");
 }
@@ -1036,33 +1047,43 @@ test_wait_timeout(void **state)
 {
 	fixture *f = *state;
 	run      r;
+	char     t3[32], t2[32], opt[64], want[256];
 
+	/* The state is read before the timeout: it must be long enough for that. */
+	timeout_arg(t3, sizeof(t3), 0.3);
+	timeout_arg(t2, sizeof(t2), 0.2);
 	reg_ttl(state, "ctl-wait-sick", "http://127.0.0.1:9911", false);
 	reg_ttl(state, "ctl-wait-fine", "http://127.0.0.1:9912", true);
 	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-fine", "ctl-wait-sick",
-	    "ctl-wait-none", "--timeout", "0.3");
+	    "ctl-wait-none", "--timeout", t3);
 	assert_exit(&r, 1);
 	assert_one_error_line(&r, "wait: ");
-	assert_string_equal(r.err,
-	    "discoveryctl: wait: timed out after 0.3 s; missing: ctl-wait-none; "
-	    "unhealthy: ctl-wait-sick\n");
+	snprintf(want, sizeof(want),
+	    "discoveryctl: wait: timed out after %s s; missing: ctl-wait-none; "
+	    "unhealthy: ctl-wait-sick\n",
+	    t3);
+	assert_string_equal(r.err, want);
 
+	snprintf(opt, sizeof(opt), "--timeout=%s", t2);
 	CTL(&r, state, "--publish", f->d.pub_url, "--json", "wait", "ctl-wait-none",
-	    "ctl-wait-sick", "ctl-wait-fine", "--timeout=0.2");
+	    "ctl-wait-sick", "ctl-wait-fine", opt);
 	assert_exit(&r, 1);
 	assert_string_equal(r.out,
 	    "{\"ready\":false,\"missing\":[\"ctl-wait-none\"],\"unhealthy\":[\"ctl-wait-sick\"]}"
 	    "\n");
-	assert_contains(r.err, "discoveryctl: wait: timed out after 0.2 s; missing: ctl-wait-none");
+	snprintf(want, sizeof(want),
+	    "discoveryctl: wait: timed out after %s s; missing: ctl-wait-none", t2);
+	assert_contains(r.err, want);
 
 	/* --registered: an instance of any health will do. */
 	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-sick", "--registered");
 	assert_exit(&r, 0);
 	assert_string_equal(r.out, "ready: ctl-wait-sick\n");
 	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-sick", "ctl-wait-none",
-	    "--registered", "--timeout", "0.2");
+	    "--registered", "--timeout", t2);
 	assert_exit(&r, 1);
-	assert_one_error_line(&r, "wait: timed out after 0.2 s; missing: ctl-wait-none\n");
+	snprintf(want, sizeof(want), "wait: timed out after %s s; missing: ctl-wait-none\n", t2);
+	assert_one_error_line(&r, want);
 }
 
 static void
