@@ -314,22 +314,23 @@ group_teardown(void **state)
 	return rv == 0 ? 0 : -1;
 }
 
-/* Ends whatever a watch test left running. */
+/* Ends whatever a watch test left running; fails if its own daemon did not stop cleanly. */
 static int
 watch_teardown(void **state)
 {
-	fixture *f = *state;
+	fixture *f  = *state;
+	int      rv = 0;
 	char     out[64], err[64];
 
 	if (f->watch.pid > 0) {
 		bg_finish(&f->watch, 0, out, sizeof(out), err, sizeof(err));
 	}
 	if (f->own.pid > 0) {
-		td_daemon_stop(&f->own);
+		rv = td_daemon_stop(&f->own);
 	}
 	th_stop(f->http);
 	f->http = NULL;
-	return 0;
+	return rv == 0 ? 0 : -1;
 }
 
 /* ---- tests ---- */
