@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only those missing.
-# Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses;
-#        bench adds gnuplot-nox, which bench/run plots with; fuzz adds clang, its
-#        libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
+# Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses,
+#        valgrind included; bench adds gnuplot-nox, which bench/run plots with; fuzz
+#        adds clang, its libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev)
 if [ "${1:-runtime}" = test ]; then
-  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf)
+  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf valgrind)
 fi
 if [ "${1:-runtime}" = bench ]; then
   want+=(gnuplot-nox)
