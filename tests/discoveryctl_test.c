@@ -916,9 +916,12 @@ test_watch_until_signal(void **state)
 	const char *args[] = { "watch", "--publish", UNREACHABLE, NULL };
 	char        out[1024], err[1024];
 
-	/* Nothing to receive: the watch waits for the server, and a signal ends it cleanly. */
+	/*
+	 * Nothing to receive: the watch waits for the server, and a signal ends
+	 * it cleanly, once it has had the time to set up its handlers.
+	 */
 	bg_start(&f->watch, args);
-	tu_sleep_ms(300);
+	tu_sleep_ms(300 * tu_slowdown());
 	assert_int_equal(kill(f->watch.pid, SIGINT), 0);
 	assert_int_equal(bg_finish(&f->watch, 2000, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "");
