@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only those missing.
-# Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses;
-#        bench adds gnuplot-nox, which bench/run plots with; fuzz adds clang, its
-#        libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
+# Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses,
+#        valgrind included; bench adds gnuplot-nox, which bench/run plots with; fuzz
+#        adds clang, its libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 
 # libmbedtls-dev comes with libnng-dev; it is named since src/common/tls.c uses it directly.
@@ -11,7 +11,8 @@ want=(cmake make gcc pkg-config
       libsqlite3-dev)
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
-  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl)
+  want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
+         valgrind)
 fi
 if [ "${1:-runtime}" = bench ]; then
   want+=(gnuplot-nox)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, part two: install what is needed, build, and run every test
-# twice: a plain -Werror build, then AddressSanitizer + UndefinedBehaviorSanitizer.
+# three times: a plain -Werror build, AddressSanitizer + UndefinedBehaviorSanitizer,
+# and the plain build again under valgrind memcheck; then fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -23,6 +24,10 @@ run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
   run_suite sanitize -DCMAKE_BUILD_TYPE=Debug -DDISCOVERY_SANITIZE=ON
+# valgrind memcheck on the plain build: the C test binaries and every discoveryd
+# and discoveryctl they start; any error or definite leak fails. It says which
+# suites it leaves out and why; tests/valgrind.supp documents its suppressions.
+scripts/valgrind.sh
 # libFuzzer on request decoding, validation and dispatch (clang), bounded, then
 # every saved regression input; see tests/fuzz/.
 echo "== fuzz (60 s)"

@@ -63,6 +63,16 @@ ctl_run(run *r, const char *server, ...)
 /* discoveryctl against the group's daemon. */
 #define CTL(r, state, ...) ctl_run((r), ((td_daemon *) *(state))->url, __VA_ARGS__, NULL)
 
+/*
+ * A --timeout of s seconds for a call that must be answered, stretched by
+ * tu_slowdown(), written as discoveryctl prints it (%g) into buf.
+ */
+static void
+timeout_arg(char *buf, size_t len, double s)
+{
+	snprintf(buf, len, "%g", s * tu_slowdown());
+}
+
 /* Fails with both streams shown, which is what one needs to see when it fails. */
 #define assert_exit(r, want)                                                                      \
 	do {                                                                                      \
@@ -129,6 +139,9 @@ bg_start(bg *b, const char *const *args)
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
+	const char *cmd[TD_MAX_COMMAND];
+	char        words[1024];
+	assert_int_equal(td_command(cmd, TD_MAX_COMMAND, argv, words, sizeof(words)), 0);
 	snprintf(b->out_path, sizeof(b->out_path), "/tmp/ctl-bg-out-XXXXXX");
 	snprintf(b->err_path, sizeof(b->err_path), "/tmp/ctl-bg-err-XXXXXX");
 	ofd = mkstemp(b->out_path);
@@ -143,7 +156,7 @@ bg_start(bg *b, const char *const *args)
 		if (devnull >= 0) {
 			dup2(devnull, 0);
 		}
-		execv(argv[0], (char *const *) argv);
+		execvp(cmd[0], (char *const *) cmd);
 		_exit(127);
 	}
 	close(ofd);
@@ -168,14 +181,14 @@ bg_exited(bg *b)
 }
 
 /*
- * Waits up to ms for the child to exit (killing it after that), reads what
- * it printed into out and err, removes the files and returns the exit status
- * (-1 when it had to be killed).
+ * Waits up to ms (times tu_slowdown()) for the child to exit (killing it
+ * after that), reads what it printed into out and err, removes the files and
+ * returns the exit status (-1 when it had to be killed).
  */
 static int
 bg_finish(bg *b, int ms, char *out, size_t out_len, char *err, size_t err_len)
 {
-	for (int waited = 0; !bg_exited(b) && waited < ms; waited += 10) {
+	for (int waited = 0; !bg_exited(b) && waited < ms * tu_slowdown(); waited += 10) {
 		tu_sleep_ms(10);
 	}
 	if (b->pid > 0) {
@@ -191,20 +204,21 @@ bg_finish(bg *b, int ms, char *out, size_t out_len, char *err, size_t err_len)
 	return b->status;
 }
 
-/* Waits (bounded: 10 s) until the child's stdout contains text. */
+/* Waits (bounded: 10 s times tu_slowdown()) until the child's stdout contains text. */
 static void
 bg_wait_output(bg *b, const char *text)
 {
 	char out[16384];
 
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 * tu_slowdown(); i++) {
 		slurp(b->out_path, out, sizeof(out));
 		if (strstr(out, text) != NULL) {
 			return;
 		}
 		tu_sleep_ms(10);
 	}
-	fail_msg("\"%s\" not printed by the watch within 10 s; it printed:\n%s", text, out);
+	fail_msg("\"%s\" not printed by the watch within %d s; it printed:\n%s", text,
+	    10 * tu_slowdown(), out);
 }
 
 /* The number of lines in s. */
@@ -300,22 +314,23 @@ group_teardown(void **state)
 	return rv == 0 ? 0 : -1;
 }
 
-/* Ends whatever a watch test left running. */
+/* Ends whatever a watch test left running; fails if its own daemon did not stop cleanly. */
 static int
 watch_teardown(void **state)
 {
-	fixture *f = *state;
+	fixture *f  = *state;
+	int      rv = 0;
 	char     out[64], err[64];
 
 	if (f->watch.pid > 0) {
 		bg_finish(&f->watch, 0, out, sizeof(out), err, sizeof(err));
 	}
 	if (f->own.pid > 0) {
-		td_daemon_stop(&f->own);
+		rv = td_daemon_stop(&f->own);
 	}
 	th_stop(f->http);
 	f->http = NULL;
-	return 0;
+	return rv == 0 ? 0 : -1;
 }
 
 /* ---- tests ---- */
@@ -382,7 +397,7 @@ static void
 test_server_flag_forms(void **state)
 {
 	const td_daemon *d = *state;
-	char             flag[160];
+	char             flag[160], t[32];
 	run              r;
 
 	snprintf(flag, sizeof(flag), "--server=%s", d->url);
@@ -391,7 +406,8 @@ test_server_flag_forms(void **state)
 	ctl_run(&r, NULL, "--json", "--timeout=2.5", flag, "resolve", "ctl-flags", NULL);
 	assert_exit(&r, 0);
 	assert_contains(r.out, "\"endpoint\":\"http://127.0.0.1:9351\"");
-	ctl_run(&r, NULL, "--timeout", "0.75", "resolve", "--server", d->url, "ctl-flags", NULL);
+	timeout_arg(t, sizeof(t), 0.75);
+	ctl_run(&r, NULL, "--timeout", t, "resolve", "--server", d->url, "ctl-flags", NULL);
 	assert_exit(&r, 0);
 	assert_string_equal(r.out, "http://127.0.0.1:9351\n");
 }
@@ -900,9 +916,12 @@ test_watch_until_signal(void **state)
 	const char *args[] = { "watch", "--publish", UNREACHABLE, NULL };
 	char        out[1024], err[1024];
 
-	/* Nothing to receive: the watch waits for the server, and a signal ends it cleanly. */
+	/*
+	 * Nothing to receive: the watch waits for the server, and a signal ends
+	 * it cleanly, once it has had the time to set up its handlers.
+	 */
 	bg_start(&f->watch, args);
-	tu_sleep_ms(300);
+	tu_sleep_ms(300 * tu_slowdown());
 	assert_int_equal(kill(f->watch.pid, SIGINT), 0);
 	assert_int_equal(bg_finish(&f->watch, 2000, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "");
@@ -1032,33 +1051,43 @@ test_wait_timeout(void **state)
 {
 	fixture *f = *state;
 	run      r;
+	char     t3[32], t2[32], opt[64], want[256];
 
+	/* The state is read before the timeout: it must be long enough for that. */
+	timeout_arg(t3, sizeof(t3), 0.3);
+	timeout_arg(t2, sizeof(t2), 0.2);
 	reg_ttl(state, "ctl-wait-sick", "http://127.0.0.1:9911", false);
 	reg_ttl(state, "ctl-wait-fine", "http://127.0.0.1:9912", true);
 	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-fine", "ctl-wait-sick",
-	    "ctl-wait-none", "--timeout", "0.3");
+	    "ctl-wait-none", "--timeout", t3);
 	assert_exit(&r, 1);
 	assert_one_error_line(&r, "wait: ");
-	assert_string_equal(r.err,
-	    "discoveryctl: wait: timed out after 0.3 s; missing: ctl-wait-none; "
-	    "unhealthy: ctl-wait-sick\n");
+	snprintf(want, sizeof(want),
+	    "discoveryctl: wait: timed out after %s s; missing: ctl-wait-none; "
+	    "unhealthy: ctl-wait-sick\n",
+	    t3);
+	assert_string_equal(r.err, want);
 
+	snprintf(opt, sizeof(opt), "--timeout=%s", t2);
 	CTL(&r, state, "--publish", f->d.pub_url, "--json", "wait", "ctl-wait-none",
-	    "ctl-wait-sick", "ctl-wait-fine", "--timeout=0.2");
+	    "ctl-wait-sick", "ctl-wait-fine", opt);
 	assert_exit(&r, 1);
 	assert_string_equal(r.out,
 	    "{\"ready\":false,\"missing\":[\"ctl-wait-none\"],\"unhealthy\":[\"ctl-wait-sick\"]}"
 	    "\n");
-	assert_contains(r.err, "discoveryctl: wait: timed out after 0.2 s; missing: ctl-wait-none");
+	snprintf(want, sizeof(want),
+	    "discoveryctl: wait: timed out after %s s; missing: ctl-wait-none", t2);
+	assert_contains(r.err, want);
 
 	/* --registered: an instance of any health will do. */
 	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-sick", "--registered");
 	assert_exit(&r, 0);
 	assert_string_equal(r.out, "ready: ctl-wait-sick\n");
 	CTL(&r, state, "--publish", f->d.pub_url, "wait", "ctl-wait-sick", "ctl-wait-none",
-	    "--registered", "--timeout", "0.2");
+	    "--registered", "--timeout", t2);
 	assert_exit(&r, 1);
-	assert_one_error_line(&r, "wait: timed out after 0.2 s; missing: ctl-wait-none\n");
+	snprintf(want, sizeof(want), "wait: timed out after %s s; missing: ctl-wait-none\n", t2);
+	assert_one_error_line(&r, want);
 }
 
 static void

@@ -312,7 +312,7 @@ test_deregister_after(void **state)
 	}
 	assert_int_equal(rv, DSC_ENOTFOUND);
 	expect_health(&f, "keeper", f.base, DSC_HEALTH_HEALTHY, NULL);
-	fixture_close(&f);
+	assert_int_equal(fixture_close(&f), 0);
 }
 
 static void
@@ -331,7 +331,7 @@ test_rise_and_fall_need_runs(void **state)
 	expect_health(&f, "rf", f.base, DSC_HEALTH_UNHEALTHY, "HTTP 500");
 	/* It took at least three failing checks to fall. */
 	assert_true(th_hits(f.web, "/rf") - before >= 3);
-	fixture_close(&f);
+	assert_int_equal(fixture_close(&f), 0);
 }
 
 static void

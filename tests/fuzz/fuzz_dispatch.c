@@ -1,7 +1,8 @@
 /*
- * libFuzzer target: hostile request bytes through decoding, validation and
- * dispatch into a real in-process registry, each reply checked against the
- * contract in README.md. Built and run by scripts/fuzz.sh.
+ * libFuzzer target: hostile request bytes through decoding, validation
+ * (discoveryd's default endpoint policy included) and dispatch into a real
+ * in-process registry, each reply checked against the contract in README.md.
+ * Built and run by scripts/fuzz.sh.
  *
  * An input is one of two things:
  *   - a Request exactly as a client would send it (the common case); or
@@ -24,6 +25,8 @@
 
 #include "codec.h"
 #include "dispatch.h"
+#include "endpoint.h"
+#include "netpolicy.h"
 #include "timeutil.h"
 
 #define SEQ_MAGIC 'S'
@@ -54,6 +57,9 @@ static const dsi_registry_limits fuzz_limits = {
 
 /* Where log lines go: formatted for real, then discarded. */
 static dsi_log fuzz_log = { DSI_LOG_DEBUG, NULL };
+
+/* The endpoint policy discoveryd runs with when given no --allow/--deny-endpoint. */
+static dsi_netpolicy fuzz_policy;
 
 /* One input's state: its registry and what earlier replies promised. */
 typedef struct run {
@@ -115,6 +121,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((fuzz_log.out = fopen("/dev/null", "w")) == NULL) {
 		abort();
 	}
+	dsi_netpolicy_init(&fuzz_policy);
 	return 0;
 }
 
@@ -163,9 +170,13 @@ check_ok(run *r, const Request *req, const Response *resp)
 	switch (resp->result_case) {
 	case DISCOVERY__V1__RESPONSE__RESULT_REGISTER: {
 		const Discovery__V1__Instance *in = resp->register_->instance;
+		char                           host[DSI_ENDPOINT_MAX + 1], why[192] = "";
 		check_instance(in);
 		CHECK(strcmp(in->endpoint, req->register_->endpoint) == 0,
 		    "the endpoint is not stored exactly as sent");
+		CHECK(dsi_endpoint_host(in->endpoint, host, sizeof(host)) != 0
+		        || dsi_netpolicy_permits_host(&fuzz_policy, host, why, sizeof(why)),
+		    "registered %s, which the endpoint policy refuses: %s", in->endpoint, why);
 		if (r->flags & FLAG_HEALTH) {
 			/* The checker's verdicts, deterministic per position. */
 			static const dsc_health verdict[3]
@@ -308,6 +319,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dsi_registry_set_observer(reg, on_change, &r);
 	r.d.registry        = reg;
 	r.d.log             = &fuzz_log;
+	r.d.policy          = &fuzz_policy;
 	r.d.after_write     = after_write;
 	r.d.after_write_arg = &r;
 

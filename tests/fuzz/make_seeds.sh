@@ -27,6 +27,8 @@ seed heartbeat 'heartbeat { service: "cache" endpoint: "tcp://10.0.0.1:6379" }'
 # Malformed: invalid fields, no call, an unknown call, and bytes that are not a Request.
 seed bad-endpoint 'register { service: "memory" endpoint: "http://user@h:0/#f" }'
 seed bad-name 'resolve { service: "-Bad Name-" }'
+seed link-local 'register { service: "meta" endpoint: "http://169.254.169.254/latest" }' # the default policy
+seed link-local-v6 'register { service: "meta" endpoint: "tcp://[fe80::1]:80" }'
 seed no-call 'auth_token: "only a token"'
 meta=$(for i in 1 2 3 4 5 6 7 8 9; do printf 'metadata { key: "k%s" value: "v" } ' $i; done)
 seed meta-over-limit "register { service: \"m\" endpoint: \"http://h:1\" $meta }" # 9 > 8 entries

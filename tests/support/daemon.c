@@ -11,6 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
+#define WRAPPER_ENV "DISCOVERY_TEST_WRAPPER"
+
 static void
 sleep_ms(long ms)
 {
@@ -45,6 +49,41 @@ read_file(const char *path)
 		buf[n] = 0;
 	}
 	return buf;
+}
+
+int
+td_command(const char **out, size_t cap, const char *const *argv, char *buf, size_t buf_len)
+{
+	const char *env = getenv(WRAPPER_ENV);
+	size_t      n   = 0;
+	char       *save;
+
+	if (env != NULL && snprintf(buf, buf_len, "%s", env) >= (int) buf_len) {
+		return -1;
+	}
+	char *w = env != NULL ? strtok_r(buf, " \t", &save) : NULL;
+	for (; w != NULL; w = strtok_r(NULL, " \t", &save)) {
+		if (n + 1 >= cap) {
+			return -1;
+		}
+		out[n++] = w;
+	}
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		if (n + 1 >= cap) {
+			return -1;
+		}
+		out[n++] = argv[i];
+	}
+	out[n] = NULL;
+	return 0;
+}
+
+int
+td_wrapper_error_status(void)
+{
+	const char *env = getenv(WRAPPER_ENV);
+	const char *at  = env != NULL ? strstr(env, "--error-exitcode=") : NULL;
+	return at != NULL ? atoi(at + strlen("--error-exitcode=")) : -1;
 }
 
 bool
@@ -105,6 +144,12 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	}
 	argv[n] = NULL;
 
+	const char *cmd[TD_MAX_COMMAND];
+	char        words[1024];
+	if (td_command(cmd, TD_MAX_COMMAND, argv, words, sizeof(words)) != 0) {
+		fprintf(stderr, "td_daemon_start: " WRAPPER_ENV " is too long\n");
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("fork");
@@ -116,12 +161,12 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execv(argv[0], (char *const *) argv);
+		execvp(cmd[0], (char *const *) cmd);
 		_exit(127);
 	}
 	d->pid = pid;
 	/* Liveness bound only: the daemon normally is up in milliseconds. */
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 * tu_slowdown(); i++) {
 		char *log = read_file(d->log_path);
 		char *at  = log ? strstr(log, "listening on ") : NULL;
 		char *pub = log ? strstr(log, "publishing on ") : NULL;
@@ -141,7 +186,7 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 		}
 		sleep_ms(10);
 	}
-	fprintf(stderr, "discoveryd did not report listening within 10 s\n");
+	fprintf(stderr, "discoveryd did not report listening within %d s\n", 10 * tu_slowdown());
 	dump_log(d);
 	td_daemon_kill(d);
 	return -1;
@@ -201,8 +246,12 @@ td_daemon_stop(td_daemon *d)
 		return -1;
 	}
 	kill(d->pid, SIGTERM);
-	int rv = wait_bounded(d->pid, 10000);
+	int rv = wait_bounded(d->pid, 10000 * tu_slowdown());
 	if (rv != 0) {
+		if (rv == td_wrapper_error_status()) {
+			fprintf(
+			    stderr, "discoveryd exited %d: " WRAPPER_ENV " reported errors\n", rv);
+		}
 		dump_log(d);
 	}
 	d->pid = 0;
@@ -225,8 +274,14 @@ td_daemon_kill(td_daemon *d)
 int
 td_run(const char *const *argv, char *out, size_t out_len, char *err, size_t err_len)
 {
-	char opath[] = "/tmp/td-run-out-XXXXXX", epath[] = "/tmp/td-run-err-XXXXXX";
-	int  ofd = mkstemp(opath), efd = mkstemp(epath);
+	char        opath[] = "/tmp/td-run-out-XXXXXX", epath[] = "/tmp/td-run-err-XXXXXX";
+	const char *cmd[TD_MAX_COMMAND];
+	char        words[1024];
+	if (td_command(cmd, TD_MAX_COMMAND, argv, words, sizeof(words)) != 0) {
+		fprintf(stderr, "td_run: " WRAPPER_ENV " is too long\n");
+		return -1;
+	}
+	int ofd = mkstemp(opath), efd = mkstemp(epath);
 	if (ofd < 0 || efd < 0) {
 		if (ofd >= 0) {
 			close(ofd);
@@ -246,13 +301,18 @@ td_run(const char *const *argv, char *out, size_t out_len, char *err, size_t err
 		if (devnull >= 0) {
 			dup2(devnull, 0);
 		}
-		execv(argv[0], (char *const *) argv);
+		execvp(cmd[0], (char *const *) cmd);
 		_exit(127);
 	}
 	close(ofd);
 	close(efd);
-	int   rv = pid > 0 ? wait_bounded(pid, 20000) : -1;
+	int   rv = pid > 0 ? wait_bounded(pid, 20000 * tu_slowdown()) : -1;
 	char *o = read_file(opath), *e = read_file(epath);
+	if (rv >= 0 && rv == td_wrapper_error_status()) {
+		/* Only here can one see why: the caller just sees a wrong status. */
+		fprintf(stderr, "---- %s exited %d: " WRAPPER_ENV " reported errors ----\n%s----\n",
+		    argv[0], rv, e ? e : "");
+	}
 	snprintf(out, out_len, "%s", o ? o : "");
 	snprintf(err, err_len, "%s", e ? e : "");
 	free(o);

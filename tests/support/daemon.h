@@ -3,6 +3,7 @@
 #define TEST_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct td_daemon {
@@ -16,16 +17,21 @@ typedef struct td_daemon {
 /*
  * Starts discoveryd listening on tcp://127.0.0.1:0 and publishing on
  * tcp://127.0.0.1:0, storing into a fresh temporary data file (unless
- * extra_args has its own --listen, --publish or --data),
- * with extra_args (NULL-terminated, may be NULL) appended, and waits until its log
- * says where it listens. Returns 0, or -1 after printing why (and the log) to stderr.
+ * extra_args has its own --listen, --publish or --data), with extra_args
+ * (NULL-terminated, may be NULL) appended, under td_command's wrapper, and
+ * waits until its log says where it listens (a liveness bound of 10 s times
+ * tu_slowdown()). Returns 0, or -1 after printing why (and the log) to stderr.
  */
 int td_daemon_start(td_daemon *d, const char *const *extra_args);
 
 /* td_daemon_start with a 0.2 s SYNC period, for tests that watch events. */
 int td_daemon_start_sync(td_daemon *d, const char *const *extra_args);
 
-/* SIGTERM, then waits up to 10 s; returns the exit status, or -1. */
+/*
+ * SIGTERM, then waits up to 10 s (times tu_slowdown()); returns the exit
+ * status, or -1. Under a wrapper, its errors show here as the wrapper's
+ * error status (td_wrapper_error_status), and the log is printed.
+ */
 int td_daemon_stop(td_daemon *d);
 
 /* SIGKILL and reap. */
@@ -35,9 +41,28 @@ void td_daemon_kill(td_daemon *d);
 bool td_daemon_log_contains(const td_daemon *d, const char *text);
 
 /*
- * Runs argv (argv[0] a path) to completion with a 20 s bound, capturing
- * stdout and stderr into the given buffers (NUL-terminated, truncated).
- * Returns the exit status, or -1 if it could not run or was killed.
+ * The command line that runs argv: the words of DISCOVERY_TEST_WRAPPER (split
+ * on blanks, no quoting) when it is set, then argv. scripts/valgrind.sh puts
+ * every discoveryd and discoveryctl the tests start under valgrind this way.
+ * Fills out (cap entries, NULL-terminated; exec it with execvp), copying the
+ * words into buf; it allocates nothing, so it is built before fork. Returns
+ * 0, or -1 when the command does not fit.
+ */
+int td_command(const char **out, size_t cap, const char *const *argv, char *buf, size_t buf_len);
+
+#define TD_MAX_COMMAND 256 /* entries in a command line td_run or td_daemon_start builds */
+
+/*
+ * The exit status with which a wrapped program reports the wrapper's errors
+ * (valgrind's --error-exitcode=N in DISCOVERY_TEST_WRAPPER), or -1.
+ */
+int td_wrapper_error_status(void);
+
+/*
+ * Runs argv (argv[0] a path, under td_command's wrapper) to completion with
+ * a 20 s bound (times tu_slowdown()), capturing stdout and stderr into the
+ * given buffers (NUL-terminated, truncated). Returns the exit status, or -1
+ * if it could not run or was killed.
  */
 int td_run(const char *const *argv, char *out, size_t out_len, char *err, size_t err_len);
 

@@ -2,7 +2,16 @@
 #include "testutil.h"
 
 #include <curl/curl.h>
+#include <stdlib.h>
 #include <time.h>
+
+int
+tu_slowdown(void)
+{
+	const char *env = getenv("DISCOVERY_TEST_SLOWDOWN");
+	long        f   = env != NULL ? strtol(env, NULL, 10) : 1;
+	return f < 1 ? 1 : f > 100 ? 100 : (int) f;
+}
 
 void
 tu_sleep_ms(long ms)

@@ -14,8 +14,16 @@
 		}                                                               \
 	} while (0)
 
+/*
+ * How many times slower than native this run executes: DISCOVERY_TEST_SLOWDOWN
+ * from the environment (1 to 100; 1 when unset). scripts/valgrind.sh sets it.
+ * Liveness bounds, and timeouts within which a test needs an answer, are
+ * multiplied by it (tests never assert timings).
+ */
+int tu_slowdown(void);
+
 /* A generous bound for liveness waits: these machines are shared and noisy. */
-#define TU_LIVENESS_MS 15000
+#define TU_LIVENESS_MS (15000 * tu_slowdown())
 
 void    tu_sleep_ms(long ms);
 int64_t tu_now_ms(void); /* monotonic */
