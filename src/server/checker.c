@@ -421,6 +421,8 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 	o->ttl_ms = ch->instance->ttl_ms;
 	o->health = (dsc_health) ch->instance->health;
 	pthread_mutex_lock(&c->mtx);
+	/* The thread takes the whole inbox at once: only the first op needs to wake it. */
+	bool wake = c->in_head == NULL;
 	if (c->in_tail != NULL) {
 		c->in_tail->next = o;
 	} else {
@@ -428,7 +430,9 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 	}
 	c->in_tail = o;
 	pthread_mutex_unlock(&c->mtx);
-	curl_multi_wakeup(c->multi);
+	if (wake) {
+		curl_multi_wakeup(c->multi);
+	}
 }
 
 /* ---- checks ---- */
