@@ -3,13 +3,11 @@
  * kill -9 and comes back at restart; files it cannot use stop it with exit
  * 2 and are left untouched. Waits are liveness bounds, never speed claims.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -31,21 +29,10 @@ static char dir[256];  /* this run's scratch directory */
 static char data[300]; /* dir/registry.db */
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	(void) state;
-	snprintf(dir, sizeof(dir), "%s/discovery-durability-XXXXXX",
-	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(dir) == NULL) {
+	if (tu_mkdtemp(dir, sizeof(dir), "discovery-durability") != 0) {
 		return -1;
 	}
 	snprintf(data, sizeof(data), "%s/registry.db", dir);
@@ -57,7 +44,7 @@ teardown(void **state)
 {
 	(void) state;
 	chmod(dir, 0700);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(dir);
 	return 0;
 }
 
@@ -309,26 +296,6 @@ test_acknowledged_writes_survive_kill9_under_load(void **state)
 	assert_int_equal(td_daemon_stop(&d), 0);
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	if (f == NULL) {
-		return NULL;
-	}
-	fseek(f, 0, SEEK_END);
-	*len = (size_t) ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(*len + 1);
-	if (buf != NULL && fread(buf, 1, *len, f) != *len) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
 /*
  * discoveryd must refuse to start on path with exit 2 and text on stderr,
  * and leave the file's bytes as they were.
@@ -340,9 +307,9 @@ expect_refusal(const char *path, const char *text)
 		"tcp://127.0.0.1:0", "--data", path, NULL };
 	char        out[1024], err[2048];
 	size_t      len0 = 0, len1 = 0;
-	char       *before = slurp(path, &len0);
+	char       *before = tu_slurp(path, &len0);
 	int         rv     = td_run(argv, out, sizeof(out), err, sizeof(err));
-	char       *after  = slurp(path, &len1);
+	char       *after  = tu_slurp(path, &len1);
 	if (rv != 2 || strstr(err, text) == NULL) {
 		fail_msg("exit %d (want 2), stderr: %s (want \"%s\")", rv, err, text);
 	}
@@ -449,11 +416,11 @@ test_refused_wal_file_keeps_its_wal(void **state)
 	make_sqlite_with_wal(data,
 	    "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT);"
 	    "INSERT INTO accounts (name) VALUES ('alice');");
-	char *before = slurp(wal, &len0);
+	char *before = tu_slurp(wal, &len0);
 	assert_non_null(before);
 	assert_true(len0 > 0);
 	expect_refusal(data, "SQLite database of some other program");
-	char *after = slurp(wal, &len1);
+	char *after = tu_slurp(wal, &len1);
 	assert_non_null(after); /* not checkpointed into the file, not deleted */
 	assert_int_equal(len0, len1);
 	assert_memory_equal(before, after, len0);

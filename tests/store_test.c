@@ -5,14 +5,12 @@
  * diverge, and files the store cannot use are refused and left as they
  * were. Waits are liveness bounds, never speed claims.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -76,25 +74,13 @@ struct fixture {
 /* ---- the scratch directory ---- */
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
-	fixture    *f   = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
+	fixture *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
 		return -1;
 	}
-	snprintf(f->dir, sizeof(f->dir), "%s/discovery-store-XXXXXX",
-	    tmp != NULL && tmp[0] != 0 ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL) {
+	if (tu_mkdtemp(f->dir, sizeof(f->dir), "discovery-store") != 0) {
 		free(f);
 		return -1;
 	}
@@ -120,7 +106,7 @@ teardown(void **state)
 	}
 	release_writer(f); /* a failed test may have left the writer held */
 	close_store(f);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(f->dir);
 	free(f->slots);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mtx);
@@ -738,33 +724,11 @@ test_write_failure_changes_nothing(void **state)
 /* ---- files the store must refuse, and leave as they were ---- */
 
 /* The whole file, or NULL when it does not exist. */
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	char *buf;
-	long  n;
-	if (fp == NULL) {
-		*len = 0;
-		return NULL;
-	}
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n >= 0);
-	rewind(fp);
-	buf = malloc((size_t) n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t) n, fp), (size_t) n);
-	fclose(fp);
-	*len = (size_t) n;
-	return buf;
-}
-
 static void
 expect_refused(fixture *f, const char *path, const char *fragment)
 {
 	size_t     len_before, len_after;
-	char      *before   = slurp(path, &len_before);
+	char      *before   = tu_slurp(path, &len_before);
 	dsi_store *s        = NULL;
 	char       why[512] = "";
 
@@ -777,7 +741,7 @@ expect_refused(fixture *f, const char *path, const char *fragment)
 	if (strstr(why, fragment) == NULL || strstr(why, path) == NULL) {
 		fail_msg("why \"%s\" lacks \"%s\" or the path", why, fragment);
 	}
-	char *after = slurp(path, &len_after);
+	char *after = tu_slurp(path, &len_after);
 	assert_int_equal(len_after, len_before);
 	if (len_before > 0 && memcmp(before, after, len_before) != 0) {
 		fail_msg("%s was changed by a refused open (%s)", path, why);

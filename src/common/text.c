@@ -1,6 +1,7 @@
 /* Validation and escaping of untrusted text. */
 #include "text.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,4 +104,14 @@ dsi_secret_equal(const char *a, const char *b)
 		diff |= (unsigned) ((i < lx ? x[i] : 0) ^ (i < ly ? y[i] : 0));
 	}
 	return diff == 0;
+}
+
+int
+dsi_failf(int rv, char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+	return rv;
 }

@@ -22,6 +22,10 @@ char *dsi_text_escape(const char *s, char *out, size_t n);
  */
 bool dsi_secret_equal(const char *a, const char *b);
 
+/* Writes the message into why (snprintf) and returns rv: for "return dsi_failf(...)". */
+int dsi_failf(int rv, char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* snprintf that never fails to terminate and reports truncation as false. */
 bool dsi_strlcpy(char *dst, const char *src, size_t n);
 

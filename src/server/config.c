@@ -85,19 +85,6 @@ warn(dsi_config *c, const char *fmt, ...)
 	}
 }
 
-static int fail(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-	return DSC_EINVAL;
-}
-
 /* Sets a setting, splitting comma lists; origin names the source. */
 static int
 apply(dsi_config *c, dsi_setting s, const char *value, dsi_source src, const char *origin,
@@ -111,10 +98,10 @@ apply(dsi_config *c, dsi_setting s, const char *value, dsi_source src, const cha
 		size_t len = info->list ? strcspn(p, ",") : strlen(p);
 		char  *v   = own(c, p, len);
 		if (v == NULL) {
-			return fail(why, why_len, "out of memory");
+			return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
 		}
 		if (dsi_options_set(&c->options, s, v, src, origin, detail, sizeof(detail)) != 0) {
-			return fail(why, why_len, "%s: %s", origin, detail);
+			return dsi_failf(DSC_EINVAL, why, why_len, "%s: %s", origin, detail);
 		}
 		p += len;
 	} while (info->list && *p++ == ',');
@@ -160,7 +147,7 @@ yfail(yaml_ctx *y, const yaml_node_t *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return fail(y->why, y->why_len, "%s:%zu: %s", y->path, line_of(n), msg);
+	return dsi_failf(DSC_EINVAL, y->why, y->why_len, "%s:%zu: %s", y->path, line_of(n), msg);
 }
 
 static int
@@ -268,7 +255,7 @@ boot_from_yaml(yaml_ctx *y, const char *svc, const yaml_node_t *n)
 		if (b.keys == NULL || b.values == NULL) {
 			free(b.keys);
 			free(b.values);
-			return fail(y->why, y->why_len, "out of memory");
+			return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
 		}
 		for (size_t i = 0; i < cnt; i++) {
 			yaml_node_pair_t  *p = &md->data.mapping.pairs.start[i];
@@ -288,7 +275,7 @@ boot_from_yaml(yaml_ctx *y, const char *svc, const yaml_node_t *n)
 	if (nb == NULL) {
 		free(b.keys);
 		free(b.values);
-		return fail(y->why, y->why_len, "out of memory");
+		return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
 	}
 	c->boot              = nb;
 	c->boot[c->n_boot++] = b;
@@ -391,16 +378,16 @@ load_file(dsi_config *c, const char *path, char *why, size_t why_len)
 	int           rv;
 
 	if (f == NULL) {
-		return fail(why, why_len, "%s: cannot read the configuration file: %s", path,
-		    strerror(errno));
+		return dsi_failf(DSC_EINVAL, why, why_len,
+		    "%s: cannot read the configuration file: %s", path, strerror(errno));
 	}
 	if (!yaml_parser_initialize(&parser)) {
 		fclose(f);
-		return fail(why, why_len, "out of memory");
+		return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
 	}
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &y.doc)) {
-		rv = fail(why, why_len, "%s:%zu: malformed YAML: %s", path,
+		rv = dsi_failf(DSC_EINVAL, why, why_len, "%s:%zu: malformed YAML: %s", path,
 		    (size_t) parser.problem_mark.line + 1,
 		    parser.problem ? parser.problem : "error");
 		yaml_parser_delete(&parser);
@@ -503,7 +490,7 @@ services_from_env(dsi_config *c, char *const *envp, char *why, size_t why_len)
 		c->n_boot             = k;
 		dsi_boot_instance *nb = realloc(c->boot, (c->n_boot + 1) * sizeof(*nb));
 		if (nb == NULL) {
-			return fail(why, why_len, "out of memory");
+			return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
 		}
 		c->boot              = nb;
 		dsi_boot_instance *b = &c->boot[c->n_boot++];
@@ -548,12 +535,12 @@ scan_flags(int argc, char *const *argv, flagval *out, size_t *n, char *why, size
 		const char *a = argv[i];
 		char        name[64];
 		if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
-			return fail(why, why_len, "unexpected argument \"%s\"", a);
+			return dsi_failf(DSC_EINVAL, why, why_len, "unexpected argument \"%s\"", a);
 		}
 		const char *eq  = strchr(a, '=');
 		size_t      len = eq != NULL ? (size_t) (eq - a - 2) : strlen(a + 2);
 		if (len >= sizeof(name)) {
-			return fail(why, why_len, "unknown option \"%s\"", a);
+			return dsi_failf(DSC_EINVAL, why, why_len, "unknown option \"%s\"", a);
 		}
 		snprintf(name, sizeof(name), "%.*s", (int) len, a + 2);
 		int  what        = setting_by_flag(name);
@@ -575,13 +562,15 @@ scan_flags(int argc, char *const *argv, flagval *out, size_t *n, char *why, size
 				}
 			}
 			if (what < 0) {
-				return fail(why, why_len, "unknown option \"--%s\"", name);
+				return dsi_failf(
+				    DSC_EINVAL, why, why_len, "unknown option \"--%s\"", name);
 			}
 		}
 		const char *val = NULL;
 		if (!takes_value) {
 			if (eq != NULL) {
-				return fail(why, why_len, "--%s takes no value", name);
+				return dsi_failf(
+				    DSC_EINVAL, why, why_len, "--%s takes no value", name);
 			}
 			val = what < DSI_SET_COUNT ? "true" : NULL; /* a toggle */
 		} else if (eq != NULL) {
@@ -589,10 +578,11 @@ scan_flags(int argc, char *const *argv, flagval *out, size_t *n, char *why, size
 		} else if (i + 1 < argc) {
 			val = argv[++i];
 		} else {
-			return fail(why, why_len, "--%s needs a value", name);
+			return dsi_failf(DSC_EINVAL, why, why_len, "--%s needs a value", name);
 		}
 		if (val != NULL && val[0] == 0) {
-			return fail(why, why_len, "--%s needs a non-empty value", name);
+			return dsi_failf(
+			    DSC_EINVAL, why, why_len, "--%s needs a non-empty value", name);
 		}
 		out[*n].what  = what;
 		out[*n].name  = a;
@@ -610,13 +600,13 @@ read_token_file(dsi_config *c, char *why, size_t why_len)
 	struct stat st;
 	FILE       *f = fopen(path, "rb");
 	if (f == NULL) {
-		return fail(
-		    why, why_len, "%s: cannot read the token file: %s", path, strerror(errno));
+		return dsi_failf(DSC_EINVAL, why, why_len, "%s: cannot read the token file: %s",
+		    path, strerror(errno));
 	}
 	/* As ssh does with private keys: a secret others can read is not a secret. */
 	if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
 		fclose(f);
-		return fail(why, why_len,
+		return dsi_failf(DSC_EINVAL, why, why_len,
 		    "%s: the token file is readable by group or others (mode %03o); chmod 600 it",
 		    path, (unsigned) (st.st_mode & 0777));
 	}
@@ -626,7 +616,7 @@ read_token_file(dsi_config *c, char *why, size_t why_len)
 		n--;
 	}
 	if (n == 0) {
-		return fail(why, why_len, "%s: the token file is empty", path);
+		return dsi_failf(DSC_EINVAL, why, why_len, "%s: the token file is empty", path);
 	}
 	char origin[160];
 	snprintf(origin, sizeof(origin), "file %s", path);
@@ -652,7 +642,7 @@ check_tls(const dsi_config *c, char *why, size_t why_len)
 		}
 	}
 	if (tls_url != NULL && (o->tls_cert == NULL || o->tls_key == NULL)) {
-		return fail(why, why_len,
+		return dsi_failf(DSC_EINVAL, why, why_len,
 		    "%s: %s is a TLS URL, which needs a certificate and its key: set --tls-cert "
 		    "and --tls-key",
 		    o->origin[url_set], tls_url);
@@ -662,7 +652,7 @@ check_tls(const dsi_config *c, char *why, size_t why_len)
 		    = { DSI_SET_TLS_CERT, DSI_SET_TLS_KEY, DSI_SET_TLS_CA };
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 			if (o->source[files[i]] != DSI_SRC_DEFAULT) {
-				return fail(why, why_len,
+				return dsi_failf(DSC_EINVAL, why, why_len,
 				    "%s: TLS is configured, but no --listen or --publish URL is "
 				    "tls+tcp://",
 				    o->origin[files[i]]);
@@ -683,7 +673,7 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 	memset(c, 0, sizeof(*c));
 	dsi_options_default(&c->options);
 	if (flags == NULL) {
-		return fail(why, why_len, "out of memory");
+		return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
 	}
 	if ((rv = scan_flags(argc, argv, flags, &nflags, why, why_len)) != 0) {
 		goto done;
@@ -726,7 +716,7 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 		}
 	}
 	if (pi == sizeof(profiles) / sizeof(profiles[0])) {
-		rv = fail(why, why_len,
+		rv = dsi_failf(DSC_EINVAL, why, why_len,
 		    "ENVIRONMENT must be development, testing or production, not \"%s\"", profile);
 		goto done;
 	}
@@ -764,7 +754,7 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 	}
 	if (c->options.require_https) {
 		if (c->options.token == NULL) {
-			rv = fail(why, why_len,
+			rv = dsi_failf(DSC_EINVAL, why, why_len,
 			    "the production profile needs an auth token: set "
 			    "SERVICE_DISCOVERY_API_KEY "
 			    "or --token-file");
@@ -772,7 +762,7 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 		}
 		for (size_t i = 0; i < c->n_boot; i++) {
 			if (strncasecmp(c->boot[i].endpoint, "https://", 8) != 0) {
-				rv = fail(why, why_len,
+				rv = dsi_failf(DSC_EINVAL, why, why_len,
 				    "%s: service %s: the production profile accepts only https:// "
 				    "endpoints",
 				    c->boot[i].origin, c->boot[i].service);

@@ -135,19 +135,6 @@ struct dsi_store {
 
 /* ---- opening ---- */
 
-static int fail(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-	return DSC_ESTATE;
-}
-
 /* Why SQLite failed, with the advice that fits the error. */
 static int
 db_fail(dsi_store *s, int rc, const char *doing, char *why, size_t why_len)
@@ -156,13 +143,13 @@ db_fail(dsi_store *s, int rc, const char *doing, char *why, size_t why_len)
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s is in use by another process (is another discoveryd running "
 		    "on it?); stop it, or give this one its own --data",
 		    s->path);
 	case SQLITE_NOTADB:
 	case SQLITE_CORRUPT:
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s is damaged or not a discoveryd database (%s while %s); "
 		    "discoveryd leaves it untouched: move it aside to start empty, or restore "
 		    "it from a backup",
@@ -171,13 +158,14 @@ db_fail(dsi_store *s, int rc, const char *doing, char *why, size_t why_len)
 	case SQLITE_READONLY:
 	case SQLITE_PERM:
 	case SQLITE_AUTH:
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "cannot write data file %s (%s while %s); discoveryd needs to write the "
 		    "file and create %s-wal next to it: check the directory's permissions, or "
 		    "choose another --data",
 		    s->path, msg, doing, s->path);
 	default:
-		return fail(why, why_len, "data file %s: %s while %s", s->path, msg, doing);
+		return dsi_failf(
+		    DSC_ESTATE, why, why_len, "data file %s: %s while %s", s->path, msg, doing);
 	}
 }
 
@@ -221,14 +209,14 @@ check_identity(dsi_store *s, char *why, size_t why_len)
 		return db_fail(s, rc, "reading its schema", why, why_len);
 	}
 	if (app != APPLICATION_ID && (app != 0 || tables != 0)) {
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s is an SQLite database of some other program "
 		    "(application_id %lld, %lld tables); discoveryd leaves it untouched: give "
 		    "--data a path of its own",
 		    s->path, (long long) app, (long long) tables);
 	}
 	if (version > DSI_STORE_SCHEMA) {
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s has schema version %lld, newer than this discoveryd knows "
 		    "(%d); run a newer discoveryd, or move the file aside to start empty",
 		    s->path, (long long) version, DSI_STORE_SCHEMA);
@@ -329,7 +317,7 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 		goto fail;
 	}
 	if (strcmp(mode, "wal") != 0) {
-		rv = fail(why, why_len,
+		rv = dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s cannot use write-ahead logging (journal mode stays \"%s\"); "
 		    "discoveryd needs to create %s-wal next to it: check the directory's "
 		    "permissions, or choose another --data",
@@ -352,7 +340,7 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 		goto fail;
 	}
 	if (ceiling < 0) {
-		rv = fail(why, why_len,
+		rv = dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s has no stored revision; it was changed outside discoveryd: "
 		    "restore it from a backup or move it aside",
 		    path);
@@ -450,7 +438,7 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 
 	if (dsi_name_normalize(svc, name, msg, sizeof(msg)) != 0 || strcmp(name, svc) != 0
 	    || dsi_endpoint_validate(ep, msg, sizeof(msg)) != 0) {
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s holds an invalid instance %s %s (%s); it was changed outside "
 		    "discoveryd: restore it from a backup or move it aside",
 		    s->path, dsi_text_escape(svc, esc, sizeof(esc)), ep, msg);
@@ -471,7 +459,7 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 	};
 	if (check != NULL && check(check_arg, &reg, msg, sizeof(msg)) != 0) {
 		free_metadata(kv, n, strs);
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s holds instance %s %s that this configuration refuses: %s; start "
 		    "with the configuration that registered it and deregister it, or move the "
 		    "file aside",
@@ -480,14 +468,14 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 	rv = dsi_registry_register(r, &reg, now, NULL, &created, NULL, msg, sizeof(msg));
 	free_metadata(kv, n, strs);
 	if (rv == DSC_ELIMIT) {
-		return fail(why, why_len,
+		return dsi_failf(DSC_ESTATE, why, why_len,
 		    "data file %s holds more than this configuration allows: %s; raise the "
 		    "limit, or start with another --data",
 		    s->path, msg);
 	}
 	if (rv != 0) {
-		return fail(why, why_len, "cannot load %s %s from %s: %s", svc, ep, s->path,
-		    dsc_strerror(rv));
+		return dsi_failf(DSC_ESTATE, why, why_len, "cannot load %s %s from %s: %s", svc, ep,
+		    s->path, dsc_strerror(rv));
 	}
 	return 0;
 }

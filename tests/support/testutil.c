@@ -1,7 +1,10 @@
 /* Shared test helpers. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
 #include <curl/curl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -41,4 +44,53 @@ tu_curl_teardown(void **state)
 	(void) state;
 	curl_global_cleanup();
 	return 0;
+}
+
+int
+tu_mkdtemp(char *buf, size_t len, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(buf, len, "%s/%s-XXXXXX", tmp != NULL && tmp[0] != 0 ? tmp : "/tmp", prefix);
+	return mkdtemp(buf) != NULL ? 0 : -1;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	return remove(path);
+}
+
+void
+tu_rmtree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *
+tu_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long  n;
+	*len = 0;
+	if (f == NULL) {
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0
+	    || (buf = malloc((size_t) n + 1)) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	if (fread(buf, 1, (size_t) n, f) != (size_t) n) {
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = 0;
+	*len   = (size_t) n;
+	return buf;
 }

@@ -3,6 +3,7 @@
 #define TEST_TESTUTIL_H
 
 #include <discovery/discovery.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Fails the test with the call and the library's text for its error. */
@@ -27,6 +28,16 @@ int tu_slowdown(void);
 
 void    tu_sleep_ms(long ms);
 int64_t tu_now_ms(void); /* monotonic */
+
+/*
+ * A fresh scratch directory under TMPDIR (or /tmp), named after prefix, in
+ * buf; 0 or -1. tu_rmtree removes it with everything in it.
+ */
+int  tu_mkdtemp(char *buf, size_t len, const char *prefix);
+void tu_rmtree(const char *dir);
+
+/* A whole file, NUL-terminated, in a malloc'd buffer, its size in *len; NULL if unreadable. */
+char *tu_slurp(const char *path, size_t *len);
 
 /* cmocka group setup/teardown for tests that call libcurl. */
 int tu_curl_setup(void **state);
