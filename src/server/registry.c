@@ -480,20 +480,24 @@ dsi_registry_plan_register(dsi_registry *r, const dsi_registration *reg, uint32_
 		return rv;
 	}
 	pthread_rwlock_rdlock(&r->lock);
-	service *s   = NULL;
-	rec     *cur = inst_find(r, reg->service, reg->endpoint, &s);
-	*creates     = cur == NULL;
+	service *s       = NULL;
+	rec     *cur     = inst_find(r, reg->service, reg->endpoint, &s);
+	bool     differs = true;
+	int64_t  at      = reg->registered_at_ms != 0 ? reg->registered_at_ms : now_ms;
 	if (cur != NULL) {
-		*changes
+		differs
 		    = rec_differs(cur, reg->health_path, reg->ttl_ms, reg->weight, meta, meta_len);
-		*registered_at = cur->registered_at_ms;
+		at = cur->registered_at_ms;
 	} else {
-		*changes       = true;
-		*registered_at = reg->registered_at_ms != 0 ? reg->registered_at_ms : now_ms;
 		rv = check_limits(r, s, reg->service, pending_service, pending_total, why, why_len);
 	}
 	pthread_rwlock_unlock(&r->lock);
 	free(meta);
+	if (rv == 0) { /* out-parameters are written on success only */
+		*creates       = cur == NULL;
+		*changes       = differs;
+		*registered_at = at;
+	}
 	return rv;
 }
 
