@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "dispatch.h"
-#include "registry.h"
+#include "server/dispatch.h"
+#include "server/registry.h"
 #include "wire.h"
 
 #define PER_SERVICE 4

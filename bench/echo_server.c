@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
+#include "common/codec.h"
 
 typedef enum item_state { ITEM_RECV, ITEM_SEND } item_state;
 

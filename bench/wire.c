@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "codec.h"
+#include "common/codec.h"
 
 /* Packs req into a malloc'd buffer. */
 static int

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "name.h"
-#include "tls.h"
+#include "common/name.h"
+#include "common/tls.h"
 
 #ifndef DISCOVERY_VERSION
 #define DISCOVERY_VERSION "0.1.0"

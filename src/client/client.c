@@ -14,13 +14,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "sockclose.h"
-#include "internal.h"
-#include "status.h"
-#include "text.h"
-#include "timeutil.h"
-#include "tls.h"
+#include "common/codec.h"
+#include "common/sockclose.h"
+#include "client/internal.h"
+#include "common/status.h"
+#include "common/text.h"
+#include "common/timeutil.h"
+#include "common/tls.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 

@@ -44,11 +44,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
-#include "pick.h"
-#include "sorted.h"
-#include "name.h"
-#include "tls.h"
+#include "client/internal.h"
+#include "common/pick.h"
+#include "common/sorted.h"
+#include "common/name.h"
+#include "common/tls.h"
 
 #define DEFAULT_RECV_BUFFER 1024
 #define POLL_MS             100 /* how long the thread waits for an event, so close is prompt */

@@ -44,10 +44,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
-#include "name.h"
-#include "timeutil.h"
-#include "tls.h"
+#include "client/internal.h"
+#include "common/name.h"
+#include "common/timeutil.h"
+#include "common/tls.h"
 
 #define CALL_MS    2000 /* bound on one IsHealthy call */
 #define POLL_MS    500  /* check interval while the publish socket is not connected */

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "internal.h"
-#include "sockclose.h"
-#include "name.h"
-#include "text.h"
-#include "timeutil.h"
+#include "common/codec.h"
+#include "client/internal.h"
+#include "common/sockclose.h"
+#include "common/name.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 #define DEFAULT_RECV_BUFFER 1024
 #define DEFAULT_PROBE_MS    5000 /* dsc_watch_open_tls: bound on its first handshake */

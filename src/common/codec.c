@@ -1,5 +1,5 @@
 /* Generic encode/decode: descriptors carry the per-message knowledge. */
-#include "codec.h"
+#include "common/codec.h"
 
 #include <discovery/discovery.h>
 

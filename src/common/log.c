@@ -1,5 +1,5 @@
 /* Timestamped, levelled log lines. */
-#include "log.h"
+#include "common/log.h"
 
 #include <discovery/discovery.h>
 #include <stdarg.h>

@@ -1,12 +1,12 @@
 /* Service-name rules from the contract: case-insensitive, '_' equals '-'. */
-#include "name.h"
+#include "common/name.h"
 
 #include <discovery/discovery.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "text.h"
+#include "common/text.h"
 
 static bool
 is_alnum_lower(char c)

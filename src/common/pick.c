@@ -1,5 +1,5 @@
 /* Weighted round-robin: a ticket walks the cumulative weights. */
-#include "pick.h"
+#include "common/pick.h"
 
 #include <discovery/discovery.h>
 

@@ -1,12 +1,12 @@
 /* nng_close with a bound, for nng 1.5.2's close that can hang forever. */
-#include "sockclose.h"
+#include "common/sockclose.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 /* A socket close handed to its own thread; whoever finishes last frees it. */
 typedef struct closer {

@@ -5,7 +5,7 @@
 #include <nng/nng.h>
 #include <stdbool.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define DSI_CLOSE_BOUND_MS 2000
 

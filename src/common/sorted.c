@@ -1,5 +1,5 @@
 /* One binary search for every sorted array in the tree. */
-#include "sorted.h"
+#include "common/sorted.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* One table pairs each wire status with its dsc_err; both directions use it. */
-#include "status.h"
+#include "common/status.h"
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* Validation and escaping of untrusted text. */
-#include "text.h"
+#include "common/text.h"
 
 #include <stdarg.h>
 #include <stdint.h>

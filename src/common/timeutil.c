@@ -1,5 +1,5 @@
 /* Millisecond clocks. */
-#include "timeutil.h"
+#include "common/timeutil.h"
 
 #include <time.h>
 

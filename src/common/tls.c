@@ -4,7 +4,7 @@
  * out: checking that a private key belongs to its certificate. nng takes a
  * mismatched pair without complaint, and every handshake then fails.
  */
-#include "tls.h"
+#include "common/tls.h"
 
 #include <discovery/discovery.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
  * timeout runs from the moment it is handed to curl, and at most
  * max_inflight run at once, so hung endpoints cannot delay the others.
  */
-#include "checker.h"
+#include "server/checker.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text.h"
-#include "timeutil.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 #define BODY_CAP    4096 /* bytes of a health response we read; the status is what counts */
 #define NOT_IN_HEAP SIZE_MAX

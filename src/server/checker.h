@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "log.h"
-#include "netpolicy.h"
-#include "registry.h"
+#include "common/log.h"
+#include "server/netpolicy.h"
+#include "server/registry.h"
 
 #define DSI_CHECK_URL_MAX 3200 /* endpoint (2048) + health_path (1024) + slack */
 

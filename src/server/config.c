@@ -5,7 +5,7 @@
  * PREFIX<NAME>=URL variables; a service the environment names replaces the
  * file's instances of it.
  */
-#include "config.h"
+#include "server/config.h"
 
 #include <discovery/discovery.h>
 #include <errno.h>
@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-#include "endpoint.h"
-#include "name.h"
-#include "text.h"
-#include "tls.h"
+#include "server/endpoint.h"
+#include "common/name.h"
+#include "common/text.h"
+#include "common/tls.h"
 
 #ifndef DISCOVERY_VERSION
 #define DISCOVERY_VERSION "0.0.0"

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "options.h"
+#include "server/options.h"
 
 /* One instance to register at start-up. Strings are owned by the config. */
 typedef struct dsi_boot_instance {

@@ -3,7 +3,7 @@
  * kind in one table, validate the fields common to all kinds in one place,
  * run the kind's handler, encode the Response.
  */
-#include "dispatch.h"
+#include "server/dispatch.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -11,12 +11,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "codec.h"
-#include "endpoint.h"
-#include "name.h"
-#include "status.h"
-#include "text.h"
-#include "timeutil.h"
+#include "common/codec.h"
+#include "server/endpoint.h"
+#include "common/name.h"
+#include "common/status.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 #define HEALTH_PATH_MAX 1024
 #define META_KEY_MAX    128

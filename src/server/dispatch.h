@@ -9,10 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "log.h"
-#include "netpolicy.h"
-#include "registry.h"
-#include "store.h"
+#include "common/log.h"
+#include "server/netpolicy.h"
+#include "server/registry.h"
+#include "server/store.h"
 
 /* What handlers need; owned by the server, borrowed here. */
 typedef struct dsi_dispatch {

@@ -6,7 +6,7 @@
  * SYNC and catches anything not flushed within 50 ms. PUB never blocks: a
  * slow subscriber loses messages, which the SYNC events let it notice.
  */
-#include "events.h"
+#include "server/events.h"
 
 #include <errno.h>
 #include <nng/nng.h>
@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "name.h"
-#include "text.h"
-#include "timeutil.h"
-#include "transport.h"
+#include "common/codec.h"
+#include "common/name.h"
+#include "common/text.h"
+#include "common/timeutil.h"
+#include "server/transport.h"
 
 /* The thread's longest nap: a change nobody flushed still goes out this soon. */
 #define SAFETY_NET_MS 50

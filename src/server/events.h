@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
-#include "log.h"
-#include "registry.h"
-#include "tls.h"
+#include "common/log.h"
+#include "server/registry.h"
+#include "common/tls.h"
 
 typedef struct dsi_events dsi_events;
 

@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "config.h"
-#include "server.h"
+#include "server/config.h"
+#include "server/server.h"
 
 extern char **environ;
 

@@ -1,5 +1,5 @@
 /* The settings table and the parsers behind it; sources are config.c's business. */
-#include "options.h"
+#include "server/options.h"
 
 #include <discovery/discovery.h>
 #include <errno.h>

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "log.h"
-#include "netpolicy.h"
-#include "registry.h"
+#include "common/log.h"
+#include "server/netpolicy.h"
+#include "server/registry.h"
 
 #define DSI_MAX_LISTEN   16
 #define DSI_MAX_REQUIRE  64

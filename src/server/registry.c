@@ -2,7 +2,7 @@
  * The in-memory registry: a hash table of services, each holding its
  * instances in an array sorted by endpoint, all under one rwlock.
  */
-#include "registry.h"
+#include "server/registry.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "name.h"
-#include "pick.h"
-#include "sorted.h"
-#include "text.h"
-#include "timeutil.h"
+#include "common/name.h"
+#include "common/pick.h"
+#include "common/sorted.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 /* One instance as stored. Metadata is a blob of "key\0value\0" pairs, sorted. */
 typedef struct rec {

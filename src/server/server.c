@@ -1,21 +1,21 @@
 /* Wires registry, dispatch and transport together for one discoveryd. */
-#include "server.h"
+#include "server/server.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
-#include "checker.h"
-#include "codec.h"
-#include "dispatch.h"
-#include "events.h"
-#include "name.h"
-#include "registry.h"
-#include "status.h"
-#include "store.h"
-#include "text.h"
-#include "timeutil.h"
-#include "transport.h"
+#include "server/checker.h"
+#include "common/codec.h"
+#include "server/dispatch.h"
+#include "server/events.h"
+#include "common/name.h"
+#include "server/registry.h"
+#include "common/status.h"
+#include "server/store.h"
+#include "common/text.h"
+#include "common/timeutil.h"
+#include "server/transport.h"
 
 struct dsi_server {
 	dsi_server_options opts;

@@ -7,8 +7,8 @@
 
 #include <stdio.h>
 
-#include "config.h"
-#include "options.h"
+#include "server/config.h"
+#include "server/options.h"
 
 typedef struct dsi_server dsi_server;
 

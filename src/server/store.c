@@ -8,7 +8,7 @@
  * on the same file is refused, and keeps the WAL index in heap memory (no
  * -shm file).
  */
-#include "store.h"
+#include "server/store.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "endpoint.h"
-#include "name.h"
-#include "text.h"
-#include "timeutil.h"
+#include "server/endpoint.h"
+#include "common/name.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 /* "DSC1": tells our files from other SQLite databases. */
 #define APPLICATION_ID 0x44534331

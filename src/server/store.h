@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log.h"
-#include "registry.h"
+#include "common/log.h"
+#include "server/registry.h"
 
 #define DSI_STORE_SCHEMA  1    /* the schema version this build writes */
 #define DSI_STORE_RESERVE 4096 /* revisions reserved ahead by each commit */

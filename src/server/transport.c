@@ -4,7 +4,7 @@
  * callbacks stay short: a write that must be stored first parks its item
  * (WAIT) and the store's writer thread sends the reply after the commit.
  */
-#include "transport.h"
+#include "server/transport.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,8 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "text.h"
-#include "timeutil.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 #define MAX_LISTEN 16
 /* nng counts the REQ header (the 4-byte request id) against the receive limit. */

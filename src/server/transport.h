@@ -9,10 +9,10 @@
 #include <nng/nng.h>
 #include <stddef.h>
 
-#include "dispatch.h"
-#include "log.h"
-#include "sockclose.h"
-#include "tls.h"
+#include "server/dispatch.h"
+#include "common/log.h"
+#include "common/sockclose.h"
+#include "common/tls.h"
 
 typedef struct dsi_rep_server dsi_rep_server;
 

@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "dispatch.h"
-#include "endpoint.h"
-#include "netpolicy.h"
-#include "timeutil.h"
+#include "common/codec.h"
+#include "server/dispatch.h"
+#include "server/endpoint.h"
+#include "server/netpolicy.h"
+#include "common/timeutil.h"
 
 #define SEQ_MAGIC 'S'
 #define SEP       "\xff\xfe\xfd\xfc" /* never valid UTF-8, so never inside a valid string */

@@ -1,5 +1,5 @@
 /* Spawns and reaps discoveryd and CLI processes for integration tests. */
-#include "daemon.h"
+#include "support/daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "support/testutil.h"
 
 #define WRAPPER_ENV "DISCOVERY_TEST_WRAPPER"
 

@@ -1,5 +1,5 @@
 /* Test HTTP/1.1 server: one accept thread, one thread per connection, routes by path. */
-#include "httpd.h"
+#include "support/httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

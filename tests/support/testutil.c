@@ -1,6 +1,6 @@
 /* Shared test helpers. */
 #define _XOPEN_SOURCE 700 /* nftw */
-#include "testutil.h"
+#include "support/testutil.h"
 
 #include <curl/curl.h>
 #include <ftw.h>

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry.h"
-#include "testutil.h"
+#include "server/registry.h"
+#include "support/testutil.h"
 
 static int
 setup(void **state)

@@ -10,7 +10,7 @@
 
 #include <arpa/inet.h>
 
-#include "netpolicy.h"
+#include "server/netpolicy.h"
 
 static void
 test_parse(void **state)

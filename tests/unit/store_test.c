@@ -21,11 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "codec.h"
-#include "dispatch.h"
-#include "store.h"
-#include "testutil.h"
-#include "timeutil.h"
+#include "common/codec.h"
+#include "server/dispatch.h"
+#include "server/store.h"
+#include "support/testutil.h"
+#include "common/timeutil.h"
 
 typedef Discovery__V1__Request  Request;
 typedef Discovery__V1__Response Response;

@@ -16,8 +16,8 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
 
 static td_daemon D;
 static char      dir[64], token_file[128], loose_file[128];

@@ -21,10 +21,10 @@
 
 #include <discovery/v1/discovery.pb-c.h>
 
-#include "codec.h"
-#include "daemon.h"
-#include "testutil.h"
-#include "sockclose.h"
+#include "common/codec.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
+#include "common/sockclose.h"
 
 typedef struct fixture {
 	td_daemon   d;

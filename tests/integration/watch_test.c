@@ -19,9 +19,9 @@
 
 #include <discovery/v1/discovery.pb-c.h>
 
-#include "codec.h"
-#include "daemon.h"
-#include "testutil.h"
+#include "common/codec.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
 
 #define LIVENESS_MS 10000  /* generous bounds: these are liveness checks, not speed claims */
 #define TTL_MS      600000 /* TTL instances are not polled, so no health events interfere */

@@ -19,9 +19,9 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "httpd.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/httpd.h"
+#include "support/testutil.h"
 
 #define TTL_MS 600000 /* TTL instances are not polled: no health events of their own */
 

@@ -16,9 +16,9 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "httpd.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/httpd.h"
+#include "support/testutil.h"
 
 #define BOUND_MS 15000 /* generous: these machines are shared */
 

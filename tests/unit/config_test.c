@@ -16,7 +16,7 @@
 
 #include <discovery/discovery.h>
 
-#include "config.h"
+#include "server/config.h"
 
 typedef struct fixture {
 	char       dir[64];

@@ -15,8 +15,8 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
 
 static char      dir[64];
 static td_daemon D; /* the test's daemon; teardown kills it if a test failed midway */

@@ -10,8 +10,8 @@
 #include <curl/curl.h>
 #include <discovery/discovery.h>
 
-#include "endpoint.h"
-#include "testutil.h"
+#include "server/endpoint.h"
+#include "support/testutil.h"
 
 static const struct {
 	const char *url;

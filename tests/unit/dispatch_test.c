@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "dispatch.h"
-#include "testutil.h"
+#include "common/codec.h"
+#include "server/dispatch.h"
+#include "support/testutil.h"
 
 typedef Discovery__V1__Response Response;
 typedef Discovery__V1__Request  Request;

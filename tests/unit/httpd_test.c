@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "httpd.h"
-#include "testutil.h"
+#include "support/httpd.h"
+#include "support/testutil.h"
 
 #define assert_zero_errno(rv)                                             \
 	do {                                                              \

@@ -18,9 +18,9 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "httpd.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/httpd.h"
+#include "support/testutil.h"
 
 #define N_REGS    200
 #define N_WRITERS 8

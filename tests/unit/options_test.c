@@ -8,7 +8,7 @@
 
 #include <discovery/discovery.h>
 
-#include "options.h"
+#include "server/options.h"
 
 static int
 set(dsi_server_options *o, dsi_setting s, const char *v, dsi_source src, char *why)

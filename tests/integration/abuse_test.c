@@ -30,10 +30,10 @@
 
 #include <discovery/v1/discovery.pb-c.h>
 
-#include "codec.h"
-#include "daemon.h"
-#include "testutil.h"
-#include "sockclose.h"
+#include "common/codec.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
+#include "common/sockclose.h"
 
 #define MAX_REQUEST    65536 /* the daemon's --max-request-size here */
 #define STR(x)         #x

@@ -16,8 +16,8 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
 
 #define LIVENESS_MS 10000  /* generous bounds: liveness checks, not speed claims */
 #define POLL_MS     20     /* how often a wait looks again */

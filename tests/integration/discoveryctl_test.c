@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "httpd.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/httpd.h"
+#include "support/testutil.h"
 
 #define MAX_ARGV    32
 #define UNREACHABLE "tcp://127.0.0.1:1"

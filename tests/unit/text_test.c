@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "text.h"
+#include "common/text.h"
 
 static const struct {
 	const char *s;

@@ -8,7 +8,7 @@
 
 #include <discovery/discovery.h>
 
-#include "name.h"
+#include "common/name.h"
 
 static const struct {
 	const char *in;

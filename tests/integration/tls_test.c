@@ -20,8 +20,8 @@
 
 #include <discovery/discovery.h>
 
-#include "daemon.h"
-#include "testutil.h"
+#include "support/daemon.h"
+#include "support/testutil.h"
 
 #define OPENSSL "/usr/bin/openssl"
 #define FAIL_MS 1000 /* bound on calls that must fail: a refusal must not hang */

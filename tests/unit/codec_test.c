@@ -8,8 +8,8 @@
 
 #include <discovery/discovery.h>
 
-#include "codec.h"
-#include "status.h"
+#include "common/codec.h"
+#include "common/status.h"
 
 static void
 test_roundtrip_request(void **state)

@@ -16,9 +16,9 @@
 
 #include <discovery/discovery.h>
 
-#include "server.h"
-#include "testutil.h"
-#include "sockclose.h"
+#include "server/server.h"
+#include "support/testutil.h"
+#include "common/sockclose.h"
 
 static dsi_server *
 start(size_t max_request)

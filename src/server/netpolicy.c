@@ -1,5 +1,5 @@
 /* CIDR rules for the addresses endpoints may point at. */
-#include "netpolicy.h"
+#include "server/netpolicy.h"
 
 #include <arpa/inet.h>
 #include <discovery/discovery.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "text.h"
+#include "common/text.h"
 
 int
 dsi_cidr_parse(const char *text, dsi_cidr *out, char *why, size_t why_len)

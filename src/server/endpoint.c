@@ -1,5 +1,5 @@
 /* Endpoint validation: a real URL parser, never a pattern match. */
-#include "endpoint.h"
+#include "server/endpoint.h"
 
 #include <curl/curl.h>
 #include <discovery/discovery.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "text.h"
+#include "common/text.h"
 
 /* Reads one URL part; absent parts come back as NULL. */
 static char *

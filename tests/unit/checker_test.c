@@ -7,8 +7,8 @@
 #include <curl/curl.h>
 #include <string.h>
 
-#include "checker.h"
-#include "testutil.h"
+#include "server/checker.h"
+#include "support/testutil.h"
 
 static void
 test_check_urls(void **state)
