@@ -2,35 +2,19 @@
 #include "server/options.h"
 
 #include <discovery/discovery.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
+#include "common/parse.h"
 
-static int
-parse_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char              *end = NULL;
-	unsigned long long n;
-	if (v[0] < '0' || v[0] > '9') {
-		return DSC_EINVAL;
-	}
-	errno = 0;
-	n     = strtoull(v, &end, 10);
-	if (errno != 0 || *end != 0 || n < lo || n > hi) {
-		return DSC_EINVAL;
-	}
-	*out = n;
-	return 0;
-}
+typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
 
 #define UINT_SETTER(fn, field, type, lo, hi)                                           \
 	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len) \
 	{                                                                              \
 		uint64_t n;                                                            \
-		if (parse_uint(v, (lo), (hi), &n) != 0) {                              \
+		if (dsi_parse_uint(v, (lo), (hi), &n) != 0) {                          \
 			snprintf(why, why_len,                                         \
 			    "expects a whole number from %llu to %llu, not \"%s\"",    \
 			    (unsigned long long) (lo), (unsigned long long) (hi), v);  \
@@ -49,31 +33,10 @@ UINT_SETTER(set_fall, fall, int, 1, 100)
 UINT_SETTER(set_max_checks, max_checks, int, 1, 65536)
 UINT_SETTER(set_event_buffer, event_buffer, int, 1, 1000000)
 
-/* Seconds with fractions ("0.5", "30") into milliseconds, within [lo, hi] s. */
-static int
-parse_seconds(const char *v, double lo, double hi, int *ms)
-{
-	char  *end = NULL;
-	double d;
-	if ((v[0] < '0' || v[0] > '9') && v[0] != '.') {
-		return DSC_EINVAL; /* no signs, spaces, inf or nan */
-	}
-	errno = 0;
-	d     = strtod(v, &end);
-	if (errno != 0 || *end != 0 || d < lo || d > hi) {
-		return DSC_EINVAL;
-	}
-	*ms = (int) (d * 1000.0 + 0.5);
-	if (*ms == 0 && d > 0) {
-		*ms = 1;
-	}
-	return 0;
-}
-
 #define SECONDS_SETTER(fn, field, lo, hi)                                                   \
 	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len)      \
 	{                                                                                   \
-		if (parse_seconds(v, (lo), (hi), &o->field) != 0) {                         \
+		if (dsi_parse_seconds(v, (lo), (hi), &o->field) != 0) {                     \
 			snprintf(why, why_len, "expects seconds from %g to %g, not \"%s\"", \
 			    (double) (lo), (double) (hi), v);                               \
 			return DSC_EINVAL;                                                  \
