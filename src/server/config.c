@@ -30,7 +30,7 @@ static const struct {
 	const char *name;
 	const char *prefix;
 } profiles[] = {
-	{ "development", "SERVICE_" },
+	{ "development", DSI_DEFAULT_ENV_PREFIX },
 	{ "testing", "TEST_SERVICE_" },
 	{ "production", "PROD_SERVICE_" },
 };
