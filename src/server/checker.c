@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,8 @@
 
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "server/dueheap.h"
 #include "server/probe.h"
-
-#define NOT_IN_HEAP SIZE_MAX
 
 /* One checked instance, owned by the checker thread. */
 typedef struct target {
@@ -30,8 +30,7 @@ typedef struct target {
 	dsc_health     state; /* as last sent to the registry */
 	int            ok_run;
 	int            fail_run;
-	int64_t        due; /* monotonic ms */
-	size_t         heap_idx;
+	dsi_due        due;    /* monotonic ms; in the heap while waiting for its turn */
 	CURL          *easy;   /* while a check runs */
 	dsi_probe      probe;  /* the check's own state (connect_only stays) */
 	bool           gone;   /* removed while its check ran: freed when it ends */
@@ -63,13 +62,12 @@ struct dsi_checker {
 	bool            stop;
 
 	/* Below: the checker thread's alone. */
-	target **buckets;
-	size_t   nbuckets;
-	size_t   ntargets;
-	target **heap;
-	size_t   nheap, heap_cap;
-	int      inflight;
-	uint64_t rng;
+	target    **buckets;
+	size_t      nbuckets;
+	size_t      ntargets;
+	dsi_dueheap heap;
+	int         inflight;
+	uint64_t    rng;
 };
 
 /* ---- pure helpers ---- */
@@ -98,85 +96,17 @@ dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int 
 
 /* ---- the heap, on due time ---- */
 
-static void
-heap_swap(dsi_checker *c, size_t i, size_t j)
+static target *
+due_target(dsi_due *d)
 {
-	target *t            = c->heap[i];
-	c->heap[i]           = c->heap[j];
-	c->heap[j]           = t;
-	c->heap[i]->heap_idx = i;
-	c->heap[j]->heap_idx = j;
-}
-
-static void
-heap_up(dsi_checker *c, size_t i)
-{
-	while (i > 0 && c->heap[(i - 1) / 2]->due > c->heap[i]->due) {
-		heap_swap(c, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-heap_down(dsi_checker *c, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < c->nheap && c->heap[l]->due < c->heap[m]->due) {
-			m = l;
-		}
-		if (r < c->nheap && c->heap[r]->due < c->heap[m]->due) {
-			m = r;
-		}
-		if (m == i) {
-			return;
-		}
-		heap_swap(c, i, m);
-		i = m;
-	}
-}
-
-static bool
-heap_push(dsi_checker *c, target *t)
-{
-	if (c->nheap == c->heap_cap) {
-		size_t   ncap = c->heap_cap == 0 ? 64 : c->heap_cap * 2;
-		target **nh   = realloc(c->heap, ncap * sizeof(*nh));
-		if (nh == NULL) {
-			return false;
-		}
-		c->heap     = nh;
-		c->heap_cap = ncap;
-	}
-	t->heap_idx         = c->nheap;
-	c->heap[c->nheap++] = t;
-	heap_up(c, t->heap_idx);
-	return true;
-}
-
-static void
-heap_remove(dsi_checker *c, target *t)
-{
-	size_t i = t->heap_idx;
-	if (i == NOT_IN_HEAP) {
-		return;
-	}
-	c->nheap--;
-	if (i != c->nheap) {
-		c->heap[i]           = c->heap[c->nheap];
-		c->heap[i]->heap_idx = i;
-		heap_down(c, i);
-		heap_up(c, i);
-	}
-	t->heap_idx = NOT_IN_HEAP;
+	return d != NULL ? (target *) (void *) ((char *) d - offsetof(target, due)) : NULL;
 }
 
 static void
 schedule(dsi_checker *c, target *t, int64_t due)
 {
-	heap_remove(c, t);
-	t->due = due;
-	if (!heap_push(c, t)) {
+	dsi_dueheap_remove(&c->heap, &t->due);
+	if (!dsi_dueheap_push(&c->heap, &t->due, due)) {
 		dsi_error(
 		    c->log, "out of memory: %s %s is no longer checked", t->service, t->endpoint);
 	}
@@ -279,9 +209,9 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 			dsi_error(c->log, "out of memory: %s is not checked", o->service);
 			return;
 		}
-		t->heap_idx = NOT_IN_HEAP;
-		t->state    = o->health;
-		*pp         = t;
+		t->due.idx = DSI_DUE_NONE;
+		t->state   = o->health;
+		*pp        = t;
 		if (++c->ntargets > c->nbuckets) {
 			grow_buckets(c);
 		}
@@ -297,7 +227,7 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 	if (t->easy != NULL) {
 		return; /* rescheduled when the running check ends */
 	}
-	if (t->heap_idx == NOT_IN_HEAP || was_ttl != (t->ttl_ms > 0)) {
+	if (t->due.idx == DSI_DUE_NONE || was_ttl != (t->ttl_ms > 0)) {
 		/* New, or switched between polled and TTL: polled ones are checked at once. */
 		schedule(c, t, t->ttl_ms > 0 ? now + t->ttl_ms : now);
 	}
@@ -313,7 +243,7 @@ apply_remove(dsi_checker *c, op *o)
 	}
 	*pp = t->hnext;
 	c->ntargets--;
-	heap_remove(c, t);
+	dsi_dueheap_remove(&c->heap, &t->due);
 	if (t->easy != NULL) {
 		t->gone = true; /* freed when its check ends */
 	} else {
@@ -506,7 +436,7 @@ drop_targets(dsi_checker *c)
 		}
 		c->buckets[i] = NULL;
 	}
-	c->nheap    = 0;
+	dsi_dueheap_free(&c->heap);
 	c->ntargets = 0;
 	c->inflight = 0;
 }
@@ -537,10 +467,10 @@ checker_main(void *arg)
 		if (stop) {
 			break;
 		}
-		while (c->nheap > 0 && c->heap[0]->due <= now
-		    && (c->inflight < c->o.max_inflight || c->heap[0]->ttl_ms > 0)) {
-			target *t = c->heap[0];
-			heap_remove(c, t);
+		target *t;
+		while ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL && t->due.at <= now
+		    && (c->inflight < c->o.max_inflight || t->ttl_ms > 0)) {
+			dsi_dueheap_remove(&c->heap, &t->due);
 			if (t->ttl_ms > 0) {
 				visit_ttl(c, t);
 			} else {
@@ -561,8 +491,9 @@ checker_main(void *arg)
 			    c->o.after_change_arg); /* publish what this round changed */
 		}
 		long wait = 1000;
-		if (c->nheap > 0 && c->inflight < c->o.max_inflight) {
-			int64_t d = c->heap[0]->due - dsi_monotonic_ms();
+		if ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL
+		    && c->inflight < c->o.max_inflight) {
+			int64_t d = t->due.at - dsi_monotonic_ms();
 			wait      = d < 0 ? 0 : (d < wait ? (long) d : wait);
 		}
 		long ct = -1;
@@ -657,7 +588,7 @@ dsi_checker_destroy(dsi_checker *c)
 		curl_share_cleanup(c->share);
 	}
 	free(c->buckets);
-	free(c->heap);
+	dsi_dueheap_free(&c->heap);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }
