@@ -8,7 +8,6 @@
 #include "server/config.h"
 
 #include <discovery/discovery.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

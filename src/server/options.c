@@ -1,4 +1,7 @@
-/* The settings table and the parsers behind it; sources are config.c's business. */
+/*
+ * The settings table: each setting's flag, variable, YAML key, default and
+ * setter. Where values come from is config.c's business.
+ */
 #include "server/options.h"
 
 #include <discovery/discovery.h>
