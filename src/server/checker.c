@@ -7,11 +7,9 @@
  */
 #include "server/checker.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,30 +17,24 @@
 
 #include "common/text.h"
 #include "common/timeutil.h"
-
-#define BODY_CAP    4096 /* bytes of a health response we read; the status is what counts */
-#define NOT_IN_HEAP SIZE_MAX
+#include "server/dueheap.h"
+#include "server/probe.h"
 
 /* One checked instance, owned by the checker thread. */
 typedef struct target {
-	struct target       *hnext;
-	char                *service;
-	char                *endpoint;
-	char                *url;
-	bool                 connect_only;
-	uint32_t             ttl_ms;
-	dsc_health           state; /* as last sent to the registry */
-	int                  ok_run;
-	int                  fail_run;
-	int64_t              due; /* monotonic ms */
-	size_t               heap_idx;
-	CURL                *easy; /* while a check runs */
-	size_t               body;
-	bool                 capped;
-	bool                 gone;    /* removed while its check ran: freed when it ends */
-	char                *refused; /* why the policy refused the address, for this check */
-	const dsi_netpolicy *policy;
-	bool                 spread; /* the first reschedule has been randomized */
+	struct target *hnext;
+	char          *service;
+	char          *endpoint;
+	char          *url;
+	uint32_t       ttl_ms;
+	dsc_health     state; /* as last sent to the registry */
+	int            ok_run;
+	int            fail_run;
+	dsi_due        due;    /* monotonic ms; in the heap while waiting for its turn */
+	CURL          *easy;   /* while a check runs */
+	dsi_probe      probe;  /* the check's own state (connect_only stays) */
+	bool           gone;   /* removed while its check ran: freed when it ends */
+	bool           spread; /* the first reschedule has been randomized */
 } target;
 
 /* A registry change waiting for the thread. */
@@ -70,78 +62,15 @@ struct dsi_checker {
 	bool            stop;
 
 	/* Below: the checker thread's alone. */
-	target **buckets;
-	size_t   nbuckets;
-	size_t   ntargets;
-	target **heap;
-	size_t   nheap, heap_cap;
-	int      inflight;
-	uint64_t rng;
+	target    **buckets;
+	size_t      nbuckets;
+	size_t      ntargets;
+	dsi_dueheap heap;
+	int         inflight;
+	uint64_t    rng;
 };
 
 /* ---- pure helpers ---- */
-
-int
-dsi_check_url(
-    const char *endpoint, const char *health_path, char *out, size_t out_len, bool *connect_only)
-{
-	CURLU *u      = curl_url();
-	char  *scheme = NULL, *path = NULL, *full = NULL;
-	int    rv = DSC_EINVAL;
-
-	if (u == NULL) {
-		return DSC_ENOMEM;
-	}
-	if (curl_url_set(u, CURLUPART_URL, endpoint, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK
-	    || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-		goto out;
-	}
-	*connect_only = strcmp(scheme, "tcp") == 0;
-	if (*connect_only) {
-		/* curl connects and stops: the scheme only picks the default port. */
-		curl_url_set(u, CURLUPART_SCHEME, "http", 0);
-		curl_url_set(u, CURLUPART_PATH, "/", 0);
-	} else {
-		if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-			goto out;
-		}
-		const char *hp
-		    = health_path != NULL && health_path[0] != 0 ? health_path : "/health";
-		const char *q
-		    = strchr(hp, '?'); /* a query of the path's own joins the endpoint's */
-		size_t hplen  = q != NULL ? (size_t) (q - hp) : strlen(hp);
-		size_t plen   = strlen(path);
-		size_t need   = plen + hplen + 2;
-		char  *joined = malloc(need);
-		if (joined == NULL) {
-			rv = DSC_ENOMEM;
-			goto out;
-		}
-		while (plen > 0 && path[plen - 1] == '/') {
-			plen--;
-		}
-		snprintf(joined, need, "%.*s%s%.*s", (int) plen, path, hp[0] == '/' ? "" : "/",
-		    (int) hplen, hp);
-		CURLUcode uc = curl_url_set(u, CURLUPART_PATH, joined, 0);
-		free(joined);
-		if (uc == CURLUE_OK && q != NULL && q[1] != 0) {
-			uc = curl_url_set(u, CURLUPART_QUERY, q + 1, CURLU_APPENDQUERY);
-		}
-		if (uc != CURLUE_OK) {
-			goto out;
-		}
-	}
-	if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
-		goto out;
-	}
-	rv = dsi_strlcpy(out, full, out_len) ? 0 : DSC_EINVAL;
-out:
-	curl_free(scheme);
-	curl_free(path);
-	curl_free(full);
-	curl_url_cleanup(u);
-	return rv;
-}
 
 dsc_health
 dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int rise, int fall)
@@ -167,85 +96,17 @@ dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int 
 
 /* ---- the heap, on due time ---- */
 
-static void
-heap_swap(dsi_checker *c, size_t i, size_t j)
+static target *
+due_target(dsi_due *d)
 {
-	target *t            = c->heap[i];
-	c->heap[i]           = c->heap[j];
-	c->heap[j]           = t;
-	c->heap[i]->heap_idx = i;
-	c->heap[j]->heap_idx = j;
-}
-
-static void
-heap_up(dsi_checker *c, size_t i)
-{
-	while (i > 0 && c->heap[(i - 1) / 2]->due > c->heap[i]->due) {
-		heap_swap(c, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-heap_down(dsi_checker *c, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < c->nheap && c->heap[l]->due < c->heap[m]->due) {
-			m = l;
-		}
-		if (r < c->nheap && c->heap[r]->due < c->heap[m]->due) {
-			m = r;
-		}
-		if (m == i) {
-			return;
-		}
-		heap_swap(c, i, m);
-		i = m;
-	}
-}
-
-static bool
-heap_push(dsi_checker *c, target *t)
-{
-	if (c->nheap == c->heap_cap) {
-		size_t   ncap = c->heap_cap == 0 ? 64 : c->heap_cap * 2;
-		target **nh   = realloc(c->heap, ncap * sizeof(*nh));
-		if (nh == NULL) {
-			return false;
-		}
-		c->heap     = nh;
-		c->heap_cap = ncap;
-	}
-	t->heap_idx         = c->nheap;
-	c->heap[c->nheap++] = t;
-	heap_up(c, t->heap_idx);
-	return true;
-}
-
-static void
-heap_remove(dsi_checker *c, target *t)
-{
-	size_t i = t->heap_idx;
-	if (i == NOT_IN_HEAP) {
-		return;
-	}
-	c->nheap--;
-	if (i != c->nheap) {
-		c->heap[i]           = c->heap[c->nheap];
-		c->heap[i]->heap_idx = i;
-		heap_down(c, i);
-		heap_up(c, i);
-	}
-	t->heap_idx = NOT_IN_HEAP;
+	return d != NULL ? (target *) (void *) ((char *) d - offsetof(target, due)) : NULL;
 }
 
 static void
 schedule(dsi_checker *c, target *t, int64_t due)
 {
-	heap_remove(c, t);
-	t->due = due;
-	if (!heap_push(c, t)) {
+	dsi_dueheap_remove(&c->heap, &t->due);
+	if (!dsi_dueheap_push(&c->heap, &t->due, due)) {
 		dsi_error(
 		    c->log, "out of memory: %s %s is no longer checked", t->service, t->endpoint);
 	}
@@ -281,7 +142,7 @@ target_slot(dsi_checker *c, const char *svc, const char *ep)
 static void
 target_free(target *t)
 {
-	free(t->refused);
+	dsi_probe_clear(&t->probe);
 	free(t->service);
 	free(t->endpoint);
 	free(t->url);
@@ -348,9 +209,9 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 			dsi_error(c->log, "out of memory: %s is not checked", o->service);
 			return;
 		}
-		t->heap_idx = NOT_IN_HEAP;
-		t->state    = o->health;
-		*pp         = t;
+		t->due.idx = DSI_DUE_NONE;
+		t->state   = o->health;
+		*pp        = t;
 		if (++c->ntargets > c->nbuckets) {
 			grow_buckets(c);
 		}
@@ -360,13 +221,13 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 		free(t->url);
 		t->url = nu;
 	}
-	t->connect_only = connect_only;
-	bool was_ttl    = t->ttl_ms > 0;
-	t->ttl_ms       = o->ttl_ms;
+	t->probe.connect_only = connect_only;
+	bool was_ttl          = t->ttl_ms > 0;
+	t->ttl_ms             = o->ttl_ms;
 	if (t->easy != NULL) {
 		return; /* rescheduled when the running check ends */
 	}
-	if (t->heap_idx == NOT_IN_HEAP || was_ttl != (t->ttl_ms > 0)) {
+	if (t->due.idx == DSI_DUE_NONE || was_ttl != (t->ttl_ms > 0)) {
 		/* New, or switched between polled and TTL: polled ones are checked at once. */
 		schedule(c, t, t->ttl_ms > 0 ? now + t->ttl_ms : now);
 	}
@@ -382,7 +243,7 @@ apply_remove(dsi_checker *c, op *o)
 	}
 	*pp = t->hnext;
 	c->ntargets--;
-	heap_remove(c, t);
+	dsi_dueheap_remove(&c->heap, &t->due);
 	if (t->easy != NULL) {
 		t->gone = true; /* freed when its check ends */
 	} else {
@@ -436,45 +297,6 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 }
 
 /* ---- checks ---- */
-
-/*
- * curl asks for every socket it opens, with the address it resolved: the
- * one place a name that resolves to a denied range (say, a metadata
- * service) is caught, for HTTP and for tcp:// connects alike.
- */
-static curl_socket_t
-open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	target        *t = arg;
-	char           why[160];
-	const uint8_t *addr = NULL;
-	(void) purpose;
-	if (a->family == AF_INET) {
-		addr = (const uint8_t *) &((struct sockaddr_in *) &a->addr)->sin_addr;
-	} else if (a->family == AF_INET6) {
-		addr = (const uint8_t *) &((struct sockaddr_in6 *) &a->addr)->sin6_addr;
-	}
-	if (t->policy != NULL && addr != NULL
-	    && !dsi_netpolicy_permits(t->policy, a->family, addr, why, sizeof(why))) {
-		free(t->refused);
-		t->refused = strdup(why);
-		return CURL_SOCKET_BAD;
-	}
-	return socket(a->family, a->socktype, a->protocol);
-}
-
-static size_t
-body_cb(char *p, size_t size, size_t n, void *arg)
-{
-	target *t = arg;
-	(void) p;
-	t->body += size * n;
-	if (t->body > BODY_CAP) {
-		t->capped = true;
-		return 0; /* enough: curl stops with CURLE_WRITE_ERROR */
-	}
-	return size * n;
-}
 
 static void
 record(dsi_checker *c, target *t, bool ok, const char *reason)
@@ -533,34 +355,10 @@ reap(dsi_checker *c, target *t)
 static void
 start_check(dsi_checker *c, target *t)
 {
-	CURL *e = curl_easy_init();
+	CURL *e = dsi_probe_start(&t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, t);
 	if (e == NULL) {
 		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
 		return;
-	}
-	t->body   = 0;
-	t->capped = false;
-	t->policy = c->o.policy;
-	free(t->refused);
-	t->refused = NULL;
-	curl_easy_setopt(e, CURLOPT_URL, t->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) c->o.timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) c->o.timeout_ms);
-	/* A health check never leaves the endpoint: no redirects, no other protocols. */
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); /* checks go straight to the instance */
-	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "discoveryd health check");
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-	if (t->connect_only) {
-		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
 	}
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
@@ -588,20 +386,7 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 		target_free(t);
 		return;
 	}
-	bool ok = false;
-	if (res == CURLE_OK && t->connect_only) {
-		ok = true;
-		snprintf(reason, sizeof(reason), "TCP connect succeeded");
-	} else if (res == CURLE_OK || (res == CURLE_WRITE_ERROR && t->capped)) {
-		ok = code >= 200 && code <= 299;
-		snprintf(reason, sizeof(reason), "HTTP %ld", code);
-	} else if (t->refused != NULL) {
-		snprintf(reason, sizeof(reason), "refused by the endpoint policy: %s", t->refused);
-	} else if (res == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(reason, sizeof(reason), "timeout after %d ms", c->o.timeout_ms);
-	} else {
-		snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(res));
-	}
+	bool ok = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
 	record(c, t, ok, reason);
 	if (t->state == DSC_HEALTH_UNHEALTHY) {
 		reap(c, t);
@@ -651,7 +436,7 @@ drop_targets(dsi_checker *c)
 		}
 		c->buckets[i] = NULL;
 	}
-	c->nheap    = 0;
+	dsi_dueheap_free(&c->heap);
 	c->ntargets = 0;
 	c->inflight = 0;
 }
@@ -682,10 +467,10 @@ checker_main(void *arg)
 		if (stop) {
 			break;
 		}
-		while (c->nheap > 0 && c->heap[0]->due <= now
-		    && (c->inflight < c->o.max_inflight || c->heap[0]->ttl_ms > 0)) {
-			target *t = c->heap[0];
-			heap_remove(c, t);
+		target *t;
+		while ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL && t->due.at <= now
+		    && (c->inflight < c->o.max_inflight || t->ttl_ms > 0)) {
+			dsi_dueheap_remove(&c->heap, &t->due);
 			if (t->ttl_ms > 0) {
 				visit_ttl(c, t);
 			} else {
@@ -706,8 +491,9 @@ checker_main(void *arg)
 			    c->o.after_change_arg); /* publish what this round changed */
 		}
 		long wait = 1000;
-		if (c->nheap > 0 && c->inflight < c->o.max_inflight) {
-			int64_t d = c->heap[0]->due - dsi_monotonic_ms();
+		if ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL
+		    && c->inflight < c->o.max_inflight) {
+			int64_t d = t->due.at - dsi_monotonic_ms();
 			wait      = d < 0 ? 0 : (d < wait ? (long) d : wait);
 		}
 		long ct = -1;
@@ -802,7 +588,7 @@ dsi_checker_destroy(dsi_checker *c)
 		curl_share_cleanup(c->share);
 	}
 	free(c->buckets);
-	free(c->heap);
+	dsi_dueheap_free(&c->heap);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }

@@ -1,8 +1,9 @@
 /*
- * The health checker: one thread, one curl multi handle. It checks HTTP(S)
- * instances with GET <endpoint><health_path>, tcp:// instances with a TCP
- * connect, and expires TTL instances whose heartbeats stop. Results go to
- * the registry, never with network I/O under the registry lock.
+ * The health checker: one thread, one curl multi handle. It schedules
+ * probes (server/probe.h: GET <endpoint><health_path> for HTTP(S)
+ * instances, a TCP connect for tcp:// ones), turns their results into
+ * health with rise/fall, and expires TTL instances whose heartbeats stop.
+ * Results go to the registry, never with network I/O under the registry lock.
  */
 #ifndef DSI_CHECKER_H
 #define DSI_CHECKER_H
@@ -13,8 +14,6 @@
 #include "common/log.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
-
-#define DSI_CHECK_URL_MAX 3200 /* endpoint (2048) + health_path (1024) + slack */
 
 typedef struct dsi_checker dsi_checker;
 
@@ -53,15 +52,6 @@ int dsi_checker_start(dsi_checker *c);
 /* Stops promptly, even with hung checks in flight. Idempotent. */
 void dsi_checker_stop(dsi_checker *c);
 void dsi_checker_destroy(dsi_checker *c);
-
-/*
- * The URL a check fetches: endpoint's path joined with health_path (one
- * slash between them, the endpoint's query kept). For tcp:// endpoints,
- * http://host:port for a connect-only check (*connect_only set).
- * Returns 0, or DSC_EINVAL / DSC_ENOMEM.
- */
-int dsi_check_url(
-    const char *endpoint, const char *health_path, char *out, size_t out_len, bool *connect_only);
 
 /*
  * Applies one result to the run counters and returns the new state. From

@@ -8,18 +8,16 @@
 #include "server/config.h"
 
 #include <discovery/discovery.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <yaml.h>
 
 #include "server/endpoint.h"
 #include "common/name.h"
 #include "common/text.h"
 #include "common/tls.h"
+#include "common/tokenfile.h"
 
 #ifndef DISCOVERY_VERSION
 #define DISCOVERY_VERSION "0.0.0"
@@ -31,7 +29,7 @@ static const struct {
 	const char *name;
 	const char *prefix;
 } profiles[] = {
-	{ "development", "SERVICE_" },
+	{ "development", DSI_DEFAULT_ENV_PREFIX },
 	{ "testing", "TEST_SERVICE_" },
 	{ "production", "PROD_SERVICE_" },
 };
@@ -110,301 +108,43 @@ apply(dsi_config *c, dsi_setting s, const char *value, dsi_source src, const cha
 
 /* ---- the YAML file ---- */
 
-typedef struct yaml_ctx {
-	dsi_config     *c;
-	yaml_document_t doc;
-	const char     *path;
-	char           *why;
-	size_t          why_len;
-} yaml_ctx;
-
-static yaml_node_t *
-node(yaml_ctx *y, int id)
-{
-	return yaml_document_get_node(&y->doc, id);
-}
-
-static size_t
-line_of(const yaml_node_t *n)
-{
-	return n->start_mark.line + 1;
-}
-
-static const char *
-scalar(const yaml_node_t *n)
-{
-	return n->type == YAML_SCALAR_NODE ? (const char *) n->data.scalar.value : NULL;
-}
-
-static int yfail(yaml_ctx *y, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-yfail(yaml_ctx *y, const yaml_node_t *n, const char *fmt, ...)
-{
-	char    msg[384];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return dsi_failf(DSC_EINVAL, y->why, y->why_len, "%s:%zu: %s", y->path, line_of(n), msg);
-}
-
-static int
-setting_from_yaml(yaml_ctx *y, dsi_setting s, const char *key, const yaml_node_t *v)
-{
-	char origin[160];
-	snprintf(origin, sizeof(origin), "file %s:%zu (%s)", y->path, line_of(v), key);
-	if (v->type == YAML_SCALAR_NODE) {
-		return apply(y->c, s, scalar(v), DSI_SRC_FILE, origin, y->why, y->why_len);
-	}
-	if (v->type == YAML_SEQUENCE_NODE && dsi_setting_get(s)->list) {
-		for (yaml_node_item_t *i = v->data.sequence.items.start;
-		     i < v->data.sequence.items.top; i++) {
-			const yaml_node_t *item = node(y, *i);
-			if (scalar(item) == NULL) {
-				return yfail(y, item, "%s: expects a list of values", key);
-			}
-			int rv = apply(
-			    y->c, s, scalar(item), DSI_SRC_FILE, origin, y->why, y->why_len);
-			if (rv != 0) {
-				return rv;
-			}
-		}
-		return 0;
-	}
-	return yfail(
-	    y, v, "%s: expects a %s", key, dsi_setting_get(s)->list ? "value or a list" : "value");
-}
-
-static int
-parse_u32(const char *s, uint32_t *out)
-{
-	char         *end = NULL;
-	unsigned long v;
-	if (s == NULL || s[0] < '0' || s[0] > '9') {
-		return -1;
-	}
-	errno = 0;
-	v     = strtoul(s, &end, 10);
-	if (errno != 0 || *end != 0 || v > UINT32_MAX) {
-		return -1;
-	}
-	*out = (uint32_t) v;
-	return 0;
-}
-
-/* Adds one instance of svc from a URL scalar or an {endpoint, ...} mapping. */
-static int
-boot_from_yaml(yaml_ctx *y, const char *svc, const yaml_node_t *n)
-{
-	dsi_config        *c = y->c;
-	dsi_boot_instance  b;
-	const yaml_node_t *md = NULL;
-
-	memset(&b, 0, sizeof(b));
-	b.service = svc;
-	snprintf(b.origin, sizeof(b.origin), "file %s:%zu", y->path, line_of(n));
-	if (n->type == YAML_SCALAR_NODE) {
-		b.endpoint = own_str(c, scalar(n));
-	} else if (n->type == YAML_MAPPING_NODE) {
-		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-		     p < n->data.mapping.pairs.top; p++) {
-			const yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
-			const char        *key = scalar(k);
-			if (key == NULL) {
-				return yfail(y, k, "service %s: keys must be plain names", svc);
-			}
-			if (strcmp(key, "metadata") == 0) {
-				if (v->type != YAML_MAPPING_NODE) {
-					return yfail(
-					    y, v, "service %s: metadata must be a mapping", svc);
-				}
-				md = v;
-			} else if (scalar(v) == NULL) {
-				return yfail(y, v, "service %s: %s must be a value", svc, key);
-			} else if (strcmp(key, "endpoint") == 0 || strcmp(key, "url") == 0) {
-				b.endpoint = own_str(c, scalar(v));
-			} else if (strcmp(key, "health_path") == 0) {
-				b.health_path = own_str(c, scalar(v));
-			} else if (strcmp(key, "ttl_ms") == 0) {
-				if (parse_u32(scalar(v), &b.ttl_ms) != 0) {
-					return yfail(
-					    y, v, "service %s: ttl_ms expects a whole number", svc);
-				}
-			} else if (strcmp(key, "weight") == 0) {
-				if (parse_u32(scalar(v), &b.weight) != 0) {
-					return yfail(
-					    y, v, "service %s: weight expects a whole number", svc);
-				}
-			} else {
-				warn(c, "%s:%zu: service %s: unknown key \"%s\" ignored", y->path,
-				    line_of(k), svc, key);
-			}
-		}
-	} else {
-		return yfail(y, n, "service %s: expects a URL, a mapping or a list of them", svc);
-	}
-	if (b.endpoint == NULL) {
-		return yfail(y, n, "service %s: an instance needs an endpoint", svc);
-	}
-	if (md != NULL) {
-		size_t cnt = (size_t) (md->data.mapping.pairs.top - md->data.mapping.pairs.start);
-		b.keys     = calloc(cnt, sizeof(*b.keys));
-		b.values   = calloc(cnt, sizeof(*b.values));
-		if (b.keys == NULL || b.values == NULL) {
-			free(b.keys);
-			free(b.values);
-			return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
-		}
-		for (size_t i = 0; i < cnt; i++) {
-			yaml_node_pair_t  *p = &md->data.mapping.pairs.start[i];
-			const yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
-			if (scalar(k) == NULL || scalar(v) == NULL) {
-				free(b.keys);
-				free(b.values);
-				return yfail(
-				    y, k, "service %s: metadata entries must be plain values", svc);
-			}
-			b.keys[i]   = own_str(c, scalar(k));
-			b.values[i] = own_str(c, scalar(v));
-		}
-		b.n_metadata = cnt;
-	}
-	dsi_boot_instance *nb = realloc(c->boot, (c->n_boot + 1) * sizeof(*nb));
-	if (nb == NULL) {
-		free(b.keys);
-		free(b.values);
-		return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
-	}
-	c->boot              = nb;
-	c->boot[c->n_boot++] = b;
-	return 0;
-}
-
-static int
-services_from_yaml(yaml_ctx *y, const yaml_node_t *n)
-{
-	if (n->type != YAML_MAPPING_NODE) {
-		return yfail(y, n, "services: expects a mapping of name to URL");
-	}
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
-		char               name[DSI_NAME_MAX + 1], why[256];
-		if (scalar(k) == NULL
-		    || dsi_name_normalize(scalar(k), name, why, sizeof(why)) != 0) {
-			return yfail(
-			    y, k, "services: %s", scalar(k) ? why : "names must be plain values");
-		}
-		const char *svc = own_str(y->c, name);
-		int         rv  = 0;
-		if (v->type == YAML_SEQUENCE_NODE) {
-			for (yaml_node_item_t *i = v->data.sequence.items.start;
-			     rv == 0 && i < v->data.sequence.items.top; i++) {
-				rv = boot_from_yaml(y, svc, node(y, *i));
-			}
-		} else {
-			rv = boot_from_yaml(y, svc, v);
-		}
-		if (rv != 0) {
-			return rv;
-		}
-	}
-	return 0;
-}
-
-/* The setting whose YAML path is path, or DSI_SET_COUNT. */
-static dsi_setting
-setting_by_yaml(const char *path)
-{
-	for (int s = 0; s < DSI_SET_COUNT; s++) {
-		const char *y = dsi_setting_get(s)->yaml;
-		if (y != NULL && strcmp(y, path) == 0) {
-			return (dsi_setting) s;
-		}
-	}
-	return DSI_SET_COUNT;
-}
-
-static bool
-is_section(const char *path)
-{
-	size_t len = strlen(path);
-	for (int s = 0; s < DSI_SET_COUNT; s++) {
-		const char *y = dsi_setting_get(s)->yaml;
-		if (y != NULL && strncmp(y, path, len) == 0 && y[len] == '.') {
-			return true;
-		}
-	}
-	return false;
-}
-
-static int
-mapping_from_yaml(yaml_ctx *y, const yaml_node_t *n, const char *prefix)
-{
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
-		char               path[128];
-		int                rv = 0;
-		if (scalar(k) == NULL) {
-			return yfail(y, k, "keys must be plain names");
-		}
-		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", scalar(k));
-		dsi_setting s = setting_by_yaml(path);
-		if (s != DSI_SET_COUNT) {
-			rv = setting_from_yaml(y, s, path, v);
-		} else if (prefix[0] == 0 && strcmp(path, "services") == 0) {
-			rv = services_from_yaml(y, v);
-		} else if (is_section(path) && v->type == YAML_MAPPING_NODE) {
-			rv = mapping_from_yaml(y, v, path);
-		} else {
-			warn(y->c, "%s:%zu: unknown key \"%s\" ignored", y->path, line_of(k), path);
-		}
-		if (rv != 0) {
-			return rv;
-		}
-	}
-	return 0;
-}
-
+/* Applies what the file says; the environment and the flags come later and win. */
 static int
 load_file(dsi_config *c, const char *path, char *why, size_t why_len)
 {
-	yaml_parser_t parser;
-	yaml_ctx      y = { .c = c, .path = path, .why = why, .why_len = why_len };
-	FILE         *f = fopen(path, "rb");
-	int           rv;
+	dsi_yaml_file f;
+	int           rv = dsi_yaml_read(&f, path, why, why_len);
 
-	if (f == NULL) {
-		return dsi_failf(DSC_EINVAL, why, why_len,
-		    "%s: cannot read the configuration file: %s", path, strerror(errno));
+	for (size_t i = 0; rv == 0 && i < f.n_warnings; i++) {
+		warn(c, "%s", f.warnings[i]);
 	}
-	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
-		return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
+	for (size_t i = 0; rv == 0 && i < f.n_settings; i++) {
+		const dsi_yaml_setting *s = &f.settings[i];
+		rv = apply(c, s->setting, s->value, DSI_SRC_FILE, s->origin, why, why_len);
 	}
-	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &y.doc)) {
-		rv = dsi_failf(DSC_EINVAL, why, why_len, "%s:%zu: malformed YAML: %s", path,
-		    (size_t) parser.problem_mark.line + 1,
-		    parser.problem ? parser.problem : "error");
-		yaml_parser_delete(&parser);
-		fclose(f);
-		return rv;
+	if (rv == 0 && f.n_boot > 0) {
+		/* The instances point into the file's strings: the config takes both. */
+		dsi_boot_instance *nb = realloc(c->boot, (c->n_boot + f.n_boot) * sizeof(*nb));
+		char **no = realloc(c->owned, (c->n_owned + f.n_owned + 1) * sizeof(*no));
+		if (nb != NULL) {
+			c->boot = nb;
+		}
+		if (no != NULL) {
+			c->owned     = no;
+			c->cap_owned = c->n_owned + f.n_owned + 1;
+		}
+		if (nb == NULL || no == NULL) {
+			rv = dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
+		} else {
+			memcpy(c->boot + c->n_boot, f.boot, f.n_boot * sizeof(*nb));
+			c->n_boot += f.n_boot;
+			f.n_boot = 0;
+			memcpy(c->owned + c->n_owned, f.owned, f.n_owned * sizeof(*no));
+			c->n_owned += f.n_owned;
+			f.n_owned = 0;
+		}
 	}
-	yaml_parser_delete(&parser);
-	fclose(f);
-	yaml_node_t *root = yaml_document_get_root_node(&y.doc);
-	if (root == NULL || (root->type == YAML_SCALAR_NODE && scalar(root)[0] == 0)) {
-		rv = 0; /* an empty file configures nothing */
-	} else if (root->type != YAML_MAPPING_NODE) {
-		rv = yfail(&y, root, "the file must be a mapping of settings");
-	} else {
-		rv = mapping_from_yaml(&y, root, "");
-	}
-	yaml_document_delete(&y.doc);
+	dsi_yaml_file_free(&f);
 	return rv;
 }
 
@@ -596,32 +336,16 @@ static int
 read_token_file(dsi_config *c, char *why, size_t why_len)
 {
 	const char *path = c->options.token_file;
-	char        buf[4096];
-	struct stat st;
-	FILE       *f = fopen(path, "rb");
-	if (f == NULL) {
-		return dsi_failf(DSC_EINVAL, why, why_len, "%s: cannot read the token file: %s",
-		    path, strerror(errno));
+	char        token[DSI_TOKEN_MAX + 1];
+	char        origin[160];
+	int         rv;
+
+	if ((rv = dsi_token_file_read(path, token, sizeof(token), why, why_len)) != 0) {
+		return rv;
 	}
-	/* As ssh does with private keys: a secret others can read is not a secret. */
-	if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
-		fclose(f);
-		return dsi_failf(DSC_EINVAL, why, why_len,
-		    "%s: the token file is readable by group or others (mode %03o); chmod 600 it",
-		    path, (unsigned) (st.st_mode & 0777));
-	}
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-		n--;
-	}
-	if (n == 0) {
-		return dsi_failf(DSC_EINVAL, why, why_len, "%s: the token file is empty", path);
-	}
-	char origin[160];
 	snprintf(origin, sizeof(origin), "file %s", path);
-	return apply(c, DSI_SET_TOKEN, own(c, buf, n), c->options.source[DSI_SET_TOKEN_FILE],
-	    origin, why, why_len);
+	return apply(
+	    c, DSI_SET_TOKEN, token, c->options.source[DSI_SET_TOKEN_FILE], origin, why, why_len);
 }
 
 /*

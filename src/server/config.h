@@ -8,23 +8,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 
+#include "server/config_yaml.h"
 #include "server/options.h"
-
-/* One instance to register at start-up. Strings are owned by the config. */
-typedef struct dsi_boot_instance {
-	const char  *service; /* normalized */
-	const char  *endpoint;
-	const char  *health_path; /* NULL: the default */
-	uint32_t     ttl_ms;
-	uint32_t     weight;
-	const char **keys;
-	const char **values;
-	size_t       n_metadata;
-	char         origin[160]; /* "file discovery.yaml:3", "env SERVICE_MEMORY" */
-} dsi_boot_instance;
 
 typedef struct dsi_config {
 	dsi_server_options options;

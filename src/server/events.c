@@ -187,15 +187,18 @@ int
 dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r,
     const dsi_log *log, char *why, size_t why_len)
 {
-	dsi_events *e = calloc(1, sizeof(*e));
+	dsi_events *e;
 	int         rv;
 
-	if (e == NULL) {
+	if (o->sync_interval_ms <= 0 || o->send_buffer <= 0) {
+		return dsi_failf(DSC_EINVAL, why, why_len, "the event options must be positive");
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		return DSC_ENOMEM;
 	}
 	e->registry         = r;
 	e->log              = log;
-	e->sync_interval_ms = o->sync_interval_ms > 0 ? o->sync_interval_ms : 5000;
+	e->sync_interval_ms = o->sync_interval_ms;
 	e->max_queue        = o->max_queue > 0 ? o->max_queue : 65536;
 	pthread_mutex_init(&e->mtx, NULL);
 	pthread_mutex_init(&e->pub_mtx, NULL);
@@ -206,7 +209,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 		return DSC_ETRANSPORT;
 	}
 	/* nng's default of 16 messages per subscriber drops bursts at once. */
-	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer > 0 ? o->send_buffer : 1024);
+	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer);
 	if ((rv = nng_listener_create(&e->listener, e->sock, o->url)) != 0
 	    || (dsi_url_is_tls(o->url)
 	        && (rv = nng_listener_set_ptr(e->listener, NNG_OPT_TLS_CONFIG, o->tls)) != 0)

@@ -17,9 +17,10 @@ typedef struct dsi_events dsi_events;
 
 typedef struct dsi_events_options {
 	const char *url;
-	int         send_buffer;      /* messages queued per subscriber before nng drops */
-	int         sync_interval_ms; /* SYNC period */
-	size_t      max_queue;        /* changes waiting for the thread; past it, dropped */
+	/* Both positive; discoveryd passes its options (defaults: the options table). */
+	int    send_buffer;      /* messages queued per subscriber before nng drops */
+	int    sync_interval_ms; /* SYNC period */
+	size_t max_queue;        /* changes waiting for the thread; past it, dropped (0: 65536) */
 
 	nng_tls_config *tls; /* for a tls+ URL (the listener holds it); else NULL */
 } dsi_events_options;

@@ -3,31 +3,11 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "server/boot.h"
 #include "server/config.h"
 #include "server/server.h"
 
 extern char **environ;
-
-/* Registers the configured services and checks --require; returns an exit code. */
-static int
-preload(dsi_server *srv, const dsi_config *cfg)
-{
-	char why[512], missing[1024];
-	for (size_t i = 0; i < cfg->n_boot; i++) {
-		const dsi_boot_instance *b = &cfg->boot[i];
-		if (dsi_server_register(srv, b, why, sizeof(why)) != 0) {
-			fprintf(
-			    stderr, "discoveryd: %s: service %s: %s\n", b->origin, b->service, why);
-			return 2;
-		}
-	}
-	const dsi_server_options *o = &cfg->options;
-	if (dsi_server_missing(srv, o->require, o->n_require, missing, sizeof(missing)) > 0) {
-		fprintf(stderr, "discoveryd: required services are not registered: %s\n", missing);
-		return 1;
-	}
-	return 0;
-}
 
 int
 main(int argc, char **argv)
@@ -79,7 +59,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsc_strerror(rv));
 		/* Bad TLS files and unusable data files are to be fixed like bad configuration. */
 		rv = rv == DSC_EINVAL || rv == DSC_ESTATE ? 2 : 1;
-	} else if ((rv = preload(srv, &cfg)) == 0 && (rv = dsi_server_start(srv)) != 0) {
+	} else if ((rv = dsi_boot_run(srv, &cfg, stderr)) == 0
+	    && (rv = dsi_server_start(srv)) != 0) {
 		fprintf(stderr, "discoveryd: cannot start: %s\n", dsc_strerror(rv));
 		rv = 1;
 	}

@@ -74,8 +74,8 @@ dsi_netpolicy_init(dsi_netpolicy *p)
 {
 	char why[128];
 	memset(p, 0, sizeof(*p));
-	dsi_netpolicy_add(p, false, "169.254.0.0/16", why, sizeof(why));
-	dsi_netpolicy_add(p, false, "fe80::/10", why, sizeof(why));
+	dsi_netpolicy_add(p, false, DSI_NETPOLICY_DENY_V4, why, sizeof(why));
+	dsi_netpolicy_add(p, false, DSI_NETPOLICY_DENY_V6, why, sizeof(why));
 }
 
 static bool

@@ -12,6 +12,10 @@
 
 #define DSI_NETPOLICY_MAX 64
 
+/* Denied whatever the configuration says: link-local, where cloud metadata services live. */
+#define DSI_NETPOLICY_DENY_V4 "169.254.0.0/16"
+#define DSI_NETPOLICY_DENY_V6 "fe80::/10"
+
 typedef struct dsi_cidr {
 	int     family; /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
@@ -26,7 +30,7 @@ typedef struct dsi_netpolicy {
 	size_t   n_deny;
 } dsi_netpolicy;
 
-/* The defaults: deny 169.254.0.0/16 and fe80::/10, allow everything else. */
+/* The defaults: deny DSI_NETPOLICY_DENY_V4 and _V6, allow everything else. */
 void dsi_netpolicy_init(dsi_netpolicy *p);
 
 /* Parses "a.b.c.d/n", "x::y/n" or a bare address. Returns 0 or DSC_EINVAL with why. */

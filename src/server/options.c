@@ -1,36 +1,23 @@
-/* The settings table and the parsers behind it; sources are config.c's business. */
+/*
+ * The settings table: each setting's flag, variable, YAML key, default and
+ * setter. Where values come from is config.c's business.
+ */
 #include "server/options.h"
 
 #include <discovery/discovery.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
+#include "common/parse.h"
 
-static int
-parse_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char              *end = NULL;
-	unsigned long long n;
-	if (v[0] < '0' || v[0] > '9') {
-		return DSC_EINVAL;
-	}
-	errno = 0;
-	n     = strtoull(v, &end, 10);
-	if (errno != 0 || *end != 0 || n < lo || n > hi) {
-		return DSC_EINVAL;
-	}
-	*out = n;
-	return 0;
-}
+typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
 
 #define UINT_SETTER(fn, field, type, lo, hi)                                           \
 	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len) \
 	{                                                                              \
 		uint64_t n;                                                            \
-		if (parse_uint(v, (lo), (hi), &n) != 0) {                              \
+		if (dsi_parse_uint(v, (lo), (hi), &n) != 0) {                          \
 			snprintf(why, why_len,                                         \
 			    "expects a whole number from %llu to %llu, not \"%s\"",    \
 			    (unsigned long long) (lo), (unsigned long long) (hi), v);  \
@@ -49,31 +36,10 @@ UINT_SETTER(set_fall, fall, int, 1, 100)
 UINT_SETTER(set_max_checks, max_checks, int, 1, 65536)
 UINT_SETTER(set_event_buffer, event_buffer, int, 1, 1000000)
 
-/* Seconds with fractions ("0.5", "30") into milliseconds, within [lo, hi] s. */
-static int
-parse_seconds(const char *v, double lo, double hi, int *ms)
-{
-	char  *end = NULL;
-	double d;
-	if ((v[0] < '0' || v[0] > '9') && v[0] != '.') {
-		return DSC_EINVAL; /* no signs, spaces, inf or nan */
-	}
-	errno = 0;
-	d     = strtod(v, &end);
-	if (errno != 0 || *end != 0 || d < lo || d > hi) {
-		return DSC_EINVAL;
-	}
-	*ms = (int) (d * 1000.0 + 0.5);
-	if (*ms == 0 && d > 0) {
-		*ms = 1;
-	}
-	return 0;
-}
-
 #define SECONDS_SETTER(fn, field, lo, hi)                                                   \
 	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len)      \
 	{                                                                                   \
-		if (parse_seconds(v, (lo), (hi), &o->field) != 0) {                         \
+		if (dsi_parse_seconds(v, (lo), (hi), &o->field) != 0) {                     \
 			snprintf(why, why_len, "expects seconds from %g to %g, not \"%s\"", \
 			    (double) (lo), (double) (hi), v);                               \
 			return DSC_EINVAL;                                                  \
@@ -182,9 +148,17 @@ set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
 #define ENV(x) "SERVICE_DISCOVERY_" x
 
 /* The one table, in dsi_setting order. */
+/*
+ * Each setting's default is its info.dflt text, applied through its own
+ * setter by dsi_options_default: the text --help and --print-config show
+ * is the value the server runs with. "none" leaves the setting unset; a
+ * text_only default describes a value kept elsewhere (the profile's
+ * prefix, the policy's permanent denials), from the same constant.
+ */
 static const struct {
 	dsi_setting_info info;
 	setter           set;
+	bool             text_only;
 } table[DSI_SET_COUNT] = {
 	[DSI_SET_LISTEN]  = { { "listen", ENV("LISTEN"), "listen", "URL", "tcp://127.0.0.1:7700",
 	                          "REQ/REP address; repeatable", true, false },
@@ -245,9 +219,10 @@ static const struct {
 	        "events queued per subscriber before nng drops them", false, false },
 	    set_event_buffer },
 	[DSI_SET_ENV_PREFIX]
-	= { { "env-prefix", ENV("ENV_PREFIX"), "env_prefix", "PREFIX", "SERVICE_ (by profile)",
+	= { { "env-prefix", ENV("ENV_PREFIX"), "env_prefix", "PREFIX",
+	        DSI_DEFAULT_ENV_PREFIX " (by profile)",
 	        "variables PREFIX<NAME>=URL register services at start", false, false },
-	    set_env_prefix },
+	    set_env_prefix, true },
 	[DSI_SET_TOKEN_FILE] = { { "token-file", ENV("TOKEN_FILE"), "token_file", "FILE", "none",
 	                             "file holding the auth token", false, false },
 	    set_token_file },
@@ -276,9 +251,9 @@ static const struct {
 	    set_allow_endpoint },
 	[DSI_SET_DENY_ENDPOINT]
 	= { { "deny-endpoint", ENV("DENY_ENDPOINT"), "deny_endpoint", "CIDR",
-	        "169.254.0.0/16,fe80::/10 (always)",
+	        DSI_NETPOLICY_DENY_V4 "," DSI_NETPOLICY_DENY_V6 " (always)",
 	        "endpoints may not use addresses in these ranges; repeatable", true, false, false },
-	    set_deny_endpoint },
+	    set_deny_endpoint, true },
 	[DSI_SET_REQUIRE]
 	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
 	        "services that must be registered once loading is done", true, false },
@@ -294,25 +269,18 @@ dsi_setting_get(dsi_setting s)
 void
 dsi_options_default(dsi_server_options *o)
 {
+	char why[256];
+
 	memset(o, 0, sizeof(*o));
-	o->listen[0]   = "tcp://127.0.0.1:7700";
-	o->n_listen    = 1;
-	o->publish     = "tcp://127.0.0.1:7701";
-	o->data        = "discovery.db";
-	o->log_level   = DSI_LOG_INFO;
-	o->max_request = 1024 * 1024;
-	o->workers     = 64;
-	o->drain_ms    = 5000;
+	/* Limits that are not settings: the protocol's metadata caps. */
 	dsi_registry_limits_default(&o->limits);
-	o->health_interval_ms  = 30000; /* the original design's 30 s */
-	o->health_timeout_ms   = 5000;
-	o->rise                = 2;
-	o->fall                = 2;
-	o->max_checks          = 256;
-	o->deregister_after_ms = 0;
-	o->sync_interval_ms    = 5000;
-	o->event_buffer        = 1024;
+	o->drain_ms = DSI_DRAIN_MS;
 	for (int i = 0; i < DSI_SET_COUNT; i++) {
+		const char *d = table[i].info.dflt;
+		if (!table[i].text_only && strcmp(d, "none") != 0
+		    && table[i].set(o, d, why, sizeof(why)) != 0) {
+			abort(); /* a default its own setter refuses: options_test catches it */
+		}
 		snprintf(o->origin[i], sizeof(o->origin[i]), "default");
 	}
 }

@@ -17,6 +17,10 @@
 #define DSI_MAX_LISTEN   16
 #define DSI_MAX_REQUIRE  64
 #define DSI_OPTIONS_EXIT 1000 /* --help or --version was handled */
+#define DSI_DRAIN_MS     5000 /* shutdown grace for in-flight requests (not a setting) */
+
+/* The development profile's PREFIX<NAME>=URL prefix, as the table shows it. */
+#define DSI_DEFAULT_ENV_PREFIX "SERVICE_"
 
 typedef enum dsi_source {
 	DSI_SRC_DEFAULT = 0,
@@ -104,7 +108,7 @@ typedef struct dsi_setting_info {
 	const char *env;  /* NULL when there is none */
 	const char *yaml; /* dotted path; NULL when there is none */
 	const char *arg;
-	const char *dflt; /* the default, as --print-config shows it */
+	const char *dflt; /* the default: the value's text, "none", or a description */
 	const char *help;
 	bool        list;   /* repeatable; a comma list in the environment */
 	bool        secret; /* shown as "(set)" */
@@ -113,6 +117,10 @@ typedef struct dsi_setting_info {
 
 const dsi_setting_info *dsi_setting_get(dsi_setting s);
 
+/*
+ * Every setting at its default, from the table's text (the one place
+ * defaults are written); sources all DSI_SRC_DEFAULT.
+ */
 void dsi_options_default(dsi_server_options *o);
 
 /*

@@ -58,8 +58,9 @@ struct dsi_registry {
 void
 dsi_registry_limits_default(dsi_registry_limits *l)
 {
-	l->max_instances             = 1000000;
-	l->max_instances_per_service = 65536;
+	/* No instance caps of its own: discoveryd's come from its options table. */
+	l->max_instances             = UINT32_MAX;
+	l->max_instances_per_service = UINT32_MAX;
 	l->max_metadata_entries      = 64;
 	l->max_metadata_bytes        = 4096;
 }

@@ -31,6 +31,10 @@ typedef struct dsi_registry_limits {
 	uint32_t max_metadata_bytes; /* keys plus values */
 } dsi_registry_limits;
 
+/*
+ * The protocol's metadata limits and no instance caps (discoveryd sets
+ * those from its options table). dsi_registry_create(NULL) uses these.
+ */
 void dsi_registry_limits_default(dsi_registry_limits *l);
 
 /* What Register stores. Strings are borrowed for the call's duration. */

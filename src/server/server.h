@@ -7,8 +7,9 @@
 
 #include <stdio.h>
 
-#include "server/config.h"
+#include "server/dispatch.h"
 #include "server/options.h"
+#include "server/registry.h"
 
 typedef struct dsi_server dsi_server;
 
@@ -30,18 +31,11 @@ void dsi_server_stop(dsi_server *s);
 void dsi_server_destroy(dsi_server *s);
 
 /*
- * Registers one start-up instance through the same path as a Register
- * request, so it meets the same rules. Returns 0, or an error with the
- * server's message in why.
+ * The server's dispatcher and registry, for start-up work that goes through
+ * them (server/boot.c). Both belong to the server.
  */
-int dsi_server_register(dsi_server *s, const dsi_boot_instance *b, char *why, size_t why_len);
-
-/*
- * Writes the names among names[0..n) that have no registered instance
- * into missing (comma-separated) and returns how many there are.
- */
-size_t dsi_server_missing(
-    dsi_server *s, const char *const *names, size_t n, char *missing, size_t len);
+dsi_dispatch *dsi_server_dispatch(dsi_server *s);
+dsi_registry *dsi_server_registry(dsi_server *s);
 
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);

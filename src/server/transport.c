@@ -178,12 +178,16 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 		snprintf(why, why_len, "between 1 and %d listen URLs are needed", MAX_LISTEN);
 		return DSC_EINVAL;
 	}
+	if (opts->workers == 0) {
+		snprintf(why, why_len, "at least one worker is needed");
+		return DSC_EINVAL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return DSC_ENOMEM;
 	}
 	s->d       = d;
 	s->log     = log;
-	s->n_items = opts->workers > 0 ? opts->workers : 64;
+	s->n_items = opts->workers;
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {

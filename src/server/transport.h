@@ -20,8 +20,8 @@ typedef struct dsi_rep_options {
 	const char *const *listen; /* URLs */
 	size_t             n_listen;
 	size_t             max_request; /* bytes; larger requests drop the connection */
-	size_t             workers;     /* contexts in the pool */
-	nng_tls_config    *tls;         /* for tls+ URLs (each listener holds it); else NULL */
+	size_t             workers; /* contexts in the pool, at least 1 (default: options table) */
+	nng_tls_config    *tls;     /* for tls+ URLs (each listener holds it); else NULL */
 } dsi_rep_options;
 
 /*

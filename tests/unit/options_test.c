@@ -32,6 +32,76 @@ test_defaults(void **state)
 	assert_int_equal(o.fall, 2);
 	assert_int_equal(o.source[DSI_SET_RISE], DSI_SRC_DEFAULT);
 	assert_string_equal(o.origin[DSI_SET_RISE], "default");
+	assert_int_equal(o.log_level, DSI_LOG_INFO);
+	assert_string_equal(o.data, "discovery.db");
+	assert_int_equal(o.workers, 64);
+	assert_int_equal(o.limits.max_instances, 1000000);
+	assert_int_equal(o.limits.max_instances_per_service, 65536);
+	assert_int_equal(o.max_checks, 256);
+	assert_int_equal(o.deregister_after_ms, 0);
+	assert_int_equal(o.sync_interval_ms, 5000);
+	assert_int_equal(o.event_buffer, 1024);
+	assert_int_equal(o.drain_ms, 5000);
+	assert_false(o.auth_reads);
+	assert_null(o.token_file);
+	assert_null(o.env_prefix); /* the profile decides */
+	assert_int_equal(o.n_require, 0);
+	assert_int_equal(o.n_allow_endpoint + o.n_deny_endpoint, 0);
+	for (int s = 0; s < DSI_SET_COUNT; s++) {
+		assert_null(o.text[s]); /* shown from the table */
+	}
+}
+
+/* Only the values of o: where they came from is compared elsewhere. */
+static void
+values_only(dsi_server_options *o)
+{
+	memset(o->source, 0, sizeof(o->source));
+	memset(o->origin, 0, sizeof(o->origin));
+	memset(o->text, 0, sizeof(o->text));
+}
+
+/*
+ * The table's default text is the value: giving each default's text as a
+ * flag changes nothing. Texts that describe rather than give a value are
+ * checked against the constants they describe.
+ */
+static void
+test_default_text_is_the_value(void **state)
+{
+	char why[256];
+	(void) state;
+	for (int s = 0; s < DSI_SET_COUNT; s++) {
+		const char *d = dsi_setting_get(s)->dflt;
+		assert_non_null(d);
+		if (strcmp(d, "none") == 0 || strstr(d, " (") != NULL) {
+			continue;
+		}
+		dsi_server_options def, given;
+		dsi_options_default(&def);
+		dsi_options_default(&given);
+		if (set(&given, s, d, DSI_SRC_FLAG, why) != 0) {
+			fail_msg("--%s's default \"%s\" is refused: %s", dsi_setting_get(s)->flag,
+			    d, why);
+		}
+		values_only(&def);
+		values_only(&given);
+		if (memcmp(&def, &given, sizeof(def)) != 0) {
+			fail_msg("--%s: the default differs from its text \"%s\"",
+			    dsi_setting_get(s)->flag, d);
+		}
+	}
+	/* The descriptions name the same constants the code uses. */
+	dsi_netpolicy p;
+	dsi_netpolicy_init(&p);
+	const char *deny = dsi_setting_get(DSI_SET_DENY_ENDPOINT)->dflt;
+	assert_int_equal(p.n_deny, 2);
+	for (size_t i = 0; i < p.n_deny; i++) {
+		assert_non_null(strstr(deny, p.deny[i].text));
+	}
+	assert_int_equal(strncmp(dsi_setting_get(DSI_SET_ENV_PREFIX)->dflt,
+	                     DSI_DEFAULT_ENV_PREFIX " ", strlen(DSI_DEFAULT_ENV_PREFIX) + 1),
+	    0);
 }
 
 static void
@@ -129,6 +199,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_default_text_is_the_value),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_lists_replace_across_sources),
 		cmocka_unit_test(test_errors),

@@ -1,0 +1,55 @@
+/*
+ * The YAML configuration file, read into what it says: settings as text
+ * with where each came from, services to register at start, and warnings.
+ * Nothing is applied here; config.c applies the settings with the file's
+ * precedence. The only libyaml user.
+ */
+#ifndef DSI_CONFIG_YAML_H
+#define DSI_CONFIG_YAML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/options.h"
+
+/* One instance to register at start-up. Strings belong to whoever filled it in. */
+typedef struct dsi_boot_instance {
+	const char  *service; /* normalized */
+	const char  *endpoint;
+	const char  *health_path; /* NULL: the default */
+	uint32_t     ttl_ms;
+	uint32_t     weight;
+	const char **keys; /* malloc'd array, freed with the instance's owner */
+	const char **values;
+	size_t       n_metadata;
+	char         origin[160]; /* "file discovery.yaml:3", "env SERVICE_MEMORY" */
+} dsi_boot_instance;
+
+/* One setting as the file writes it: a scalar, or one item of a list. */
+typedef struct dsi_yaml_setting {
+	dsi_setting setting;
+	const char *value;       /* owned by the dsi_yaml_file */
+	char        origin[160]; /* "file x.yaml:4 (health_check.rise)" */
+} dsi_yaml_setting;
+
+/* What one file says, in file order. Every string is the file's own. */
+typedef struct dsi_yaml_file {
+	dsi_yaml_setting  *settings;
+	size_t             n_settings;
+	dsi_boot_instance *boot; /* keys/values arrays and strings: the file's */
+	size_t             n_boot;
+	char             **warnings; /* unknown keys, to log once the logger exists */
+	size_t             n_warnings;
+	char             **owned; /* every string the reader allocated */
+	size_t             n_owned, cap_owned;
+} dsi_yaml_file;
+
+/*
+ * Reads the file at path into f (zeroed first). Returns 0, or DSC_EINVAL
+ * with why ("path:line: ..."). dsi_yaml_file_free releases f in every case.
+ */
+int dsi_yaml_read(dsi_yaml_file *f, const char *path, char *why, size_t why_len);
+
+void dsi_yaml_file_free(dsi_yaml_file *f);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * One health probe with libcurl: the URL a check fetches, the easy handle
+ * that fetches it (no redirects, no proxy, a capped body, every socket
+ * asked of the endpoint policy), and what its result means. The checker
+ * schedules probes and runs them on its multi handle; this module knows
+ * nothing of targets, timing or the registry.
+ */
+#ifndef DSI_PROBE_H
+#define DSI_PROBE_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/netpolicy.h"
+
+#define DSI_CHECK_URL_MAX  3200 /* endpoint (2048) + health_path (1024) + slack */
+#define DSI_PROBE_BODY_CAP 4096 /* bytes of a health response read; the status is what counts */
+
+/* One probe's state while its easy handle runs; embedded in the caller's target. */
+typedef struct dsi_probe {
+	bool                 connect_only; /* tcp://: a connect is the whole check */
+	size_t               body;         /* response bytes seen */
+	bool                 capped;       /* past DSI_PROBE_BODY_CAP: curl was stopped */
+	char                *refused;      /* why the policy refused the address; owned */
+	const dsi_netpolicy *policy;       /* addresses it may connect to; NULL: any */
+} dsi_probe;
+
+/*
+ * The URL a check fetches: endpoint's path joined with health_path (one
+ * slash between them, the endpoint's query kept). For tcp:// endpoints,
+ * http://host:port for a connect-only check (*connect_only set).
+ * Returns 0, or DSC_EINVAL / DSC_ENOMEM.
+ */
+int dsi_check_url(
+    const char *endpoint, const char *health_path, char *out, size_t out_len, bool *connect_only);
+
+/*
+ * A new easy handle that fetches url (connect only if p->connect_only),
+ * with p reset for this run and the caller's private pointer set as
+ * CURLINFO_PRIVATE. p must stay put until the handle is cleaned up.
+ * Returns NULL when curl has no memory; the caller owns the handle.
+ */
+CURL *dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
+    const dsi_netpolicy *policy, void *private_data);
+
+/*
+ * What a finished probe means: true for a pass. res is the transfer's
+ * result, code the HTTP status (0 for none); reason says why, for the log
+ * and the registry.
+ */
+bool dsi_probe_result(
+    const dsi_probe *p, CURLcode res, long code, int timeout_ms, char *reason, size_t reason_len);
+
+/* Frees what the probe owns (the refusal text). */
+void dsi_probe_clear(dsi_probe *p);
+
+#endif
