@@ -277,7 +277,7 @@ roundtrip(
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		nng_msg_free(msg);
 		nng_ctx_close(ctx);
-		return dsi_fail(err, DSC_ENOMEM, "%s", nng_strerror(rv));
+		return dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
 	}
 	nng_aio_set_msg(aio, msg);
 	call k = { NULL, aio };
