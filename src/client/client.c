@@ -1,7 +1,8 @@
 /*
  * libdiscovery: each call packs a Request, runs it on its own REQ context
  * with an explicit deadline, and copies the Response into caller-owned
- * structs. The socket dials in the background and redials after a restart.
+ * structs. The socket dials in the background and redials after a restart
+ * (how it dials, TLS included, is client/dial.c).
  */
 #include <discovery/discovery.h>
 #include <nng/nng.h>
