@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "common/codec.h"
+#include "common/request.h"
 
 /* Packs req into a malloc'd buffer. */
 static int
@@ -35,28 +36,15 @@ bn_pack_resolve(const char *service, void **buf, size_t *len)
 int
 bn_pack_register(const dsc_registration *reg, void **buf, size_t *len)
 {
-	Discovery__V1__RegisterRequest                 rr  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
-	Discovery__V1__Request                         req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__RegisterRequest__MetadataEntry  ents[8];
-	Discovery__V1__RegisterRequest__MetadataEntry *ptrs[8];
-	size_t n = reg->n_metadata < 8 ? reg->n_metadata : 8;
+	Discovery__V1__Request *req;
+	int                     rv;
 
-	for (size_t i = 0; i < n; i++) {
-		discovery__v1__register_request__metadata_entry__init(&ents[i]);
-		ents[i].key   = (char *) reg->metadata[i].key;
-		ents[i].value = (char *) reg->metadata[i].value;
-		ptrs[i]       = &ents[i];
+	if (dsi_request_register_new(&req, reg) != 0) {
+		return -1;
 	}
-	rr.service     = (char *) reg->service;
-	rr.endpoint    = (char *) reg->endpoint;
-	rr.n_metadata  = n;
-	rr.metadata    = n > 0 ? ptrs : NULL;
-	rr.health_path = (char *) (reg->health_path != NULL ? reg->health_path : "");
-	rr.ttl_ms      = reg->ttl_ms;
-	rr.weight      = reg->weight;
-	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
-	req.register_  = &rr;
-	return pack(&req, buf, len);
+	rv = pack(req, buf, len);
+	dsi_request_free(req);
+	return rv;
 }
 
 int

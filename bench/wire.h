@@ -8,7 +8,8 @@
 /* Packs Request{resolve{service}} into *buf (malloc'd, the caller frees). Returns 0 or -1. */
 int bn_pack_resolve(const char *service, void **buf, size_t *len);
 
-/* Packs Request{register{...}} from reg into *buf (malloc'd, the caller frees). */
+/* Packs Request{register{...}} from reg, every metadata entry, into *buf (malloc'd, the caller
+ * frees). Returns 0 or -1. */
 int bn_pack_register(const dsc_registration *reg, void **buf, size_t *len);
 
 /*

@@ -1,22 +1,25 @@
 /*
  * libdiscovery: each call packs a Request, runs it on its own REQ context
  * with an explicit deadline, and copies the Response into caller-owned
- * structs. The socket dials in the background and redials after a restart.
+ * structs. The socket dials in the background and redials after a restart
+ * (how it dials, TLS included, is client/dial.c).
  */
 #include <discovery/discovery.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/codec.h"
-#include "common/sockclose.h"
+#include "client/dial.h"
+#include "client/error.h"
 #include "client/internal.h"
+#include "common/codec.h"
+#include "common/nngutil.h"
+#include "common/request.h"
 #include "common/status.h"
 #include "common/text.h"
 #include "common/timeutil.h"
@@ -61,171 +64,6 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mtx);
-}
-
-int
-dsi_err_from_nng(int rv)
-{
-	switch (rv) {
-	case 0:
-		return DSC_OK;
-	case NNG_ETIMEDOUT:
-		return DSC_ETIMEDOUT;
-	case NNG_ECONNREFUSED:
-	case NNG_ECONNRESET:
-	case NNG_ECONNSHUT:
-	case NNG_EUNREACHABLE:
-	case NNG_EADDRINUSE:
-		return DSC_ECONNREFUSED;
-	case NNG_ENOMEM:
-		return DSC_ENOMEM;
-	case NNG_ECLOSED:
-	case NNG_ECANCELED:
-		return DSC_ECLOSED;
-	case NNG_EADDRINVAL:
-	case NNG_EINVAL:
-	case NNG_ENOTSUP:
-		return DSC_EINVAL;
-	case NNG_ECRYPTO:
-	case NNG_EPEERAUTH:
-		return DSC_ETLS;
-	default:
-		return DSC_ETRANSPORT;
-	}
-}
-
-int
-dsi_fail(dsc_error *err, int code, const char *fmt, ...)
-{
-	if (err != NULL) {
-		va_list ap;
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-int
-dsi_client_tls(
-    nng_tls_config **out, const char *url, const dsc_tls_options *o, char *why, size_t why_len)
-{
-	dsc_tls_options none = { NULL, NULL, NULL, NULL };
-	nng_url        *u    = NULL;
-	int             rv;
-
-	*out = NULL;
-	if (!dsi_url_is_tls(url)) {
-		return 0;
-	}
-	if (o == NULL) {
-		o = &none;
-	}
-	/* nng's own default is the URL's host too, but only without a config of ours. */
-	if (o->server_name == NULL && (rv = nng_url_parse(&u, url)) != 0) {
-		snprintf(why, why_len, "%s: %s", url, nng_strerror(rv));
-		return rv == NNG_ENOMEM ? DSC_ENOMEM : DSC_EINVAL;
-	}
-	dsi_tls_files f = {
-		.ca          = o->ca_file,
-		.cert        = o->cert_file,
-		.key         = o->key_file,
-		.server_name = o->server_name != NULL ? o->server_name : u->u_hostname,
-	};
-	rv = dsi_tls_config(out, NNG_TLS_MODE_CLIENT, &f, why, why_len);
-	if (u != NULL) {
-		nng_url_free(u);
-	}
-	return rv;
-}
-
-int
-dsc_tls_check(const dsc_tls_options *tls, dsc_error *err)
-{
-	nng_tls_config *cfg;
-	char            why[512];
-	int             rv;
-
-	if (tls == NULL) {
-		return dsi_fail(err, DSC_EINVAL, "no TLS options given");
-	}
-	/* Any name will do: names are checked in handshakes, and this makes none. */
-	dsc_tls_options o = *tls;
-	if (o.server_name == NULL) {
-		o.server_name = "localhost";
-	}
-	if ((rv = dsi_client_tls(&cfg, "tls+tcp://localhost:1", &o, why, sizeof(why))) != 0) {
-		return dsi_fail(err, rv, "%s", why);
-	}
-	nng_tls_config_free(cfg);
-	return 0;
-}
-
-int
-dsi_dial(nng_socket sock, const char *url, nng_tls_config *tls)
-{
-	nng_dialer d;
-	int        rv;
-
-	if ((rv = nng_dialer_create(&d, sock, url)) != 0) {
-		return dsi_err_from_nng(rv);
-	}
-	/* The dialer holds the configuration from here on. */
-	if ((tls != NULL && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0)
-	    || (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
-		nng_dialer_close(d);
-		return dsi_err_from_nng(rv);
-	}
-	return 0;
-}
-
-int
-dsi_probe(const char *url, nng_tls_config *tls, int32_t timeout_ms)
-{
-	nng_stream_dialer *sd;
-	nng_stream        *s;
-	nng_aio           *aio;
-	char               hdr[8];
-	nng_iov            iov      = { hdr, sizeof(hdr) };
-	int64_t            deadline = dsi_monotonic_ms() + timeout_ms;
-	int                rv;
-
-	if (nng_stream_dialer_alloc(&sd, url) != 0) {
-		return 0;
-	}
-	if (tls != NULL && (rv = nng_stream_dialer_set_ptr(sd, NNG_OPT_TLS_CONFIG, tls)) != 0) {
-		nng_stream_dialer_free(sd);
-		return dsi_err_from_nng(rv);
-	}
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_stream_dialer_free(sd);
-		return dsi_err_from_nng(rv);
-	}
-	nng_aio_set_timeout(aio, timeout_ms);
-	nng_stream_dialer_dial(sd, aio);
-	nng_aio_wait(aio);
-	rv = dsi_err_from_nng(nng_aio_result(aio));
-	if (rv == 0) {
-		s = nng_aio_get_output(aio, 0);
-		if (tls != NULL) {
-			/*
-			 * The dial connected TCP only: the handshake runs on the first
-			 * read, and a server that completes it sends its SP header.
-			 */
-			int64_t left = deadline - dsi_monotonic_ms();
-			nng_aio_set_iov(aio, 1, &iov);
-			nng_aio_set_timeout(aio, left > 0 ? (nng_duration) left : 1);
-			nng_stream_recv(s, aio);
-			nng_aio_wait(aio);
-			rv = nng_aio_result(aio);
-			rv = rv == 0 ? 0 : rv == NNG_ETIMEDOUT ? DSC_ETIMEDOUT : DSC_ETLS;
-		}
-		nng_stream_free(s);
-	}
-	nng_aio_free(aio);
-	nng_stream_dialer_free(sd);
-	return rv;
 }
 
 /*
@@ -440,7 +278,7 @@ roundtrip(
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		nng_msg_free(msg);
 		nng_ctx_close(ctx);
-		return dsi_fail(err, DSC_ENOMEM, "%s", nng_strerror(rv));
+		return dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
 	}
 	nng_aio_set_msg(aio, msg);
 	call k = { NULL, aio };
@@ -526,12 +364,9 @@ or_empty(const char *s)
 int
 dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc_error *err)
 {
-	Discovery__V1__Request                          req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__RegisterRequest                  rr  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
-	Discovery__V1__RegisterRequest__MetadataEntry  *ents = NULL;
-	Discovery__V1__RegisterRequest__MetadataEntry **ptrs = NULL;
-	Discovery__V1__Response                        *resp = NULL;
-	int                                             rv;
+	Discovery__V1__Request  *req  = NULL;
+	Discovery__V1__Response *resp = NULL;
+	int                      rv;
 
 	if (c == NULL || reg == NULL) {
 		return dsi_fail(err, DSC_EINVAL, "client and registration are required");
@@ -540,33 +375,13 @@ dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc
 	    || (rv = need(reg->endpoint, "endpoint", err)) != 0) {
 		return rv;
 	}
-	if (reg->n_metadata > 0) {
-		ents = calloc(reg->n_metadata, sizeof(*ents));
-		ptrs = calloc(reg->n_metadata, sizeof(*ptrs));
-		if (ents == NULL || ptrs == NULL) {
-			free(ents);
-			free(ptrs);
-			return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
-		}
-		for (size_t i = 0; i < reg->n_metadata; i++) {
-			discovery__v1__register_request__metadata_entry__init(&ents[i]);
-			ents[i].key   = or_empty(reg->metadata[i].key);
-			ents[i].value = or_empty(reg->metadata[i].value);
-			ptrs[i]       = &ents[i];
-		}
+	if ((rv = dsi_request_register_new(&req, reg)) != 0) {
+		return dsi_fail(err, rv, "%s",
+		    rv == DSC_EINVAL ? "metadata is required when n_metadata > 0"
+		                     : dsc_strerror(rv));
 	}
-	rr.service     = (char *) reg->service;
-	rr.endpoint    = (char *) reg->endpoint;
-	rr.metadata    = ptrs;
-	rr.n_metadata  = reg->n_metadata;
-	rr.health_path = or_empty(reg->health_path);
-	rr.ttl_ms      = reg->ttl_ms;
-	rr.weight      = reg->weight;
-	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
-	req.register_  = &rr;
-	rv             = roundtrip(c, &req, &resp, err);
-	free(ents);
-	free(ptrs);
+	rv = roundtrip(c, req, &resp, err);
+	dsi_request_free(req);
 	if (rv == 0) {
 		rv = instance_out(resp->register_->instance, out, err);
 		protobuf_c_message_free_unpacked(&resp->base, NULL);

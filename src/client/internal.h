@@ -1,14 +1,14 @@
 /*
- * libdiscovery internals shared by client.c, instance.c, watch.c and view.c.
- * Nothing here is part of the public API; names use the dsi_ prefix.
+ * libdiscovery internals shared by client.c, instance.c, watch.c, view.c
+ * and wait.c: instance copies, and the extra handles the client and the
+ * watch give the view and the wait. Dialing is client/dial.h; failure
+ * reports are client/error.h. Nothing here is public; names use dsi_.
  */
 #ifndef DSC_CLIENT_INTERNAL_H
 #define DSC_CLIENT_INTERNAL_H
 
 #include <discovery/discovery.h>
 #include <discovery/v1/discovery.pb-c.h>
-#include <nng/nng.h>
-#include <nng/supplemental/tls/tls.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,35 +28,7 @@ int dsi_inst_copy(dsc_instance *dst, const dsc_instance *src);
 /* Frees what x owns (not x itself) and zeroes it; a zeroed x is a no-op. */
 void dsi_inst_clear(dsc_instance *x);
 
-/* ---- client plumbing (client.c) ---- */
-
-/* The one mapping from nng errors to dsc_err. */
-int dsi_err_from_nng(int rv);
-
-/* Records a failure in err, when the caller asked for it; returns code. */
-int dsi_fail(dsc_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/*
- * The TLS configuration for dialing url: *out is NULL for a URL that is not
- * tls+, else a client configuration from o (o may be NULL) that the caller
- * drops with nng_tls_config_free. Returns 0, or DSC_EINVAL / DSC_ENOMEM
- * with why (may be NULL) saying what is wrong.
- */
-int dsi_client_tls(
-    nng_tls_config **out, const char *url, const dsc_tls_options *o, char *why, size_t why_len);
-
-/* Dials url from sock in the background (redialing), with tls when not NULL. */
-int dsi_dial(nng_socket sock, const char *url, nng_tls_config *tls);
-
-/*
- * One connection to url outside any socket, within timeout_ms, since nng
- * 1.5.2 does not say why a background dial fails. With tls it also makes
- * the TLS handshake and reads the start of the server's SP header. Returns
- * 0; DSC_ECONNREFUSED or DSC_ETIMEDOUT; DSC_ETLS when the handshake failed
- * (a certificate either side refuses, or no TLS server there); 0 as well
- * for URLs that are not byte streams (inproc://), which nng_dial judges.
- */
-int dsi_probe(const char *url, nng_tls_config *tls, int32_t timeout_ms);
+/* ---- the REQ client (client.c), for the view and the wait ---- */
 
 /* The client's timeout in milliseconds, after defaults. */
 int32_t dsi_client_timeout(const dsc_client *c);

@@ -44,28 +44,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/error.h"
 #include "client/internal.h"
-#include "common/pick.h"
-#include "common/sorted.h"
+#include "client/viewdata.h"
 #include "common/name.h"
+#include "common/sorted.h"
 #include "common/tls.h"
 
 #define DEFAULT_RECV_BUFFER 1024
 #define POLL_MS             100 /* how long the thread waits for an event, so close is prompt */
-
-/* One service of the local copy: instances sorted by endpoint, and resolve state. */
-typedef struct vservice {
-	char            *name;
-	dsc_instance    *inst;
-	size_t           n, cap;
-	_Atomic uint64_t cursor; /* bumped by concurrent resolves under the read lock */
-} vservice;
-
-/* The local copy: services sorted by name. A reload replaces it whole. */
-typedef struct vdata {
-	vservice **svc;
-	size_t     n, cap;
-} vdata;
 
 /* A service a per-service view watches, and the revision of its last GetAll. */
 typedef struct vwatched {
@@ -83,7 +70,7 @@ struct dsc_view {
 	void       *cb_arg;
 
 	pthread_rwlock_t lock; /* guards data */
-	vdata           *data;
+	dsi_vdata       *data;
 	_Atomic uint64_t revision; /* what dsc_view_revision reports; written under lock */
 	_Atomic uint64_t reloads;
 
@@ -99,189 +86,6 @@ struct dsc_view {
 	_Atomic bool stop;
 };
 
-/* ---- the local copy ---- */
-
-static uint32_t
-inst_weight(const void *items, size_t i)
-{
-	return ((const dsc_instance *) items)[i].weight;
-}
-
-static bool
-inst_healthy(const void *items, size_t i)
-{
-	return ((const dsc_instance *) items)[i].health == DSC_HEALTH_HEALTHY;
-}
-
-static void
-service_free(vservice *s)
-{
-	if (s != NULL) {
-		for (size_t i = 0; i < s->n; i++) {
-			dsi_inst_clear(&s->inst[i]);
-		}
-		free(s->inst);
-		free(s->name);
-		free(s);
-	}
-}
-
-static void
-vdata_free(vdata *d)
-{
-	if (d != NULL) {
-		for (size_t i = 0; i < d->n; i++) {
-			service_free(d->svc[i]);
-		}
-		free(d->svc);
-		free(d);
-	}
-}
-
-static const char *
-service_key(const void *elem)
-{
-	return (*(vservice *const *) elem)->name;
-}
-
-/* The index of name in d, or where it would go (*found false). */
-static size_t
-service_search(const vdata *d, const char *name, bool *found)
-{
-	return dsi_sorted_search(d->svc, d->n, sizeof(*d->svc), name, service_key, found);
-}
-
-static vservice *
-service_find(const vdata *d, const char *name)
-{
-	bool   found;
-	size_t i = service_search(d, name, &found);
-	return found ? d->svc[i] : NULL;
-}
-
-/* The service called name, created empty when absent; NULL when out of memory. */
-static vservice *
-service_get(vdata *d, const char *name)
-{
-	bool      found;
-	size_t    i = service_search(d, name, &found);
-	vservice *s;
-
-	if (found) {
-		return d->svc[i];
-	}
-	if (d->n == d->cap) {
-		size_t     cap = d->cap ? d->cap * 2 : 16;
-		vservice **nv  = realloc(d->svc, cap * sizeof(*nv));
-		if (nv == NULL) {
-			return NULL;
-		}
-		d->svc = nv;
-		d->cap = cap;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL || (s->name = strdup(name)) == NULL) {
-		free(s);
-		return NULL;
-	}
-	atomic_init(&s->cursor, 0);
-	memmove(&d->svc[i + 1], &d->svc[i], (d->n - i) * sizeof(*d->svc));
-	d->svc[i] = s;
-	d->n++;
-	return s;
-}
-
-/* Drops the service at index i from d and returns it (for freeing outside the lock). */
-static vservice *
-service_unlink(vdata *d, size_t i)
-{
-	vservice *s = d->svc[i];
-	memmove(&d->svc[i], &d->svc[i + 1], (d->n - i - 1) * sizeof(*d->svc));
-	d->n--;
-	return s;
-}
-
-static const char *
-inst_key(const void *elem)
-{
-	return ((const dsc_instance *) elem)->endpoint;
-}
-
-static size_t
-inst_search(const vservice *s, const char *endpoint, bool *found)
-{
-	return dsi_sorted_search(s->inst, s->n, sizeof(*s->inst), endpoint, inst_key, found);
-}
-
-/*
- * Moves *x into s, replacing an instance with the same endpoint. What it
- * replaces is moved into *x, so the caller frees it (outside any lock);
- * otherwise *x is zeroed. Returns 0 or DSC_ENOMEM (then *x is untouched).
- */
-static int
-service_put(vservice *s, dsc_instance *x)
-{
-	bool   found;
-	size_t i = inst_search(s, x->endpoint, &found);
-
-	if (found) {
-		dsc_instance old = s->inst[i];
-		s->inst[i]       = *x;
-		*x               = old;
-	} else {
-		if (s->n == s->cap) {
-			size_t        cap = s->cap ? s->cap * 2 : 4;
-			dsc_instance *ni  = realloc(s->inst, cap * sizeof(*ni));
-			if (ni == NULL) {
-				return DSC_ENOMEM;
-			}
-			s->inst = ni;
-			s->cap  = cap;
-		}
-		memmove(&s->inst[i + 1], &s->inst[i], (s->n - i) * sizeof(*s->inst));
-		s->inst[i] = *x;
-		s->n++;
-		memset(x, 0, sizeof(*x));
-	}
-	return 0;
-}
-
-static int
-inst_cmp(const void *a, const void *b)
-{
-	const dsc_instance *x = a, *y = b;
-	int                 c = strcmp(x->service, y->service);
-	return c != 0 ? c : strcmp(x->endpoint, y->endpoint);
-}
-
-/*
- * Moves every instance of list into d and frees list. only, when not NULL,
- * is the one service the list may hold (a GetAll(service) answer); other
- * instances, and any without a service or endpoint, are dropped.
- */
-static int
-vdata_take(vdata *d, dsc_instance_list *list, const char *only)
-{
-	int rv = 0;
-
-	/* The server sends them sorted; sorting again makes the build linear either way. */
-	if (list->count > 1) {
-		qsort(list->items, list->count, sizeof(*list->items), inst_cmp);
-	}
-	for (size_t i = 0; i < list->count && rv == 0; i++) {
-		dsc_instance *x = &list->items[i];
-		vservice     *s;
-		if (x->service[0] == 0 || x->endpoint[0] == 0
-		    || (only != NULL && strcmp(x->service, only) != 0)) {
-			continue;
-		}
-		if ((s = service_get(d, x->service)) == NULL || service_put(s, x) != 0) {
-			rv = DSC_ENOMEM;
-		}
-	}
-	dsc_instance_list_free(list); /* moved instances were zeroed, so this frees the rest */
-	return rv;
-}
-
 /* ---- loading ---- */
 
 /*
@@ -294,7 +98,7 @@ reload(dsc_view *v, dsc_error *err)
 	dsc_instance_list *list;
 	uint64_t           lo   = UINT64_MAX;
 	uint64_t          *revs = NULL;
-	vdata             *nd, *old;
+	dsi_vdata         *nd, *old;
 	int                rv = 0;
 
 	/* Read first: a reconnect after this point triggers another reload. */
@@ -309,7 +113,7 @@ reload(dsc_view *v, dsc_error *err)
 			goto done;
 		}
 		lo = list->revision;
-		rv = vdata_take(nd, list, NULL);
+		rv = dsi_vdata_take(nd, list, NULL);
 	}
 	for (size_t i = 0; i < v->n_watched && rv == 0; i++) {
 		if ((rv = dsc_get_all(v->client, v->watched[i].name, &list, err)) != 0) {
@@ -317,7 +121,7 @@ reload(dsc_view *v, dsc_error *err)
 		}
 		revs[i] = list->revision;
 		lo      = list->revision < lo ? list->revision : lo;
-		rv      = vdata_take(nd, list, v->watched[i].name);
+		rv      = dsi_vdata_take(nd, list, v->watched[i].name);
 	}
 	if (rv != 0) {
 		rv = dsi_fail(err, rv, "%s", dsc_strerror(rv));
@@ -332,7 +136,7 @@ reload(dsc_view *v, dsc_error *err)
 	if (old != NULL) {
 		/* Keep round-robin positions across reloads. */
 		for (size_t i = 0; i < nd->n; i++) {
-			vservice *was = service_find(old, nd->svc[i]->name);
+			dsi_vservice *was = dsi_vdata_find(old, nd->svc[i]->name);
 			if (was != NULL) {
 				atomic_store(&nd->svc[i]->cursor, atomic_load(&was->cursor));
 			}
@@ -352,7 +156,7 @@ reload(dsc_view *v, dsc_error *err)
 	v->stale    = false;
 	atomic_fetch_add(&v->reloads, 1);
 done:
-	vdata_free(nd);
+	dsi_vdata_free(nd);
 	free(revs);
 	if (rv != 0) {
 		v->stale = true;
@@ -364,64 +168,42 @@ done:
 static int
 apply(dsc_view *v, const dsc_event *ev)
 {
-	dsc_instance x;
-	vservice    *gone = NULL;
-	int          rv   = 0;
+	dsc_instance  x;
+	dsi_vservice *gone = NULL;
+	int           rv   = 0;
 
 	if (ev->type == DSC_EVENT_DEREGISTERED) {
-		memset(&x, 0, sizeof(x));
 		pthread_rwlock_wrlock(&v->lock);
-		bool   found;
-		size_t si = service_search(v->data, ev->service, &found);
-		if (found) {
-			vservice *s = v->data->svc[si];
-			size_t    i = inst_search(s, ev->instance.endpoint, &found);
-			if (found) {
-				x = s->inst[i];
-				memmove(&s->inst[i], &s->inst[i + 1],
-				    (s->n - i - 1) * sizeof(*s->inst));
-				s->n--;
-			}
-			if (s->n == 0) {
-				gone = service_unlink(v->data, si);
-			}
-		}
+		dsi_vdata_remove(v->data, ev->service, ev->instance.endpoint, &x, &gone);
 	} else {
 		if ((rv = dsi_inst_copy(&x, &ev->instance)) != 0) {
 			return rv;
 		}
 		pthread_rwlock_wrlock(&v->lock);
-		vservice *s = service_get(v->data, ev->service);
-		if (s == NULL || service_put(s, &x) != 0) {
-			rv = DSC_ENOMEM;
-		}
+		rv = dsi_vdata_put(v->data, ev->service, &x);
 	}
 	if (rv == 0 && ev->revision > atomic_load(&v->revision)) {
 		atomic_store(&v->revision, ev->revision);
 	}
 	pthread_rwlock_unlock(&v->lock);
 	dsi_inst_clear(&x); /* the replaced or removed one, or the copy that did not fit */
-	service_free(gone);
+	dsi_vservice_free(gone);
 	return rv;
+}
+
+static const char *
+watched_key(const void *elem)
+{
+	return ((const vwatched *) elem)->name;
 }
 
 static vwatched *
 watched_find(dsc_view *v, const char *name)
 {
-	size_t lo = 0, hi = v->n_watched;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int    c   = strcmp(v->watched[mid].name, name);
-		if (c == 0) {
-			return &v->watched[mid];
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	return NULL;
+	bool   found;
+	size_t i = dsi_sorted_search(
+	    v->watched, v->n_watched, sizeof(*v->watched), name, watched_key, &found);
+	return found ? &v->watched[i] : NULL;
 }
 
 /* Decides what a change event means for the copy; true when it was applied. */
@@ -666,7 +448,7 @@ dsc_view_close(dsc_view *v)
 	}
 	dsc_watch_close(v->watch);
 	dsc_client_close(v->client);
-	vdata_free(v->data);
+	dsi_vdata_free(v->data);
 	free(v->watched);
 	pthread_rwlock_destroy(&v->lock);
 	free(v);
@@ -684,25 +466,12 @@ dsc_view_reloads(dsc_view *v)
 	return v != NULL ? atomic_load(&v->reloads) : 0;
 }
 
-/* Picks an instance of s by the server's own rule (dsi_pick), under the read lock. */
-static int
-pick(vservice *s, bool healthy_only, const dsc_instance **out)
-{
-	dsi_pick_src src = { s->inst, s->n, inst_weight, inst_healthy };
-	size_t       i;
-	int          rv = dsi_pick(&src, &s->cursor, healthy_only, &i);
-	if (rv == 0) {
-		*out = &s->inst[i];
-	}
-	return rv;
-}
-
 /* Resolves the normalized name under the read lock, which the caller holds. */
 static int
 resolve_locked(dsc_view *v, const char *name, bool healthy_only, const dsc_instance **out)
 {
-	vservice *s = service_find(v->data, name);
-	return s != NULL ? pick(s, healthy_only, out) : DSC_ENOTFOUND;
+	dsi_vservice *s = dsi_vdata_find(v->data, name);
+	return s != NULL ? dsi_vservice_pick(s, healthy_only, out) : DSC_ENOTFOUND;
 }
 
 int
@@ -757,25 +526,12 @@ dsc_view_resolve_endpoint(
 	return rv;
 }
 
-/* Appends copies of s's instances to list->items (sized by the caller). */
-static int
-copy_service(dsc_instance_list *list, const vservice *s)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		if (dsi_inst_copy(&list->items[list->count], &s->inst[i]) != 0) {
-			return DSC_ENOMEM;
-		}
-		list->count++;
-	}
-	return 0;
-}
-
 int
 dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out)
 {
 	char               name[DSI_NAME_MAX + 1], why[8];
 	dsc_instance_list *list;
-	vservice          *one = NULL;
+	dsi_vservice      *one = NULL;
 	size_t             n   = 0;
 	int                rv  = 0;
 
@@ -794,17 +550,17 @@ dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out)
 		for (size_t i = 0; i < v->data->n; i++) {
 			n += v->data->svc[i]->n;
 		}
-	} else if ((one = service_find(v->data, name)) != NULL) {
+	} else if ((one = dsi_vdata_find(v->data, name)) != NULL) {
 		n = one->n;
 	}
 	if (n > 0 && (list->items = calloc(n, sizeof(*list->items))) == NULL) {
 		rv = DSC_ENOMEM;
 	}
 	for (size_t i = 0; rv == 0 && all && i < v->data->n; i++) {
-		rv = copy_service(list, v->data->svc[i]);
+		rv = dsi_vservice_copy(list, v->data->svc[i]);
 	}
 	if (rv == 0 && one != NULL) {
-		rv = copy_service(list, one);
+		rv = dsi_vservice_copy(list, one);
 	}
 	list->revision = atomic_load(&v->revision);
 	pthread_rwlock_unlock(&v->lock);

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/error.h"
 #include "client/internal.h"
 #include "common/name.h"
 #include "common/timeutil.h"

@@ -11,10 +11,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/codec.h"
+#include "client/dial.h"
 #include "client/internal.h"
-#include "common/sockclose.h"
+#include "common/codec.h"
 #include "common/name.h"
+#include "common/nngutil.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 

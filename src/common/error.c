@@ -1,8 +1,8 @@
-/* The single table behind dsc_strerror and dsc_health_name. */
-#include <discovery/discovery.h>
+/* The single expansion of DSC_ERRORS into messages, and the health names. */
+#include "common/error.h"
 
 const char *
-dsc_strerror(int err)
+dsi_strerror(int err)
 {
 	switch (err) {
 #define DSC_ERR_CASE(name, value, msg) \
@@ -15,7 +15,7 @@ dsc_strerror(int err)
 }
 
 const char *
-dsc_health_name(dsc_health h)
+dsi_health_name(dsc_health h)
 {
 	switch (h) {
 	case DSC_HEALTH_HEALTHY:

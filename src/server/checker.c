@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "server/dueheap.h"
@@ -326,8 +327,8 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 	if (t->state != prev) {
 		char esc[96];
 		dsi_info(c->log, "health %s %s: %s -> %s (%s)", t->service,
-		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsc_health_name(prev),
-		    dsc_health_name(t->state), reason);
+		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsi_health_name(prev),
+		    dsi_health_name(t->state), reason);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "common/codec.h"
+#include "common/error.h"
 #include "server/endpoint.h"
 #include "common/name.h"
 #include "common/status.h"
@@ -440,7 +441,7 @@ finish(call *c, int rv)
 	}
 	if (rv != 0) {
 		if (c->message[0] == 0) {
-			snprintf(c->message, sizeof(c->message), "%s", dsc_strerror(rv));
+			snprintf(c->message, sizeof(c->message), "%s", dsi_strerror(rv));
 		}
 		c->revision = dsi_registry_revision(c->d->registry);
 		dsi_debug(c->d->log, "%s failed: %s", k != NULL ? k->name : "request", c->message);

@@ -20,9 +20,9 @@
 
 #include "common/codec.h"
 #include "common/name.h"
+#include "common/nngutil.h"
 #include "common/text.h"
 #include "common/timeutil.h"
-#include "server/transport.h"
 
 /* The thread's longest nap: a change nobody flushed still goes out this soon. */
 #define SAFETY_NET_MS 50
@@ -206,7 +206,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	if ((rv = nng_pub0_open(&e->sock)) != 0) {
 		snprintf(why, why_len, "cannot open the PUB socket: %s", nng_strerror(rv));
 		dsi_events_destroy(e);
-		return DSC_ETRANSPORT;
+		return dsi_err_from_nng(rv);
 	}
 	/* nng's default of 16 messages per subscriber drops bursts at once. */
 	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer);
@@ -216,7 +216,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	    || (rv = nng_listener_start(e->listener, 0)) != 0) {
 		snprintf(why, why_len, "cannot publish on %s: %s", o->url, nng_strerror(rv));
 		dsi_events_destroy(e);
-		return DSC_ETRANSPORT;
+		return dsi_err_from_nng(rv);
 	}
 	dsi_listener_url(e->listener, o->url, e->bound, sizeof(e->bound));
 	*out = e;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "common/error.h"
 #include "server/boot.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -56,12 +57,12 @@ main(int argc, char **argv)
 
 	why[0] = 0;
 	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
-		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsc_strerror(rv));
+		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsi_strerror(rv));
 		/* Bad TLS files and unusable data files are to be fixed like bad configuration. */
 		rv = rv == DSC_EINVAL || rv == DSC_ESTATE ? 2 : 1;
 	} else if ((rv = dsi_boot_run(srv, &cfg, stderr)) == 0
 	    && (rv = dsi_server_start(srv)) != 0) {
-		fprintf(stderr, "discoveryd: cannot start: %s\n", dsc_strerror(rv));
+		fprintf(stderr, "discoveryd: cannot start: %s\n", dsi_strerror(rv));
 		rv = 1;
 	}
 	if (rv != 0) {

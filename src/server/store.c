@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "server/endpoint.h"
 #include "common/name.h"
 #include "common/text.h"
@@ -475,7 +476,7 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 	}
 	if (rv != 0) {
 		return dsi_failf(DSC_ESTATE, why, why_len, "cannot load %s %s from %s: %s", svc, ep,
-		    s->path, dsc_strerror(rv));
+		    s->path, dsi_strerror(rv));
 	}
 	return 0;
 }

@@ -6,7 +6,6 @@
  */
 #include "server/transport.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -16,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/error.h"
+#include "common/nngutil.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 
@@ -86,7 +87,7 @@ item_reply(void *arg, nng_msg *rep)
 	dsi_rep_server *s  = it->srv;
 	if (rep == NULL) {
 		/* Out of memory even for an error reply: the peer times out. */
-		dsi_error(s->log, "cannot build a reply: %s", dsc_strerror(DSC_ENOMEM));
+		dsi_error(s->log, "cannot build a reply: %s", dsi_strerror(DSC_ENOMEM));
 		item_recv(it);
 		return;
 	}
@@ -147,26 +148,6 @@ item_cb(void *arg)
 	}
 }
 
-void
-dsi_listener_url(nng_listener l, const char *url, char *out, size_t n)
-{
-	nng_sockaddr sa;
-	dsi_strlcpy(out, url, n);
-	if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0) {
-		return;
-	}
-	const char *colon = strrchr(url, ':');
-	unsigned    port  = 0;
-	if (sa.s_family == NNG_AF_INET) {
-		port = ntohs(sa.s_in.sa_port);
-	} else if (sa.s_family == NNG_AF_INET6) {
-		port = ntohs(sa.s_in6.sa_port);
-	}
-	if (colon != NULL && port != 0 && strcmp(colon, ":0") == 0) {
-		snprintf(out, n, "%.*s:%u", (int) (colon - url), url, port);
-	}
-}
-
 int
 dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_dispatch *d,
     const dsi_log *log, char *why, size_t why_len)
@@ -192,8 +173,10 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 	pthread_cond_init(&s->cv, NULL);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(why, why_len, "cannot open the REP socket: %s", nng_strerror(rv));
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mtx);
 		free(s);
-		return DSC_ETRANSPORT;
+		return dsi_err_from_nng(rv);
 	}
 	if ((s->items = calloc(s->n_items, sizeof(*s->items))) == NULL) {
 		rv = DSC_ENOMEM;
@@ -204,10 +187,11 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 		item *it  = &s->items[i];
 		it->srv   = s;
 		it->state = ITEM_DONE;
-		if (nng_aio_alloc(&it->aio, item_cb, it) != 0
-		    || nng_ctx_open(&it->ctx, s->sock) != 0) {
-			snprintf(why, why_len, "cannot create the REP work pool");
-			rv = DSC_ENOMEM;
+		if ((rv = nng_aio_alloc(&it->aio, item_cb, it)) != 0
+		    || (rv = nng_ctx_open(&it->ctx, s->sock)) != 0) {
+			snprintf(
+			    why, why_len, "cannot create the REP work pool: %s", nng_strerror(rv));
+			rv = dsi_err_from_nng(rv);
 			goto fail;
 		}
 	}
@@ -222,7 +206,7 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 		    || (rv = nng_listener_start(*l, 0)) != 0) {
 			snprintf(why, why_len, "cannot listen on %s: %s", opts->listen[i],
 			    nng_strerror(rv));
-			rv = DSC_ETRANSPORT;
+			rv = dsi_err_from_nng(rv);
 			goto fail;
 		}
 		s->n_listen++;

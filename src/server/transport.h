@@ -11,7 +11,6 @@
 
 #include "server/dispatch.h"
 #include "common/log.h"
-#include "common/sockclose.h"
 #include "common/tls.h"
 
 typedef struct dsi_rep_server dsi_rep_server;
@@ -27,13 +26,11 @@ typedef struct dsi_rep_options {
 /*
  * Opens the socket and listens on every URL; nothing is received until
  * dsi_rep_start. A URL with port 0 gets an ephemeral port: bound_url
- * reports it. On failure, why names the URL and the cause.
+ * reports it. Returns 0, or the nng failure as a dsc_err (dsi_err_from_nng;
+ * DSC_EINVAL for a bad listener count) with why naming the URL and the cause.
  */
 int dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_dispatch *d,
     const dsi_log *log, char *why, size_t why_len);
-
-/* Writes url with port 0 replaced by the port listener l really got. */
-void dsi_listener_url(nng_listener l, const char *url, char *out, size_t n);
 
 /* The URL listener i is bound to, with the real port. */
 const char *dsi_rep_bound_url(const dsi_rep_server *s, size_t i);

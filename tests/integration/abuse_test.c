@@ -33,7 +33,7 @@
 #include "common/codec.h"
 #include "support/daemon.h"
 #include "support/testutil.h"
-#include "common/sockclose.h"
+#include "common/nngutil.h"
 
 #define MAX_REQUEST    65536 /* the daemon's --max-request-size here */
 #define STR(x)         #x

@@ -24,7 +24,7 @@
 #include "common/codec.h"
 #include "support/daemon.h"
 #include "support/testutil.h"
-#include "common/sockclose.h"
+#include "common/nngutil.h"
 
 typedef struct fixture {
 	td_daemon   d;

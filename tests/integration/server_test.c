@@ -18,7 +18,7 @@
 
 #include "server/server.h"
 #include "support/testutil.h"
-#include "common/sockclose.h"
+#include "common/nngutil.h"
 
 static dsi_server *
 start(size_t max_request)

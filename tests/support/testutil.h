@@ -6,12 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Fails the test with the call and the library's text for its error. */
+#include "common/error.h"
+
+/* Fails the test with the call and the text for its error (the table dsc_strerror shares). */
 #define assert_ok(expr)                                                         \
 	do {                                                                    \
 		int rv_ = (expr);                                               \
 		if (rv_ != 0) {                                                 \
-			fail_msg("%s: %s (%d)", #expr, dsc_strerror(rv_), rv_); \
+			fail_msg("%s: %s (%d)", #expr, dsi_strerror(rv_), rv_); \
 		}                                                               \
 	} while (0)
 

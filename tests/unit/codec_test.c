@@ -129,17 +129,6 @@ test_status_mapping(void **state)
 	assert_int_equal(dsi_err_from_status((Discovery__V1__StatusCode) 99), DSC_EINTERNAL);
 }
 
-static void
-test_strerror_table(void **state)
-{
-	(void) state;
-	assert_string_equal(dsc_strerror(DSC_OK), "success");
-	assert_string_equal(dsc_strerror(DSC_ENOTFOUND), "not found");
-	assert_string_equal(dsc_strerror(-42), "unknown error");
-	assert_string_equal(dsc_health_name(DSC_HEALTH_HEALTHY), "healthy");
-	assert_string_equal(dsc_health_name((dsc_health) 9), "unknown");
-}
-
 int
 main(void)
 {
@@ -149,7 +138,6 @@ main(void)
 		cmocka_unit_test(test_garbage_is_eproto),
 		cmocka_unit_test(test_empty_decodes_as_empty_message),
 		cmocka_unit_test(test_status_mapping),
-		cmocka_unit_test(test_strerror_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

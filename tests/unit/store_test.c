@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/codec.h"
+#include "common/error.h"
 #include "server/dispatch.h"
 #include "server/store.h"
 #include "support/testutil.h"
@@ -175,10 +176,10 @@ open_store(fixture *f)
 	assert_ok(dsi_registry_create(&f->reg, &f->limits));
 	int rv = dsi_store_open(&f->store, f->path, &f->log, why, sizeof(why));
 	if (rv != 0) {
-		fail_msg("dsi_store_open: %s (%s)", dsc_strerror(rv), why);
+		fail_msg("dsi_store_open: %s (%s)", dsi_strerror(rv), why);
 	}
 	if ((rv = dsi_store_load(f->store, f->reg, NULL, NULL, why, sizeof(why))) != 0) {
-		fail_msg("dsi_store_load: %s (%s)", dsc_strerror(rv), why);
+		fail_msg("dsi_store_load: %s (%s)", dsi_strerror(rv), why);
 	}
 	assert_ok(dsi_store_start(f->store, f->reg, on_batch, f));
 	f->d = (dsi_dispatch) { .registry = f->reg, .log = &f->log, .store = f->store };

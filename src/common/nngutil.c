@@ -1,12 +1,68 @@
-/* nng_close with a bound, for nng 1.5.2's close that can hang forever. */
-#include "common/sockclose.h"
+/* nng at the boundary: its errors as dsc_err, bound listener URLs, bounded closes. */
+#include "common/nngutil.h"
 
+#include <arpa/inet.h>
+#include <discovery/discovery.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/text.h"
 #include "common/timeutil.h"
+
+int
+dsi_err_from_nng(int rv)
+{
+	switch (rv) {
+	case 0:
+		return DSC_OK;
+	case NNG_ETIMEDOUT:
+		return DSC_ETIMEDOUT;
+	case NNG_ECONNREFUSED:
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+	case NNG_EUNREACHABLE:
+	case NNG_EADDRINUSE:
+		return DSC_ECONNREFUSED;
+	case NNG_ENOMEM:
+		return DSC_ENOMEM;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return DSC_ECLOSED;
+	case NNG_EADDRINVAL:
+	case NNG_EINVAL:
+	case NNG_ENOTSUP:
+		return DSC_EINVAL;
+	case NNG_ECRYPTO:
+	case NNG_EPEERAUTH:
+		return DSC_ETLS;
+	default:
+		return DSC_ETRANSPORT;
+	}
+}
+
+void
+dsi_listener_url(nng_listener l, const char *url, char *out, size_t n)
+{
+	nng_sockaddr sa;
+	dsi_strlcpy(out, url, n);
+	if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0) {
+		return;
+	}
+	const char *colon = strrchr(url, ':');
+	unsigned    port  = 0;
+	if (sa.s_family == NNG_AF_INET) {
+		port = ntohs(sa.s_in.sa_port);
+	} else if (sa.s_family == NNG_AF_INET6) {
+		port = ntohs(sa.s_in6.sa_port);
+	}
+	if (colon != NULL && port != 0 && strcmp(colon, ":0") == 0) {
+		snprintf(out, n, "%.*s:%u", (int) (colon - url), url, port);
+	}
+}
 
 /* A socket close handed to its own thread; whoever finishes last frees it. */
 typedef struct closer {
