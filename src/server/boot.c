@@ -6,6 +6,7 @@
 
 #include "common/codec.h"
 #include "common/name.h"
+#include "common/request.h"
 #include "common/status.h"
 #include "server/dispatch.h"
 #include "server/registry.h"
@@ -13,37 +14,28 @@
 int
 dsi_boot_register(dsi_server *s, const dsi_boot_instance *b, char *why, size_t why_len)
 {
-	dsi_dispatch                                  *d    = dsi_server_dispatch(s);
-	Discovery__V1__Request                         req  = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__RegisterRequest                 rr   = DISCOVERY__V1__REGISTER_REQUEST__INIT;
-	Discovery__V1__RegisterRequest__MetadataEntry *ents = NULL, **ptrs = NULL;
-	Discovery__V1__Response                       *resp = NULL;
-	nng_msg                                       *msg = NULL, *reply = NULL;
-	int                                            rv = DSC_ENOMEM;
+	dsi_dispatch            *d    = dsi_server_dispatch(s);
+	Discovery__V1__Request  *req  = NULL;
+	Discovery__V1__Response *resp = NULL;
+	nng_msg                 *msg = NULL, *reply = NULL;
+	int                      rv;
+	dsc_registration         reg = {
+		        .service     = b->service,
+		        .endpoint    = b->endpoint,
+		        .metadata    = b->metadata,
+		        .n_metadata  = b->n_metadata,
+		        .health_path = b->health_path,
+		        .ttl_ms      = b->ttl_ms,
+		        .weight      = b->weight,
+	};
 
-	if (b->n_metadata > 0
-	    && ((ents = calloc(b->n_metadata, sizeof(*ents))) == NULL
-	        || (ptrs = calloc(b->n_metadata, sizeof(*ptrs))) == NULL)) {
+	if ((rv = dsi_request_register_new(&req, &reg)) != 0) {
 		goto out;
 	}
-	for (size_t i = 0; i < b->n_metadata; i++) {
-		discovery__v1__register_request__metadata_entry__init(&ents[i]);
-		ents[i].key   = (char *) b->keys[i];
-		ents[i].value = (char *) b->values[i];
-		ptrs[i]       = &ents[i];
-	}
-	rr.service     = (char *) b->service;
-	rr.endpoint    = (char *) b->endpoint;
-	rr.health_path = (char *) (b->health_path != NULL ? b->health_path : "");
-	rr.ttl_ms      = b->ttl_ms;
-	rr.weight      = b->weight;
-	rr.metadata    = ptrs;
-	rr.n_metadata  = b->n_metadata;
-	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
-	req.register_  = &rr;
-	req.auth_token = (char *) (d->token != NULL ? d->token : "");
+	req->auth_token = (char *) (d->token != NULL ? d->token : "");
 	/* Bytes in, bytes out: start-up registrations take the network's path. */
-	if (dsi_pack(&req.base, &msg) != 0
+	rv = DSC_ENOMEM;
+	if (dsi_pack(&req->base, &msg) != 0
 	    || dsi_dispatch_handle(d, nng_msg_body(msg), nng_msg_len(msg), &reply) != 0) {
 		goto out;
 	}
@@ -67,8 +59,7 @@ out:
 	if (reply != NULL) {
 		nng_msg_free(reply);
 	}
-	free(ents);
-	free(ptrs);
+	dsi_request_free(req);
 	return rv;
 }
 

@@ -221,8 +221,7 @@ services_from_env(dsi_config *c, char *const *envp, char *why, size_t why_len)
 		for (size_t i = 0; i < c->n_boot; i++) {
 			if (strcmp(c->boot[i].service, name) == 0
 			    && strncmp(c->boot[i].origin, "file", 4) == 0) {
-				free(c->boot[i].keys);
-				free(c->boot[i].values);
+				free(c->boot[i].metadata);
 			} else {
 				c->boot[k++] = c->boot[i];
 			}
@@ -551,8 +550,7 @@ void
 dsi_config_free(dsi_config *c)
 {
 	for (size_t i = 0; i < c->n_boot; i++) {
-		free(c->boot[i].keys);
-		free(c->boot[i].values);
+		free(c->boot[i].metadata);
 	}
 	free(c->boot);
 	for (size_t i = 0; i < c->n_warnings; i++) {

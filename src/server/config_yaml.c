@@ -208,31 +208,26 @@ boot_from_yaml(yaml_ctx *y, const char *svc, const yaml_node_t *n)
 	}
 	if (md != NULL) {
 		size_t cnt = (size_t) (md->data.mapping.pairs.top - md->data.mapping.pairs.start);
-		b.keys     = calloc(cnt, sizeof(*b.keys));
-		b.values   = calloc(cnt, sizeof(*b.values));
-		if (b.keys == NULL || b.values == NULL) {
-			free(b.keys);
-			free(b.values);
+		b.metadata = calloc(cnt, sizeof(*b.metadata));
+		if (b.metadata == NULL) {
 			return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
 		}
 		for (size_t i = 0; i < cnt; i++) {
 			yaml_node_pair_t  *p = &md->data.mapping.pairs.start[i];
 			const yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
 			if (scalar(k) == NULL || scalar(v) == NULL) {
-				free(b.keys);
-				free(b.values);
+				free(b.metadata);
 				return yfail(
 				    y, k, "service %s: metadata entries must be plain values", svc);
 			}
-			b.keys[i]   = own_str(c, scalar(k));
-			b.values[i] = own_str(c, scalar(v));
+			b.metadata[i].key   = own_str(c, scalar(k));
+			b.metadata[i].value = own_str(c, scalar(v));
 		}
 		b.n_metadata = cnt;
 	}
 	dsi_boot_instance *nb = realloc(c->boot, (c->n_boot + 1) * sizeof(*nb));
 	if (nb == NULL) {
-		free(b.keys);
-		free(b.values);
+		free(b.metadata);
 		return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
 	}
 	c->boot              = nb;
@@ -371,8 +366,7 @@ void
 dsi_yaml_file_free(dsi_yaml_file *f)
 {
 	for (size_t i = 0; i < f->n_boot; i++) {
-		free(f->boot[i].keys);
-		free(f->boot[i].values);
+		free(f->boot[i].metadata);
 	}
 	free(f->boot);
 	free(f->settings);

@@ -14,15 +14,14 @@
 
 /* One instance to register at start-up. Strings belong to whoever filled it in. */
 typedef struct dsi_boot_instance {
-	const char  *service; /* normalized */
-	const char  *endpoint;
-	const char  *health_path; /* NULL: the default */
-	uint32_t     ttl_ms;
-	uint32_t     weight;
-	const char **keys; /* malloc'd array, freed with the instance's owner */
-	const char **values;
-	size_t       n_metadata;
-	char         origin[160]; /* "file discovery.yaml:3", "env SERVICE_MEMORY" */
+	const char *service; /* normalized */
+	const char *endpoint;
+	const char *health_path; /* NULL: the default */
+	uint32_t    ttl_ms;
+	uint32_t    weight;
+	dsc_kv     *metadata; /* malloc'd array, freed with the instance's owner */
+	size_t      n_metadata;
+	char        origin[160]; /* "file discovery.yaml:3", "env SERVICE_MEMORY" */
 } dsi_boot_instance;
 
 /* One setting as the file writes it: a scalar, or one item of a list. */

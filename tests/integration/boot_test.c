@@ -36,14 +36,13 @@ build(void)
 static void
 test_register_and_missing(void **state)
 {
-	dsi_server       *s   = build();
-	const char       *k[] = { "zone" }, *v[] = { "eu-1" };
-	dsi_boot_instance b = { .service = "memory",
-		.endpoint                = "http://127.0.0.1:9",
-		.keys                    = k,
-		.values                  = v,
-		.n_metadata              = 1,
-		.origin                  = "test" };
+	dsi_server       *s    = build();
+	dsc_kv            md[] = { { "zone", "eu-1" } };
+	dsi_boot_instance b    = { .service = "memory",
+		   .endpoint                = "http://127.0.0.1:9",
+		   .metadata                = md,
+		   .n_metadata              = 1,
+		   .origin                  = "test" };
 	char              why[256], missing[256];
 	const char       *names[] = { "memory", "Billing", "bad name!" };
 	(void) state;

@@ -163,7 +163,7 @@ test_extended_file(void **state)
 	assert_int_equal(m2->ttl_ms, 5000);
 	assert_int_equal(m2->weight, 3);
 	assert_int_equal(m2->n_metadata, 2);
-	assert_string_equal(m2->keys[0], "zone");
+	assert_string_equal(m2->metadata[0].key, "zone");
 	assert_non_null(boot(f, "cognition-engine", 0)); /* names are normalized */
 	assert_true(warned(f, "ext.yaml:18: unknown key \"colour\""));
 }

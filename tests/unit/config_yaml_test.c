@@ -113,8 +113,8 @@ test_services(void **state)
 	assert_int_equal(b[1].ttl_ms, 5000);
 	assert_int_equal(b[1].weight, 3);
 	assert_int_equal(b[1].n_metadata, 1);
-	assert_string_equal(b[1].keys[0], "zone");
-	assert_string_equal(b[1].values[0], "eu-1");
+	assert_string_equal(b[1].metadata[0].key, "zone");
+	assert_string_equal(b[1].metadata[0].value, "eu-1");
 	assert_string_equal(b[2].service, "cognition-engine"); /* normalized */
 	assert_int_equal(f->y.n_warnings, 1);
 	assert_non_null(
