@@ -189,7 +189,10 @@ int dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc
 int dsc_heartbeat(
     dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err);
 
-/* The revision carried by the last reply on this client (failed calls included). */
+/*
+ * The revision of the last Response this client received, error replies
+ * included (NOT_FOUND: absent as of it); a call without a reply leaves it.
+ */
 uint64_t dsc_client_revision(const dsc_client *c);
 
 /* ---- events and views (the server's --publish socket) ---- */

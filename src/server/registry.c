@@ -12,6 +12,7 @@
 
 #include "common/name.h"
 #include "common/pick.h"
+#include "common/rwlock.h"
 #include "common/sorted.h"
 #include "common/text.h"
 #include "common/timeutil.h"
@@ -44,7 +45,7 @@ typedef struct service {
 } service;
 
 struct dsi_registry {
-	pthread_rwlock_t    lock;
+	pthread_rwlock_t    lock; /* the registry lock (docs/design.md): the table and revision */
 	service           **buckets;
 	size_t              nbuckets; /* a power of two */
 	size_t              nservices;
@@ -356,7 +357,11 @@ dsi_registry_create(dsi_registry **out, const dsi_registry_limits *limits)
 	} else {
 		dsi_registry_limits_default(&r->limits);
 	}
-	pthread_rwlock_init(&r->lock, NULL);
+	if (dsi_rwlock_init(&r->lock) != 0) { /* writer-preferring: resolves cannot starve writes */
+		free(r->buckets);
+		free(r);
+		return DSC_ENOMEM;
+	}
 	*out = r;
 	return 0;
 }

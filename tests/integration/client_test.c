@@ -547,7 +547,7 @@ test_client_survives_server_restart(void **state)
 /* Load while SIGTERM arrives: every call ends in an answer or a transport error. */
 typedef struct hammer {
 	const char *url;
-	int         ok, transport, wrong;
+	_Atomic int ok, transport, wrong; /* polled by the test while the worker runs */
 } hammer;
 
 static void *
