@@ -22,6 +22,7 @@
 
 #define BODY_CAP    4096 /* bytes of a health response we read; the status is what counts */
 #define NOT_IN_HEAP SIZE_MAX
+#define DEFER_MS    20 /* a result the store has no revision for yet is retried this soon */
 
 /* One checked instance, owned by the checker thread. */
 typedef struct target {
@@ -42,7 +43,10 @@ typedef struct target {
 	bool                 gone;    /* removed while its check ran: freed when it ends */
 	char                *refused; /* why the policy refused the address, for this check */
 	const dsi_netpolicy *policy;
-	bool                 spread; /* the first reschedule has been randomized */
+	bool                 spread;   /* the first reschedule has been randomized */
+	bool                 deferred; /* a result waits for the store's headroom */
+	bool                 deferred_ok;
+	char                 deferred_reason[128];
 } target;
 
 /* A registry change waiting for the thread. */
@@ -476,18 +480,18 @@ body_cb(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static void
+/* Returns false when the result is deferred: the store has no revision for it yet. */
+static bool
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
 	/*
 	 * Any result may change the state, and a change takes a revision the
-	 * store must have reserved. Waiting here is short: the writer holds the
-	 * reservation lock only while it applies a batch, never across a commit.
+	 * store must have reserved. reserve never waits for the disk (at most
+	 * for the writer applying a batch in memory): with no headroom left it
+	 * fails at once, and the result is recorded on a later round.
 	 */
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
-		dsi_warn(
-		    c->log, "health of %s not recorded: the revision cannot be stored", t->service);
-		return; /* the run counters stand: the next result tries again */
+		return false; /* the run counters stand until it is recorded */
 	}
 	int64_t    now  = dsi_wall_ms();
 	dsc_health prev = t->state;
@@ -499,7 +503,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		c->o.release(c->o.store_arg);
 	}
 	if (rv != 0) {
-		return; /* deregistered meanwhile; its removal is in the inbox */
+		return true; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
 		char esc[96];
@@ -507,6 +511,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsc_health_name(prev),
 		    dsc_health_name(t->state), reason);
 	}
+	return true;
 }
 
 static void
@@ -522,7 +527,7 @@ reap(dsi_checker *c, target *t)
 		}
 	} else if (c->o.deregister_after_ms > 0) {
 		dsi_registry_reap(c->registry, t->service, t->endpoint, c->o.deregister_after_ms,
-		    dsi_wall_ms(), false, &removed);
+		    dsi_wall_ms(), &removed);
 		if (removed) {
 			dsi_info(c->log, "removed %s after %d ms unhealthy", t->service,
 			    c->o.deregister_after_ms);
@@ -571,6 +576,8 @@ start_check(dsi_checker *c, target *t)
 	c->inflight++;
 }
 
+static void recorded(dsi_checker *c, target *t, bool ok, const char *reason);
+
 static void
 finish_check(dsi_checker *c, CURL *e, CURLcode res)
 {
@@ -602,7 +609,20 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 	} else {
 		snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(res));
 	}
-	record(c, t, ok, reason);
+	recorded(c, t, ok, reason);
+}
+
+/* Records a result (or defers it), then schedules the next check. */
+static void
+recorded(dsi_checker *c, target *t, bool ok, const char *reason)
+{
+	t->deferred = !record(c, t, ok, reason);
+	if (t->deferred) {
+		t->deferred_ok = ok;
+		snprintf(t->deferred_reason, sizeof(t->deferred_reason), "%s", reason);
+		schedule(c, t, dsi_monotonic_ms() + DEFER_MS);
+		return;
+	}
 	if (t->state == DSC_HEALTH_UNHEALTHY) {
 		reap(c, t);
 	}
@@ -619,7 +639,7 @@ visit_ttl(dsi_checker *c, target *t)
 {
 	int64_t wall = dsi_wall_ms(), next = 0;
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms); /* try again later */
+		schedule(c, t, dsi_monotonic_ms() + DEFER_MS); /* no revision yet: soon again */
 		return;
 	}
 	int rv = dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next);
@@ -683,10 +703,15 @@ checker_main(void *arg)
 			break;
 		}
 		while (c->nheap > 0 && c->heap[0]->due <= now
-		    && (c->inflight < c->o.max_inflight || c->heap[0]->ttl_ms > 0)) {
+		    && (c->inflight < c->o.max_inflight || c->heap[0]->ttl_ms > 0
+		        || c->heap[0]->deferred)) {
 			target *t = c->heap[0];
 			heap_remove(c, t);
-			if (t->ttl_ms > 0) {
+			if (t->deferred) {
+				char reason[sizeof(t->deferred_reason)];
+				memcpy(reason, t->deferred_reason, sizeof(reason));
+				recorded(c, t, t->deferred_ok, reason);
+			} else if (t->ttl_ms > 0) {
 				visit_ttl(c, t);
 			} else {
 				start_check(c, t);
