@@ -806,6 +806,156 @@ test_concurrent(void **state)
 	assert_int_equal(dsi_registry_revision(r), 8 * 500 + 8 * 250);
 }
 
+/* ---- out of memory: a failure changes nothing and publishes nothing ---- */
+
+/* Counts the observer's calls, freeing the copies it is handed. */
+static void
+count_changes(void *arg, dsi_change *ch)
+{
+	(*(int *) arg)++;
+	free(ch->instance);
+}
+
+/* Everything a reader can see, as one string, to compare before and after. */
+static void
+snapshot(dsi_registry *r, char *out, size_t len)
+{
+	dsi_instances list;
+	uint64_t      rev;
+	size_t        used = 0;
+	assert_ok(dsi_registry_get_all(r, NULL, &list, &rev));
+	used += (size_t) snprintf(out + used, len - used, "rev %llu;", (unsigned long long) rev);
+	for (size_t i = 0; i < list.count && used < len; i++) {
+		const dsi_instance *x = list.items[i];
+		used += (size_t) snprintf(out + used, len - used, "%s %s %s %u %u %zu;", x->service,
+		    x->endpoint, x->health_path, x->ttl_ms, x->weight, x->n_metadata);
+		for (size_t k = 0; k < x->n_metadata && used < len; k++) {
+			used += (size_t) snprintf(out + used, len - used, "%s=%s,",
+			    x->metadata[k]->key, x->metadata[k]->value);
+		}
+	}
+	dsi_instances_free(&list);
+}
+
+/*
+ * Runs op with the n-th allocation failing, for n = 0, 1, ... until op
+ * succeeds: every failure is DSC_ENOMEM with the registry and the observer
+ * untouched. Returns how many allocations op needed.
+ */
+static int
+fail_each_allocation(dsi_registry *r, int *changes, int (*op)(dsi_registry *r))
+{
+	static char before[8192], after[8192];
+	for (int n = 0; n < 100; n++) {
+		snapshot(r, before, sizeof(before));
+		int seen = *changes;
+		dsi_registry_fail_alloc_after(r, n);
+		int rv = op(r);
+		dsi_registry_fail_alloc_after(r, -1);
+		if (rv == 0) {
+			return n;
+		}
+		assert_int_equal(rv, DSC_ENOMEM);
+		snapshot(r, after, sizeof(after));
+		assert_string_equal(after, before);
+		assert_int_equal(*changes, seen);
+	}
+	fail_msg("still failing after 100 allocations");
+	return -1;
+}
+
+static int
+op_register_new(dsi_registry *r)
+{
+	dsc_kv           kv[] = { { "zone", "a" }, { "rack", "r1" } };
+	dsi_registration g    = { .service = "fresh",
+		   .endpoint               = "http://n:1",
+		   .metadata               = kv,
+		   .n_metadata             = 2,
+		   .health_path            = "/health" };
+	dsi_instance    *x    = NULL;
+	bool             created;
+	char             why[256];
+	int rv = dsi_registry_register(r, &g, 1000, &x, &created, NULL, why, sizeof(why));
+	if (rv == 0) {
+		assert_true(created);
+		assert_string_equal(x->endpoint, "http://n:1");
+		assert_int_equal(x->n_metadata, 2);
+		free(x);
+	}
+	return rv;
+}
+
+static int
+op_register_update(dsi_registry *r)
+{
+	dsc_kv           kv = { "zone", "b" };
+	dsi_registration g  = { .service = "memory",
+		 .endpoint               = "http://a:1",
+		 .metadata               = &kv,
+		 .n_metadata             = 1,
+		 .health_path            = "/hz",
+		 .weight                 = 5 };
+	dsi_instance    *x  = NULL;
+	bool             created;
+	char             why[256];
+	int rv = dsi_registry_register(r, &g, 1000, &x, &created, NULL, why, sizeof(why));
+	if (rv == 0) {
+		assert_false(created);
+		assert_int_equal(x->weight, 5);
+		free(x);
+	}
+	return rv;
+}
+
+static int
+op_deregister_one(dsi_registry *r)
+{
+	uint32_t removed;
+	int      rv = dsi_registry_deregister(r, "memory", "http://b:1", &removed, NULL);
+	if (rv == 0) {
+		assert_int_equal(removed, 1);
+	}
+	return rv;
+}
+
+static int
+op_deregister_service(dsi_registry *r)
+{
+	uint32_t removed;
+	int      rv = dsi_registry_deregister(r, "memory", NULL, &removed, NULL);
+	if (rv == 0) {
+		assert_int_equal(removed, 2);
+	}
+	return rv;
+}
+
+static void
+test_out_of_memory_changes_nothing(void **state)
+{
+	dsi_registry *r       = *state;
+	int           changes = 0;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://c:1", DSC_HEALTH_UNHEALTHY, 1000, "HTTP 500", "test", NULL));
+	dsi_registry_set_observer(r, count_changes, &changes);
+
+	/* A new instance in a new service: several allocations, each one may fail. */
+	assert_true(fail_each_allocation(r, &changes, op_register_new) > 3);
+	assert_int_equal(changes, 1);
+	assert_true(fail_each_allocation(r, &changes, op_register_update) > 3);
+	assert_int_equal(changes, 2);
+	assert_true(fail_each_allocation(r, &changes, op_deregister_one) > 1);
+	assert_int_equal(changes, 3);
+	assert_true(fail_each_allocation(r, &changes, op_deregister_service) > 1);
+	assert_int_equal(changes, 5);
+	assert_int_equal(dsi_registry_count(r), 1);
+	dsi_registry_set_observer(r, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -829,6 +979,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plan_register, setup, teardown),
 		cmocka_unit_test(test_plan_register_limits_count_pending),
 		cmocka_unit_test_setup_teardown(test_prepare_deregister_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_out_of_memory_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_revision_forward_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reap, setup, teardown),
 		cmocka_unit_test_setup_teardown(

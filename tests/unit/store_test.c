@@ -953,6 +953,41 @@ test_reserve_covers_health_changes(void **state)
 }
 
 /*
+ * A health change never waits for the disk: with the writer held (as if in
+ * a long commit), try_reserve hands out the headroom and then refuses at
+ * once; once the writer runs again, the headroom comes back.
+ */
+static void
+test_reserve_never_waits_for_the_writer(void **state)
+{
+	fixture *f     = *state;
+	int      taken = 0;
+
+	open_store(f);
+	expect(send_register(f, "flappy", "http://f:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	hold_writer(f);
+	expect(send_register(f, "flappy", "http://g:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	wait_held(f);
+	while (dsi_writer_try_reserve(f->writer) == 0) {
+		assert_ok(dsi_registry_set_health(f->reg, "flappy", "http://f:80",
+		    taken % 2 == 0 ? DSC_HEALTH_HEALTHY : DSC_HEALTH_UNHEALTHY, dsi_wall_ms(), NULL,
+		    "test", NULL));
+		dsi_writer_release(f->writer);
+		if (++taken > DSI_STORE_RESERVE + DSI_STORE_LOW_WATER) {
+			fail_msg("more revisions handed out than were ever reserved");
+		}
+	}
+	assert_true(taken > 0);
+	release_writer(f);
+	reserve(f); /* the writer tops the reservation up on its own */
+	dsi_writer_release(f->writer);
+	uint64_t rev = dsi_registry_revision(f->reg);
+	close_store(f);
+	open_store(f);
+	assert_int_equal(dsi_registry_revision(f->reg), rev);
+}
+
+/*
  * A whole-service deregister is one write but one revision per instance it
  * removes: the stored reservation must cover them all.
  */
@@ -1049,6 +1084,7 @@ main(void)
 		CASE(test_new_file_gets_schema),
 		CASE(test_empty_file_is_new),
 		CASE(test_reserve_covers_health_changes),
+		CASE(test_reserve_never_waits_for_the_writer),
 		CASE(test_large_deregister_keeps_revision),
 		CASE(test_writes_after_stop_are_refused),
 		CASE(test_failed_statement_does_not_wedge),
