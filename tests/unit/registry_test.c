@@ -439,7 +439,7 @@ plan(dsi_registry *r, const dsi_registration *g, uint32_t pending_service, uint3
 }
 
 static void
-test_plan_register(void **state)
+test_prepare_register(void **state)
 {
 	dsi_registry    *r    = *state;
 	dsc_kv           kv[] = { { "zone", "a" }, { "zone", "b" } };
@@ -518,7 +518,7 @@ test_plan_register(void **state)
 }
 
 static void
-test_plan_register_limits_count_pending(void **state)
+test_prepare_register_limits_count_pending(void **state)
 {
 	dsi_registry       *r;
 	dsi_registry_limits l;
@@ -976,8 +976,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_metadata_sorted_last_wins_and_limited, setup, teardown),
 		cmocka_unit_test(test_instance_limits),
-		cmocka_unit_test_setup_teardown(test_plan_register, setup, teardown),
-		cmocka_unit_test(test_plan_register_limits_count_pending),
+		cmocka_unit_test_setup_teardown(test_prepare_register, setup, teardown),
+		cmocka_unit_test(test_prepare_register_limits_count_pending),
 		cmocka_unit_test_setup_teardown(test_prepare_deregister_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_out_of_memory_changes_nothing, setup, teardown),
