@@ -2,7 +2,7 @@
  * The writer thread: batching, conflicts, the commit with its revision
  * reservation, applying to the registry, and the replies after the lock.
  *
- * Lock order: apply_mtx, then the registry's locks; mtx is taken alone.
+ * Lock order: apply_mtx, then mtx or the registry's locks (never the reverse).
  * The disk is only touched with no lock held.
  */
 #include "server/writer.h"
