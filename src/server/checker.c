@@ -21,6 +21,8 @@
 #include "server/dueheap.h"
 #include "server/probe.h"
 
+#define DEFER_MS 20 /* a result the store has no revision for yet is retried this soon */
+
 /* One checked instance, owned by the checker thread. */
 typedef struct target {
 	struct target *hnext;
@@ -31,11 +33,14 @@ typedef struct target {
 	dsc_health     state; /* as last sent to the registry */
 	int            ok_run;
 	int            fail_run;
-	dsi_due        due;    /* monotonic ms; in the heap while waiting for its turn */
-	CURL          *easy;   /* while a check runs */
-	dsi_probe      probe;  /* the check's own state (connect_only stays) */
-	bool           gone;   /* removed while its check ran: freed when it ends */
-	bool           spread; /* the first reschedule has been randomized */
+	dsi_due        due;      /* monotonic ms; in the heap while waiting for its turn */
+	CURL          *easy;     /* while a check runs */
+	dsi_probe      probe;    /* the check's own state (connect_only stays) */
+	bool           gone;     /* removed while its check ran: freed when it ends */
+	bool           spread;   /* the first reschedule has been randomized */
+	bool           deferred; /* a result waits for the store's headroom */
+	bool           deferred_ok;
+	char           deferred_reason[128];
 } target;
 
 /* A registry change waiting for the thread. */
@@ -299,18 +304,18 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 
 /* ---- checks ---- */
 
-static void
+/* Returns false when the result is deferred: the store has no revision for it yet. */
+static bool
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
 	/*
 	 * Any result may change the state, and a change takes a revision the
-	 * store must have reserved. Waiting here is short: the writer holds the
-	 * reservation lock only while it applies a batch, never across a commit.
+	 * store must have reserved. reserve never waits for the disk (at most
+	 * for the writer applying a batch in memory): with no headroom left it
+	 * fails at once, and the result is recorded on a later round.
 	 */
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
-		dsi_warn(
-		    c->log, "health of %s not recorded: the revision cannot be stored", t->service);
-		return; /* the run counters stand: the next result tries again */
+		return false; /* the run counters stand until it is recorded */
 	}
 	int64_t    now  = dsi_wall_ms();
 	dsc_health prev = t->state;
@@ -322,7 +327,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		c->o.release(c->o.store_arg);
 	}
 	if (rv != 0) {
-		return; /* deregistered meanwhile; its removal is in the inbox */
+		return true; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
 		char esc[96];
@@ -330,6 +335,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsi_health_name(prev),
 		    dsi_health_name(t->state), reason);
 	}
+	return true;
 }
 
 static void
@@ -345,7 +351,7 @@ reap(dsi_checker *c, target *t)
 		}
 	} else if (c->o.deregister_after_ms > 0) {
 		dsi_registry_reap(c->registry, t->service, t->endpoint, c->o.deregister_after_ms,
-		    dsi_wall_ms(), false, &removed);
+		    dsi_wall_ms(), &removed);
 		if (removed) {
 			dsi_info(c->log, "removed %s after %d ms unhealthy", t->service,
 			    c->o.deregister_after_ms);
@@ -370,6 +376,8 @@ start_check(dsi_checker *c, target *t)
 	c->inflight++;
 }
 
+static void recorded(dsi_checker *c, target *t, bool ok, const char *reason);
+
 static void
 finish_check(dsi_checker *c, CURL *e, CURLcode res)
 {
@@ -388,7 +396,20 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 		return;
 	}
 	bool ok = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
-	record(c, t, ok, reason);
+	recorded(c, t, ok, reason);
+}
+
+/* Records a result (or defers it), then schedules the next check. */
+static void
+recorded(dsi_checker *c, target *t, bool ok, const char *reason)
+{
+	t->deferred = !record(c, t, ok, reason);
+	if (t->deferred) {
+		t->deferred_ok = ok;
+		snprintf(t->deferred_reason, sizeof(t->deferred_reason), "%s", reason);
+		schedule(c, t, dsi_monotonic_ms() + DEFER_MS);
+		return;
+	}
 	if (t->state == DSC_HEALTH_UNHEALTHY) {
 		reap(c, t);
 	}
@@ -405,7 +426,7 @@ visit_ttl(dsi_checker *c, target *t)
 {
 	int64_t wall = dsi_wall_ms(), next = 0;
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms); /* try again later */
+		schedule(c, t, dsi_monotonic_ms() + DEFER_MS); /* no revision yet: soon again */
 		return;
 	}
 	int rv = dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next);
@@ -470,9 +491,13 @@ checker_main(void *arg)
 		}
 		target *t;
 		while ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL && t->due.at <= now
-		    && (c->inflight < c->o.max_inflight || t->ttl_ms > 0)) {
+		    && (c->inflight < c->o.max_inflight || t->ttl_ms > 0 || t->deferred)) {
 			dsi_dueheap_remove(&c->heap, &t->due);
-			if (t->ttl_ms > 0) {
+			if (t->deferred) {
+				char reason[sizeof(t->deferred_reason)];
+				memcpy(reason, t->deferred_reason, sizeof(reason));
+				recorded(c, t, t->deferred_ok, reason);
+			} else if (t->ttl_ms > 0) {
 				visit_ttl(c, t);
 			} else {
 				start_check(c, t);
