@@ -21,10 +21,6 @@
 #include "common/name.h"
 #include "common/tls.h"
 
-#ifndef DISCOVERY_VERSION
-#define DISCOVERY_VERSION "0.1.0"
-#endif
-
 #define DEFAULT_SERVER     "tcp://127.0.0.1:7700"
 #define SERVER_ENV         "DISCOVERY_SERVER"
 #define DEFAULT_PUBLISH    "tcp://127.0.0.1:7701"
@@ -1426,7 +1422,7 @@ main(int argc, char **argv)
 		print_usage(stdout);
 		return finish(EXIT_OK);
 	case PARSE_VERSION:
-		printf("discoveryctl %s\n", DISCOVERY_VERSION);
+		printf("discoveryctl %s\n", DSC_VERSION_STRING);
 		return finish(EXIT_OK);
 	case PARSE_ERROR:
 		print_usage_error(&c, why);
