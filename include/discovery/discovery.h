@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <discovery/version.h> /* generated: DSC_VERSION_*, dsc_version() */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
