@@ -55,9 +55,10 @@ typedef struct scen {
 	const char *etcd_path, *etcdload;
 	bn_child    dd, fake;
 	bn_etcd     etcd;
-	char        value_file[600], go_log[600], data_file[600];
-	size_t      nsvc, reply_len;
-	void      **reqs; /* packed Resolve requests, one per service */
+	char        value_file[600], reply_file[600], go_log[600], data_file[600];
+	size_t      nsvc, reply_len; /* reply_len: the latest Resolve reply's length */
+	size_t      value_len;       /* etcd's values: the first Resolve reply's bytes */
+	void      **reqs;            /* packed Resolve requests, one per service */
 	size_t     *req_lens;
 	size_t      counts[MAX_COUNTS];
 	int         ncounts;
@@ -159,6 +160,16 @@ dd_measure(scen *s, int op, size_t clients, int rep, fig *f)
 		f->p50_us = f->p99_us = NAN; /* bn_register_all keeps no latencies */
 		f->errors             = 0;   /* any failure fails the run */
 		return 0;
+	}
+	/*
+	 * The reply carries the registry's revision, whose varint grows with the
+	 * write runs in between: take the expected length afresh.
+	 */
+	if (bn_capture_reply(
+	        s->dd.url, s->reqs[0], s->req_lens[0], 11, s->reply_file, &s->reply_len)
+	    != 0) {
+		fprintf(stderr, "bench_etcd: a Resolve failed before the run\n");
+		return -1;
 	}
 	bn_load_opts lo = {
 		.url        = s->dd.url,
@@ -464,7 +475,7 @@ setup(scen *s)
 	}
 	/* etcd's value for every key is the bytes of discoveryd's Resolve reply. */
 	if (bn_capture_reply(
-	        s->dd.url, s->reqs[0], s->req_lens[0], 11, s->value_file, &s->reply_len)
+	        s->dd.url, s->reqs[0], s->req_lens[0], 11, s->value_file, &s->value_len)
 	    != 0) {
 		fprintf(stderr, "bench_etcd: the first Resolve failed\n");
 		return -1;
@@ -482,7 +493,7 @@ setup(scen *s)
 	printf("etcd side by side: discoveryd at %s (--data %s), etcd %s at %s, trivial gRPC "
 	       "server at %s; %zu services x %d instances in %.2f s; reply/value %zu bytes\n",
 	    s->dd.url, s->data_file, s->etcd.version, s->etcd.child.url, s->fake.url, s->nsvc,
-	    PER_SERVICE, reg_s, s->reply_len);
+	    PER_SERVICE, reg_s, s->value_len);
 	return 0;
 }
 
@@ -509,6 +520,7 @@ main(int argc, char **argv)
 	s.dur  = s.o.duration_s > 0 ? s.o.duration_s : s.o.smoke ? 0.2 : 2.0;
 	s.warm = s.o.smoke ? 0.05 : 0.5;
 	snprintf(s.value_file, sizeof(s.value_file), "%s/etcd-value.bin", s.o.out_dir);
+	snprintf(s.reply_file, sizeof(s.reply_file), "%s/etcd-reply.bin", s.o.out_dir);
 	snprintf(s.go_log, sizeof(s.go_log), "%s/etcd-etcdload.log", s.o.out_dir);
 	snprintf(s.data_file, sizeof(s.data_file), "%s/etcd-discoveryd.db", s.o.out_dir);
 	unlink(s.go_log);
@@ -547,7 +559,7 @@ out:
 		    "against a gRPC server returning at once; discoveryd wrote %.1f writes per "
 		    "commit over the run; load average %s at start, %s at end (shared machine)",
 		    s.etcd.version, write_count(&s, 1), write_count(&s, 8), write_count(&s, 32),
-		    s.nsvc, PER_SERVICE, s.reply_len, s.dur, s.warm, writes_per_commit(&s.dd), la0,
+		    s.nsvc, PER_SERVICE, s.value_len, s.dur, s.warm, writes_per_commit(&s.dd), la0,
 		    la1);
 		char wal[620];
 		snprintf(wal, sizeof(wal), "%s-wal", s.data_file);
