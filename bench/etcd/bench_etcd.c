@@ -323,7 +323,7 @@ report(scen *s, const char *la0, const char *la1)
 					    med(s, op, SRV_ETCD, ci, 3, -1));
 				}
 				fprintf(md,
-				    "| %s | %zu | %.0f | %.0f | **%.2f** | %s | %s | %.0f | %.2f | "
+				    "| %s | %zu | %.0f | %.0f | **%.3f** | %s | %s | %.0f | %.2f | "
 				    "%.1f, %.1f | %s |\n",
 				    what[op], clients, dd, et, ratio, tgt ? ">= 2" : "-",
 				    strcmp(verdict, "missed") == 0 ? "**missed**" : verdict, fk,
