@@ -10,12 +10,13 @@ extern char **environ;
 
 /* Registers the configured services and checks --require; returns an exit code. */
 static int
-preload(dsi_server *srv, const dsi_config *cfg)
+preload(dsi_server *srv, const dsi_config *cfg, dsi_logq *logq)
 {
 	char why[512], missing[1024];
 	for (size_t i = 0; i < cfg->n_boot; i++) {
 		const dsi_boot_instance *b = &cfg->boot[i];
 		if (dsi_server_register(srv, b, why, sizeof(why)) != 0) {
+			dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS); /* queued lines come first */
 			fprintf(
 			    stderr, "discoveryd: %s: service %s: %s\n", b->origin, b->service, why);
 			return 2;
@@ -23,6 +24,7 @@ preload(dsi_server *srv, const dsi_config *cfg)
 	}
 	const dsi_server_options *o = &cfg->options;
 	if (dsi_server_missing(srv, o->require, o->n_require, missing, sizeof(missing)) > 0) {
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
 		fprintf(stderr, "discoveryd: required services are not registered: %s\n", missing);
 		return 1;
 	}
@@ -48,7 +50,8 @@ main(int argc, char **argv)
 		dsi_config_free(&cfg);
 		return 2;
 	}
-	dsi_log log = { cfg.options.log_level, stderr };
+	dsi_log   log  = { .level = cfg.options.log_level, .out = stderr, .queue = NULL };
+	dsi_logq *logq = NULL;
 	for (size_t i = 0; i < cfg.n_warnings; i++) {
 		dsi_warn(&log, "%s", cfg.warnings[i]);
 	}
@@ -73,18 +76,25 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write must fail (and be answered) rather than kill us. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* A stalled stderr must never stall serving: lines go through a queue (or, failing that, at once). */
+	if (dsi_logq_create(&logq, fileno(stderr), DSI_LOGQ_BYTES) == 0) {
+		log.queue = logq;
+	}
 
 	why[0] = 0;
-	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
+	if ((rv = dsi_server_create(&srv, &cfg.options, &log, why, sizeof(why))) != 0) {
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsc_strerror(rv));
 		/* Bad TLS files and unusable data files are to be fixed like bad configuration. */
 		rv = rv == DSC_EINVAL || rv == DSC_ESTATE ? 2 : 1;
-	} else if ((rv = preload(srv, &cfg)) == 0 && (rv = dsi_server_start(srv)) != 0) {
+	} else if ((rv = preload(srv, &cfg, logq)) == 0 && (rv = dsi_server_start(srv)) != 0) {
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
 		fprintf(stderr, "discoveryd: cannot start: %s\n", dsc_strerror(rv));
 		rv = 1;
 	}
 	if (rv != 0) {
 		dsi_server_destroy(srv);
+		dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 		curl_global_cleanup();
 		dsi_config_free(&cfg);
 		return rv;
@@ -95,6 +105,7 @@ main(int argc, char **argv)
 	dsi_server_stop(srv);
 	dsi_server_destroy(srv);
 	dsi_info(&log, "stopped");
+	dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 	curl_global_cleanup();
 	dsi_config_free(&cfg);
 	return 0;

@@ -56,7 +56,7 @@ static const dsi_registry_limits fuzz_limits = {
 };
 
 /* Where log lines go: formatted for real, then discarded. */
-static dsi_log fuzz_log = { DSI_LOG_DEBUG, NULL };
+static dsi_log fuzz_log = { .level = DSI_LOG_DEBUG, .out = NULL };
 
 /* The endpoint policy discoveryd runs with when given no --allow/--deny-endpoint. */
 static dsi_netpolicy fuzz_policy;

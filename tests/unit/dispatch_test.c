@@ -29,7 +29,7 @@ setup(void **state)
 	if (f == NULL || dsi_registry_create(&f->reg, NULL) != 0) {
 		return -1;
 	}
-	f->log        = (dsi_log) { DSI_LOG_ERROR, NULL }; /* quiet */
+	f->log        = (dsi_log) { .level = DSI_LOG_ERROR, .out = NULL }; /* quiet */
 	f->d.registry = f->reg;
 	f->d.log      = &f->log;
 	*state        = f;
