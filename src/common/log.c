@@ -65,8 +65,8 @@ format_line(char *line, dsi_log_level level, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, LINE_MAX_BYTES, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t) snprintf(line + n, LINE_MAX_BYTES - n, ".%03ldZ %-5s ",
-	    ts.tv_nsec / 1000000, level_tags[level]);
+	n += (size_t) snprintf(
+	    line + n, LINE_MAX_BYTES - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level_tags[level]);
 	int m = vsnprintf(line + n, LINE_MAX_BYTES - n - 1, fmt, ap);
 	if (m < 0) {
 		m = 0;
@@ -79,8 +79,7 @@ format_line(char *line, dsi_log_level level, const char *fmt, va_list ap)
 	return n;
 }
 
-static size_t
-format_linef(char *line, dsi_log_level level, const char *fmt, ...)
+static size_t format_linef(char *line, dsi_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static size_t
@@ -154,7 +153,8 @@ report_locked(dsi_logq *q)
 	if (q->unreported == 0 || q->broken || q->cap - q->used < q->cap / 2) {
 		return;
 	}
-	n = format_linef(line, DSI_LOG_WARN, "%llu log lines dropped: the log output did not keep up",
+	n = format_linef(line, DSI_LOG_WARN,
+	    "%llu log lines dropped: the log output did not keep up",
 	    (unsigned long long) q->unreported);
 	if (append_locked(q, line, n)) {
 		q->unreported = 0;

@@ -37,7 +37,7 @@ typedef struct call {
 	const struct kind      *k;
 	Discovery__V1__Request *msg;  /* the decoded request */
 	dsi_wirescan            scan; /* what the bytes held before decoding */
-	const ProtobufCMessage *req; /* the kind's own request message */
+	const ProtobufCMessage *req;  /* the kind's own request message */
 	dsi_reply_fn            done;
 	void                   *done_arg;
 	char                    service[DSI_NAME_MAX + 1];
@@ -358,8 +358,8 @@ no_call(const Discovery__V1__Request *req, char *msg, size_t n)
  * missing token is UNAUTHENTICATED, a wrong one PERMISSION_DENIED.
  */
 static int
-authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool token_nul,
-    char *msg, size_t n)
+authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool token_nul, char *msg,
+    size_t n)
 {
 	if (d->token == NULL || (!(k->flags & WRITES) && !d->auth_reads)) {
 		return 0;
@@ -477,9 +477,9 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 	} else {
 		const struct kind *k = c->k;
 		c->req               = *oneof_slot(&c->msg->base, (unsigned) k->call);
-		rv = authorize(d, k, c->msg->auth_token,
-		    (c->scan.nul_top & (UINT64_C(1) << TOKEN_FIELD)) != 0, c->message,
-		    sizeof(c->message));
+		rv                   = authorize(d, k, c->msg->auth_token,
+		                      (c->scan.nul_top & (UINT64_C(1) << TOKEN_FIELD)) != 0, c->message,
+		                      sizeof(c->message));
 		if (rv == 0 && c->scan.nul_top != 0) {
 			/* Decoded, the string would be cut short at the 0 without a trace. */
 			snprintf(c->message, sizeof(c->message),

@@ -76,7 +76,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write must fail (and be answered) rather than kill us. */
 	signal(SIGXFSZ, SIG_IGN);
-	/* A stalled stderr must never stall serving: lines go through a queue (or, failing that, at once). */
+	/* A stalled stderr must never stall serving: lines go through a queue (or, failing that, at
+	 * once). */
 	if (dsi_logq_create(&logq, fileno(stderr), DSI_LOGQ_BYTES) == 0) {
 		log.queue = logq;
 	}
