@@ -19,11 +19,9 @@
 #include "common/status.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "server/validate.h"
 
-#define HEALTH_PATH_MAX 1024
-#define META_KEY_MAX    128
-#define TTL_MIN_MS      100u
-#define TTL_MAX_MS      86400000u
+#define TOKEN_FIELD 1 /* Request.auth_token */
 
 /* Which of the common fields a kind takes. */
 enum {
@@ -39,8 +37,9 @@ typedef struct call {
 	dsi_write               w; /* first: the call as a write waiting for the writer */
 	const dsi_dispatch     *d;
 	const struct kind      *k;
-	Discovery__V1__Request *msg; /* the decoded request */
-	const ProtobufCMessage *req; /* the kind's own request message */
+	Discovery__V1__Request *msg;  /* the decoded request */
+	dsi_wirescan            scan; /* what the bytes held before decoding */
+	const ProtobufCMessage *req;  /* the kind's own request message */
 	dsi_reply_fn            done;
 	void                   *done_arg;
 	char                    service[DSI_NAME_MAX + 1];
@@ -62,7 +61,7 @@ typedef struct call {
 	dsi_instance *one; /* exported data the reply points into */
 	dsi_instances many;
 	/* Register's checked inputs, kept from the check until the write is applied. */
-	char             path[HEALTH_PATH_MAX + 2];
+	char             path[DSI_HEALTH_PATH_MAX + 2];
 	dsc_kv          *kv;
 	dsi_registration reg;
 } call;
@@ -182,66 +181,21 @@ int
 dsi_dispatch_check_registration(
     const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
 {
-	char host[DSI_ENDPOINT_MAX + 1], why[192], esc[96];
-
-	if (d->policy != NULL && dsi_endpoint_host(reg->endpoint, host, sizeof(host)) == 0
-	    && !dsi_netpolicy_permits_host(d->policy, host, why, sizeof(why))) {
-		snprintf(msg, len, "endpoint \"%s\" is refused: %s",
-		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)), why);
-		return DSC_EINVAL;
-	}
-	if (d->require_https && strncasecmp(reg->endpoint, "https://", 8) != 0) {
-		snprintf(msg, len,
-		    "endpoint \"%s\": the production profile accepts only https:// endpoints",
-		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)));
-		return DSC_EINVAL;
-	}
-	/* The path as stored: a leading '/' and at most HEALTH_PATH_MAX bytes after it. */
-	if (reg->health_path[0] != '/' || strlen(reg->health_path) > HEALTH_PATH_MAX + 1) {
-		snprintf(msg, len, "health_path is longer than %d bytes", HEALTH_PATH_MAX);
-		return DSC_EINVAL;
-	}
-	for (const char *p = reg->health_path; *p; p++) {
-		if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
-			snprintf(msg, len,
-			    "health_path \"%s\" may only hold visible ASCII, without '#'",
-			    dsi_text_escape(reg->health_path, esc, sizeof(esc)));
-			return DSC_EINVAL;
-		}
-	}
-	if (reg->ttl_ms != 0 && (reg->ttl_ms < TTL_MIN_MS || reg->ttl_ms > TTL_MAX_MS)) {
-		snprintf(msg, len, "ttl_ms must be 0 (checked by the server) or 100-86400000");
-		return DSC_EINVAL;
-	}
-	for (size_t i = 0; i < reg->n_metadata; i++) {
-		const char *key = reg->metadata[i].key, *val = reg->metadata[i].value;
-		if (key[0] == 0 || strlen(key) > META_KEY_MAX || strpbrk(key, " =") != NULL
-		    || !dsi_text_is_clean(key)) {
-			snprintf(msg, len,
-			    "metadata key \"%s\" must be 1-128 bytes of UTF-8 without spaces, '=' "
-			    "or "
-			    "control characters",
-			    dsi_text_escape(key, esc, sizeof(esc)));
-			return DSC_EINVAL;
-		}
-		if (!dsi_text_is_clean(val)) {
-			snprintf(msg, len,
-			    "metadata value for \"%s\" must be UTF-8 without control characters",
-			    dsi_text_escape(key, esc, sizeof(esc)));
-			return DSC_EINVAL;
-		}
-	}
-	return 0;
+	return dsi_validate_registration(d->policy, d->require_https, reg, msg, len);
 }
 
 static int
 check_register(call *c)
 {
 	const Discovery__V1__RegisterRequest *rq = (const Discovery__V1__RegisterRequest *) c->req;
+	int rv = dsi_validate_metadata_sent(c->d->limits, rq, c->message, sizeof(c->message));
 
-	if (strlen(rq->health_path) > HEALTH_PATH_MAX) {
+	if (rv != 0) {
+		return rv;
+	}
+	if (strlen(rq->health_path) > DSI_HEALTH_PATH_MAX) {
 		snprintf(c->message, sizeof(c->message), "health_path is longer than %d bytes",
-		    HEALTH_PATH_MAX);
+		    DSI_HEALTH_PATH_MAX);
 		return DSC_EINVAL;
 	}
 	/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
@@ -421,10 +375,15 @@ no_call(const Discovery__V1__Request *req, char *msg, size_t n)
  * missing token is UNAUTHENTICATED, a wrong one PERMISSION_DENIED.
  */
 static int
-authorize(const dsi_dispatch *d, const struct kind *k, const char *token, char *msg, size_t n)
+authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool token_nul, char *msg,
+    size_t n)
 {
 	if (d->token == NULL || (!(k->flags & WRITES) && !d->auth_reads)) {
 		return 0;
+	}
+	if (token_nul) { /* decoded, it is only what comes before the 0 */
+		snprintf(msg, n, "the auth token was not accepted: it holds a NUL byte");
+		return DSC_EPERM;
 	}
 	if (token == NULL || token[0] == 0) {
 		snprintf(msg, n, "%s needs an auth token (Request.auth_token)", k->name);
@@ -554,6 +513,10 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 	if (len == 0) {
 		rv = DSC_EINVAL;
 		snprintf(c->message, sizeof(c->message), "empty request");
+	} else if ((rv = dsi_validate_request_bytes(
+	                d->limits, buf, len, &c->scan, c->message, sizeof(c->message)))
+	    != 0) {
+		/* refused before decoding */
 	} else if (dsi_unpack(
 	               &discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &c->msg)
 	    != 0) {
@@ -565,7 +528,15 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 	} else {
 		const struct kind *k = c->k;
 		c->req               = *oneof_slot(&c->msg->base, (unsigned) k->call);
-		rv = authorize(d, k, c->msg->auth_token, c->message, sizeof(c->message));
+		rv                   = authorize(d, k, c->msg->auth_token,
+		                      (c->scan.nul_top & (UINT64_C(1) << TOKEN_FIELD)) != 0, c->message,
+		                      sizeof(c->message));
+		if (rv == 0 && c->scan.nul_top != 0) {
+			/* Decoded, the string would be cut short at the 0 without a trace. */
+			snprintf(c->message, sizeof(c->message),
+			    "%s holds a NUL byte: strings may not contain one", c->scan.nul_path);
+			rv = DSC_EINVAL;
+		}
 		if (rv == 0) {
 			rv = validate_common(c, k);
 		}

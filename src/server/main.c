@@ -29,7 +29,8 @@ main(int argc, char **argv)
 		dsi_config_free(&cfg);
 		return 2;
 	}
-	dsi_log log = { cfg.options.log_level, stderr };
+	dsi_log   log  = { .level = cfg.options.log_level, .out = stderr, .queue = NULL };
+	dsi_logq *logq = NULL;
 	for (size_t i = 0; i < cfg.n_warnings; i++) {
 		dsi_warn(&log, "%s", cfg.warnings[i]);
 	}
@@ -54,19 +55,31 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write must fail (and be answered) rather than kill us. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* A stalled stderr must never stall serving: lines go through a queue (or, failing that,
+	 * straight out). */
+	if (dsi_logq_create(&logq, fileno(stderr), DSI_LOGQ_BYTES) == 0) {
+		log.queue = logq;
+	}
 
 	why[0] = 0;
-	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
+	if ((rv = dsi_server_create(&srv, &cfg.options, &log, why, sizeof(why))) != 0) {
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsi_strerror(rv));
 		/* Bad TLS files and unusable data files are to be fixed like bad configuration. */
 		rv = rv == DSC_EINVAL || rv == DSC_ESTATE ? 2 : 1;
-	} else if ((rv = dsi_boot_run(srv, &cfg, stderr)) == 0
-	    && (rv = dsi_server_start(srv)) != 0) {
-		fprintf(stderr, "discoveryd: cannot start: %s\n", dsi_strerror(rv));
-		rv = 1;
+	} else {
+		/* Lines already queued come before the start-up registrations' own messages. */
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
+		if ((rv = dsi_boot_run(srv, &cfg, stderr)) == 0
+		    && (rv = dsi_server_start(srv)) != 0) {
+			dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
+			fprintf(stderr, "discoveryd: cannot start: %s\n", dsi_strerror(rv));
+			rv = 1;
+		}
 	}
 	if (rv != 0) {
 		dsi_server_destroy(srv);
+		dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 		curl_global_cleanup();
 		dsi_config_free(&cfg);
 		return rv;
@@ -77,6 +90,7 @@ main(int argc, char **argv)
 	dsi_server_stop(srv);
 	dsi_server_destroy(srv);
 	dsi_info(&log, "stopped");
+	dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 	curl_global_cleanup();
 	dsi_config_free(&cfg);
 	return 0;

@@ -172,7 +172,7 @@ on_change(void *arg, dsi_change *ch)
 
 int
 dsi_server_create(
-    dsi_server **out, const dsi_server_options *o, FILE *log_out, char *why, size_t why_len)
+    dsi_server **out, const dsi_server_options *o, const dsi_log *log, char *why, size_t why_len)
 {
 	dsi_server     *s   = calloc(1, sizeof(*s));
 	nng_tls_config *tls = NULL; /* ours until create returns; the listeners hold their own */
@@ -183,7 +183,10 @@ dsi_server_create(
 	}
 	s->opts      = *o;
 	s->log.level = o->log_level;
-	s->log.out   = log_out;
+	if (log != NULL) { /* its queue, if any, outlives the server */
+		s->log.out   = log->out;
+		s->log.queue = log->queue;
+	}
 	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
@@ -200,6 +203,7 @@ dsi_server_create(
 	s->dispatch.token           = o->token;
 	s->dispatch.auth_reads      = o->auth_reads;
 	s->dispatch.policy          = &s->policy;
+	s->dispatch.limits          = &s->opts.limits;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
 	if (strcmp(o->data, ":memory:") != 0) {

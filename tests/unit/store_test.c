@@ -88,7 +88,7 @@ setup(void **state)
 		return -1;
 	}
 	snprintf(f->path, sizeof(f->path), "%s/discovery.db", f->dir);
-	f->log = (dsi_log) { DSI_LOG_ERROR, NULL }; /* quiet */
+	f->log = (dsi_log) { .level = DSI_LOG_ERROR, .out = NULL }; /* quiet */
 	dsi_registry_limits_default(&f->limits);
 	pthread_mutex_init(&f->mtx, NULL);
 	pthread_cond_init(&f->cv, NULL);
