@@ -48,6 +48,7 @@ UINT_SETTER(set_rise, rise, int, 1, 100)
 UINT_SETTER(set_fall, fall, int, 1, 100)
 UINT_SETTER(set_max_checks, max_checks, int, 1, 65536)
 UINT_SETTER(set_event_buffer, event_buffer, int, 1, 1000000)
+UINT_SETTER(set_ready_fd, ready_fd, int, 0, 65535)
 
 /* Seconds with fractions ("0.5", "30") into milliseconds, within [lo, hi] s. */
 static int
@@ -283,6 +284,11 @@ static const struct {
 	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
 	        "services that must be registered once loading is done", true, false },
 	    set_require },
+	[DSI_SET_READY_FD]
+	= { { "ready-fd", ENV("READY_FD"), NULL, "FD", "none",
+	        "once serving, write the bound URLs and \"ready\" to FD, then close it", false,
+	        false },
+	    set_ready_fd },
 };
 
 const dsi_setting_info *
@@ -312,6 +318,7 @@ dsi_options_default(dsi_server_options *o)
 	o->deregister_after_ms = 0;
 	o->sync_interval_ms    = 5000;
 	o->event_buffer        = 1024;
+	o->ready_fd            = -1;
 	for (int i = 0; i < DSI_SET_COUNT; i++) {
 		snprintf(o->origin[i], sizeof(o->origin[i]), "default");
 	}

@@ -46,4 +46,7 @@ size_t dsi_server_missing(
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);
 
+/* The bound PUB URL (with the real port for ":0"). */
+const char *dsi_server_publish_url(const dsi_server *s);
+
 #endif
