@@ -22,37 +22,25 @@
 #include <discovery/v1/discovery.pb-c.h>
 
 #include "common/codec.h"
-#include "support/daemon.h"
+#include "support/fixture.h"
 #include "support/testutil.h"
 #include "common/sockclose.h"
 
-typedef struct fixture {
-	td_daemon   d;
-	dsc_client *c;
-} fixture;
-
-static fixture F;
+static tf_fixture F; /* the group's daemon and client */
 
 static int
 group_setup(void **state)
 {
 	(void) state;
-	if (td_daemon_start(&F.d, NULL) != 0) {
-		return -1;
-	}
-	dsc_client_options o;
-	dsc_client_options_init(&o);
-	o.timeout_ms = 10000; /* liveness bound, not a speed claim */
-	return dsc_client_open(&F.c, F.d.url, &o) == 0 ? 0 : -1;
+	return tf_start(&F, false, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void) state;
-	dsc_client_close(F.c);
 	/* A clean SIGTERM shutdown exits 0. */
-	return td_daemon_stop(&F.d) == 0 ? 0 : -1;
+	return tf_stop(&F);
 }
 
 /*
@@ -62,7 +50,7 @@ group_teardown(void **state)
 static int
 reg(const char *svc, const char *ep)
 {
-	dsc_registration r = { .service = svc, .endpoint = ep, .ttl_ms = 600000 };
+	dsc_registration r = { .service = svc, .endpoint = ep, .ttl_ms = TF_TTL_MS };
 	return dsc_register(F.c, &r, NULL, NULL);
 }
 
