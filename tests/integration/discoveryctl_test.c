@@ -778,15 +778,19 @@ test_meta_in_json(void **state)
 static void
 test_heartbeat_ttl(void **state)
 {
-	run r;
+	run  r;
+	char ttl[16], ttl_line[64];
 
-	CTL(&r, state, "register", "ctl-beat", "http://127.0.0.1:9951", "--ttl-ms", "5000");
+	/* The TTL must outlive the calls that find it healthy: stretched. */
+	snprintf(ttl, sizeof(ttl), "%d", tu_stretch_ms(5000));
+	snprintf(ttl_line, sizeof(ttl_line), "ttl_ms:        %s\n", ttl);
+	CTL(&r, state, "register", "ctl-beat", "http://127.0.0.1:9951", "--ttl-ms", ttl);
 	assert_exit(&r, 0);
 
 	CTL(&r, state, "heartbeat", "ctl-beat", "http://127.0.0.1:9951");
 	assert_exit(&r, 0);
 	assert_contains(r.out, "health:        healthy\n");
-	assert_contains(r.out, "ttl_ms:        5000\n");
+	assert_contains(r.out, ttl_line);
 
 	CTL(&r, state, "health", "ctl-beat", "http://127.0.0.1:9951");
 	assert_exit(&r, 0);
