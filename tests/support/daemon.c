@@ -97,6 +97,8 @@ remove_data(td_daemon *d)
 	}
 }
 
+static int wait_bounded(pid_t pid, int ms);
+
 /* Reads what discoveryd writes to its --ready-fd into d until "ready" or EOF (bounded). */
 static int
 await_ready(td_daemon *d, int fd, int bound_ms)
@@ -200,19 +202,14 @@ td_spawn(td_daemon *d, const char *const *argv, const char *log_path, int bound_
 	int rv = await_ready(d, pipefd[0], bound_ms);
 	close(pipefd[0]);
 	if (rv != 0) {
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			fprintf(stderr, "discoveryd exited early (status %d)\n",
-			    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-			d->pid = 0;
-		} else {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			d->pid = 0;
-		}
+		/* It closed the pipe (exiting, then) or is stuck: give it a moment, then kill. */
+		int st = wait_bounded(pid, 1000 * tu_slowdown());
+		fprintf(stderr, "discoveryd did not start (exit status %d)\n", st);
+		d->pid = 0;
 		dump_log(d);
+		return -1;
 	}
-	return rv;
+	return 0;
 }
 
 int
