@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <discovery/discovery.h>
@@ -469,19 +470,23 @@ test_unreachable_server(void **state)
 	dsc_client        *c;
 	dsc_client_options o;
 	dsc_error          err;
+	char               dead[64];
+	int                fd;
 	(void) state;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
 	dsc_client_options_init(&o);
 	o.require_connection = true;
-	assert_int_equal(dsc_client_open(&c, "tcp://127.0.0.1:1", &o), DSC_ECONNREFUSED);
+	assert_int_equal(dsc_client_open(&c, dead, &o), DSC_ECONNREFUSED);
 	assert_int_equal(dsc_client_open(&c, "nonsense://x", &o), DSC_EINVAL);
 
 	/* Without require_connection it opens, and calls fail within the timeout. */
 	o.require_connection = false;
 	o.timeout_ms         = 300;
-	assert_ok(dsc_client_open(&c, "tcp://127.0.0.1:1", &o));
+	assert_ok(dsc_client_open(&c, dead, &o));
 	assert_int_equal(dsc_resolve(c, "keep", false, NULL, &err), DSC_ECONNREFUSED);
 	assert_non_null(strstr(err.message, "cannot connect"));
 	dsc_client_close(c);
+	close(fd);
 }
 
 static void

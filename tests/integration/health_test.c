@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <discovery/discovery.h>
@@ -199,8 +200,12 @@ static void
 test_connection_refused(void **state)
 {
 	fixture *f = *state;
-	reg(f, "refused", "http://127.0.0.1:1", NULL, 0);
-	expect_health(f, "refused", "http://127.0.0.1:1", DSC_HEALTH_UNHEALTHY, "connect");
+	char     dead[64];
+	int      fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "http", &fd), 0);
+	reg(f, "refused", dead, NULL, 0);
+	expect_health(f, "refused", dead, DSC_HEALTH_UNHEALTHY, "connect");
+	close(fd);
 }
 
 static void
@@ -236,8 +241,12 @@ test_tcp_endpoint_is_a_connect(void **state)
 	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", th_port(f->web));
 	reg(f, "tcpsvc", tcp, NULL, 0);
 	expect_health(f, "tcpsvc", tcp, DSC_HEALTH_HEALTHY, NULL);
-	reg(f, "tcpdown", "tcp://127.0.0.1:1", NULL, 0);
-	expect_health(f, "tcpdown", "tcp://127.0.0.1:1", DSC_HEALTH_UNHEALTHY, NULL);
+	char dead[64];
+	int  fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
+	reg(f, "tcpdown", dead, NULL, 0);
+	expect_health(f, "tcpdown", dead, DSC_HEALTH_UNHEALTHY, NULL);
+	close(fd);
 }
 
 static void
@@ -306,7 +315,10 @@ test_deregister_after(void **state)
 	assert_int_equal(fixture_open(&f, args), 0);
 	th_set(f.web, "/ok", 200);
 	reg(&f, "keeper", f.base, "/ok", 0);
-	reg(&f, "doomed", "http://127.0.0.1:1", NULL, 0);
+	char dead[64];
+	int  fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "http", &fd), 0);
+	reg(&f, "doomed", dead, NULL, 0);
 	int64_t deadline = tu_now_ms() + BOUND_MS;
 	int     rv;
 	while (
@@ -316,6 +328,7 @@ test_deregister_after(void **state)
 	assert_int_equal(rv, DSC_ENOTFOUND);
 	expect_health(&f, "keeper", f.base, DSC_HEALTH_HEALTHY, NULL);
 	assert_int_equal(fixture_close(&f), 0);
+	close(fd);
 }
 
 static void

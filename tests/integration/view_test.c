@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <discovery/discovery.h>
@@ -460,16 +461,19 @@ test_open_failures(void **state)
 	dsc_view_options o;
 	dsc_error        err;
 	const char      *bad[] = { "ok", "not ok" };
+	char             dead[64];
+	int              fd;
 	(void) state;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
 
 	dsc_view_options_init(&o);
 	o.client.timeout_ms = 300;
-	assert_int_equal(dsc_view_open(&v, "tcp://127.0.0.1:1", "tcp://127.0.0.1:1", &o, &err),
-	    DSC_ECONNREFUSED);
-	assert_non_null(strstr(err.message, "tcp://127.0.0.1:1"));
+	assert_int_equal(dsc_view_open(&v, dead, dead, &o, &err), DSC_ECONNREFUSED);
+	assert_non_null(strstr(err.message, dead));
 	assert_null(v);
 	/* The publish URL is up but the REQ/REP one is not: the first load fails. */
-	assert_int_not_equal(dsc_view_open(&v, "tcp://127.0.0.1:1", F.d.pub_url, &o, &err), 0);
+	assert_int_not_equal(dsc_view_open(&v, dead, F.d.pub_url, &o, &err), 0);
+	close(fd);
 	assert_null(v);
 	o.services   = bad;
 	o.n_services = 2;

@@ -105,3 +105,14 @@ tu_dead_port(int *fd)
 	*fd = s;
 	return ntohs(a.sin_port);
 }
+
+int
+tu_dead_url(char *buf, size_t len, const char *scheme, int *fd)
+{
+	int port = tu_dead_port(fd);
+	if (port < 0) {
+		return -1;
+	}
+	snprintf(buf, len, "%s://127.0.0.1:%d", scheme, port);
+	return 0;
+}

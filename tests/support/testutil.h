@@ -39,6 +39,9 @@ int tu_stretch_ms(int ms);
  */
 int tu_dead_port(int *fd);
 
+/* "scheme://127.0.0.1:PORT" for a tu_dead_port port into buf; 0 or -1. */
+int tu_dead_url(char *buf, size_t len, const char *scheme, int *fd);
+
 void    tu_sleep_ms(long ms);
 int64_t tu_now_ms(void); /* monotonic */
 
