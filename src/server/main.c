@@ -1,7 +1,11 @@
 /* discoveryd: load the configuration, build the server, wait for a signal, tear down. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "server/boot.h"
@@ -9,6 +13,38 @@
 #include "server/server.h"
 
 extern char **environ;
+
+/*
+ * --ready-fd: one line per bound URL, then "ready", then EOF (docs/ready-fd.md).
+ * A reader that has gone away costs a warning, never the server.
+ */
+static void
+report_ready(dsi_server *srv, const dsi_server_options *o, const dsi_log *log)
+{
+	char   buf[4096];
+	size_t n = 0;
+	for (size_t i = 0; i < o->n_listen && n < sizeof(buf); i++) {
+		n += (size_t) snprintf(
+		    buf + n, sizeof(buf) - n, "listen %s\n", dsi_server_url(srv, i));
+	}
+	if (n < sizeof(buf)) {
+		n += (size_t) snprintf(
+		    buf + n, sizeof(buf) - n, "publish %s\nready\n", dsi_server_publish_url(srv));
+	}
+	n = n < sizeof(buf) ? n : sizeof(buf) - 1; /* 16 listeners fit: never in practice */
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(o->ready_fd, buf + done, n - done);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			dsi_warn(log, "--ready-fd %d: %s", o->ready_fd, strerror(errno));
+			break;
+		}
+		done += (size_t) w;
+	}
+	close(o->ready_fd);
+}
 
 int
 main(int argc, char **argv)
@@ -38,6 +74,12 @@ main(int argc, char **argv)
 		dsi_config_print(&cfg, stdout);
 		dsi_config_free(&cfg);
 		return 0;
+	}
+	if (cfg.options.ready_fd >= 0 && fcntl(cfg.options.ready_fd, F_GETFD) < 0) {
+		fprintf(stderr, "discoveryd: --ready-fd %d: not an open descriptor\n",
+		    cfg.options.ready_fd);
+		dsi_config_free(&cfg);
+		return 2;
 	}
 
 	/* libcurl's global state must be set up before any thread exists. */
@@ -85,6 +127,9 @@ main(int argc, char **argv)
 		return rv;
 	}
 	dsi_info(&log, "profile %s; %zu services from the configuration", cfg.profile, cfg.n_boot);
+	if (cfg.options.ready_fd >= 0) {
+		report_ready(srv, &cfg.options, &log);
+	}
 	sigwait(&sigs, &sig);
 	dsi_info(&log, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	dsi_server_stop(srv);

@@ -356,3 +356,9 @@ dsi_server_url(const dsi_server *s, size_t i)
 {
 	return dsi_rep_bound_url(s->rep, i);
 }
+
+const char *
+dsi_server_publish_url(const dsi_server *s)
+{
+	return dsi_events_url(s->events);
+}

@@ -42,4 +42,7 @@ dsi_registry *dsi_server_registry(dsi_server *s);
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);
 
+/* The bound PUB URL (with the real port for ":0"). */
+const char *dsi_server_publish_url(const dsi_server *s);
+
 #endif
