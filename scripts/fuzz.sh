@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes request decoding, validation and dispatch (tests/fuzz/fuzz_dispatch.c)
-# with libFuzzer + ASan + UBSan, built with clang in build/fuzz.
-# Usage: scripts/fuzz.sh [SECONDS]   (default 60; 0 only replays the regressions)
-# First replays every input in tests/fuzz/regressions/, then fuzzes for SECONDS
-# from the seeds in tests/fuzz/corpus/ plus what earlier runs found
-# (build/fuzz/corpus/). Exits non-zero on any crash, leak, UB or failed check;
-# the input that did it is left in build/fuzz/artifacts/.
+# Fuzzes with libFuzzer + ASan + UBSan, built with clang in build/fuzz, two targets:
+#   fuzz_dispatch  request decoding, validation and dispatch (tests/fuzz/fuzz_dispatch.c)
+#   fuzz_config    the configuration loader: YAML file and environment (tests/fuzz/fuzz_config.c)
+# Usage: scripts/fuzz.sh [SECONDS]   (default 60, in total: two thirds to dispatch,
+#        one third to config; 0 only replays the regressions)
+# First replays every input in tests/fuzz/regressions/ (dispatch) and
+# tests/fuzz/regressions-config/ (config), then fuzzes each target from its seeds
+# (tests/fuzz/corpus/, tests/fuzz/corpus-config/) plus what earlier runs found
+# (build/fuzz/corpus/, build/fuzz/corpus-config/). Exits non-zero on any crash,
+# leak, UB, timeout or failed check; the input that did it is left in
+# build/fuzz/artifacts/ (build/fuzz/artifacts-config/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -15,44 +19,64 @@ esac
 scripts/deps.sh fuzz
 
 dir=build/fuzz
-bin=$dir/fuzz_dispatch
-echo "== build $bin (clang, libFuzzer + ASan + UBSan)"
+echo "== build $dir/fuzz_dispatch and $dir/fuzz_config (clang, libFuzzer + ASan + UBSan)"
 cmake -S tests/fuzz -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$dir" --target fuzz_dispatch -j2
+cmake --build "$dir" --target fuzz_dispatch fuzz_config -j2
 
 export ASAN_OPTIONS=detect_leaks=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-mkdir -p "$dir/corpus" "$dir/artifacts"
-log=$dir/fuzz.log
-opts=(-timeout=10 -rss_limit_mb=2048 -max_len=4096 -dict=tests/fuzz/dispatch.dict
-  -artifact_prefix="$dir/artifacts/")
 
-failed() { # what, hint
-  echo "fuzz: $1 (full log: $log)" >&2
+failed() { # log, what, hint
+  echo "fuzz: $2 (full log: $1)" >&2
   # The report: from the first sign of trouble, without progress lines.
-  awk '/runtime error|ERROR:|check failed|deadly signal/ { p = 1 } p' "$log" | grep -v -E '^#[0-9]+' |
-    head -n 150 >&2
-  echo "fuzz: $2" >&2
+  awk '/runtime error|ERROR:|check failed|deadly signal|timeout after/ { p = 1 } p' "$1" |
+    grep -v -E '^#[0-9]+' | head -n 150 >&2
+  echo "fuzz: $3" >&2
   exit 1
 }
 
-regressions=()
-for f in tests/fuzz/regressions/*; do
-  case $(basename "$f") in README*) continue ;; esac
-  if [ -f "$f" ]; then regressions+=("$f"); fi
-done
-echo "== replay ${#regressions[@]} regression input(s) from tests/fuzz/regressions"
-if [ ${#regressions[@]} -gt 0 ]; then
-  "$bin" "${opts[@]}" "${regressions[@]}" >"$log" 2>&1 || failed "a regression input fails again" \
-    "replay one with: $bin tests/fuzz/regressions/<name>"
-fi
+# fuzz NAME SUFFIX SECONDS OPTIONS...: replay NAME's regressions, then fuzz it.
+# SUFFIX names its directories: corpus$SUFFIX, regressions$SUFFIX, artifacts$SUFFIX.
+fuzz() {
+  local name=$1 suffix=$2 secs=$3
+  shift 3
+  local bin=$dir/fuzz_$name log=$dir/fuzz$suffix.log
+  local regdir=tests/fuzz/regressions$suffix seeds=tests/fuzz/corpus$suffix
+  local found=$dir/corpus$suffix artifacts=$dir/artifacts$suffix
+  mkdir -p "$found" "$artifacts"
+  local opts=("$@" -artifact_prefix="$artifacts/")
 
-[ "$seconds" -gt 0 ] || { echo "== regressions pass"; exit 0; }
-echo "== fuzz for ${seconds}s (seeds: tests/fuzz/corpus; found: $dir/corpus)"
-# New inputs go to the first directory only; the committed seeds stay as they are.
-"$bin" "${opts[@]}" -max_total_time="$seconds" -print_final_stats=1 \
-  "$dir/corpus" tests/fuzz/corpus >"$log" 2>&1 ||
-  failed "the fuzzer found a crash" "keep the input ($dir/artifacts/, named above) as tests/fuzz/regressions/<name>"
-grep -E '^#[0-9]+' "$log" | tail -n 1 || true
-grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" || true
-echo "== fuzzing found nothing in ${seconds}s"
+  local regressions=() f
+  for f in "$regdir"/*; do
+    case $(basename "$f") in README*) continue ;; esac
+    if [ -f "$f" ]; then regressions+=("$f"); fi
+  done
+  echo "== $name: replay ${#regressions[@]} regression input(s) from $regdir"
+  if [ ${#regressions[@]} -gt 0 ]; then
+    "$bin" "${opts[@]}" "${regressions[@]}" >"$log" 2>&1 || failed "$log" \
+      "a $name regression input fails again" "replay one with: $bin $regdir/<name>"
+  fi
+  [ "$secs" -gt 0 ] || return 0
+  echo "== $name: fuzz for ${secs}s (seeds: $seeds; found: $found)"
+  # New inputs go to the first directory only; the committed seeds stay as they are.
+  "$bin" "${opts[@]}" -max_total_time="$secs" -print_final_stats=1 "$found" "$seeds" \
+    >"$log" 2>&1 ||
+    failed "$log" "the $name fuzzer found a crash" \
+      "keep the input ($artifacts/, named above) as $regdir/<name>"
+  grep -E '^#[0-9]+' "$log" | tail -n 1 || true
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+    "$log" || true
+}
+
+config_secs=$((seconds / 3))
+# -timeout: a configuration (at most 1 MiB, 32 levels) loads in far less
+# than a second; libyaml's loader on deep nesting took minutes.
+fuzz dispatch "" $((seconds - config_secs)) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+  -dict=tests/fuzz/dispatch.dict
+fuzz config -config "$config_secs" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
+  -dict=tests/fuzz/config.dict
+if [ "$seconds" -gt 0 ]; then
+  echo "== fuzzing found nothing in ${seconds}s"
+else
+  echo "== regressions pass"
+fi

@@ -3,11 +3,11 @@
 
 #include <discovery/discovery.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/regfile.h"
 #include "common/text.h"
 
 int
@@ -24,21 +24,10 @@ dsi_token_file_read(const char *path, char *out, size_t out_len, char *why, size
 		return dsi_failf(DSC_EINVAL, why, why_len, "%s: no room for the token", path);
 	}
 	out[0] = 0;
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		return dsi_failf(DSC_EINVAL, why, why_len, "%s: cannot read the token file: %s",
-		    path, strerror(errno));
-	}
-	if (fstat(fd, &st) != 0) {
-		rv = dsi_failf(DSC_EINVAL, why, why_len, "%s: cannot read the token file: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rv = dsi_failf(
-		    DSC_EINVAL, why, why_len, "%s: the token file is not a regular file", path);
-		goto out;
+	/* A FIFO or a device is refused without blocking on it. */
+	int fd;
+	if ((rv = dsi_regfile_open(path, "the token file", &fd, &st, why, why_len)) != 0) {
+		return rv;
 	}
 	if ((st.st_mode & 077) != 0) {
 		rv = dsi_failf(DSC_EINVAL, why, why_len,

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "server/endpoint.h"
+#include "server/netpolicy.h"
 #include "common/name.h"
 #include "common/text.h"
 #include "common/tls.h"
@@ -63,16 +64,10 @@ own_str(dsi_config *c, const char *s)
 	return own(c, s, strlen(s));
 }
 
-static void warn(dsi_config *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
+/* Appends one warning line, whatever the cap. */
 static void
-warn(dsi_config *c, const char *fmt, ...)
+push_warning(dsi_config *c, const char *msg)
 {
-	char    msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	char **n = realloc(c->warnings, (c->n_warnings + 1) * sizeof(*n));
 	if (n != NULL) {
 		c->warnings = n;
@@ -80,6 +75,24 @@ warn(dsi_config *c, const char *fmt, ...)
 			c->n_warnings++;
 		}
 	}
+}
+
+static void warn(dsi_config *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keeps the first DSI_CONFIG_MAX_WARNINGS; the rest are only counted. */
+static void
+warn(dsi_config *c, const char *fmt, ...)
+{
+	char    msg[512];
+	va_list ap;
+	if (c->n_warnings >= DSI_CONFIG_MAX_WARNINGS) {
+		c->n_more_warnings++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	push_warning(c, msg);
 }
 
 /* Sets a setting, splitting comma lists; origin names the source. */
@@ -117,6 +130,7 @@ load_file(dsi_config *c, const char *path, char *why, size_t why_len)
 	for (size_t i = 0; rv == 0 && i < f.n_warnings; i++) {
 		warn(c, "%s", f.warnings[i]);
 	}
+	c->n_more_warnings += f.n_more_warnings;
 	for (size_t i = 0; rv == 0 && i < f.n_settings; i++) {
 		const dsi_yaml_setting *s = &f.settings[i];
 		rv = apply(c, s->setting, s->value, DSI_SRC_FILE, s->origin, why, why_len);
@@ -168,9 +182,12 @@ settings_from_env(dsi_config *c, char *const *envp, char *why, size_t why_len)
 		if (strncmp(*e, SETTINGS_PREFIX, strlen(SETTINGS_PREFIX)) != 0) {
 			continue;
 		}
-		const char *eq  = strchr(*e, '=');
-		size_t      len = eq != NULL ? (size_t) (eq - *e) : strlen(*e);
-		int         s;
+		const char *eq = strchr(*e, '=');
+		if (eq == NULL) {
+			continue; /* not NAME=value: no variable at all */
+		}
+		size_t len = (size_t) (eq - *e);
+		int    s;
 		for (s = 0; s < DSI_SET_COUNT; s++) {
 			const char *env = dsi_setting_get(s)->env;
 			if (env != NULL && strlen(env) == len && strncmp(env, *e, len) == 0) {
@@ -192,26 +209,56 @@ settings_from_env(dsi_config *c, char *const *envp, char *why, size_t why_len)
 	return 0;
 }
 
+/* The endpoint policy the server will run with, to judge PREFIX<NAME>=URL hosts now. */
+static void
+policy_of(const dsi_server_options *o, dsi_netpolicy *p)
+{
+	char why[256];
+	dsi_netpolicy_init(p);
+	for (size_t i = 0; i < o->n_allow_endpoint; i++) {
+		dsi_netpolicy_add(p, true, o->allow_endpoint[i], why, sizeof(why));
+	}
+	for (size_t i = 0; i < o->n_deny_endpoint; i++) {
+		dsi_netpolicy_add(p, false, o->deny_endpoint[i], why, sizeof(why));
+	}
+}
+
 /*
  * PREFIX<NAME>=URL variables. SERVICE_DISCOVERY_* are settings, never
  * services, whatever the prefix: the original design registered
  * SERVICE_DISCOVERY_HEALTH_CHECK_INTERVAL as a service, which is a bug.
+ * A bad name, URL or address is one rule: skipped with a warning.
  */
 static int
 services_from_env(dsi_config *c, char *const *envp, char *why, size_t why_len)
 {
-	size_t plen = strlen(c->prefix);
+	size_t        plen = strlen(c->prefix);
+	dsi_netpolicy policy;
+
+	policy_of(&c->options, &policy);
 	for (char *const *e = envp; e != NULL && *e != NULL; e++) {
 		const char *eq = strchr(*e, '=');
 		if (eq == NULL || strncmp(*e, c->prefix, plen) != 0 || (size_t) (eq - *e) == plen
 		    || strncmp(*e, SETTINGS_PREFIX, strlen(SETTINGS_PREFIX)) == 0) {
 			continue;
 		}
-		char   var[128], name[DSI_NAME_MAX + 1], reason[320], esc[96];
-		size_t vlen = (size_t) (eq - *e);
-		snprintf(var, sizeof(var), "%.*s", (int) vlen, *e);
-		if (dsi_name_normalize(var + plen, name, reason, sizeof(reason)) != 0
-		    || dsi_endpoint_validate(eq + 1, reason, sizeof(reason)) != 0) {
+		/*
+		 * Every copy is bounded: the variable's name only for messages
+		 * (escaped, cut short), the service part at one byte past the
+		 * longest name, so that a longer one is refused as too long.
+		 */
+		char   raw[160], var[150], given[DSI_NAME_MAX + 2], name[DSI_NAME_MAX + 1];
+		char   reason[320], host[DSI_ENDPOINT_MAX + 1];
+		size_t vlen = (size_t) (eq - *e), nlen = vlen - plen;
+		snprintf(raw, sizeof(raw), "%.*s",
+		    (int) (vlen < sizeof(raw) ? vlen : sizeof(raw) - 1), *e);
+		dsi_text_escape(raw, var, sizeof(var));
+		snprintf(given, sizeof(given), "%.*s",
+		    (int) (nlen < sizeof(given) ? nlen : sizeof(given) - 1), *e + plen);
+		if (dsi_name_normalize(given, name, reason, sizeof(reason)) != 0
+		    || dsi_endpoint_validate(eq + 1, reason, sizeof(reason)) != 0
+		    || (dsi_endpoint_host(eq + 1, host, sizeof(host)) == 0
+		        && !dsi_netpolicy_permits_host(&policy, host, reason, sizeof(reason)))) {
 			warn(c, "%s skipped: %s", var, reason);
 			continue;
 		}
@@ -235,8 +282,7 @@ services_from_env(dsi_config *c, char *const *envp, char *why, size_t why_len)
 		memset(b, 0, sizeof(*b));
 		b->service  = own_str(c, name);
 		b->endpoint = own_str(c, eq + 1);
-		snprintf(
-		    b->origin, sizeof(b->origin), "env %s", dsi_text_escape(var, esc, sizeof(esc)));
+		snprintf(b->origin, sizeof(b->origin), "env %s", var);
 	}
 	return 0;
 }
@@ -467,7 +513,21 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 		goto done;
 	}
 	c->prefix = c->options.env_prefix != NULL ? c->options.env_prefix : profiles[pi].prefix;
+	if (strlen(c->prefix) > DSI_CONFIG_PREFIX_MAX) {
+		rv = dsi_failf(DSC_EINVAL, why, why_len,
+		    "%s: the service prefix is %zu bytes, more than the %d allowed",
+		    c->options.origin[DSI_SET_ENV_PREFIX], strlen(c->prefix),
+		    DSI_CONFIG_PREFIX_MAX);
+		goto done;
+	}
 	if ((rv = services_from_env(c, envp, why, why_len)) != 0) {
+		goto done;
+	}
+	if (c->options.strict_config && c->n_warnings > 0) {
+		rv = dsi_failf(DSC_EINVAL, why, why_len,
+		    "%s: strict_config refuses what would be a warning: %s%s",
+		    c->options.origin[DSI_SET_STRICT_CONFIG], c->warnings[0],
+		    c->n_warnings + c->n_more_warnings > 1 ? " (and more)" : "");
 		goto done;
 	}
 
@@ -494,55 +554,14 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 	}
 	rv = 0;
 done:
+	if (c->n_more_warnings > 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "... and %zu more configuration warnings not shown",
+		    c->n_more_warnings);
+		push_warning(c, msg);
+	}
 	free(flags);
 	return rv;
-}
-
-void
-dsi_config_print(const dsi_config *c, FILE *out)
-{
-	const dsi_server_options *o = &c->options;
-
-	fprintf(out, "# discoveryd %s: the effective configuration\n", DISCOVERY_VERSION);
-	fprintf(out, "%-26s %-30s %s\n", "environment", c->profile, c->profile_origin);
-	fprintf(out, "%-26s %-30s %s\n", "config", c->file ? c->file : "none",
-	    c->file ? c->file_origin : "default");
-	for (int s = 0; s < DSI_SET_COUNT; s++) {
-		const dsi_setting_info *info       = dsi_setting_get(s);
-		char                    value[512] = "";
-		if (s == DSI_SET_LISTEN) {
-			for (size_t i = 0; i < o->n_listen; i++) {
-				size_t len = strlen(value);
-				snprintf(value + len, sizeof(value) - len, "%s%s", i ? "," : "",
-				    o->listen[i]);
-			}
-		} else if (s == DSI_SET_REQUIRE) {
-			for (size_t i = 0; i < o->n_require; i++) {
-				size_t len = strlen(value);
-				snprintf(value + len, sizeof(value) - len, "%s%s", i ? "," : "",
-				    o->require[i]);
-			}
-			if (o->n_require == 0) {
-				snprintf(value, sizeof(value), "none");
-			}
-		} else if (s == DSI_SET_ENV_PREFIX) {
-			snprintf(value, sizeof(value), "%s", c->prefix ? c->prefix : "");
-		} else if (info->secret) {
-			snprintf(value, sizeof(value), "%s", o->text[s] != NULL ? "(set)" : "none");
-		} else {
-			snprintf(value, sizeof(value), "%s",
-			    o->text[s] != NULL ? o->text[s] : info->dflt);
-		}
-		const char *name = info->flag != NULL ? info->flag : "api-key";
-		fprintf(out, "%-26s %-30s %s\n", name, value,
-		    s == DSI_SET_ENV_PREFIX && o->source[s] == DSI_SRC_DEFAULT ? "profile"
-		                                                               : o->origin[s]);
-	}
-	fprintf(out, "services:%s\n", c->n_boot == 0 ? " none" : "");
-	for (size_t i = 0; i < c->n_boot; i++) {
-		fprintf(out, "  %-24s %-30s %s\n", c->boot[i].service, c->boot[i].endpoint,
-		    c->boot[i].origin);
-	}
 }
 
 void

@@ -13,6 +13,9 @@
 #include "server/config_yaml.h"
 #include "server/options.h"
 
+/* The longest SERVICE_ prefix (env_prefix) accepted, in bytes. */
+#define DSI_CONFIG_PREFIX_MAX 64
+
 typedef struct dsi_config {
 	dsi_server_options options;
 	char               profile[16]; /* development, testing or production */
@@ -22,9 +25,14 @@ typedef struct dsi_config {
 	const char        *prefix; /* the effective SERVICE_ prefix */
 	dsi_boot_instance *boot;
 	size_t             n_boot;
-	char             **warnings; /* to log once the logger exists */
-	size_t             n_warnings;
-	bool               print_config;
+	/*
+	 * To log once the logger exists: at most DSI_CONFIG_MAX_WARNINGS,
+	 * then one line that says how many more there were.
+	 */
+	char **warnings;
+	size_t n_warnings;
+	size_t n_more_warnings; /* counted past the cap, not kept */
+	bool   print_config;
 
 	char **owned; /* every string the config allocated */
 	size_t n_owned, cap_owned;
@@ -35,6 +43,12 @@ typedef struct dsi_config {
  * strings) and the YAML file they name. Returns 0; DSI_OPTIONS_EXIT after
  * writing --help or --version to out; or DSC_EINVAL with why ("file:line:
  * ..." for the file). dsi_config_free releases c in every case.
+ *
+ * What is wrong but can be left out (an unknown key or SERVICE_DISCOVERY_*
+ * variable, a PREFIX<NAME>=URL variable whose name, URL or address is
+ * refused) is a warning, and is skipped; with strict_config set, the first
+ * of them is the error instead. The services of the file are never skipped:
+ * the server refuses them at start.
  */
 int dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, FILE *out,
     char *why, size_t why_len);

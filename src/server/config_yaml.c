@@ -6,7 +6,6 @@
 #include "server/config_yaml.h"
 
 #include <discovery/discovery.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "common/name.h"
 #include "common/parse.h"
+#include "common/regfile.h"
 #include "common/text.h"
 
 /* ---- owned strings and warnings ---- */
@@ -54,6 +54,10 @@ warn(dsi_yaml_file *f, const char *fmt, ...)
 {
 	char    msg[512];
 	va_list ap;
+	if (f->n_warnings >= DSI_CONFIG_MAX_WARNINGS) {
+		f->n_more_warnings++; /* 1.7 million unknown keys must not mean as many lines */
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -196,8 +200,9 @@ boot_from_yaml(yaml_ctx *y, const char *svc, const yaml_node_t *n)
 					    y, v, "service %s: weight expects a whole number", svc);
 				}
 			} else {
+				char esc[96];
 				warn(c, "%s:%zu: service %s: unknown key \"%s\" ignored", y->path,
-				    line_of(k), svc, key);
+				    line_of(k), svc, dsi_text_escape(key, esc, sizeof(esc)));
 			}
 		}
 	} else {
@@ -313,7 +318,9 @@ mapping_from_yaml(yaml_ctx *y, const yaml_node_t *n, const char *prefix)
 		} else if (is_section(path) && v->type == YAML_MAPPING_NODE) {
 			rv = mapping_from_yaml(y, v, path);
 		} else {
-			warn(y->f, "%s:%zu: unknown key \"%s\" ignored", y->path, line_of(k), path);
+			char esc[96];
+			warn(y->f, "%s:%zu: unknown key \"%s\" ignored", y->path, line_of(k),
+			    dsi_text_escape(path, esc, sizeof(esc)));
 		}
 		if (rv != 0) {
 			return rv;
@@ -322,34 +329,103 @@ mapping_from_yaml(yaml_ctx *y, const yaml_node_t *n, const char *prefix)
 	return 0;
 }
 
+/* A libyaml parser over text; false when it cannot even be set up. */
+static bool
+parser_open(yaml_parser_t *p, const char *text, size_t len)
+{
+	if (!yaml_parser_initialize(p)) {
+		return false;
+	}
+	yaml_parser_set_input_string(p, (const unsigned char *) text, len);
+	return true;
+}
+
+static int
+malformed(yaml_parser_t *p, const char *name, char *why, size_t why_len)
+{
+	return dsi_failf(DSC_EINVAL, why, why_len, "%s:%zu: malformed YAML: %s", name,
+	    (size_t) p->problem_mark.line + 1, p->problem ? p->problem : "error");
+}
+
+/*
+ * The first pass, over libyaml's events: cheap, and it stops at the first
+ * thing the document loader must never see (too deep, an alias, a NUL in
+ * a value), before the loader has spent anything on it.
+ */
+static int
+check_events(const char *name, const char *text, size_t len, char *why, size_t why_len)
+{
+	yaml_parser_t p;
+	yaml_event_t  ev;
+	size_t        depth = 0;
+	int           rv    = 0;
+
+	if (!parser_open(&p, text, len)) {
+		return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
+	}
+	for (bool done = false; !done && rv == 0;) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			rv = malformed(&p, name, why, why_len);
+			break;
+		}
+		size_t line = (size_t) ev.start_mark.line + 1;
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > DSI_YAML_MAX_DEPTH) {
+				rv = dsi_failf(DSC_EINVAL, why, why_len,
+				    "%s:%zu: nested more than %d levels deep", name, line,
+				    DSI_YAML_MAX_DEPTH);
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_ALIAS_EVENT:
+			rv = dsi_failf(DSC_EINVAL, why, why_len,
+			    "%s:%zu: aliases (*name) are not supported in the configuration", name,
+			    line);
+			break;
+		case YAML_SCALAR_EVENT:
+			if (memchr(ev.data.scalar.value, 0, ev.data.scalar.length) != NULL) {
+				rv = dsi_failf(DSC_EINVAL, why, why_len,
+				    "%s:%zu: a value holds a NUL byte", name, line);
+			}
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return rv;
+}
+
 int
-dsi_yaml_read(dsi_yaml_file *file, const char *path, char *why, size_t why_len)
+dsi_yaml_parse(
+    dsi_yaml_file *file, const char *name, const char *text, size_t len, char *why, size_t why_len)
 {
 	yaml_parser_t parser;
-	yaml_ctx      y = { .f = file, .path = path, .why = why, .why_len = why_len };
-	FILE         *f;
+	yaml_ctx      y = { .f = file, .path = name, .why = why, .why_len = why_len };
 	int           rv;
 
 	memset(file, 0, sizeof(*file));
-	if ((f = fopen(path, "rb")) == NULL) {
-		return dsi_failf(DSC_EINVAL, why, why_len,
-		    "%s: cannot read the configuration file: %s", path, strerror(errno));
+	if ((rv = check_events(name, text, len, why, why_len)) != 0) {
+		return rv;
 	}
-	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
+	if (!parser_open(&parser, text, len)) {
 		return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
 	}
-	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &y.doc)) {
-		rv = dsi_failf(DSC_EINVAL, why, why_len, "%s:%zu: malformed YAML: %s", path,
-		    (size_t) parser.problem_mark.line + 1,
-		    parser.problem ? parser.problem : "error");
+		rv = malformed(&parser, name, why, why_len);
 		yaml_parser_delete(&parser);
-		fclose(f);
 		return rv;
 	}
 	yaml_parser_delete(&parser);
-	fclose(f);
 	yaml_node_t *root = yaml_document_get_root_node(&y.doc);
 	if (root == NULL || (root->type == YAML_SCALAR_NODE && scalar(root)[0] == 0)) {
 		rv = 0; /* an empty file configures nothing */
@@ -359,6 +435,24 @@ dsi_yaml_read(dsi_yaml_file *file, const char *path, char *why, size_t why_len)
 		rv = mapping_from_yaml(&y, root, "");
 	}
 	yaml_document_delete(&y.doc);
+	return rv;
+}
+
+int
+dsi_yaml_read(dsi_yaml_file *file, const char *path, char *why, size_t why_len)
+{
+	char  *text = NULL;
+	size_t len  = 0;
+	int    rv;
+
+	memset(file, 0, sizeof(*file));
+	if ((rv = dsi_regfile_read(
+	         path, "the configuration file", DSI_YAML_MAX_BYTES, &text, &len, why, why_len))
+	    != 0) {
+		return DSC_EINVAL; /* out of memory included, as elsewhere here */
+	}
+	rv = dsi_yaml_parse(file, path, text, len, why, why_len);
+	free(text);
 	return rv;
 }
 

@@ -12,6 +12,19 @@
 
 #include "server/options.h"
 
+/*
+ * Limits on the file, checked before libyaml builds a document: a larger
+ * file, or collections nested deeper, are refused with the file and line
+ * (libyaml's document loader takes minutes on 100,000 levels). Aliases
+ * (*name) are refused too: each would repeat its anchor's nodes, without
+ * a bound, wherever the reader walks them.
+ */
+#define DSI_YAML_MAX_BYTES (1024 * 1024)
+#define DSI_YAML_MAX_DEPTH 32
+
+/* Warnings a file (and the whole configuration) keeps; the rest are only counted. */
+#define DSI_CONFIG_MAX_WARNINGS 20
+
 /* One instance to register at start-up. Strings belong to whoever filled it in. */
 typedef struct dsi_boot_instance {
 	const char *service; /* normalized */
@@ -37,17 +50,28 @@ typedef struct dsi_yaml_file {
 	size_t             n_settings;
 	dsi_boot_instance *boot; /* keys/values arrays and strings: the file's */
 	size_t             n_boot;
-	char             **warnings; /* unknown keys, to log once the logger exists */
-	size_t             n_warnings;
-	char             **owned; /* every string the reader allocated */
+	char             **warnings;        /* unknown keys, to log once the logger exists */
+	size_t             n_warnings;      /* at most DSI_CONFIG_MAX_WARNINGS */
+	size_t             n_more_warnings; /* past that cap: counted, not kept */
+	char             **owned;           /* every string the reader allocated */
 	size_t             n_owned, cap_owned;
 } dsi_yaml_file;
 
 /*
- * Reads the file at path into f (zeroed first). Returns 0, or DSC_EINVAL
- * with why ("path:line: ..."). dsi_yaml_file_free releases f in every case.
+ * Reads the file at path into f (zeroed first). The path must name a
+ * regular file (a FIFO or a device is refused without blocking on it) of at
+ * most DSI_YAML_MAX_BYTES. Returns 0, or DSC_EINVAL with why ("path:line:
+ * ..."). dsi_yaml_file_free releases f in every case.
  */
 int dsi_yaml_read(dsi_yaml_file *f, const char *path, char *why, size_t why_len);
+
+/*
+ * The same for len bytes of YAML text already in memory (the fuzzer's
+ * entry point); name stands for the path in origins and messages. The
+ * size limit is the caller's to check.
+ */
+int dsi_yaml_parse(
+    dsi_yaml_file *f, const char *name, const char *text, size_t len, char *why, size_t why_len);
 
 void dsi_yaml_file_free(dsi_yaml_file *f);
 

@@ -41,7 +41,9 @@ int dsi_netpolicy_add(dsi_netpolicy *p, bool allow, const char *cidr, char *why,
 
 /*
  * Decides for one address (family AF_INET with 4 bytes, or AF_INET6 with
- * 16; IPv4-mapped IPv6 counts as its IPv4 address). An address an allow
+ * 16). IPv6 that embeds IPv4 is judged as that IPv4 address: mapped
+ * (::ffff:a.b.c.d) and compatible (::a.b.c.d) alone; NAT64 (64:ff9b::/96)
+ * and 6to4 (2002::/16) must pass as both. An address an allow
  * rule covers is permitted; else one a deny rule covers is refused; else,
  * when allow rules exist, it is refused (an allow list); else permitted.
  * On refusal why names the rule.
@@ -49,8 +51,13 @@ int dsi_netpolicy_add(dsi_netpolicy *p, bool allow, const char *cidr, char *why,
 bool dsi_netpolicy_permits(
     const dsi_netpolicy *p, int family, const uint8_t *addr, char *why, size_t why_len);
 
-/* The same for an endpoint's host: IP literals are decided now, names are
- * always permitted here (the checker decides when it connects). */
+/*
+ * The same for an endpoint's host as curl gives it: IP literals are decided
+ * now, judged as the address a resolver would connect to (trailing dots
+ * dropped; IPv4 in any inet_aton form: 2852039166, 0xa9.0xfe.0.1, octal
+ * parts; IPv6 in brackets, zone ignored). Names are always permitted here:
+ * the checker decides when it connects.
+ */
 bool dsi_netpolicy_permits_host(
     const dsi_netpolicy *p, const char *host, char *why, size_t why_len);
 

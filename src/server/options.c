@@ -137,6 +137,20 @@ set_auth_reads(dsi_server_options *o, const char *v, char *why, size_t why_len)
 }
 
 static int
+set_strict_config(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0) {
+		o->strict_config = true;
+	} else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0) {
+		o->strict_config = false;
+	} else {
+		snprintf(why, why_len, "expects true or false, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	return 0;
+}
+
+static int
 set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
 	if (dsi_log_level_parse(v, &o->log_level) != 0) {
@@ -264,6 +278,12 @@ static const struct {
 	        "once serving, write the bound URLs and \"ready\" to FD, then close it", false,
 	        false },
 	    set_ready_fd },
+	[DSI_SET_STRICT_CONFIG]
+	= { { "strict-config", ENV("STRICT_CONFIG"), "strict_config", "", "false",
+	        "unknown keys and variables and bad service values stop start-up instead of "
+	        "warning",
+	        false, false, true },
+	    set_strict_config },
 };
 
 const dsi_setting_info *

@@ -58,6 +58,7 @@ typedef enum dsi_setting {
 	DSI_SET_DENY_ENDPOINT,
 	DSI_SET_REQUIRE,
 	DSI_SET_READY_FD,
+	DSI_SET_STRICT_CONFIG,
 	DSI_SET_COUNT,
 } dsi_setting;
 
@@ -97,6 +98,7 @@ typedef struct dsi_server_options {
 	size_t      n_require;
 	bool        require_https; /* the production profile */
 	int         ready_fd;      /* -1: none; else gets the bound URLs (docs/ready-fd.md) */
+	bool        strict_config; /* configuration warnings stop start-up */
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <discovery/discovery.h>
@@ -254,6 +255,169 @@ test_print_config(void **state)
 	assert_non_null(strstr(out, "flag --fall"));
 }
 
+/* Runs discoveryd (bounded by td_run) with args and the environment as it is. */
+static int
+run(const char *const *args, char *out, size_t out_len, char *err, size_t err_len)
+{
+	const char *argv[20] = { DISCOVERYD_PATH, "--listen", "tcp://127.0.0.1:0", "--publish",
+		"tcp://127.0.0.1:0", "--data", ":memory:" };
+	size_t      n        = 7;
+	while (*args != NULL) {
+		argv[n++] = *args++;
+	}
+	argv[n] = NULL;
+	return td_run(argv, out, out_len, err, err_len);
+}
+
+/*
+ * Start-up used to hang: on a FIFO with no writer (open blocked for ever),
+ * and for 27 s on 100,000 levels of YAML. Both are refused at once; td_run
+ * bounds each run, so a regression fails instead of hanging.
+ */
+static void
+test_config_that_would_hang(void **state)
+{
+	char fifo[128];
+	(void) state;
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	expect_refusal((const char *[]) { "--config", fifo, NULL }, 2,
+	    "fifo.yaml: the configuration file is not a regular file");
+	setenv("SERVICE_DISCOVERY_CONFIG", fifo, 1);
+	expect_refusal((const char *[]) { NULL }, 2, "is not a regular file");
+	unsetenv("SERVICE_DISCOVERY_CONFIG");
+
+	char *deep = malloc(200000 + 3);
+	assert_non_null(deep);
+	for (int i = 0; i < 100000; i++) {
+		memcpy(deep + 2 * i, "- ", 2);
+	}
+	strcpy(deep + 200000, "x\n");
+	const char *path = file("deep.yaml", deep);
+	free(deep);
+	expect_refusal((const char *[]) { "--config", path, NULL }, 2,
+	    "deep.yaml:1: nested more than 32 levels deep");
+
+	char *big = malloc(2 * 1024 * 1024 + 1);
+	assert_non_null(big);
+	memset(big, '#', 2 * 1024 * 1024);
+	big[2 * 1024 * 1024] = 0;
+	path                 = file("big.yaml", big);
+	free(big);
+	expect_refusal((const char *[]) { "--config", path, NULL }, 2,
+	    "big.yaml: the configuration file is 2097152 bytes, more than the 1048576 allowed");
+}
+
+/* 20 MB of unknown keys gave 1.69 million warning lines: now 20 and a count. */
+static void
+test_warnings_are_capped(void **state)
+{
+	char       *text = malloc(5000 * 16), *p = text, out[8192], err[16384];
+	const char *path;
+	(void) state;
+	assert_non_null(text);
+	for (int i = 0; i < 5000; i++) {
+		p += sprintf(p, "key%d: 1\n", i);
+	}
+	path = file("many.yaml", text);
+	free(text);
+	assert_int_equal(run((const char *[]) { "--config", path, "--print-config", NULL }, out,
+	                     sizeof(out), err, sizeof(err)),
+	    0);
+	size_t lines = 0;
+	for (const char *q = err; (q = strstr(q, "unknown key")) != NULL; q++) {
+		lines++;
+	}
+	assert_int_equal(lines, 20);
+	assert_non_null(strstr(err, "... and 4980 more configuration warnings not shown"));
+}
+
+/* A SERVICE_ prefix of 128 bytes or more overran a stack buffer (ASan). */
+static void
+test_long_prefix_refused(void **state)
+{
+	char prefix[200], var[300];
+	(void) state;
+	memset(prefix, 'P', 150);
+	prefix[150] = 0;
+	snprintf(var, sizeof(var), "%sMEMORY", prefix);
+	setenv("SERVICE_DISCOVERY_ENV_PREFIX", prefix, 1);
+	setenv(var, "http://127.0.0.1:9000", 1);
+	expect_refusal((const char *[]) { NULL }, 2,
+	    "env SERVICE_DISCOVERY_ENV_PREFIX: the service prefix is 150 bytes, more than the 64 "
+	    "allowed");
+	unsetenv("SERVICE_DISCOVERY_ENV_PREFIX");
+	unsetenv(var);
+}
+
+/*
+ * A SERVICE_X the address policy refuses is skipped with a warning, as an
+ * invalid URL is; --strict-config refuses both, and unknown keys too.
+ */
+static void
+test_strict_config(void **state)
+{
+	const char *path = file("strict.yaml", "health_check:\n  rise: 2\nshiny: yes\n");
+	(void) state;
+	setenv("SERVICE_META", "http://169.254.169.254./latest", 1);
+	int rv = td_daemon_start(&D, NULL);
+	assert_int_equal(rv, 0);
+	dsc_client *c = client(&D);
+	assert_int_equal(dsc_resolve(c, "meta", false, NULL, NULL), DSC_ENOTFOUND);
+	dsc_client_close(c);
+	assert_true(td_daemon_log_contains(
+	    &D, "SERVICE_META skipped: address 169.254.169.254 is in the denied range"));
+	assert_int_equal(td_daemon_stop(&D), 0);
+	expect_refusal((const char *[]) { "--strict-config", NULL }, 2,
+	    "flag --strict-config: strict_config refuses what would be a warning: SERVICE_META "
+	    "skipped");
+	unsetenv("SERVICE_META");
+
+	setenv("SERVICE_NAME", "billing", 1);
+	expect_refusal((const char *[]) { "--strict-config", NULL }, 2, "SERVICE_NAME skipped");
+	unsetenv("SERVICE_NAME");
+	expect_refusal((const char *[]) { "--config", path, "--strict-config", NULL }, 2,
+	    "strict.yaml:3: unknown key \"shiny\"");
+	setenv("SERVICE_DISCOVERY_STRICT_CONFIG", "true", 1);
+	setenv("SERVICE_DISCOVERY_HEALTH_CHECK_RIZE", "3", 1);
+	expect_refusal((const char *[]) { NULL }, 2,
+	    "env SERVICE_DISCOVERY_STRICT_CONFIG: strict_config refuses what would be a warning: "
+	    "unknown setting variable SERVICE_DISCOVERY_HEALTH_CHECK_RIZE");
+	unsetenv("SERVICE_DISCOVERY_STRICT_CONFIG");
+	unsetenv("SERVICE_DISCOVERY_HEALTH_CHECK_RIZE");
+}
+
+/* Other spellings of a refused address are refused at Register, over the wire. */
+static void
+test_register_refuses_other_spellings(void **state)
+{
+	static const char *const urls[] = {
+		"http://169.254.169.254./latest",
+		"http://[::169.254.169.254]/",
+		"http://[::ffff:169.254.169.254]/",
+		"http://[64:ff9b::a9fe:a9fe]/",
+		"http://0xa9.0xfe.0xa9.0xfe/",
+		"http://2852039166/",
+		"http://0xA9FEA9FE./",
+		"tcp://0251.0376.0251.0376:80",
+	};
+	(void) state;
+	assert_int_equal(td_daemon_start(&D, NULL), 0);
+	dsc_client *c = client(&D);
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		dsc_registration r = { .service = "meta", .endpoint = urls[i] };
+		dsc_error        err;
+		int              rv = dsc_register(c, &r, NULL, &err);
+		if (rv != DSC_EINVAL
+		    || strstr(err.message, "denied range 169.254.0.0/16") == NULL) {
+			fail_msg("%s: %d %s", urls[i], rv, rv != 0 ? err.message : "registered");
+		}
+	}
+	assert_int_equal(dsc_resolve(c, "meta", false, NULL, NULL), DSC_ENOTFOUND);
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&D), 0);
+}
+
 int
 main(void)
 {
@@ -264,6 +428,11 @@ main(void)
 		cmocka_unit_test(test_bad_configuration_exits_2),
 		cmocka_unit_test_teardown(test_ready_fd_reports_bound_urls, teardown),
 		cmocka_unit_test(test_print_config),
+		cmocka_unit_test(test_config_that_would_hang),
+		cmocka_unit_test(test_warnings_are_capped),
+		cmocka_unit_test(test_long_prefix_refused),
+		cmocka_unit_test_teardown(test_strict_config, teardown),
+		cmocka_unit_test_teardown(test_register_refuses_other_spellings, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -410,6 +410,159 @@ test_tls_settings(void **state)
 	assert_non_null(strstr(f->why, "flag --tls-ca: TLS is configured"));
 }
 
+/*
+ * A prefix of 128 bytes or more overran a 128-byte copy of the variable's
+ * name (ASan: stack-buffer-overflow in dsi_name_normalize). Prefixes over
+ * DSI_CONFIG_PREFIX_MAX are refused; every copy below that is bounded.
+ */
+static void
+test_long_prefix(void **state)
+{
+	fixture *f = *state;
+	char     prefix[300], setting[400], var[800];
+	for (size_t len = 127; len <= 256; len += 129) {
+		memset(prefix, 'P', len);
+		prefix[len] = 0;
+		snprintf(setting, sizeof(setting), "SERVICE_DISCOVERY_ENV_PREFIX=%s", prefix);
+		snprintf(var, sizeof(var), "%sMEMORY=http://m:9000", prefix);
+		const char *env[] = { setting, var, NULL };
+		assert_int_equal(load(f, NULL, env), DSC_EINVAL);
+		assert_non_null(strstr(f->why,
+		    "env SERVICE_DISCOVERY_ENV_PREFIX: the service prefix "
+		    "is"));
+		assert_non_null(strstr(f->why, "more than the 64 allowed"));
+		assert_int_equal(
+		    load(f, (const char *[]) { "--env-prefix", prefix, NULL }, NULL), DSC_EINVAL);
+		assert_non_null(strstr(f->why, "flag --env-prefix: the service prefix"));
+	}
+	/* The longest prefix works, and a very long name after it is only skipped. */
+	memset(prefix, 'P', DSI_CONFIG_PREFIX_MAX);
+	prefix[DSI_CONFIG_PREFIX_MAX] = 0;
+	snprintf(setting, sizeof(setting), "SERVICE_DISCOVERY_ENV_PREFIX=%s", prefix);
+	char ok[400], longname[800];
+	snprintf(ok, sizeof(ok), "%sMEMORY=http://m:9000", prefix);
+	int n = snprintf(longname, sizeof(longname), "%s", prefix);
+	memset(longname + n, 'N', 600);
+	strcpy(longname + n + 600, "=http://n:1");
+	const char *env[] = { setting, ok, longname, NULL };
+	assert_int_equal(load(f, NULL, env), 0);
+	assert_int_equal(f->c.n_boot, 1);
+	assert_non_null(boot(f, "memory", 0));
+	assert_true(warned(f, "skipped: service name"));
+}
+
+/* Invalid URL, refused name, refused address: one rule, warn and skip. */
+static void
+test_bad_service_values_are_skipped(void **state)
+{
+	fixture    *f     = *state;
+	const char *env[] = { "SERVICE_META=http://169.254.169.254/latest",
+		"SERVICE_META6=http://[::169.254.169.254]/",
+		"SERVICE_DOTTED=http://169.254.169.254./",
+		"SERVICE_HEX=http://0xa9.0xfe.0xa9.0xfe/", "SERVICE_BAD=not a url",
+		"SERVICE_GOOD=http://127.0.0.1:9000", NULL };
+	assert_int_equal(load(f, NULL, env), 0);
+	assert_int_equal(f->c.n_boot, 1);
+	assert_non_null(boot(f, "good", 0));
+	assert_true(warned(f,
+	    "SERVICE_META skipped: address 169.254.169.254 is in the denied "
+	    "range 169.254.0.0/16"));
+	assert_true(warned(f, "SERVICE_META6 skipped: address 169.254.169.254"));
+	assert_true(warned(f, "SERVICE_DOTTED skipped: address 169.254.169.254"));
+	assert_true(warned(f, "SERVICE_HEX skipped: address 169.254.169.254"));
+	assert_true(warned(f, "SERVICE_BAD skipped"));
+	/* The policy the flags make is the one applied. */
+	assert_int_equal(
+	    load(f, (const char *[]) { "--allow-endpoint", "169.254.169.254/32", NULL }, env), 0);
+	assert_non_null(boot(f, "meta", 0));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--deny-endpoint", "127.0.0.0/8", NULL }, env), 0);
+	assert_null(boot(f, "good", 0));
+}
+
+static void
+test_strict_config(void **state)
+{
+	fixture *f = *state;
+	char     unknown[128], clean[128]; /* file() reuses its buffer */
+	snprintf(unknown, sizeof(unknown), "%s",
+	    file(f, "u.yaml", "health_check:\n  rise: 3\ncolour: blue\n"));
+	snprintf(clean, sizeof(clean), "%s", file(f, "c.yaml", "health_check:\n  rise: 3\n"));
+	const char *bad_var[]  = { "SERVICE_DISCOVERY_HEALTH_CHECK_RIZE=3", NULL };
+	const char *bad_svc[]  = { "SERVICE_META=http://169.254.169.254/", NULL };
+	const char *bad_url[]  = { "SERVICE_NAME=billing", NULL };
+	const char *strict_env = "SERVICE_DISCOVERY_STRICT_CONFIG=true";
+
+	/* Default: warnings. */
+	assert_int_equal(load(f, (const char *[]) { "--config", unknown, NULL }, bad_var), 0);
+	assert_false(f->c.options.strict_config);
+	assert_true(warned(f, "u.yaml:3: unknown key \"colour\""));
+	assert_true(warned(f, "unknown setting variable SERVICE_DISCOVERY_HEALTH_CHECK_RIZE"));
+
+	/* Each kind stops loading under --strict-config, naming it. */
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", unknown, "--strict-config", NULL }, NULL),
+	    DSC_EINVAL);
+	assert_non_null(strstr(f->why, "flag --strict-config: strict_config refuses"));
+	assert_non_null(strstr(f->why, "u.yaml:3: unknown key \"colour\""));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--strict-config", NULL }, bad_var), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "SERVICE_DISCOVERY_HEALTH_CHECK_RIZE"));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--strict-config", NULL }, bad_svc), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "SERVICE_META skipped: address 169.254.169.254"));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--strict-config", NULL }, bad_url), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "SERVICE_NAME"));
+
+	/* From the environment and from the file itself, too. */
+	const char *env[] = { strict_env, NULL };
+	assert_int_equal(load(f, (const char *[]) { "--config", unknown, NULL }, env), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "env SERVICE_DISCOVERY_STRICT_CONFIG: strict_config"));
+	const char *self = file(f, "s.yaml", "strict_config: true\ncolour: blue\n");
+	assert_int_equal(load(f, (const char *[]) { "--config", self, NULL }, NULL), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "s.yaml:2: unknown key \"colour\""));
+	/* A clean configuration loads under it. */
+	assert_int_equal(load(f, (const char *[]) { "--config", clean, NULL }, env), 0);
+	assert_true(f->c.options.strict_config);
+	assert_int_equal(f->c.n_warnings, 0);
+}
+
+/* The first DSI_CONFIG_MAX_WARNINGS are kept, then one line counts the rest. */
+static void
+test_warnings_capped(void **state)
+{
+	fixture *f = *state;
+	char     vars[100][64];
+	char    *env[101];
+	for (int i = 0; i < 100; i++) {
+		snprintf(vars[i], sizeof(vars[i]), "SERVICE_DISCOVERY_BOGUS%d=1", i);
+		env[i] = vars[i];
+	}
+	env[100] = NULL;
+	char text[64 * 100], *p = text;
+	for (int i = 0; i < 50; i++) {
+		p += sprintf(p, "key%d: 1\n", i);
+	}
+	const char *path = file(f, "w.yaml", text);
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", path, NULL }, (const char **) env), 0);
+	assert_int_equal(f->c.n_warnings, DSI_CONFIG_MAX_WARNINGS + 1);
+	assert_non_null(strstr(f->c.warnings[0], "w.yaml:1: unknown key \"key0\""));
+	assert_string_equal(f->c.warnings[DSI_CONFIG_MAX_WARNINGS],
+	    "... and 130 more configuration warnings not shown");
+}
+
+/* An environment entry without "=" is no variable (the fuzzer's envp can hold one). */
+static void
+test_entry_without_value(void **state)
+{
+	fixture    *f     = *state;
+	const char *env[] = { "SERVICE_DISCOVERY_LISTEN", "SERVICE_MEMORY", NULL };
+	assert_int_equal(load(f, NULL, env), 0);
+	assert_int_equal(f->c.n_boot, 0);
+}
+
 int
 main(void)
 {
@@ -428,6 +581,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_print_config_shows_origins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_bad_service_values_are_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strict_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warnings_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entry_without_value, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

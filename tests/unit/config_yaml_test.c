@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <discovery/discovery.h>
 
@@ -182,6 +184,152 @@ test_missing_file(void **state)
 	assert_non_null(strstr(f->why, "absent.yaml: cannot read the configuration file"));
 }
 
+/* Writes len bytes of text as the file and reads it. */
+static int
+read_bytes(fixture *f, const char *text, size_t len)
+{
+	FILE *fp = fopen(f->path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, len, fp), len);
+	fclose(fp);
+	dsi_yaml_file_free(&f->y);
+	f->why[0] = 0;
+	return dsi_yaml_read(&f->y, f->path, f->why, sizeof(f->why));
+}
+
+/* n copies of unit, then tail, in a malloc'd string. */
+static char *
+repeat(const char *unit, size_t n, const char *tail)
+{
+	size_t ul = strlen(unit), tl = strlen(tail);
+	char  *s = malloc(ul * n + tl + 1);
+	assert_non_null(s);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(s + i * ul, unit, ul);
+	}
+	memcpy(s + ul * n, tail, tl + 1);
+	return s;
+}
+
+/*
+ * 100,000 levels in 200 KB kept libyaml's document loader busy for 27 s:
+ * the event pass refuses them at level 33, naming the line.
+ */
+static void
+test_deep_nesting_refused(void **state)
+{
+	fixture *f     = *state;
+	char    *block = repeat("- ", 100000, "x\n");
+	char    *flow  = repeat("[", 100000, "");
+	char    *maps  = repeat("{a: ", 100000, "");
+	assert_int_equal(read_text(f, block), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "d.yaml:1: nested more than 32 levels deep"));
+	assert_int_equal(read_text(f, flow), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "nested more than 32 levels deep"));
+	assert_int_equal(read_text(f, maps), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "nested more than 32 levels deep"));
+	free(block);
+	free(flow);
+	free(maps);
+
+	/* 32 levels, the root mapping included, are fine; 33 are not. */
+	char ok[512] = "", *p = ok;
+	for (int i = 1; i < 32; i++) {
+		p += sprintf(p, "k%d: {", i);
+	}
+	p += sprintf(p, "x: y");
+	for (int i = 1; i < 32; i++) {
+		*p++ = '}';
+	}
+	strcpy(p, "\n");
+	assert_ok(read_text(f, ok));
+	assert_int_equal(f->y.n_warnings, 1); /* k1 is not a setting */
+	char deep[512];
+	snprintf(deep, sizeof(deep), "k0: {%.*s}\n", (int) (strlen(ok) - 1), ok);
+	assert_int_equal(read_text(f, deep), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "nested more than 32 levels deep"));
+}
+
+static void
+test_size_limit(void **state)
+{
+	fixture *f   = *state;
+	char    *big = malloc(DSI_YAML_MAX_BYTES + 1);
+	assert_non_null(big);
+	memset(big, '#', DSI_YAML_MAX_BYTES + 1);
+	big[DSI_YAML_MAX_BYTES - 1] = '\n'; /* exactly the limit: a comment */
+	assert_ok(read_bytes(f, big, DSI_YAML_MAX_BYTES));
+	big[DSI_YAML_MAX_BYTES] = '\n'; /* one byte past */
+	assert_int_equal(read_bytes(f, big, DSI_YAML_MAX_BYTES + 1), DSC_EINVAL);
+	assert_non_null(strstr(f->why,
+	    "d.yaml: the configuration file is 1048577 bytes, more than "
+	    "the 1048576 allowed"));
+	free(big);
+}
+
+/* Opening a FIFO with no writer used to block for ever: refused at once. */
+static void
+test_not_a_regular_file(void **state)
+{
+	fixture *f = *state;
+	char     fifo[256];
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", f->dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm((unsigned) (30 * tu_slowdown())); /* a regression fails here, not hangs */
+	assert_int_equal(dsi_yaml_read(&f->y, fifo, f->why, sizeof(f->why)), DSC_EINVAL);
+	alarm(0);
+	assert_non_null(strstr(f->why, "fifo.yaml: the configuration file is not a regular file"));
+	assert_int_equal(dsi_yaml_read(&f->y, f->dir, f->why, sizeof(f->why)), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "is not a regular file"));
+}
+
+static void
+test_aliases_and_nul_refused(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(read_text(f, "a: &x [tcp://127.0.0.1:1]\nlisten: *x\n"), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "d.yaml:2: aliases (*name) are not supported"));
+	static const char nul[] = "services:\n  m: \"http://a:1\\0http://evil\"\n";
+	assert_int_equal(read_text(f, nul), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "d.yaml:2: a value holds a NUL byte"));
+	/* A raw NUL byte is no YAML at all. */
+	assert_int_equal(read_bytes(f, "a: b\0c\n", 7), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "malformed YAML"));
+}
+
+/* 20 MB of unknown keys gave 1.69 million warning lines: keep 20, count the rest. */
+static void
+test_warnings_capped(void **state)
+{
+	fixture *f    = *state;
+	char    *text = malloc(1000 * 16);
+	char    *p    = text;
+	assert_non_null(text);
+	for (int i = 0; i < 1000; i++) {
+		p += sprintf(p, "key%d: 1\n", i);
+	}
+	assert_ok(read_text(f, text));
+	assert_int_equal(f->y.n_warnings, DSI_CONFIG_MAX_WARNINGS);
+	assert_int_equal(f->y.n_more_warnings, 1000 - DSI_CONFIG_MAX_WARNINGS);
+	assert_non_null(strstr(f->y.warnings[0], "d.yaml:1: unknown key \"key0\""));
+	free(text);
+	/* Keys are escaped in warnings: no terminal control from a file. */
+	assert_ok(read_text(f, "\"\\e[2J\": 1\n"));
+	assert_null(strchr(f->y.warnings[0], 0x1b));
+	assert_non_null(strstr(f->y.warnings[0], "\\x1b[2J"));
+}
+
+static void
+test_parse_from_memory(void **state)
+{
+	fixture          *f      = *state;
+	static const char text[] = "health_check:\n  rise: 3\n";
+	assert_ok(
+	    dsi_yaml_parse(&f->y, "mem.yaml", text, sizeof(text) - 1, f->why, sizeof(f->why)));
+	assert_int_equal(f->y.n_settings, 1);
+	assert_non_null(strstr(f->y.settings[0].origin, "mem.yaml:2"));
+}
+
 int
 main(void)
 {
@@ -192,6 +340,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_name_the_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_nesting_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aliases_and_nul_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warnings_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_from_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <discovery/discovery.h>
 
 #include "server/endpoint.h"
+#include "server/netpolicy.h"
 #include "support/testutil.h"
 
 static const struct {
@@ -92,12 +93,51 @@ test_length_limit(void **state)
 	free(url);
 }
 
+/*
+ * The host registration judges is the one curl connects to: curl writes
+ * numeric IPv4 forms and percent-escapes out as dotted quads, and keeps a
+ * trailing dot or an IPv6 literal as written, which the policy then reads.
+ */
+static void
+test_host_as_judged(void **state)
+{
+	static const struct {
+		const char *url, *host;
+	} hosts[] = {
+		{ "http://0xa9.0xfe.0.1/", "169.254.0.1" },
+		{ "http://2852039166/", "169.254.169.254" },
+		{ "tcp://0251.0376.0251.0376:80", "169.254.169.254" },
+		{ "http://%31%36%39.254.169.254/", "169.254.169.254" },
+		{ "http://169.254.169.254./", "169.254.169.254." },
+		{ "http://[::169.254.169.254]:80/", "[::169.254.169.254]" },
+		{ "http://[fe80::1%25eth0]/", "[fe80::1]" },
+	};
+	dsi_netpolicy p;
+	(void) state;
+	dsi_netpolicy_init(&p);
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		char host[DSI_ENDPOINT_MAX + 1], why[256];
+		if (dsi_endpoint_validate(hosts[i].url, why, sizeof(why)) != 0) {
+			fail_msg("%s: rejected: %s", hosts[i].url, why);
+		}
+		assert_int_equal(dsi_endpoint_host(hosts[i].url, host, sizeof(host)), 0);
+		if (strcmp(host, hosts[i].host) != 0) {
+			fail_msg("%s: host %s, want %s", hosts[i].url, host, hosts[i].host);
+		}
+		/* Every one of them is link-local, and refused. */
+		if (dsi_netpolicy_permits_host(&p, host, why, sizeof(why))) {
+			fail_msg("%s: permitted", hosts[i].url);
+		}
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_length_limit),
+		cmocka_unit_test(test_host_as_judged),
 	};
 	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

@@ -46,7 +46,7 @@ typedef struct regbuild {
 	Discovery__V1__RegisterRequest rr;
 	Entry                          ents[80];
 	Entry                         *ptrs[80];
-	char                           keys[80][8];
+	char                           keys[80][24];
 } regbuild;
 
 static void
