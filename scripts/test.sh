@@ -60,8 +60,9 @@ done
 # and discoveryctl they start; any error or definite leak fails. It says which
 # suites it leaves out and why; tests/valgrind.supp documents its suppressions.
 scripts/valgrind.sh
-# libFuzzer on request decoding, validation and dispatch (clang), bounded, then
-# every saved regression input; see tests/fuzz/.
+# libFuzzer (clang), bounded: every saved regression input of both targets,
+# then request decoding, validation and dispatch (2/3 of the time) and the
+# configuration loader, YAML and environment (1/3); see tests/fuzz/.
 echo "== fuzz (60 s)"
 scripts/fuzz.sh 60
 echo "== all test suites passed"
