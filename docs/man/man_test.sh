@@ -28,15 +28,11 @@ render() {
   groff -man -Tascii -P-cbou -rLL=80n "$1" 2>/dev/null
 }
 
-# The same text on one line with single spaces, for phrases a line break may split.
-flat() {
-  render "$1" | tr '\n' ' ' | tr -s ' '
-  echo
-}
 
 # True when word (a flag, a variable, a key) stands alone in the text.
 has_word() {
-  grep -qE -- "(^|[^A-Za-z0-9_-])$(printf '%s' "$2" | sed 's/[.[\*^$]/\\&/g')([^A-Za-z0-9_-]|$)" "$1"
+  local w=${2//./\\.} # words are [A-Za-z0-9_.-]: only the dot needs escaping
+  grep -qE -- "(^|[^A-Za-z0-9_-])$w([^A-Za-z0-9_-]|$)" "$1"
 }
 
 # ---- every page renders cleanly ----
@@ -47,10 +43,11 @@ for p in "${pages[@]}"; do
   [ -z "$warn" ] || fail "$p: groff -man -ww: $warn"
   warn=$(MANWIDTH=80 MAN_DISABLE_SECCOMP=1 man --warnings=w -l "$f" 2>&1 >/dev/null) || true
   [ -z "$warn" ] || fail "$p: man -l: $warn"
-  long=$(render "$f" | awk 'length($0) > 80 { print NR ": " $0 }')
-  [ -z "$long" ] || fail "$p: lines past 80 columns:"$'\n'"$long"
   render "$f" > "$tmp/$p.txt"
-  flat "$f" > "$tmp/$p.flat"
+  long=$(awk 'length($0) > 80 { print NR ": " $0 }' "$tmp/$p.txt")
+  [ -z "$long" ] || fail "$p: lines past 80 columns:"$'\n'"$long"
+  # The same text on one line with single spaces, for phrases a line break may split.
+  { tr '\n' ' ' < "$tmp/$p.txt" | tr -s ' '; echo; } > "$tmp/$p.flat"
 done
 
 # ---- discoveryd(8) and discoveryd.yaml(5) against discoveryd --help ----
