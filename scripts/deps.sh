@@ -12,8 +12,9 @@ want=(cmake make gcc pkg-config
       libsqlite3-dev)
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
+  # groff-base and man-db: docs/man/man_test.sh renders every man page with groff -ww and man -l.
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
-         valgrind)
+         valgrind groff-base man-db)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline
