@@ -3,7 +3,10 @@
  * a min-heap on due time) and one curl multi handle; other threads only
  * append to its inbox and wake it with curl_multi_wakeup. A check's
  * timeout runs from the moment it is handed to curl, and at most
- * max_inflight run at once, so hung endpoints cannot delay the others.
+ * max_inflight run at once; server/schedule.h keeps TTL expiry and
+ * --deregister-after off the check slots and hung targets off most of
+ * them (docs/health.md). A check this server could not run (no
+ * descriptor, no memory) is no verdict: the target's health stands.
  */
 #include "server/checker.h"
 
@@ -18,8 +21,11 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
-#include "server/dueheap.h"
 #include "server/probe.h"
+#include "server/schedule.h"
+
+#define LOCAL_LOG_MS    10000 /* at most one line this often about checks not run */
+#define OVERLOAD_LOG_MS 60000 /* at most one overload warning this often */
 
 /* One checked instance, owned by the checker thread. */
 typedef struct target {
@@ -31,11 +37,11 @@ typedef struct target {
 	dsc_health     state; /* as last sent to the registry */
 	int            ok_run;
 	int            fail_run;
-	dsi_due        due;    /* monotonic ms; in the heap while waiting for its turn */
-	CURL          *easy;   /* while a check runs */
-	dsi_probe      probe;  /* the check's own state (connect_only stays) */
-	bool           gone;   /* removed while its check ran: freed when it ends */
-	bool           spread; /* the first reschedule has been randomized */
+	dsi_sched_item s;          /* when it is next looked at (monotonic ms) */
+	CURL          *easy;       /* while a check runs */
+	dsi_probe      probe;      /* the check's own state (connect_only stays) */
+	bool           gone;       /* removed while its check ran: freed when it ends */
+	bool           not_judged; /* its last check could not run: our problem, not its */
 } target;
 
 /* A registry change waiting for the thread. */
@@ -63,12 +69,14 @@ struct dsi_checker {
 	bool            stop;
 
 	/* Below: the checker thread's alone. */
-	target    **buckets;
-	size_t      nbuckets;
-	size_t      ntargets;
-	dsi_dueheap heap;
-	int         inflight;
-	uint64_t    rng;
+	target  **buckets;
+	size_t    nbuckets;
+	size_t    ntargets;
+	dsi_sched sched;
+	int64_t   local_logged_ms; /* when checks not run were last logged; 0: never */
+	int64_t   overload_logged_ms;
+
+	uint64_t local_errors; /* checks not run for our own reasons; atomic, any thread reads */
 };
 
 /* ---- pure helpers ---- */
@@ -95,21 +103,31 @@ dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int 
 	return state;
 }
 
-/* ---- the heap, on due time ---- */
+/* ---- the schedule, on due time ---- */
 
 static target *
-due_target(dsi_due *d)
+target_of(dsi_sched_item *it)
 {
-	return d != NULL ? (target *) (void *) ((char *) d - offsetof(target, due)) : NULL;
+	return (target *) (void *) ((char *) it - offsetof(target, s));
 }
 
+/* Its next check, or TTL look, at due: TTL looks need no check slot. */
 static void
 schedule(dsi_checker *c, target *t, int64_t due)
 {
-	dsi_dueheap_remove(&c->heap, &t->due);
-	if (!dsi_dueheap_push(&c->heap, &t->due, due)) {
+	if (!dsi_sched_queue(&c->sched, &t->s, t->ttl_ms > 0, due)) {
 		dsi_error(
 		    c->log, "out of memory: %s %s is no longer checked", t->service, t->endpoint);
+	}
+}
+
+/* Its next --deregister-after look, after ms: that needs no check slot either. */
+static void
+schedule_reap(dsi_checker *c, target *t, int64_t ms)
+{
+	if (c->o.deregister_after_ms > 0 && t->ttl_ms == 0
+	    && !dsi_sched_reap_at(&c->sched, &t->s, dsi_monotonic_ms() + (ms > 0 ? ms : 1))) {
+		dsi_error(c->log, "out of memory: %s is not removed when unhealthy", t->service);
 	}
 }
 
@@ -171,24 +189,6 @@ grow_buckets(dsi_checker *c)
 	c->nbuckets = nb;
 }
 
-static uint64_t
-rand_next(dsi_checker *c)
-{
-	c->rng ^= c->rng << 13;
-	c->rng ^= c->rng >> 7;
-	c->rng ^= c->rng << 17;
-	return c->rng;
-}
-
-/* A delay of interval * [lo, hi) percent, so checks do not fire in lockstep. */
-static int64_t
-jittered(dsi_checker *c, int lo_pct, int hi_pct)
-{
-	int64_t span = (int64_t) c->o.interval_ms * (hi_pct - lo_pct) / 100;
-	int64_t off  = span > 0 ? (int64_t) (rand_next(c) % (uint64_t) span) : 0;
-	return (int64_t) c->o.interval_ms * lo_pct / 100 + off;
-}
-
 static void
 apply_upsert(dsi_checker *c, op *o, int64_t now)
 {
@@ -210,9 +210,9 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 			dsi_error(c->log, "out of memory: %s is not checked", o->service);
 			return;
 		}
-		t->due.idx = DSI_DUE_NONE;
-		t->state   = o->health;
-		*pp        = t;
+		dsi_sched_item_init(&t->s);
+		t->state = o->health;
+		*pp      = t;
 		if (++c->ntargets > c->nbuckets) {
 			grow_buckets(c);
 		}
@@ -228,9 +228,12 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 	if (t->easy != NULL) {
 		return; /* rescheduled when the running check ends */
 	}
-	if (t->due.idx == DSI_DUE_NONE || was_ttl != (t->ttl_ms > 0)) {
+	if (t->s.due.idx == DSI_DUE_NONE || was_ttl != (t->ttl_ms > 0)) {
 		/* New, or switched between polled and TTL: polled ones are checked at once. */
 		schedule(c, t, t->ttl_ms > 0 ? now + t->ttl_ms : now);
+	}
+	if (t->state == DSC_HEALTH_UNHEALTHY && !dsi_sched_reap_queued(&t->s)) {
+		schedule_reap(c, t, c->o.interval_ms); /* UNHEALTHY already, say after a restart */
 	}
 }
 
@@ -244,7 +247,7 @@ apply_remove(dsi_checker *c, op *o)
 	}
 	*pp = t->hnext;
 	c->ntargets--;
-	dsi_dueheap_remove(&c->heap, &t->due);
+	dsi_sched_forget(&c->sched, &t->s);
 	if (t->easy != NULL) {
 		t->gone = true; /* freed when its check ends */
 	} else {
@@ -353,21 +356,60 @@ reap(dsi_checker *c, target *t)
 	}
 }
 
+/*
+ * A check this server could not run: no verdict, so the health and the run
+ * counters stand. Counted, logged now and then, and tried again in one
+ * interval.
+ */
+static void
+not_judged(dsi_checker *c, target *t, const char *reason)
+{
+	char     esc[96];
+	int64_t  now  = dsi_monotonic_ms();
+	uint64_t n    = __atomic_add_fetch(&c->local_errors, 1, __ATOMIC_RELAXED);
+	t->not_judged = true;
+	if (c->local_logged_ms == 0 || now - c->local_logged_ms >= LOCAL_LOG_MS) {
+		c->local_logged_ms = now;
+		dsi_warn(c->log,
+		    "health check of %s %s not run: %s; the server's own problem, not the "
+		    "target's: its health stays %s (%llu checks not run so far)",
+		    t->service, dsi_text_escape(t->endpoint, esc, sizeof(esc)), reason,
+		    dsi_health_name(t->state), (unsigned long long) n);
+	}
+	int64_t delay
+	    = dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, t->state == DSC_HEALTH_UNHEALTHY);
+	schedule(c, t, now + delay);
+}
+
 static void
 start_check(dsi_checker *c, target *t)
 {
 	CURL *e = dsi_probe_start(&t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, t);
 	if (e == NULL) {
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
+		not_judged(c, t, "curl has no memory for a transfer");
 		return;
 	}
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
+		not_judged(c, t, "curl could not start the transfer");
 		return;
 	}
 	t->easy = e;
-	c->inflight++;
+}
+
+/* After a verdict: the next check (backed off if it keeps timing out), and the reap look. */
+static void
+rescheduled(dsi_checker *c, target *t, dsi_probe_verdict v, dsc_health prev)
+{
+	bool    down  = t->state == DSC_HEALTH_UNHEALTHY;
+	int64_t delay = dsi_sched_done(&c->sched, &t->s,
+	    v == DSI_PROBE_TIMED_OUT ? DSI_SCHED_TIMED_OUT : DSI_SCHED_ANSWERED, down);
+	if (*target_slot(c, t->service, t->endpoint) == t) {
+		schedule(c, t, dsi_monotonic_ms() + delay);
+		if (down && prev != DSC_HEALTH_UNHEALTHY) {
+			schedule_reap(c, t, c->o.deregister_after_ms);
+		}
+	}
 }
 
 static void
@@ -382,22 +424,61 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 	curl_multi_remove_handle(c->multi, e);
 	curl_easy_cleanup(e);
 	t->easy = NULL;
-	c->inflight--;
 	if (t->gone) {
+		dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, false); /* frees the slot */
 		target_free(t);
 		return;
 	}
-	bool ok = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
-	record(c, t, ok, reason);
+	dsi_probe_ended(&t->probe, res);
+	dsi_probe_verdict v
+	    = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
+	if (v == DSI_PROBE_LOCAL_ERROR) {
+		not_judged(c, t, reason);
+		return;
+	}
+	t->not_judged   = false;
+	dsc_health prev = t->state;
+	record(c, t, v == DSI_PROBE_OK, reason);
 	if (t->state == DSC_HEALTH_UNHEALTHY) {
 		reap(c, t);
 	}
-	/* The first reschedule spreads a burst of registrations over the interval. */
-	int64_t delay = t->spread ? jittered(c, 90, 110) : jittered(c, 50, 150);
-	t->spread     = true;
-	if (*target_slot(c, t->service, t->endpoint) == t) {
-		schedule(c, t, dsi_monotonic_ms() + (delay > 0 ? delay : 1));
+	rescheduled(c, t, v, prev);
+}
+
+/*
+ * The --deregister-after look of an UNHEALTHY polled target, on its own
+ * timer. While its checks cannot run (our problem) it is not removed: the
+ * last verdict may be stale.
+ */
+static void
+visit_reap(dsi_checker *c, target *t)
+{
+	if (t->ttl_ms > 0 || t->state != DSC_HEALTH_UNHEALTHY) {
+		return; /* healed; TTL targets are reaped on their TTL looks */
 	}
+	if (!t->not_judged) {
+		reap(c, t);
+	}
+	int step = c->o.interval_ms < c->o.deregister_after_ms ? c->o.interval_ms
+	                                                       : c->o.deregister_after_ms;
+	schedule_reap(c, t, step); /* until it is gone or heals */
+}
+
+/* At most once a minute: checks wait for slots, and more are due than the slots can take. */
+static void
+warn_overload(dsi_checker *c, int64_t now)
+{
+	if ((c->overload_logged_ms != 0 && now - c->overload_logged_ms < OVERLOAD_LOG_MS)
+	    || !dsi_sched_overloaded(&c->sched, now)) {
+		return;
+	}
+	c->overload_logged_ms = now;
+	dsi_warn(c->log,
+	    "health checks are saturated: %.1f checks/s are due, and %d slots finish %.1f/s "
+	    "when checks time out (--max-checks / --health-timeout); targets that keep timing "
+	    "out hold at most %d slots and back off to %d intervals (docs/health.md)",
+	    dsi_sched_due_per_s(&c->sched), c->o.max_inflight, dsi_sched_capacity_per_s(&c->sched),
+	    c->sched.suspect_max, DSI_SCHED_BACKOFF_MAX);
 }
 
 static void
@@ -437,9 +518,8 @@ drop_targets(dsi_checker *c)
 		}
 		c->buckets[i] = NULL;
 	}
-	dsi_dueheap_free(&c->heap);
+	dsi_sched_free(&c->sched);
 	c->ntargets = 0;
-	c->inflight = 0;
 }
 
 static void *
@@ -468,16 +548,20 @@ checker_main(void *arg)
 		if (stop) {
 			break;
 		}
-		target *t;
-		while ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL && t->due.at <= now
-		    && (c->inflight < c->o.max_inflight || t->ttl_ms > 0)) {
-			dsi_dueheap_remove(&c->heap, &t->due);
-			if (t->ttl_ms > 0) {
-				visit_ttl(c, t);
+		/* Timers first, and whatever the slots: they never wait behind checks. */
+		dsi_sched_item *it;
+		bool            reap_look;
+		while ((it = dsi_sched_next_timer(&c->sched, now, &reap_look)) != NULL) {
+			if (reap_look) {
+				visit_reap(c, target_of(it));
 			} else {
-				start_check(c, t);
+				visit_ttl(c, target_of(it));
 			}
 		}
+		while ((it = dsi_sched_next_check(&c->sched, now)) != NULL) {
+			start_check(c, target_of(it));
+		}
+		warn_overload(c, now);
 		int running;
 		curl_multi_perform(c->multi, &running);
 		CURLMsg *m;
@@ -491,13 +575,8 @@ checker_main(void *arg)
 			c->o.after_change(
 			    c->o.after_change_arg); /* publish what this round changed */
 		}
-		long wait = 1000;
-		if ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL
-		    && c->inflight < c->o.max_inflight) {
-			int64_t d = t->due.at - dsi_monotonic_ms();
-			wait      = d < 0 ? 0 : (d < wait ? (long) d : wait);
-		}
-		long ct = -1;
+		long wait = (long) dsi_sched_wait_ms(&c->sched, dsi_monotonic_ms(), 1000);
+		long ct   = -1;
 		curl_multi_timeout(c->multi, &ct);
 		if (ct >= 0 && ct < wait) {
 			wait = ct;
@@ -523,10 +602,8 @@ dsi_checker_create(
 	c->registry = r;
 	c->log      = log;
 	c->nbuckets = 64;
-	c->rng      = (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c;
-	if (c->rng == 0) {
-		c->rng = 88172645463325252ull;
-	}
+	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
+	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
 	pthread_mutex_init(&c->mtx, NULL);
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
 	c->multi   = curl_multi_init();
@@ -543,6 +620,12 @@ dsi_checker_create(
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	*out = c;
 	return 0;
+}
+
+uint64_t
+dsi_checker_local_errors(dsi_checker *c)
+{
+	return __atomic_load_n(&c->local_errors, __ATOMIC_RELAXED);
 }
 
 int
@@ -589,7 +672,7 @@ dsi_checker_destroy(dsi_checker *c)
 		curl_share_cleanup(c->share);
 	}
 	free(c->buckets);
-	dsi_dueheap_free(&c->heap);
+	dsi_sched_free(&c->sched);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }
