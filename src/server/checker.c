@@ -1,6 +1,6 @@
 /*
  * Health checker. The thread owns every target (a hash table for lookup,
- * a min-heap on due time) and one curl multi handle; other threads only
+ * its schedule on due time) and one curl multi handle; other threads only
  * append to its inbox and wake it with curl_multi_wakeup. A check's
  * timeout runs from the moment it is handed to curl, and at most
  * max_inflight run at once; server/schedule.h keeps TTL expiry and
@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "server/inbox.h"
 #include "server/probe.h"
 #include "server/schedule.h"
 
@@ -44,17 +45,6 @@ typedef struct target {
 	bool           not_judged; /* its last check could not run: our problem, not its */
 } target;
 
-/* A registry change waiting for the thread. */
-typedef struct op {
-	struct op *next;
-	bool       remove;
-	char      *service;
-	char      *endpoint;
-	char      *health_path;
-	uint32_t   ttl_ms;
-	dsc_health health;
-} op;
-
 struct dsi_checker {
 	dsi_checker_options o;
 	dsi_registry       *registry;
@@ -64,9 +54,7 @@ struct dsi_checker {
 	pthread_t           thread;
 	bool                started;
 
-	pthread_mutex_t mtx; /* guards the inbox and stop */
-	op             *in_head, *in_tail;
-	bool            stop;
+	dsi_inbox inbox; /* registry changes and stop, from any thread */
 
 	/* Below: the checker thread's alone. */
 	target  **buckets;
@@ -190,7 +178,7 @@ grow_buckets(dsi_checker *c)
 }
 
 static void
-apply_upsert(dsi_checker *c, op *o, int64_t now)
+apply_upsert(dsi_checker *c, dsi_inbox_op *o, int64_t now)
 {
 	char     url[DSI_CHECK_URL_MAX];
 	bool     connect_only = false;
@@ -238,7 +226,7 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 }
 
 static void
-apply_remove(dsi_checker *c, op *o)
+apply_remove(dsi_checker *c, dsi_inbox_op *o)
 {
 	target **pp = target_slot(c, o->service, o->endpoint);
 	target  *t  = *pp;
@@ -255,47 +243,10 @@ apply_remove(dsi_checker *c, op *o)
 	}
 }
 
-static void
-op_free(op *o)
-{
-	free(o->service);
-	free(o->endpoint);
-	free(o->health_path);
-	free(o);
-}
-
 void
 dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 {
-	bool remove = ch->type == DISCOVERY__V1__EVENT_TYPE__EVENT_DEREGISTERED;
-	if ((ch->type != DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED
-	        && ch->type != DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED && !remove)
-	    || ch->instance == NULL) {
-		return; /* health changes come from the checker itself, or from heartbeats */
-	}
-	op *o = calloc(1, sizeof(*o));
-	if (o == NULL || (o->service = strdup(ch->service)) == NULL
-	    || (o->endpoint = strdup(ch->instance->endpoint)) == NULL
-	    || (o->health_path = strdup(ch->instance->health_path)) == NULL) {
-		if (o != NULL) {
-			op_free(o);
-		}
-		return;
-	}
-	o->remove = remove;
-	o->ttl_ms = ch->instance->ttl_ms;
-	o->health = (dsc_health) ch->instance->health;
-	pthread_mutex_lock(&c->mtx);
-	/* The thread takes the whole inbox at once: only the first op needs to wake it. */
-	bool wake = c->in_head == NULL;
-	if (c->in_tail != NULL) {
-		c->in_tail->next = o;
-	} else {
-		c->in_head = o;
-	}
-	c->in_tail = o;
-	pthread_mutex_unlock(&c->mtx);
-	if (wake) {
+	if (dsi_inbox_post(&c->inbox, ch)) {
 		curl_multi_wakeup(c->multi);
 	}
 }
@@ -528,21 +479,18 @@ checker_main(void *arg)
 	dsi_checker *c = arg;
 
 	for (;;) {
-		pthread_mutex_lock(&c->mtx);
-		op  *ops   = c->in_head;
-		bool stop  = c->stop;
-		c->in_head = c->in_tail = NULL;
-		pthread_mutex_unlock(&c->mtx);
+		bool          stop;
+		dsi_inbox_op *ops = dsi_inbox_take(&c->inbox, &stop);
 
 		int64_t now = dsi_monotonic_ms();
 		while (ops != NULL) {
-			op *next = ops->next;
+			dsi_inbox_op *next = ops->next;
 			if (ops->remove) {
 				apply_remove(c, ops);
 			} else {
 				apply_upsert(c, ops, now);
 			}
-			op_free(ops);
+			dsi_inbox_op_free(ops);
 			ops = next;
 		}
 		if (stop) {
@@ -604,7 +552,7 @@ dsi_checker_create(
 	c->nbuckets = 64;
 	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
 	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
-	pthread_mutex_init(&c->mtx, NULL);
+	dsi_inbox_init(&c->inbox);
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
 	c->multi   = curl_multi_init();
 	c->share   = curl_share_init();
@@ -644,9 +592,7 @@ dsi_checker_stop(dsi_checker *c)
 	if (c == NULL || !c->started) {
 		return;
 	}
-	pthread_mutex_lock(&c->mtx);
-	c->stop = true;
-	pthread_mutex_unlock(&c->mtx);
+	dsi_inbox_stop(&c->inbox);
 	curl_multi_wakeup(c->multi);
 	pthread_join(c->thread, NULL);
 	c->started = false;
@@ -660,11 +606,6 @@ dsi_checker_destroy(dsi_checker *c)
 	}
 	dsi_checker_stop(c);
 	drop_targets(c);
-	while (c->in_head != NULL) {
-		op *next = c->in_head->next;
-		op_free(c->in_head);
-		c->in_head = next;
-	}
 	if (c->multi != NULL) {
 		curl_multi_cleanup(c->multi);
 	}
@@ -673,6 +614,6 @@ dsi_checker_destroy(dsi_checker *c)
 	}
 	free(c->buckets);
 	dsi_sched_free(&c->sched);
-	pthread_mutex_destroy(&c->mtx);
+	dsi_inbox_destroy(&c->inbox);
 	free(c);
 }
