@@ -419,17 +419,12 @@ visit_reap(dsi_checker *c, target *t)
 static void
 warn_overload(dsi_checker *c, int64_t now)
 {
-	if ((c->overload_logged_ms != 0 && now - c->overload_logged_ms < OVERLOAD_LOG_MS)
-	    || !dsi_sched_overloaded(&c->sched, now)) {
-		return;
+	char text[400];
+	if ((c->overload_logged_ms == 0 || now - c->overload_logged_ms >= OVERLOAD_LOG_MS)
+	    && dsi_sched_overloaded(&c->sched, now)) {
+		c->overload_logged_ms = now;
+		dsi_warn(c->log, "%s", dsi_sched_overload_text(&c->sched, text, sizeof(text)));
 	}
-	c->overload_logged_ms = now;
-	dsi_warn(c->log,
-	    "health checks are saturated: %.1f checks/s are due, and %d slots finish %.1f/s "
-	    "when checks time out (--max-checks / --health-timeout); targets that keep timing "
-	    "out hold at most %d slots and back off to %d intervals (docs/health.md)",
-	    dsi_sched_due_per_s(&c->sched), c->o.max_inflight, dsi_sched_capacity_per_s(&c->sched),
-	    c->sched.suspect_max, DSI_SCHED_BACKOFF_MAX);
 }
 
 static void

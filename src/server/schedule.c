@@ -2,6 +2,7 @@
 #include "server/schedule.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 static dsi_sched_item *
 item_of_due(dsi_due *d)
@@ -241,4 +242,16 @@ double
 dsi_sched_capacity_per_s(const dsi_sched *s)
 {
 	return (double) s->max_inflight * 1000.0 / (double) s->timeout_ms;
+}
+
+const char *
+dsi_sched_overload_text(const dsi_sched *s, char *buf, size_t len)
+{
+	snprintf(buf, len,
+	    "health checks are saturated: %.1f checks/s are due, and %d slots finish %.1f/s "
+	    "when checks time out (--max-checks / --health-timeout); targets that keep timing "
+	    "out hold at most %d slots and back off to %d intervals (docs/health.md)",
+	    dsi_sched_due_per_s(s), s->max_inflight, dsi_sched_capacity_per_s(s), s->suspect_max,
+	    DSI_SCHED_BACKOFF_MAX);
+	return buf;
 }

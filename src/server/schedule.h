@@ -18,6 +18,7 @@
 #define DSI_SCHEDULE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "server/dueheap.h"
@@ -117,6 +118,9 @@ int64_t dsi_sched_wait_ms(const dsi_sched *s, int64_t now, int64_t cap_ms);
  * (max_inflight / timeout). The owner warns (rate-limited).
  */
 bool dsi_sched_overloaded(const dsi_sched *s, int64_t now);
+
+/* The overload warning, with the figures and what the schedule does about it; returns buf. */
+const char *dsi_sched_overload_text(const dsi_sched *s, char *buf, size_t len);
 
 double dsi_sched_due_per_s(const dsi_sched *s);      /* at every polled target's period */
 double dsi_sched_capacity_per_s(const dsi_sched *s); /* max_inflight / timeout */
