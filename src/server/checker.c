@@ -24,26 +24,12 @@
 #include "server/inbox.h"
 #include "server/probe.h"
 #include "server/schedule.h"
+#include "server/targets.h"
 
 #define LOCAL_LOG_MS    10000 /* at most one line this often about checks not run */
 #define OVERLOAD_LOG_MS 60000 /* at most one overload warning this often */
 
-/* One checked instance, owned by the checker thread. */
-typedef struct target {
-	struct target *hnext;
-	char          *service;
-	char          *endpoint;
-	char          *url;
-	uint32_t       ttl_ms;
-	dsc_health     state; /* as last sent to the registry */
-	int            ok_run;
-	int            fail_run;
-	dsi_sched_item s;          /* when it is next looked at (monotonic ms) */
-	CURL          *easy;       /* while a check runs */
-	dsi_probe      probe;      /* the check's own state (connect_only stays) */
-	bool           gone;       /* removed while its check ran: freed when it ends */
-	bool           not_judged; /* its last check could not run: our problem, not its */
-} target;
+typedef dsi_target target; /* server/targets.h */
 
 struct dsi_checker {
 	dsi_checker_options o;
@@ -57,12 +43,10 @@ struct dsi_checker {
 	dsi_inbox inbox; /* registry changes and stop, from any thread */
 
 	/* Below: the checker thread's alone. */
-	target  **buckets;
-	size_t    nbuckets;
-	size_t    ntargets;
-	dsi_sched sched;
-	int64_t   local_logged_ms; /* when checks not run were last logged; 0: never */
-	int64_t   overload_logged_ms;
+	dsi_targets targets;
+	dsi_sched   sched;
+	int64_t     local_logged_ms; /* when checks not run were last logged; 0: never */
+	int64_t     overload_logged_ms;
 
 	uint64_t local_errors; /* checks not run for our own reasons; atomic, any thread reads */
 };
@@ -121,60 +105,10 @@ schedule_reap(dsi_checker *c, target *t, int64_t ms)
 
 /* ---- targets ---- */
 
-static uint64_t
-key_hash(const char *svc, const char *ep)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = svc; *p; p++) {
-		h = (h ^ (unsigned char) *p) * 1099511628211ull;
-	}
-	h = (h ^ '\n') * 1099511628211ull;
-	for (const char *p = ep; *p; p++) {
-		h = (h ^ (unsigned char) *p) * 1099511628211ull;
-	}
-	return h;
-}
-
 static target **
 target_slot(dsi_checker *c, const char *svc, const char *ep)
 {
-	target **pp = &c->buckets[key_hash(svc, ep) & (c->nbuckets - 1)];
-	while (
-	    *pp != NULL && (strcmp((*pp)->service, svc) != 0 || strcmp((*pp)->endpoint, ep) != 0)) {
-		pp = &(*pp)->hnext;
-	}
-	return pp;
-}
-
-static void
-target_free(target *t)
-{
-	dsi_probe_clear(&t->probe);
-	free(t->service);
-	free(t->endpoint);
-	free(t->url);
-	free(t);
-}
-
-static void
-grow_buckets(dsi_checker *c)
-{
-	size_t   nb = c->nbuckets * 2;
-	target **b  = calloc(nb, sizeof(*b));
-	if (b == NULL) {
-		return;
-	}
-	for (size_t i = 0; i < c->nbuckets; i++) {
-		for (target *t = c->buckets[i], *next; t != NULL; t = next) {
-			next     = t->hnext;
-			size_t j = key_hash(t->service, t->endpoint) & (nb - 1);
-			t->hnext = b[j];
-			b[j]     = t;
-		}
-	}
-	free(c->buckets);
-	c->buckets  = b;
-	c->nbuckets = nb;
+	return dsi_targets_slot(&c->targets, svc, ep);
 }
 
 static void
@@ -190,20 +124,11 @@ apply_upsert(dsi_checker *c, dsi_inbox_op *o, int64_t now)
 		return;
 	}
 	if (t == NULL) {
-		if ((t = calloc(1, sizeof(*t))) == NULL || (t->service = strdup(o->service)) == NULL
-		    || (t->endpoint = strdup(o->endpoint)) == NULL) {
-			if (t != NULL) {
-				target_free(t);
-			}
+		if ((t = dsi_targets_insert(&c->targets, pp, o->service, o->endpoint)) == NULL) {
 			dsi_error(c->log, "out of memory: %s is not checked", o->service);
 			return;
 		}
-		dsi_sched_item_init(&t->s);
 		t->state = o->health;
-		*pp      = t;
-		if (++c->ntargets > c->nbuckets) {
-			grow_buckets(c);
-		}
 	}
 	char *nu = strdup(url);
 	if (nu != NULL) {
@@ -233,13 +158,12 @@ apply_remove(dsi_checker *c, dsi_inbox_op *o)
 	if (t == NULL) {
 		return;
 	}
-	*pp = t->hnext;
-	c->ntargets--;
+	dsi_targets_unlink(&c->targets, pp);
 	dsi_sched_forget(&c->sched, &t->s);
 	if (t->easy != NULL) {
 		t->gone = true; /* freed when its check ends */
 	} else {
-		target_free(t);
+		dsi_target_free(t);
 	}
 }
 
@@ -377,7 +301,7 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 	t->easy = NULL;
 	if (t->gone) {
 		dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, false); /* frees the slot */
-		target_free(t);
+		dsi_target_free(t);
 		return;
 	}
 	dsi_probe_ended(&t->probe, res);
@@ -453,19 +377,14 @@ visit_ttl(dsi_checker *c, target *t)
 static void
 drop_targets(dsi_checker *c)
 {
-	for (size_t i = 0; c->buckets != NULL && i < c->nbuckets; i++) {
-		for (target *t = c->buckets[i], *next; t != NULL; t = next) {
-			next = t->hnext;
-			if (t->easy != NULL) {
-				curl_multi_remove_handle(c->multi, t->easy);
-				curl_easy_cleanup(t->easy);
-			}
-			target_free(t);
+	for (target *t; (t = dsi_targets_pop(&c->targets)) != NULL;) {
+		if (t->easy != NULL) {
+			curl_multi_remove_handle(c->multi, t->easy);
+			curl_easy_cleanup(t->easy);
 		}
-		c->buckets[i] = NULL;
+		dsi_target_free(t);
 	}
 	dsi_sched_free(&c->sched);
-	c->ntargets = 0;
 }
 
 static void *
@@ -544,14 +463,13 @@ dsi_checker_create(
 	c->o        = *o;
 	c->registry = r;
 	c->log      = log;
-	c->nbuckets = 64;
 	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
 	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
 	dsi_inbox_init(&c->inbox);
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	c->multi   = curl_multi_init();
-	c->share   = curl_share_init();
-	if (c->buckets == NULL || c->multi == NULL || c->share == NULL) {
+	int rv   = dsi_targets_init(&c->targets);
+	c->multi = curl_multi_init();
+	c->share = curl_share_init();
+	if (rv != 0 || c->multi == NULL || c->share == NULL) {
 		dsi_checker_destroy(c);
 		return DSC_ENOMEM;
 	}
@@ -607,7 +525,7 @@ dsi_checker_destroy(dsi_checker *c)
 	if (c->share != NULL) {
 		curl_share_cleanup(c->share);
 	}
-	free(c->buckets);
+	dsi_targets_free(&c->targets);
 	dsi_sched_free(&c->sched);
 	dsi_inbox_destroy(&c->inbox);
 	free(c);
