@@ -64,7 +64,7 @@ main(int argc, char **argv)
 	}
 	nsvc          = o.smoke ? 20 : 1000;
 	size_t  iters = o.smoke ? 20000 : 2000000;
-	dsi_log log   = { DSI_LOG_WARN, stderr };
+	dsi_log log   = { .level = DSI_LOG_WARN, .out = stderr };
 	double *ns    = calloc((size_t) o.reps, sizeof(*ns));
 	reqs          = calloc(nsvc, sizeof(*reqs));
 	lens          = calloc(nsvc, sizeof(*lens));

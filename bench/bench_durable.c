@@ -2,7 +2,7 @@
  * Scenario 6: durable register. Register throughput with --data on a file
  * (every acknowledged write committed with synchronous=FULL, concurrent
  * ones sharing a commit) against the same server with --data :memory:,
- * at 1 and 16 clients, in back-to-back pairs. The ratio is what durability
+ * at 1, 16 and 64 clients, in back-to-back pairs. The ratio is what durability
  * costs; the writes per commit, from the server's own count, show the
  * group commit at work.
  */
@@ -16,7 +16,9 @@
 #include "common.h"
 #include "populate.h"
 
-#define TARGET_RATIO 0.5 /* at 16 clients: durable >= half of :memory: */
+/* Durable against :memory: (issue 12); 1 client is bounded by one fsync per request. */
+#define TARGET_RATIO_16 0.7
+#define TARGET_RATIO_64 0.8
 
 static void
 fill(void *arg, size_t i, bn_reg_item *it)
@@ -87,14 +89,18 @@ main(int argc, char **argv)
 	}
 	snprintf(file, sizeof(file), "%s/durable-bench.db", o.out_dir);
 	snprintf(wal, sizeof(wal), "%s-wal", file);
-	const size_t counts[] = { 1, 16 };
-	for (size_t k = 0; k < 2; k++) {
-		size_t  clients = counts[k];
-		size_t  n       = o.smoke ? 50 * clients : (clients == 1 ? 1000 : 8000);
-		double *ratio   = calloc((size_t) o.reps, sizeof(double));
-		double *dur     = calloc((size_t) o.reps, sizeof(double));
-		double *mem     = calloc((size_t) o.reps, sizeof(double));
-		double *batch   = calloc((size_t) o.reps, sizeof(double));
+	const size_t counts[] = { 1, 16, 64 };
+	for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		size_t      clients = counts[k];
+		size_t      n      = o.smoke ? 50 * clients : (clients == 1 ? 1000 : 500 * clients);
+		double      target = clients == 16 ? TARGET_RATIO_16 : TARGET_RATIO_64;
+		const char *target_text = clients == 1
+		    ? NULL
+		    : (clients == 16 ? ">= 0.7 x :memory:" : ">= 0.8 x :memory:");
+		double     *ratio       = calloc((size_t) o.reps, sizeof(double));
+		double     *dur         = calloc((size_t) o.reps, sizeof(double));
+		double     *mem         = calloc((size_t) o.reps, sizeof(double));
+		double     *batch       = calloc((size_t) o.reps, sizeof(double));
 		if (ratio == NULL || dur == NULL || mem == NULL || batch == NULL) {
 			return 1;
 		}
@@ -119,14 +125,13 @@ main(int argc, char **argv)
 		double      m_ratio = bn_median(ratio, (size_t) o.reps);
 		const char *measure = "register throughput (file / :memory:)";
 		const char *verdict = "reported";
-		if (clients == 16 && !o.smoke) {
-			verdict = m_ratio >= TARGET_RATIO ? "met" : "missed";
+		if (clients > 1 && !o.smoke) {
+			verdict = m_ratio >= target ? "met" : "missed";
 		}
 		bn_emit(&o,
 		    &(bn_row) { "durable_register", measure, (long) clients, "req/s",
-		        bn_median(dur, (size_t) o.reps),
-		        ":memory:", bn_median(mem, (size_t) o.reps), m_ratio,
-		        clients == 16 ? ">= 0.5 x :memory:" : NULL, verdict });
+		        bn_median(dur, (size_t) o.reps), ":memory:",
+		        bn_median(mem, (size_t) o.reps), m_ratio, target_text, verdict });
 		bn_emit(&o,
 		    &(bn_row) { "durable_register", "writes per commit", (long) clients, "count",
 		        bn_median(batch, (size_t) o.reps), NULL, 0, NAN, NULL, "reported" });
@@ -140,7 +145,8 @@ main(int argc, char **argv)
 	bn_note(&o,
 	    "durable register: fresh servers, --data on a file in the output directory "
 	    "(synchronous=FULL, WAL) against --data :memory:, back to back; 1 client: %d "
-	    "registrations, 16 clients: %d; %d repetitions; TTL instances, one metadata entry",
-	    o.smoke ? 50 : 1000, o.smoke ? 800 : 8000, o.reps);
+	    "registrations, 16 and 64 clients: %d and %d; %d repetitions; TTL instances, one "
+	    "metadata entry",
+	    o.smoke ? 50 : 1000, o.smoke ? 800 : 8000, o.smoke ? 3200 : 32000, o.reps);
 	return 0;
 }

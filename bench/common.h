@@ -51,16 +51,16 @@ int bn_opts_parse(bn_opts *o, int argc, char **argv, const char *prog);
 /* A server process on loopback, its stderr in log_path. */
 typedef struct bn_child {
 	pid_t pid;
-	char  url[128];     /* from its "listening on URL" line */
-	char  pub_url[128]; /* from its "publishing on URL" line, when asked for */
+	char  url[128];     /* its (first) REQ/REP URL */
+	char  pub_url[128]; /* its PUB URL, when it has one */
 	char  log_path[512];
 } bn_child;
 
 /*
- * Starts argv[0] with argv (NULL-terminated), stderr into a log file under
- * out_dir named after tag, and waits (up to 15 s) until the log says
- * "listening on URL" and, when want_pub, "publishing on URL".
- * Returns 0, or -1 after printing why and the log.
+ * For bench_echo, which tells its URLs in its log only; discoveryd starts
+ * through bn_discoveryd_start. Starts argv[0] with argv (NULL-terminated), stderr into a log file
+ * under out_dir named after tag, and waits (up to 15 s) until the log says "listening on URL" and,
+ * when want_pub, "publishing on URL". Returns 0, or -1 after printing why and the log.
  */
 int bn_child_start(
     bn_child *c, const char *const *argv, bool want_pub, const char *out_dir, const char *tag);
@@ -68,7 +68,11 @@ int bn_child_start(
 /* SIGTERM, then up to 10 s, then SIGKILL. Returns the exit status or -1. */
 int bn_child_stop(bn_child *c);
 
-/* Starts discoveryd on ephemeral loopback ports with extra args (NULL-terminated, may be NULL). */
+/*
+ * Starts discoveryd on ephemeral loopback ports with extra args (NULL-terminated,
+ * may be NULL), its log in out_dir/tag.log, through the test kit's td_spawn
+ * (tests/support/daemon.h), which learns the URLs from --ready-fd within 15 s.
+ */
 int bn_discoveryd_start(bn_child *c, const bn_opts *o, const char *const *extra, const char *tag);
 
 /* ---- /proc ---- */

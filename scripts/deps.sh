@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only those missing.
 # Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses,
-#        valgrind included; bench adds gnuplot-nox, which bench/run plots with; fuzz
+#        valgrind included; bench adds gnuplot-nox, which bench/run plots with, and
+#        etcd-server, golang-go and golang-etcd-server-dev for scenario 7; fuzz
 #        adds clang, its libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 
@@ -15,7 +16,9 @@ if [ "${1:-runtime}" = test ]; then
          valgrind)
 fi
 if [ "${1:-runtime}" = bench ]; then
-  want+=(gnuplot-nox)
+  # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline
+  # from golang-etcd-server-dev's sources (GOPATH mode; its -dev dependencies come along).
+  want+=(gnuplot-nox etcd-server golang-go golang-etcd-server-dev)
 fi
 if [ "${1:-runtime}" = fuzz ]; then
   # libclang-rt-14-dev ships libclang_rt.fuzzer-x86_64.a; clang does not pull it in.

@@ -44,6 +44,29 @@ except ImportError as exc:  # pragma: no cover - a setup problem, not a test cas
         "and put DIR on PYTHONPATH (the build writes them to <build>/python)"
     ) from exc
 
+
+def _version_from_cmake():
+    """The project(VERSION) of the source tree this file sits in, or None.
+
+    The build generates discovery_version.py from that same line (next to
+    discovery_pb2, in <build>/python); this reads it directly when the client
+    runs from a checkout without that file on PYTHONPATH.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "CMakeLists.txt")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    m = re.search(r"\bproject\s*\(\s*discovery\b[^)]*\bVERSION\s+([0-9]+\.[0-9]+\.[0-9]+)", text)
+    return m.group(1) if m else None
+
+
+try:
+    from discovery_version import __version__
+except ImportError:  # pragma: no cover - run from a checkout with no build
+    __version__ = _version_from_cmake() or "0+unknown"
+
 __all__ = [
     "Client",
     "Watch",

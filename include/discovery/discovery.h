@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <discovery/version.h> /* generated: DSC_VERSION_*, dsc_version() */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -189,7 +191,10 @@ int dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc
 int dsc_heartbeat(
     dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err);
 
-/* The revision carried by the last reply on this client (failed calls included). */
+/*
+ * The revision of the last Response this client received, error replies
+ * included (NOT_FOUND: absent as of it); a call without a reply leaves it.
+ */
 uint64_t dsc_client_revision(const dsc_client *c);
 
 /* ---- events and views (the server's --publish socket) ---- */

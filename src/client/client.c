@@ -308,7 +308,10 @@ roundtrip(
 	if (rv != 0) {
 		return dsi_fail(err, DSC_EPROTO, "the reply from %s is not a Response", c->url);
 	}
-	/* Failed calls carry the revision too: a NOT_FOUND is "absent as of R". */
+	/*
+	 * Every Response records its revision, error statuses included (a
+	 * NOT_FOUND is "absent as of R"); a call without a Response leaves it.
+	 */
 	atomic_store(&c->revision, r->revision);
 	if (r->status != DISCOVERY__V1__STATUS_CODE__STATUS_OK) {
 		rv = dsi_fail(err, dsi_err_from_status(r->status), "%s", r->message);

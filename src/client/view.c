@@ -35,8 +35,6 @@
  * thread within about POLL_MS, ending a GetAll in flight by closing the
  * client's socket; it must not be called from on_event.
  */
-#define _GNU_SOURCE    /* glibc: a writer-preferring rwlock, so resolve-heavy readers cannot starve \
-                          updates */
 #include <discovery/discovery.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,6 +45,7 @@
 #include "client/error.h"
 #include "client/internal.h"
 #include "client/viewdata.h"
+#include "common/rwlock.h"
 #include "common/name.h"
 #include "common/sorted.h"
 #include "common/tls.h"
@@ -69,7 +68,7 @@ struct dsc_view {
 	dsc_view_cb cb;
 	void       *cb_arg;
 
-	pthread_rwlock_t lock; /* guards data */
+	pthread_rwlock_t lock; /* the view lock: guards data; see docs/design.md */
 	dsi_vdata       *data;
 	_Atomic uint64_t revision; /* what dsc_view_revision reports; written under lock */
 	_Atomic uint64_t reloads;
@@ -358,23 +357,6 @@ watch_connect(dsc_view *v, const char *publish_url, int32_t recv_buffer, const d
 	return 0;
 }
 
-static int
-lock_init(pthread_rwlock_t *lock)
-{
-	pthread_rwlockattr_t attr;
-	int                  rv;
-
-	if (pthread_rwlockattr_init(&attr) != 0) {
-		return DSC_ENOMEM;
-	}
-#ifdef __GLIBC__
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-	rv = pthread_rwlock_init(lock, &attr) == 0 ? 0 : DSC_ENOMEM;
-	pthread_rwlockattr_destroy(&attr);
-	return rv;
-}
-
 int
 dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
     const dsc_view_options *opts, dsc_error *err)
@@ -394,7 +376,7 @@ dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
 	if ((v = calloc(1, sizeof(*v))) == NULL) {
 		return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
 	}
-	if ((rv = lock_init(&v->lock)) != 0) {
+	if ((rv = dsi_rwlock_init(&v->lock)) != 0) { /* writer-preferring */
 		free(v);
 		return dsi_fail(err, rv, "cannot create the view's lock");
 	}

@@ -153,7 +153,10 @@ check(waiter *w, wsvc *s, dsc_error *err)
 	if (rv == 0 || rv == DSC_ENOTFOUND) {
 		s->registered = rv == 0;
 		s->healthy    = rv == 0 && healthy;
-		/* The client records the revision of OK replies only. */
+		/*
+		 * The client records every reply's revision, NOT_FOUND's too; only an
+		 * OK answer's is kept, so a missing service is checked at every SYNC.
+		 */
 		s->rev_known = rv == 0;
 		s->rev       = rv == 0 ? dsc_client_revision(w->client) : 0;
 		w->last.code = 0;

@@ -1,12 +1,46 @@
-/* Timestamped, levelled log lines. */
+/* Timestamped, levelled log lines, written at once or through a log queue. */
+#define _GNU_SOURCE /* memrchr */
 #include "common/log.h"
 
 #include <discovery/discovery.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+
+#define LINE_MAX_BYTES 1024
+/*
+ * PIPE_BUF on Linux: once poll says a pipe is writable, a write of this
+ * much does not block, so the drainer can always notice a stop.
+ */
+#define CHUNK_MAX 4096
+#define POLL_MS   100
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_tags[]  = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+/* The queue's bytes and counters are protected by mtx; buf is a ring. */
+struct dsi_logq {
+	pthread_mutex_t mtx;
+	pthread_cond_t  wake;    /* to the drainer: lines were queued, or stop */
+	pthread_cond_t  drained; /* from the drainer: the queue is empty */
+	pthread_t       thread;
+	int             fd; /* the caller's */
+	char           *buf;
+	size_t          cap;
+	size_t          head;       /* first byte not yet written */
+	size_t          used;       /* bytes queued from head on, wrapping at cap */
+	uint64_t        unreported; /* lines dropped since the last report */
+	uint64_t        dropped;    /* lines dropped in all */
+	bool            broken;     /* a write failed: the output is gone for good */
+	bool            stop;
+};
 
 int
 dsi_log_level_parse(const char *s, dsi_log_level *out)
@@ -20,35 +54,278 @@ dsi_log_level_parse(const char *s, dsi_log_level *out)
 	return DSC_EINVAL;
 }
 
-void
-dsi_logf(const dsi_log *log, dsi_log_level level, const char *fmt, ...)
+/* Formats one line, '\n' included, into line[LINE_MAX_BYTES]; returns its length. */
+static size_t
+format_line(char *line, dsi_log_level level, const char *fmt, va_list ap)
 {
-	static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG" };
-	char                     line[1024];
-	struct timespec          ts;
-	struct tm                tm;
-	size_t                   n;
-	va_list                  ap;
+	struct timespec ts;
+	struct tm       tm;
+	size_t          n;
 
-	if (log == NULL || log->out == NULL || level > log->level) {
-		return;
-	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = strftime(line, LINE_MAX_BYTES, "%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t) snprintf(
-	    line + n, sizeof(line) - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, tags[level]);
-	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
+	    line + n, LINE_MAX_BYTES - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level_tags[level]);
+	int m = vsnprintf(line + n, LINE_MAX_BYTES - n - 1, fmt, ap);
 	if (m < 0) {
 		m = 0;
 	}
 	n += (size_t) m;
-	if (n > sizeof(line) - 2) {
-		n = sizeof(line) - 2;
+	if (n > LINE_MAX_BYTES - 2) {
+		n = LINE_MAX_BYTES - 2;
 	}
 	line[n++] = '\n';
+	return n;
+}
+
+static size_t format_linef(char *line, dsi_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t
+format_linef(char *line, dsi_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = format_line(line, level, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+void
+dsi_logf(const dsi_log *log, dsi_log_level level, const char *fmt, ...)
+{
+	char    line[LINE_MAX_BYTES];
+	size_t  n;
+	va_list ap;
+
+	if (log == NULL || (log->out == NULL && log->queue == NULL) || level > log->level) {
+		return;
+	}
+	va_start(ap, fmt);
+	n = format_line(line, level, fmt, ap);
+	va_end(ap);
+	if (log->queue != NULL) {
+		dsi_logq_push(log->queue, line, n);
+		return;
+	}
 	fwrite(line, 1, n, log->out);
 	fflush(log->out);
+}
+
+/* ---- the queue ---- */
+
+/* Copies the line in after what is queued; false when it does not fit. */
+static bool
+append_locked(dsi_logq *q, const char *line, size_t n)
+{
+	if (q->cap - q->used < n) {
+		return false;
+	}
+	size_t tail  = (q->head + q->used) % q->cap;
+	size_t first = q->cap - tail < n ? q->cap - tail : n;
+	memcpy(q->buf + tail, line, first);
+	memcpy(q->buf, line + first, n - first);
+	q->used += n;
+	return true;
+}
+
+void
+dsi_logq_push(dsi_logq *q, const char *line, size_t n)
+{
+	pthread_mutex_lock(&q->mtx);
+	if (q->broken || !append_locked(q, line, n)) {
+		q->unreported++;
+		q->dropped++;
+	} else {
+		pthread_cond_signal(&q->wake);
+	}
+	pthread_mutex_unlock(&q->mtx);
+}
+
+/* Once half the queue is free again, says how many lines were dropped. */
+static void
+report_locked(dsi_logq *q)
+{
+	char   line[LINE_MAX_BYTES];
+	size_t n;
+
+	if (q->unreported == 0 || q->broken || q->cap - q->used < q->cap / 2) {
+		return;
+	}
+	n = format_linef(line, DSI_LOG_WARN,
+	    "%llu log lines dropped: the log output did not keep up",
+	    (unsigned long long) q->unreported);
+	if (append_locked(q, line, n)) {
+		q->unreported = 0;
+	}
+}
+
+/* The next bytes to write: contiguous, at most CHUNK_MAX, whole lines when it can. */
+static size_t
+chunk_locked(const dsi_logq *q)
+{
+	size_t n = q->used;
+	if (n > q->cap - q->head) {
+		n = q->cap - q->head;
+	}
+	if (n > CHUNK_MAX) {
+		n = CHUNK_MAX;
+	}
+	if (n < q->used) {
+		const char *nl = memrchr(q->buf + q->head, '\n', n);
+		if (nl != NULL) {
+			n = (size_t) (nl - (q->buf + q->head)) + 1;
+		}
+	}
+	return n;
+}
+
+/* Writes some of at[0..n): bytes written, 0 to try again later, -1 when the output is gone. */
+static ssize_t
+write_some(int fd, const char *at, size_t n)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT, .revents = 0 };
+	int           r = poll(&p, 1, POLL_MS);
+
+	if (r == 0 || (r < 0 && errno == EINTR)) {
+		return 0;
+	}
+	if (r < 0 || (p.revents & (POLLERR | POLLNVAL)) != 0) {
+		return -1;
+	}
+	ssize_t w = write(fd, at, n);
+	if (w < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+		return 0;
+	}
+	return w;
+}
+
+static size_t
+count_lines_locked(const dsi_logq *q)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < q->used; i++) {
+		lines += q->buf[(q->head + i) % q->cap] == '\n';
+	}
+	return lines;
+}
+
+static void *
+drain(void *arg)
+{
+	dsi_logq *q = arg;
+
+	pthread_mutex_lock(&q->mtx);
+	for (;;) {
+		report_locked(q);
+		if (q->used == 0 || q->broken) {
+			pthread_cond_broadcast(&q->drained);
+			if (q->stop) {
+				break;
+			}
+			pthread_cond_wait(&q->wake, &q->mtx);
+			continue;
+		}
+		if (q->stop) {
+			break; /* dsi_logq_destroy gave up waiting on the output */
+		}
+		/* Pushes only append after used: these bytes stay put while unlocked. */
+		size_t      n  = chunk_locked(q);
+		const char *at = q->buf + q->head;
+		pthread_mutex_unlock(&q->mtx);
+		ssize_t w = write_some(q->fd, at, n);
+		pthread_mutex_lock(&q->mtx);
+		if (w > 0) {
+			q->head = (q->head + (size_t) w) % q->cap;
+			q->used -= (size_t) w;
+		} else if (w < 0) {
+			size_t lost = count_lines_locked(q);
+			q->unreported += lost;
+			q->dropped += lost;
+			q->head   = 0;
+			q->used   = 0;
+			q->broken = true;
+		}
+	}
+	pthread_mutex_unlock(&q->mtx);
+	return NULL;
+}
+
+int
+dsi_logq_create(dsi_logq **out, int fd, size_t bytes)
+{
+	dsi_logq *q;
+
+	if (fd < 0 || bytes < CHUNK_MAX) {
+		return DSC_EINVAL;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL || (q->buf = malloc(bytes)) == NULL) {
+		free(q);
+		return DSC_ENOMEM;
+	}
+	q->fd  = fd;
+	q->cap = bytes;
+	pthread_mutex_init(&q->mtx, NULL);
+	pthread_cond_init(&q->wake, NULL);
+	pthread_cond_init(&q->drained, NULL);
+	if (pthread_create(&q->thread, NULL, drain, q) != 0) {
+		pthread_cond_destroy(&q->drained);
+		pthread_cond_destroy(&q->wake);
+		pthread_mutex_destroy(&q->mtx);
+		free(q->buf);
+		free(q);
+		return DSC_ENOMEM;
+	}
+	*out = q;
+	return 0;
+}
+
+bool
+dsi_logq_flush(dsi_logq *q, int bound_ms)
+{
+	struct timespec until;
+	bool            done;
+
+	if (q == NULL) {
+		return true;
+	}
+	dsi_realtime_after(&until, bound_ms);
+	pthread_mutex_lock(&q->mtx);
+	while (!q->broken && (q->used > 0 || q->unreported > 0)) {
+		if (pthread_cond_timedwait(&q->drained, &q->mtx, &until) == ETIMEDOUT) {
+			break;
+		}
+	}
+	done = q->used == 0 && q->unreported == 0;
+	pthread_mutex_unlock(&q->mtx);
+	return done;
+}
+
+uint64_t
+dsi_logq_dropped(dsi_logq *q)
+{
+	pthread_mutex_lock(&q->mtx);
+	uint64_t n = q->dropped;
+	pthread_mutex_unlock(&q->mtx);
+	return n;
+}
+
+void
+dsi_logq_destroy(dsi_logq *q, int bound_ms)
+{
+	if (q == NULL) {
+		return;
+	}
+	dsi_logq_flush(q, bound_ms);
+	pthread_mutex_lock(&q->mtx);
+	q->stop = true;
+	pthread_cond_signal(&q->wake);
+	pthread_mutex_unlock(&q->mtx);
+	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->drained);
+	pthread_cond_destroy(&q->wake);
+	pthread_mutex_destroy(&q->mtx);
+	free(q->buf);
+	free(q);
 }

@@ -28,6 +28,7 @@
 
 #define LOCAL_LOG_MS    10000 /* at most one line this often about checks not run */
 #define OVERLOAD_LOG_MS 60000 /* at most one overload warning this often */
+#define DEFER_MS        20    /* a result the store has no revision for yet is retried this soon */
 
 typedef dsi_target target; /* server/targets.h */
 
@@ -83,11 +84,11 @@ target_of(dsi_sched_item *it)
 	return (target *) (void *) ((char *) it - offsetof(target, s));
 }
 
-/* Its next check, or TTL look, at due: TTL looks need no check slot. */
+/* Its next check, or TTL look, or deferred result, at due: only checks need a slot. */
 static void
 schedule(dsi_checker *c, target *t, int64_t due)
 {
-	if (!dsi_sched_queue(&c->sched, &t->s, t->ttl_ms > 0, due)) {
+	if (!dsi_sched_queue(&c->sched, &t->s, t->ttl_ms > 0 || t->deferred, due)) {
 		dsi_error(
 		    c->log, "out of memory: %s %s is no longer checked", t->service, t->endpoint);
 	}
@@ -177,18 +178,18 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 
 /* ---- checks ---- */
 
-static void
+/* Returns false when the result is deferred: the store has no revision for it yet. */
+static bool
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
 	/*
 	 * Any result may change the state, and a change takes a revision the
-	 * store must have reserved. Waiting here is short: the writer holds the
-	 * reservation lock only while it applies a batch, never across a commit.
+	 * store must have reserved. reserve never waits for the disk (at most
+	 * for the writer applying a batch in memory): with no headroom left it
+	 * fails at once, and the result is recorded on a later round.
 	 */
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
-		dsi_warn(
-		    c->log, "health of %s not recorded: the revision cannot be stored", t->service);
-		return; /* the run counters stand: the next result tries again */
+		return false; /* the run counters stand until it is recorded */
 	}
 	int64_t    now  = dsi_wall_ms();
 	dsc_health prev = t->state;
@@ -200,7 +201,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		c->o.release(c->o.store_arg);
 	}
 	if (rv != 0) {
-		return; /* deregistered meanwhile; its removal is in the inbox */
+		return true; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
 		char esc[96];
@@ -208,6 +209,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsi_health_name(prev),
 		    dsi_health_name(t->state), reason);
 	}
+	return true;
 }
 
 static void
@@ -223,7 +225,7 @@ reap(dsi_checker *c, target *t)
 		}
 	} else if (c->o.deregister_after_ms > 0) {
 		dsi_registry_reap(c->registry, t->service, t->endpoint, c->o.deregister_after_ms,
-		    dsi_wall_ms(), false, &removed);
+		    dsi_wall_ms(), &removed);
 		if (removed) {
 			dsi_info(c->log, "removed %s after %d ms unhealthy", t->service,
 			    c->o.deregister_after_ms);
@@ -287,6 +289,8 @@ rescheduled(dsi_checker *c, target *t, dsi_probe_verdict v, dsc_health prev)
 	}
 }
 
+static void recorded(dsi_checker *c, target *t, dsi_probe_verdict v, const char *reason);
+
 static void
 finish_check(dsi_checker *c, CURL *e, CURLcode res)
 {
@@ -311,9 +315,27 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 		not_judged(c, t, reason);
 		return;
 	}
-	t->not_judged   = false;
+	t->not_judged = false;
+	recorded(c, t, v, reason);
+}
+
+/*
+ * Records a verdict, or defers it (the store has no revision for it yet:
+ * the slot is freed and the result retried on a timer), then schedules
+ * what follows.
+ */
+static void
+recorded(dsi_checker *c, target *t, dsi_probe_verdict v, const char *reason)
+{
 	dsc_health prev = t->state;
-	record(c, t, v == DSI_PROBE_OK, reason);
+	t->deferred     = !record(c, t, v == DSI_PROBE_OK, reason);
+	if (t->deferred) {
+		t->deferred_verdict = v;
+		snprintf(t->deferred_reason, sizeof(t->deferred_reason), "%s", reason);
+		dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, false);
+		schedule(c, t, dsi_monotonic_ms() + DEFER_MS);
+		return;
+	}
 	if (t->state == DSC_HEALTH_UNHEALTHY) {
 		reap(c, t);
 	}
@@ -356,7 +378,7 @@ visit_ttl(dsi_checker *c, target *t)
 {
 	int64_t wall = dsi_wall_ms(), next = 0;
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms); /* try again later */
+		schedule(c, t, dsi_monotonic_ms() + DEFER_MS); /* no revision yet: soon again */
 		return;
 	}
 	int rv = dsi_registry_ttl_expire(c->registry, t->service, t->endpoint, wall, &next);
@@ -414,10 +436,15 @@ checker_main(void *arg)
 		dsi_sched_item *it;
 		bool            reap_look;
 		while ((it = dsi_sched_next_timer(&c->sched, now, &reap_look)) != NULL) {
+			target *t = target_of(it);
 			if (reap_look) {
-				visit_reap(c, target_of(it));
+				visit_reap(c, t);
+			} else if (t->deferred) {
+				char reason[sizeof(t->deferred_reason)];
+				memcpy(reason, t->deferred_reason, sizeof(reason));
+				recorded(c, t, t->deferred_verdict, reason);
 			} else {
-				visit_ttl(c, target_of(it));
+				visit_ttl(c, t);
 			}
 		}
 		while ((it = dsi_sched_next_check(&c->sched, now)) != NULL) {

@@ -31,7 +31,8 @@ typedef struct dsi_checker_options {
 	void *after_change_arg;
 	/*
 	 * With a store: reserve runs before a health change may bump the
-	 * revision (nonzero: skip the change this round) and release after it,
+	 * revision and release after it; reserve never waits for the disk
+	 * (nonzero: no revision now, the result is recorded on a later round),
 	 * and reap takes over --deregister-after removals, which must be stored
 	 * before they happen.
 	 */

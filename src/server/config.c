@@ -19,9 +19,8 @@
 #include "common/tls.h"
 #include "common/tokenfile.h"
 
-#ifndef DISCOVERY_VERSION
-#define DISCOVERY_VERSION "0.0.0"
-#endif
+#include <discovery/version.h> /* generated from project(VERSION) */
+#define DISCOVERY_VERSION DSC_VERSION_STRING
 
 #define SETTINGS_PREFIX "SERVICE_DISCOVERY_"
 

@@ -5,6 +5,7 @@
  */
 #include "server/dispatch.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,9 @@
 #include "common/status.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "server/validate.h"
 
-#define HEALTH_PATH_MAX 1024
-#define META_KEY_MAX    128
-#define TTL_MIN_MS      100u
-#define TTL_MAX_MS      86400000u
+#define TOKEN_FIELD 1 /* Request.auth_token */
 
 /* Which of the common fields a kind takes. */
 enum {
@@ -35,17 +34,21 @@ enum {
 
 /* One call in flight: validated inputs, the result, and what to free. */
 typedef struct call {
-	dsi_write               w; /* first: the call as a write waiting in the store */
+	dsi_write               w; /* first: the call as a write waiting for the writer */
 	const dsi_dispatch     *d;
 	const struct kind      *k;
-	Discovery__V1__Request *msg; /* the decoded request */
-	const ProtobufCMessage *req; /* the kind's own request message */
+	Discovery__V1__Request *msg;  /* the decoded request */
+	dsi_wirescan            scan; /* what the bytes held before decoding */
+	const ProtobufCMessage *req;  /* the kind's own request message */
 	dsi_reply_fn            done;
 	void                   *done_arg;
 	char                    service[DSI_NAME_MAX + 1];
 	const char             *service_or_null; /* NULL when empty and optional */
 	const char             *endpoint;        /* NULL when empty and optional */
 	uint64_t                revision;
+	int                     result;  /* a write's, from apply to reply */
+	bool                    created; /* register: a new instance */
+	uint32_t                removed; /* deregister */
 	char                    message[320];
 	union {
 		Discovery__V1__RegisterResponse   reg;
@@ -58,17 +61,19 @@ typedef struct call {
 	dsi_instance *one; /* exported data the reply points into */
 	dsi_instances many;
 	/* Register's checked inputs, kept from the check until the write is applied. */
-	char             path[HEALTH_PATH_MAX + 2];
+	char             path[DSI_HEALTH_PATH_MAX + 2];
 	dsc_kv          *kv;
 	dsi_registration reg;
 } call;
 
 typedef int (*handler_fn)(call *c);
-typedef int (*plan_fn)(call *c, dsi_store_txn *tx);
+typedef int (*prepare_fn)(call *c, uint32_t pending_service, uint32_t pending_total);
 
 static int check_register(call *c);
-static int plan_register(call *c, dsi_store_txn *tx);
-static int plan_deregister(call *c, dsi_store_txn *tx);
+static int prepare_register(call *c, uint32_t pending_service, uint32_t pending_total);
+static int prepare_deregister(call *c, uint32_t pending_service, uint32_t pending_total);
+static int commit_register(call *c);
+static int commit_deregister(call *c);
 static int do_register(call *c);
 static int do_resolve(call *c);
 static int do_deregister(call *c);
@@ -79,29 +84,34 @@ static int do_heartbeat(call *c);
 /*
  * The one table from call kind to handler; the oneof numbers are shared.
  * check validates what validate_common does not, on the receiving thread.
- * With a store, a write's plan states its SQL on the writer thread, and
- * run changes the registry after the commit; without one, run follows
- * check at once.
+ * With a writer, a write's prepare decides it on the writer thread, and
+ * commit applies that decision after the file's commit (under the writer's
+ * apply mutex: memory only); without one, run (prepare and commit in one)
+ * follows check at once.
  */
 static const struct kind {
 	Discovery__V1__Request__CallCase call;
 	const char                      *name;
 	unsigned                         flags;
 	handler_fn                       check;
-	plan_fn                          plan;
+	prepare_fn                       prepare;
+	handler_fn                       commit;
 	handler_fn                       run;
 } kinds[] = {
 	{ DISCOVERY__V1__REQUEST__CALL_REGISTER, "register", NEED_SERVICE | NEED_ENDPOINT | WRITES,
-	    check_register, plan_register, do_register },
-	{ DISCOVERY__V1__REQUEST__CALL_RESOLVE, "resolve", NEED_SERVICE, NULL, NULL, do_resolve },
+	    check_register, prepare_register, commit_register, do_register },
+	{ DISCOVERY__V1__REQUEST__CALL_RESOLVE, "resolve", NEED_SERVICE, NULL, NULL, NULL,
+	    do_resolve },
 	{ DISCOVERY__V1__REQUEST__CALL_DEREGISTER, "deregister",
-	    NEED_SERVICE | OPT_ENDPOINT | WRITES, NULL, plan_deregister, do_deregister },
+	    NEED_SERVICE | OPT_ENDPOINT | WRITES, NULL, prepare_deregister, commit_deregister,
+	    do_deregister },
 	{ DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY, "is_healthy", NEED_SERVICE | OPT_ENDPOINT, NULL,
-	    NULL, do_is_healthy },
-	{ DISCOVERY__V1__REQUEST__CALL_GET_ALL, "get_all", OPT_SERVICE, NULL, NULL, do_get_all },
-	/* No SQL: heartbeats are not stored, but keep their order with the writes. */
+	    NULL, NULL, do_is_healthy },
+	{ DISCOVERY__V1__REQUEST__CALL_GET_ALL, "get_all", OPT_SERVICE, NULL, NULL, NULL,
+	    do_get_all },
+	/* Nothing to store: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
-	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat },
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat, do_heartbeat },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -171,66 +181,21 @@ int
 dsi_dispatch_check_registration(
     const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
 {
-	char host[DSI_ENDPOINT_MAX + 1], why[192], esc[96];
-
-	if (d->policy != NULL && dsi_endpoint_host(reg->endpoint, host, sizeof(host)) == 0
-	    && !dsi_netpolicy_permits_host(d->policy, host, why, sizeof(why))) {
-		snprintf(msg, len, "endpoint \"%s\" is refused: %s",
-		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)), why);
-		return DSC_EINVAL;
-	}
-	if (d->require_https && strncasecmp(reg->endpoint, "https://", 8) != 0) {
-		snprintf(msg, len,
-		    "endpoint \"%s\": the production profile accepts only https:// endpoints",
-		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)));
-		return DSC_EINVAL;
-	}
-	/* The path as stored: a leading '/' and at most HEALTH_PATH_MAX bytes after it. */
-	if (reg->health_path[0] != '/' || strlen(reg->health_path) > HEALTH_PATH_MAX + 1) {
-		snprintf(msg, len, "health_path is longer than %d bytes", HEALTH_PATH_MAX);
-		return DSC_EINVAL;
-	}
-	for (const char *p = reg->health_path; *p; p++) {
-		if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
-			snprintf(msg, len,
-			    "health_path \"%s\" may only hold visible ASCII, without '#'",
-			    dsi_text_escape(reg->health_path, esc, sizeof(esc)));
-			return DSC_EINVAL;
-		}
-	}
-	if (reg->ttl_ms != 0 && (reg->ttl_ms < TTL_MIN_MS || reg->ttl_ms > TTL_MAX_MS)) {
-		snprintf(msg, len, "ttl_ms must be 0 (checked by the server) or 100-86400000");
-		return DSC_EINVAL;
-	}
-	for (size_t i = 0; i < reg->n_metadata; i++) {
-		const char *key = reg->metadata[i].key, *val = reg->metadata[i].value;
-		if (key[0] == 0 || strlen(key) > META_KEY_MAX || strpbrk(key, " =") != NULL
-		    || !dsi_text_is_clean(key)) {
-			snprintf(msg, len,
-			    "metadata key \"%s\" must be 1-128 bytes of UTF-8 without spaces, '=' "
-			    "or "
-			    "control characters",
-			    dsi_text_escape(key, esc, sizeof(esc)));
-			return DSC_EINVAL;
-		}
-		if (!dsi_text_is_clean(val)) {
-			snprintf(msg, len,
-			    "metadata value for \"%s\" must be UTF-8 without control characters",
-			    dsi_text_escape(key, esc, sizeof(esc)));
-			return DSC_EINVAL;
-		}
-	}
-	return 0;
+	return dsi_validate_registration(d->policy, d->require_https, reg, msg, len);
 }
 
 static int
 check_register(call *c)
 {
 	const Discovery__V1__RegisterRequest *rq = (const Discovery__V1__RegisterRequest *) c->req;
+	int rv = dsi_validate_metadata_sent(c->d->limits, rq, c->message, sizeof(c->message));
 
-	if (strlen(rq->health_path) > HEALTH_PATH_MAX) {
+	if (rv != 0) {
+		return rv;
+	}
+	if (strlen(rq->health_path) > DSI_HEALTH_PATH_MAX) {
 		snprintf(c->message, sizeof(c->message), "health_path is longer than %d bytes",
-		    HEALTH_PATH_MAX);
+		    DSI_HEALTH_PATH_MAX);
 		return DSC_EINVAL;
 	}
 	/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
@@ -255,41 +220,38 @@ check_register(call *c)
 	return dsi_dispatch_check_registration(c->d, &c->reg, c->message, sizeof(c->message));
 }
 
-/* Limits count what this batch creates before it is applied. */
+/* On the writer thread: the one decision, which the file and the registry both take. */
 static int
-plan_register(call *c, dsi_store_txn *tx)
+prepare_register(call *c, uint32_t pending_service, uint32_t pending_total)
 {
-	uint32_t in_service, total;
-	bool     creates, changes;
-	int64_t  at;
-	int      rv;
+	return dsi_registry_prepare_register(c->d->registry, &c->reg, pending_service,
+	    pending_total, dsi_wall_ms(), true, &c->w.op, c->message, sizeof(c->message));
+}
 
-	dsi_store_pending(tx, c->service, &in_service, &total);
-	rv = dsi_registry_plan_register(c->d->registry, &c->reg, in_service, total, dsi_wall_ms(),
-	    &creates, &changes, &at, c->message, sizeof(c->message));
-	if (rv != 0) {
-		return rv;
-	}
-	c->reg.registered_at_ms = at; /* the file and the registry agree on it */
-	if (creates) {
-		dsi_store_note_create(tx);
-	}
-	return changes ? dsi_store_put(tx, &c->reg) : 0;
+static void
+fill_register(call *c)
+{
+	discovery__v1__register_response__init(&c->out.reg);
+	c->out.reg.instance = c->one;
+}
+
+static int
+commit_register(call *c)
+{
+	c->created = dsi_registry_op_get(c->w.op)->creates;
+	dsi_registry_commit(c->d->registry, c->w.op, &c->one, &c->revision);
+	c->w.op = NULL;
+	fill_register(c);
+	return 0;
 }
 
 static int
 do_register(call *c)
 {
-	char esc[96];
-	bool created;
-	int  rv = dsi_registry_register(c->d->registry, &c->reg, dsi_wall_ms(), &c->one, &created,
-	     &c->revision, c->message, sizeof(c->message));
+	int rv = dsi_registry_register(c->d->registry, &c->reg, dsi_wall_ms(), &c->one, &c->created,
+	    &c->revision, c->message, sizeof(c->message));
 	if (rv == 0) {
-		discovery__v1__register_response__init(&c->out.reg);
-		c->out.reg.instance = c->one;
-		dsi_info(c->d->log, "%s %s %s (revision %llu)", created ? "registered" : "updated",
-		    c->service, dsi_text_escape(c->endpoint, esc, sizeof(esc)),
-		    (unsigned long long) c->revision);
+		fill_register(c);
 	}
 	return rv;
 }
@@ -311,29 +273,37 @@ do_resolve(call *c)
 }
 
 static int
-plan_deregister(call *c, dsi_store_txn *tx)
+prepare_deregister(call *c, uint32_t pending_service, uint32_t pending_total)
 {
-	uint32_t n = dsi_registry_count_matching(c->d->registry, c->service, c->endpoint);
-	if (n == 0) {
-		return 0; /* idempotent: nothing to store */
-	}
-	dsi_store_note_revisions(tx, n); /* one change per instance removed */
-	return dsi_store_delete(tx, c->service, c->endpoint);
+	(void) pending_service;
+	(void) pending_total;
+	return dsi_registry_prepare_deregister(c->d->registry, c->service, c->endpoint, &c->w.op);
+}
+
+static void
+fill_deregister(call *c)
+{
+	discovery__v1__deregister_response__init(&c->out.dereg);
+	c->out.dereg.removed = c->removed;
+}
+
+static int
+commit_deregister(call *c)
+{
+	c->removed = dsi_registry_op_get(c->w.op)->removes;
+	dsi_registry_commit(c->d->registry, c->w.op, NULL, &c->revision);
+	c->w.op = NULL;
+	fill_deregister(c);
+	return 0;
 }
 
 static int
 do_deregister(call *c)
 {
-	uint32_t removed;
-	char     esc[96];
-	int      rv = dsi_registry_deregister(
-	         c->d->registry, c->service, c->endpoint, &removed, &c->revision);
+	int rv = dsi_registry_deregister(
+	    c->d->registry, c->service, c->endpoint, &c->removed, &c->revision);
 	if (rv == 0) {
-		discovery__v1__deregister_response__init(&c->out.dereg);
-		c->out.dereg.removed = removed;
-		dsi_info(c->d->log, "deregistered %s %s: %u removed (revision %llu)", c->service,
-		    c->endpoint ? dsi_text_escape(c->endpoint, esc, sizeof(esc)) : "(all)", removed,
-		    (unsigned long long) c->revision);
+		fill_deregister(c);
 	}
 	return rv;
 }
@@ -405,10 +375,15 @@ no_call(const Discovery__V1__Request *req, char *msg, size_t n)
  * missing token is UNAUTHENTICATED, a wrong one PERMISSION_DENIED.
  */
 static int
-authorize(const dsi_dispatch *d, const struct kind *k, const char *token, char *msg, size_t n)
+authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool token_nul, char *msg,
+    size_t n)
 {
 	if (d->token == NULL || (!(k->flags & WRITES) && !d->auth_reads)) {
 		return 0;
+	}
+	if (token_nul) { /* decoded, it is only what comes before the 0 */
+		snprintf(msg, n, "the auth token was not accepted: it holds a NUL byte");
+		return DSC_EPERM;
 	}
 	if (token == NULL || token[0] == 0) {
 		snprintf(msg, n, "%s needs an auth token (Request.auth_token)", k->name);
@@ -421,7 +396,27 @@ authorize(const dsi_dispatch *d, const struct kind *k, const char *token, char *
 	return 0;
 }
 
-/* Encodes the Response, hands it to done, and frees the call. */
+/* A write that changed the registry, in the log. */
+static void
+log_write(const call *c)
+{
+	char esc[96];
+	if (c->k->call == DISCOVERY__V1__REQUEST__CALL_REGISTER) {
+		dsi_info(c->d->log, "%s %s %s (revision %llu)",
+		    c->created ? "registered" : "updated", c->service,
+		    dsi_text_escape(c->endpoint, esc, sizeof(esc)),
+		    (unsigned long long) c->revision);
+	} else if (c->k->call == DISCOVERY__V1__REQUEST__CALL_DEREGISTER) {
+		dsi_info(c->d->log, "deregistered %s %s: %u removed (revision %llu)", c->service,
+		    c->endpoint ? dsi_text_escape(c->endpoint, esc, sizeof(esc)) : "(all)",
+		    c->removed, (unsigned long long) c->revision);
+	}
+}
+
+/*
+ * Encodes the Response, hands it to done, and frees the call. Runs with
+ * no lock of ours held: the writer calls it after releasing its own.
+ */
 static void
 finish(call *c, int rv)
 {
@@ -429,6 +424,10 @@ finish(call *c, int rv)
 	const struct kind      *k     = c->k;
 	nng_msg                *reply = NULL;
 
+	assert(dsi_writer_locks_held() == 0);
+	if (rv == 0 && k != NULL && (k->flags & WRITES)) {
+		log_write(c);
+	}
 	if (rv == DSC_ENOTFOUND && c->message[0] == 0) {
 		char esc[96];
 		if (c->endpoint != NULL && k->call != DISCOVERY__V1__REQUEST__CALL_DEREGISTER) {
@@ -461,6 +460,7 @@ finish(call *c, int rv)
 	free(c->one);
 	dsi_instances_free(&c->many);
 	free(c->kv);
+	dsi_registry_op_free(c->w.op);
 	if (c->msg != NULL) {
 		protobuf_c_message_free_unpacked(&c->msg->base, NULL);
 	}
@@ -469,13 +469,13 @@ finish(call *c, int rv)
 }
 
 static int
-plan_write(dsi_write *w, dsi_store_txn *tx)
+prepare_write(dsi_write *w, uint32_t pending_service, uint32_t pending_total)
 {
 	call *c = (call *) w;
-	return c->k->plan != NULL ? c->k->plan(c, tx) : 0;
+	return c->k->prepare != NULL ? c->k->prepare(c, pending_service, pending_total) : 0;
 }
 
-/* After the commit: run the call, or answer with the plan's or the commit's error. */
+/* Under the writer's apply mutex: commit the prepared change, or keep the error. */
 static void
 apply_write(dsi_write *w, int rv, const char *why)
 {
@@ -483,9 +483,18 @@ apply_write(dsi_write *w, int rv, const char *why)
 	if (why != NULL) {
 		snprintf(c->message, sizeof(c->message), "%s", why);
 	} else if (rv == 0) {
-		rv = c->k->run(c);
+		rv = c->k->commit(c);
 	}
-	finish(c, rv);
+	dsi_registry_op_free(c->w.op); /* not committed: the commit failed */
+	c->w.op   = NULL;
+	c->result = rv;
+}
+
+static void
+reply_write(dsi_write *w)
+{
+	call *c = (call *) w;
+	finish(c, c->result);
 }
 
 void
@@ -504,6 +513,10 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 	if (len == 0) {
 		rv = DSC_EINVAL;
 		snprintf(c->message, sizeof(c->message), "empty request");
+	} else if ((rv = dsi_validate_request_bytes(
+	                d->limits, buf, len, &c->scan, c->message, sizeof(c->message)))
+	    != 0) {
+		/* refused before decoding */
 	} else if (dsi_unpack(
 	               &discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &c->msg)
 	    != 0) {
@@ -515,19 +528,28 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 	} else {
 		const struct kind *k = c->k;
 		c->req               = *oneof_slot(&c->msg->base, (unsigned) k->call);
-		rv = authorize(d, k, c->msg->auth_token, c->message, sizeof(c->message));
+		rv                   = authorize(d, k, c->msg->auth_token,
+		                      (c->scan.nul_top & (UINT64_C(1) << TOKEN_FIELD)) != 0, c->message,
+		                      sizeof(c->message));
+		if (rv == 0 && c->scan.nul_top != 0) {
+			/* Decoded, the string would be cut short at the 0 without a trace. */
+			snprintf(c->message, sizeof(c->message),
+			    "%s holds a NUL byte: strings may not contain one", c->scan.nul_path);
+			rv = DSC_EINVAL;
+		}
 		if (rv == 0) {
 			rv = validate_common(c, k);
 		}
 		if (rv == 0 && k->check != NULL) {
 			rv = k->check(c);
 		}
-		if (rv == 0 && (k->flags & WRITES) && d->store != NULL) {
+		if (rv == 0 && (k->flags & WRITES) && d->writer != NULL) {
 			c->w.service  = c->service;
 			c->w.endpoint = c->endpoint;
-			c->w.plan     = plan_write;
+			c->w.prepare  = prepare_write;
 			c->w.apply    = apply_write;
-			dsi_store_submit(d->store, &c->w); /* answered after the commit */
+			c->w.reply    = reply_write;
+			dsi_writer_submit(d->writer, &c->w); /* answered after the commit */
 			return;
 		}
 		if (rv == 0) {

@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
-#include "server/store.h"
+#include "server/writer.h"
 
 /* What handlers need; owned by the server, borrowed here. */
 typedef struct dsi_dispatch {
@@ -22,8 +22,10 @@ typedef struct dsi_dispatch {
 	const char          *token;         /* NULL: no authentication */
 	bool                 auth_reads;    /* reads need the token too */
 	const dsi_netpolicy *policy;        /* addresses endpoints may use */
-	dsi_store           *store;         /* NULL: writes are not stored */
-	/* Called after a write applied at once (no store), outside the registry lock. */
+	dsi_writer          *writer;        /* NULL: writes are not stored */
+	/* The registry's limits, checked on raw requests too; NULL: the defaults. */
+	const dsi_registry_limits *limits;
+	/* Called after a write applied at once (no writer), outside the registry lock. */
 	void (*after_write)(void *arg);
 	void *after_write_arg;
 } dsi_dispatch;
@@ -42,9 +44,15 @@ typedef void (*dsi_reply_fn)(void *arg, nng_msg *reply);
 
 /*
  * Handles one request of len bytes (copied: buf may go once this returns).
+ * Before decoding, a wire scan refuses what would cost more to decode than
+ * the limits allow (more metadata entries than the limit, duplicate keys
+ * included, or more fields than such a request needs), and any string
+ * holding a 0 byte is refused after authentication (a token holding one is
+ * PERMISSION_DENIED).
  * Every input, however malformed, gets a Response through done: at once
- * for reads and rejected requests, and from the store's writer thread once
- * a write is committed. done never runs with a lock of ours held.
+ * for reads and rejected requests, and from the writer thread once a write
+ * is committed. done never runs with a lock of ours held (debug builds
+ * assert it).
  */
 void dsi_dispatch_begin(
     const dsi_dispatch *d, const void *buf, size_t len, dsi_reply_fn done, void *arg);

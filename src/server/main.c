@@ -1,7 +1,11 @@
 /* discoveryd: load the configuration, build the server, wait for a signal, tear down. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "server/boot.h"
@@ -9,6 +13,38 @@
 #include "server/server.h"
 
 extern char **environ;
+
+/*
+ * --ready-fd: one line per bound URL, then "ready", then EOF (docs/ready-fd.md).
+ * A reader that has gone away costs a warning, never the server.
+ */
+static void
+report_ready(dsi_server *srv, const dsi_server_options *o, const dsi_log *log)
+{
+	char   buf[4096];
+	size_t n = 0;
+	for (size_t i = 0; i < o->n_listen && n < sizeof(buf); i++) {
+		n += (size_t) snprintf(
+		    buf + n, sizeof(buf) - n, "listen %s\n", dsi_server_url(srv, i));
+	}
+	if (n < sizeof(buf)) {
+		n += (size_t) snprintf(
+		    buf + n, sizeof(buf) - n, "publish %s\nready\n", dsi_server_publish_url(srv));
+	}
+	n = n < sizeof(buf) ? n : sizeof(buf) - 1; /* 16 listeners fit: never in practice */
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(o->ready_fd, buf + done, n - done);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			dsi_warn(log, "--ready-fd %d: %s", o->ready_fd, strerror(errno));
+			break;
+		}
+		done += (size_t) w;
+	}
+	close(o->ready_fd);
+}
 
 int
 main(int argc, char **argv)
@@ -29,7 +65,8 @@ main(int argc, char **argv)
 		dsi_config_free(&cfg);
 		return 2;
 	}
-	dsi_log log = { cfg.options.log_level, stderr };
+	dsi_log   log  = { .level = cfg.options.log_level, .out = stderr, .queue = NULL };
+	dsi_logq *logq = NULL;
 	for (size_t i = 0; i < cfg.n_warnings; i++) {
 		dsi_warn(&log, "%s", cfg.warnings[i]);
 	}
@@ -37,6 +74,12 @@ main(int argc, char **argv)
 		dsi_config_print(&cfg, stdout);
 		dsi_config_free(&cfg);
 		return 0;
+	}
+	if (cfg.options.ready_fd >= 0 && fcntl(cfg.options.ready_fd, F_GETFD) < 0) {
+		fprintf(stderr, "discoveryd: --ready-fd %d: not an open descriptor\n",
+		    cfg.options.ready_fd);
+		dsi_config_free(&cfg);
+		return 2;
 	}
 
 	/* libcurl's global state must be set up before any thread exists. */
@@ -54,29 +97,45 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write must fail (and be answered) rather than kill us. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* A stalled stderr must never stall serving: lines go through a queue (or, failing that,
+	 * straight out). */
+	if (dsi_logq_create(&logq, fileno(stderr), DSI_LOGQ_BYTES) == 0) {
+		log.queue = logq;
+	}
 
 	why[0] = 0;
-	if ((rv = dsi_server_create(&srv, &cfg.options, stderr, why, sizeof(why))) != 0) {
+	if ((rv = dsi_server_create(&srv, &cfg.options, &log, why, sizeof(why))) != 0) {
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
 		fprintf(stderr, "discoveryd: cannot start: %s\n", why[0] ? why : dsi_strerror(rv));
 		/* Bad TLS files and unusable data files are to be fixed like bad configuration. */
 		rv = rv == DSC_EINVAL || rv == DSC_ESTATE ? 2 : 1;
-	} else if ((rv = dsi_boot_run(srv, &cfg, stderr)) == 0
-	    && (rv = dsi_server_start(srv)) != 0) {
-		fprintf(stderr, "discoveryd: cannot start: %s\n", dsi_strerror(rv));
-		rv = 1;
+	} else {
+		/* Lines already queued come before the start-up registrations' own messages. */
+		dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
+		if ((rv = dsi_boot_run(srv, &cfg, stderr)) == 0
+		    && (rv = dsi_server_start(srv)) != 0) {
+			dsi_logq_flush(logq, DSI_LOGQ_FLUSH_MS);
+			fprintf(stderr, "discoveryd: cannot start: %s\n", dsi_strerror(rv));
+			rv = 1;
+		}
 	}
 	if (rv != 0) {
 		dsi_server_destroy(srv);
+		dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 		curl_global_cleanup();
 		dsi_config_free(&cfg);
 		return rv;
 	}
 	dsi_info(&log, "profile %s; %zu services from the configuration", cfg.profile, cfg.n_boot);
+	if (cfg.options.ready_fd >= 0) {
+		report_ready(srv, &cfg.options, &log);
+	}
 	sigwait(&sigs, &sig);
 	dsi_info(&log, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	dsi_server_stop(srv);
 	dsi_server_destroy(srv);
 	dsi_info(&log, "stopped");
+	dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 	curl_global_cleanup();
 	dsi_config_free(&cfg);
 	return 0;

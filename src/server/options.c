@@ -35,6 +35,7 @@ UINT_SETTER(set_rise, rise, int, 1, 100)
 UINT_SETTER(set_fall, fall, int, 1, 100)
 UINT_SETTER(set_max_checks, max_checks, int, 1, 65536)
 UINT_SETTER(set_event_buffer, event_buffer, int, 1, 1000000)
+UINT_SETTER(set_ready_fd, ready_fd, int, 0, 65535)
 
 #define SECONDS_SETTER(fn, field, lo, hi)                                                   \
 	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len)      \
@@ -258,6 +259,11 @@ static const struct {
 	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
 	        "services that must be registered once loading is done", true, false },
 	    set_require },
+	[DSI_SET_READY_FD]
+	= { { "ready-fd", ENV("READY_FD"), NULL, "FD", "none",
+	        "once serving, write the bound URLs and \"ready\" to FD, then close it", false,
+	        false },
+	    set_ready_fd },
 };
 
 const dsi_setting_info *
@@ -275,6 +281,7 @@ dsi_options_default(dsi_server_options *o)
 	/* Limits that are not settings: the protocol's metadata caps. */
 	dsi_registry_limits_default(&o->limits);
 	o->drain_ms = DSI_DRAIN_MS;
+	o->ready_fd = -1; /* "none": no report */
 	for (int i = 0; i < DSI_SET_COUNT; i++) {
 		const char *d = table[i].info.dflt;
 		if (!table[i].text_only && strcmp(d, "none") != 0

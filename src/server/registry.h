@@ -91,32 +91,82 @@ void dsi_registry_destroy(dsi_registry *r);
 /*
  * Every function below returns 0 or a dsc_err and, when rev is not NULL,
  * stores the registry revision after the call, success or not. Exported
- * instances (out) belong to the caller. On failure nothing is changed and
- * out is untouched.
+ * instances (out) belong to the caller. On failure nothing is changed,
+ * nothing is published, and out is untouched.
  */
 
 /*
- * Adds the instance, or updates metadata, health path, ttl and weight of an
- * existing one while keeping its health. *created tells which. A register
- * that changes nothing does not bump the revision.
- * DSC_ELIMIT (with why) when an instance limit would be passed.
+ * A change decided once: dsi_registry_prepare_* builds everything it needs
+ * (metadata, records, copies for the reply and the observer, room in the
+ * service's array, the revisions it takes) without changing the registry
+ * and under the read lock only; dsi_registry_commit then applies exactly
+ * that change and cannot fail. The store's SQL comes from the same
+ * prepared change (dsi_registry_op_get), so the file and memory agree.
+ *
+ * Between a prepare and its commit no other change may add or remove
+ * instances of that service or change that instance, except the ones
+ * prepared before it and committed in order (pending counts them). The
+ * store's writer keeps this rule with its conflicts; the in-memory calls
+ * below (register, deregister, reap) keep it with the registry's writer
+ * mutex. Health may change in between: commit takes it as it finds it.
  */
+typedef struct dsi_registry_op dsi_registry_op;
+
+/* What a prepared change does, for the store's SQL and the writer's counts. */
+typedef struct dsi_registry_op_info {
+	bool        creates;   /* register: a new instance */
+	bool        changes;   /* anything stored differs (false: a no-op) */
+	uint32_t    removes;   /* deregister and reap: instances removed */
+	uint64_t    revisions; /* revisions the commit takes */
+	const char *service;
+	const char *endpoint;    /* NULL: every instance of service */
+	const char *health_path; /* register, below: as stored */
+	uint32_t    ttl_ms;
+	uint32_t    weight;
+	int64_t     registered_at_ms;
+	const char *meta; /* "key\0value\0" pairs, sorted by key, keys unique */
+	uint32_t    meta_len;
+	uint32_t    n_meta;
+} dsi_registry_op_info;
+
+/*
+ * Prepares a register: adds the instance, or updates metadata, health path,
+ * ttl and weight of an existing one while keeping its health. A register
+ * that changes nothing takes no revision. pending_service and
+ * pending_total are instances prepared before this one and not committed
+ * yet: the limits count them. DSC_ELIMIT (with why) when a limit would be
+ * passed. want_copy: the commit hands out an exported copy.
+ */
+int dsi_registry_prepare_register(dsi_registry *r, const dsi_registration *reg,
+    uint32_t pending_service, uint32_t pending_total, int64_t now_ms, bool want_copy,
+    dsi_registry_op **out, char *why, size_t why_len);
+
+/* Prepares the removal of one instance, or of every instance of service (endpoint NULL). */
+int dsi_registry_prepare_deregister(
+    dsi_registry *r, const char *service, const char *endpoint, dsi_registry_op **out);
+
+/*
+ * Prepares a --deregister-after removal: DSC_ENOTFOUND unless the instance
+ * has been UNHEALTHY for at least after_ms. The commit removes it whatever
+ * its state by then (the removal is already stored).
+ */
+int dsi_registry_prepare_reap(dsi_registry *r, const char *service, const char *endpoint,
+    int64_t after_ms, int64_t now_ms, dsi_registry_op **out);
+
+const dsi_registry_op_info *dsi_registry_op_get(const dsi_registry_op *op);
+
+/*
+ * Applies op and frees it. *out (when op was prepared with want_copy) is
+ * the instance as registered; *rev the revision after the change.
+ */
+void dsi_registry_commit(dsi_registry *r, dsi_registry_op *op, dsi_instance **out, uint64_t *rev);
+
+/* Frees an op that will not be committed. NULL is fine. */
+void dsi_registry_op_free(dsi_registry_op *op);
+
+/* Prepare and commit, under the registry's writer mutex: for the in-memory path. */
 int dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_ms,
     dsi_instance **out, bool *created, uint64_t *rev, char *why, size_t why_len);
-
-/*
- * What dsi_registry_register would do, without doing it: DSC_ELIMIT (with
- * why) or 0, with *creates (a new instance) and *changes (anything stored
- * differs). pending_service and pending_total are instances about to be
- * created that the registry does not hold yet. *registered_at is the
- * instance's: the existing one, or now_ms for a new one.
- */
-int dsi_registry_plan_register(dsi_registry *r, const dsi_registration *reg,
-    uint32_t pending_service, uint32_t pending_total, int64_t now_ms, bool *creates, bool *changes,
-    int64_t *registered_at, char *why, size_t why_len);
-
-/* How many instances dsi_registry_deregister would remove. */
-uint32_t dsi_registry_count_matching(dsi_registry *r, const char *service, const char *endpoint);
 
 /* Moves the revision forward to rev (never back); for a restart. */
 void dsi_registry_set_revision(dsi_registry *r, uint64_t rev);
@@ -129,7 +179,7 @@ void dsi_registry_set_revision(dsi_registry *r, uint64_t rev);
 int dsi_registry_resolve(
     dsi_registry *r, const char *service, bool healthy_only, dsi_instance **out, uint64_t *rev);
 
-/* endpoint NULL removes every instance of service. Idempotent. */
+/* endpoint NULL removes every instance of service. Idempotent. Prepare and commit. */
 int dsi_registry_deregister(
     dsi_registry *r, const char *service, const char *endpoint, uint32_t *removed, uint64_t *rev);
 
@@ -169,11 +219,10 @@ int dsi_registry_ttl_expire(
 
 /*
  * Removes the instance if it has been UNHEALTHY for at least after_ms
- * (--deregister-after); with force, whatever its state (the removal is
- * already stored). *removed tells whether it did.
+ * (--deregister-after). *removed tells whether it did. Prepare and commit.
  */
 int dsi_registry_reap(dsi_registry *r, const char *service, const char *endpoint, int64_t after_ms,
-    int64_t now_ms, bool force, bool *removed);
+    int64_t now_ms, bool *removed);
 
 /* Whether dsi_registry_reap would remove the instance now. */
 bool dsi_registry_reap_due(
@@ -181,5 +230,11 @@ bool dsi_registry_reap_due(
 
 uint64_t dsi_registry_revision(dsi_registry *r);
 size_t   dsi_registry_count(dsi_registry *r); /* instances in total */
+
+/*
+ * Tests only: the registry's next n allocations succeed and every one after
+ * fails, until called again with -1 (never fail). Per registry, no global.
+ */
+void dsi_registry_fail_alloc_after(dsi_registry *r, long n);
 
 #endif

@@ -13,6 +13,7 @@
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "server/transport.h"
+#include "server/writer.h"
 
 struct dsi_server {
 	dsi_server_options opts;
@@ -22,17 +23,20 @@ struct dsi_server {
 	dsi_rep_server    *rep;
 	dsi_events        *events;
 	dsi_checker       *checker;
-	dsi_store         *store; /* NULL with --data :memory: */
+	dsi_store         *store;  /* NULL with --data :memory: */
+	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 };
 
-/* A --deregister-after removal on its way through the store. */
+/* A --deregister-after removal on its way through the writer. */
 typedef struct reap_write {
 	dsi_write   w; /* first */
 	dsi_server *srv;
 	int         after_ms;
+	int         result; /* from apply to reply */
 	char       *service;
 	char       *endpoint;
+	char        why[400];
 } reap_write;
 
 /* After a change, outside the registry lock: publish it at once. */
@@ -52,30 +56,46 @@ reap_free(reap_write *rw)
 
 /* Still due now that it is the writer's turn? Then the removal is stored first. */
 static int
-reap_plan(dsi_write *w, dsi_store_txn *tx)
+reap_prepare(dsi_write *w, uint32_t pending_service, uint32_t pending_total)
 {
 	reap_write *rw = (reap_write *) w;
-	if (!dsi_registry_reap_due(
-	        rw->srv->registry, rw->service, rw->endpoint, rw->after_ms, dsi_wall_ms())) {
-		return DSC_ENOTFOUND; /* healthy again, or gone: nothing to do */
+	(void) pending_service;
+	(void) pending_total;
+	int rv = dsi_registry_prepare_reap(
+	    rw->srv->registry, rw->service, rw->endpoint, rw->after_ms, dsi_wall_ms(), &w->op);
+	if (rv == 0 && dsi_registry_op_get(w->op)->removes == 0) {
+		dsi_registry_op_free(w->op); /* healthy again: nothing to do */
+		w->op = NULL;
+		rv    = DSC_ENOTFOUND;
 	}
-	return dsi_store_delete(tx, rw->service, rw->endpoint);
+	return rv;
 }
 
+/* Under the writer's apply mutex: the file no longer has it, so neither may the registry. */
 static void
 reap_apply(dsi_write *w, int rv, const char *why)
 {
 	reap_write *rw = (reap_write *) w;
-	bool        removed;
-	char        esc[96];
 	if (rv == 0) {
-		/* Forced: the file no longer has it, so neither may the registry. */
-		dsi_registry_reap(rw->srv->registry, rw->service, rw->endpoint, rw->after_ms,
-		    dsi_wall_ms(), true, &removed);
+		dsi_registry_commit(rw->srv->registry, w->op, NULL, NULL);
+	} else {
+		dsi_registry_op_free(w->op);
+		snprintf(rw->why, sizeof(rw->why), "%s", why != NULL ? why : "");
+	}
+	w->op      = NULL;
+	rw->result = rv;
+}
+
+static void
+reap_reply(dsi_write *w)
+{
+	reap_write *rw = (reap_write *) w;
+	char        esc[96];
+	if (rw->result == 0) {
 		dsi_info(&rw->srv->log, "removed %s %s after %d ms unhealthy", rw->service,
 		    dsi_text_escape(rw->endpoint, esc, sizeof(esc)), rw->after_ms);
-	} else if (why != NULL) {
-		dsi_warn(&rw->srv->log, "%s not removed: %s", rw->service, why);
+	} else if (rw->why[0] != 0) {
+		dsi_warn(&rw->srv->log, "%s not removed: %s", rw->service, rw->why);
 	}
 	reap_free(rw);
 }
@@ -96,21 +116,22 @@ reap_submit(void *arg, const char *service, const char *endpoint, int after_ms)
 	rw->after_ms   = after_ms;
 	rw->w.service  = rw->service;
 	rw->w.endpoint = rw->endpoint;
-	rw->w.plan     = reap_plan;
+	rw->w.prepare  = reap_prepare;
 	rw->w.apply    = reap_apply;
-	dsi_store_submit(s->store, &rw->w);
+	rw->w.reply    = reap_reply;
+	dsi_writer_submit(s->writer, &rw->w);
 }
 
 static int
 reserve_revision(void *arg)
 {
-	return dsi_store_reserve(((dsi_server *) arg)->store);
+	return dsi_writer_try_reserve(((dsi_server *) arg)->writer);
 }
 
 static void
 release_revision(void *arg)
 {
-	dsi_store_release(((dsi_server *) arg)->store);
+	dsi_writer_release(((dsi_server *) arg)->writer);
 }
 
 static int
@@ -151,7 +172,7 @@ on_change(void *arg, dsi_change *ch)
 
 int
 dsi_server_create(
-    dsi_server **out, const dsi_server_options *o, FILE *log_out, char *why, size_t why_len)
+    dsi_server **out, const dsi_server_options *o, const dsi_log *log, char *why, size_t why_len)
 {
 	dsi_server     *s   = calloc(1, sizeof(*s));
 	nng_tls_config *tls = NULL; /* ours until create returns; the listeners hold their own */
@@ -162,7 +183,10 @@ dsi_server_create(
 	}
 	s->opts      = *o;
 	s->log.level = o->log_level;
-	s->log.out   = log_out;
+	if (log != NULL) { /* its queue, if any, outlives the server */
+		s->log.out   = log->out;
+		s->log.queue = log->queue;
+	}
 	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
@@ -179,6 +203,7 @@ dsi_server_create(
 	s->dispatch.token           = o->token;
 	s->dispatch.auth_reads      = o->auth_reads;
 	s->dispatch.policy          = &s->policy;
+	s->dispatch.limits          = &s->opts.limits;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
 	if (strcmp(o->data, ":memory:") != 0) {
@@ -189,7 +214,6 @@ dsi_server_create(
 			rv = DSC_ESTATE;
 			goto fail;
 		}
-		s->dispatch.store = s->store;
 	}
 	if (o->tls_cert != NULL) {
 		dsi_tls_files files = { .ca = o->tls_ca, .cert = o->tls_cert, .key = o->tls_key };
@@ -229,10 +253,12 @@ dsi_server_create(
 	dsi_registry_set_observer(s->registry, on_change, s);
 	/* Running from here: start-up registrations are stored like any other. */
 	if (s->store != NULL
-	    && (rv = dsi_store_start(s->store, s->registry, flush_events, s)) != 0) {
+	    && (rv = dsi_writer_start(&s->writer, s->store, s->registry, &s->log, flush_events, s))
+	        != 0) {
 		snprintf(why, why_len, "cannot start the store's writer thread");
 		goto fail;
 	}
+	s->dispatch.writer = s->writer;
 	dsi_rep_options ro = {
 		.listen      = o->listen,
 		.n_listen    = o->n_listen,
@@ -279,11 +305,11 @@ dsi_server_stop(dsi_server *s)
 		dsi_rep_stop(s->rep, s->opts.drain_ms);
 	}
 	dsi_checker_stop(s->checker);
-	dsi_store_stop(s->store);
+	dsi_writer_stop(s->writer);
 	dsi_events_stop(s->events);
-	if (s->store != NULL) {
+	if (s->writer != NULL) {
 		uint64_t commits, writes;
-		dsi_store_stats(s->store, &commits, &writes);
+		dsi_writer_stats(s->writer, &commits, &writes);
 		dsi_info(&s->log, "data file %s: %llu writes stored in %llu commits", s->opts.data,
 		    (unsigned long long) writes, (unsigned long long) commits);
 	}
@@ -299,12 +325,13 @@ dsi_server_destroy(dsi_server *s)
 	 * The REP socket closes last: if nng 1.5.2 wedges its close (see
 	 * dsi_close_bounded), nng's reaper is stuck and later closes would wait.
 	 */
-	dsi_checker_stop(s->checker); /* it may be waiting on the store */
-	dsi_store_stop(s->store);     /* its last replies go out through the REP items */
+	dsi_checker_stop(s->checker); /* it may hold the writer's apply mutex */
+	dsi_writer_stop(s->writer);   /* its last replies go out through the REP items */
 	if (s->registry != NULL) {
 		dsi_registry_set_observer(s->registry, NULL, NULL);
 	}
 	dsi_checker_destroy(s->checker);
+	dsi_writer_destroy(s->writer);
 	dsi_store_close(s->store);
 	dsi_events_destroy(s->events);
 	dsi_rep_destroy(s->rep);
@@ -328,4 +355,10 @@ const char *
 dsi_server_url(const dsi_server *s, size_t i)
 {
 	return dsi_rep_bound_url(s->rep, i);
+}
+
+const char *
+dsi_server_publish_url(const dsi_server *s)
+{
+	return dsi_events_url(s->events);
 }

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "common/log.h"
 #include "server/dispatch.h"
 #include "server/options.h"
 #include "server/registry.h"
@@ -17,10 +18,11 @@ typedef struct dsi_server dsi_server;
  * Builds and binds everything, and restores what the data file holds; on
  * failure why says what and where. DSC_ESTATE: the data file cannot be
  * used (in use, damaged, unwritable, from a newer version); why says what
- * to do.
+ * to do. The server logs through a copy of *log at o->log_level (log NULL:
+ * not at all); a queue in it must outlive the server.
  */
 int dsi_server_create(
-    dsi_server **out, const dsi_server_options *o, FILE *log_out, char *why, size_t why_len);
+    dsi_server **out, const dsi_server_options *o, const dsi_log *log, char *why, size_t why_len);
 
 /* Starts serving requests. */
 int dsi_server_start(dsi_server *s);
@@ -39,5 +41,8 @@ dsi_registry *dsi_server_registry(dsi_server *s);
 
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);
+
+/* The bound PUB URL (with the real port for ":0"). */
+const char *dsi_server_publish_url(const dsi_server *s);
 
 #endif

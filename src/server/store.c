@@ -1,5 +1,6 @@
 /*
- * The SQLite store and its writer thread.
+ * The SQLite file: schema, migrations, loading, and the statements the
+ * writer thread (writer.c) runs in its transactions.
  *
  * The file is opened in WAL mode with synchronous=FULL, so a COMMIT has
  * reached the disk (fsync of the WAL) when it returns: that is what makes
@@ -10,10 +11,7 @@
  */
 #include "server/store.h"
 
-#include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,53 +83,14 @@ static const char *const statements[ST_COUNT] = {
 	[ST_ROLLBACK]     = "ROLLBACK",
 };
 
-/* What one batch has planned so far, for conflicts and limits. */
-typedef struct planned {
-	const char *service;
-	const char *endpoint; /* NULL: the whole service */
-	bool        creates;
-} planned;
-
-struct dsi_store_txn {
-	dsi_store *s;
-	planned    items[DSI_STORE_BATCH];
-	size_t     n;
-	uint32_t   creates;
-	uint64_t   revisions; /* the batch's writes may take this many revisions */
-	uint64_t   cur_revs;  /* of the write being planned */
-	bool       open;      /* BEGIN done */
-	int        rc;        /* the first SQLite error, or SQLITE_OK */
-	char       why[256];
-};
-
 struct dsi_store {
-	sqlite3       *db;
+	sqlite3       *db; /* used by one thread at a time: the opener, then the writer */
 	sqlite3_stmt  *st[ST_COUNT];
 	char          *path;
 	const dsi_log *log;
-	dsi_registry  *registry;
-	void (*after_batch)(void *);
-	void     *after_batch_arg;
-	pthread_t thread;
-	bool      running;
-	/*
-	 * Held while the revision may move: by the writer while it applies a
-	 * batch, by a health change between dsi_store_reserve and
-	 * dsi_store_release; whoever holds it checks the revision against
-	 * ceiling first. Taken before mtx, never after.
-	 */
-	pthread_mutex_t  apply_mtx;
-	pthread_mutex_t  mtx;  /* guards everything below */
-	pthread_cond_t   work; /* the writer waits here */
-	pthread_cond_t   done; /* reserve() waits here */
-	dsi_write       *head, *tail;
-	bool             stopping;
-	_Atomic uint64_t ceiling; /* the stored revision reservation; only grows */
-	uint64_t         want;    /* a reservation reserve() asked for */
-	uint64_t         failed;  /* batches that could not commit */
-	uint64_t         commits; /* transactions committed */
-	uint64_t         written; /* writes those carried */
-	dsi_store_txn    tx;      /* the writer's; too big for its stack */
+	uint64_t       revision; /* as stored */
+	int            rc;       /* the open transaction's first error, or SQLITE_OK */
+	char           why[256];
 };
 
 /* ---- opening ---- */
@@ -279,10 +238,6 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 		return DSC_ENOMEM;
 	}
 	s->log = log;
-	pthread_mutex_init(&s->mtx, NULL);
-	pthread_mutex_init(&s->apply_mtx, NULL);
-	pthread_cond_init(&s->work, NULL);
-	pthread_cond_init(&s->done, NULL);
 	/* The writer thread takes the connection over; one thread at a time uses it. */
 	rc = sqlite3_open_v2(
 	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -348,7 +303,7 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 		goto fail;
 	}
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
-	atomic_init(&s->ceiling, (uint64_t) ceiling);
+	s->revision = (uint64_t) ceiling;
 	for (int i = 0; i < ST_COUNT; i++) {
 		if ((rc = sqlite3_prepare_v3(
 		         s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL))
@@ -513,7 +468,7 @@ dsi_store_load(dsi_store *s, dsi_registry *r, dsi_store_check_fn check, void *ch
 	sqlite3_finalize(row);
 	sqlite3_finalize(meta);
 	if (rv == 0) {
-		uint64_t rev = atomic_load(&s->ceiling);
+		uint64_t rev = s->revision;
 		dsi_registry_set_revision(r, rev);
 		dsi_info(s->log, "data file %s: %zu instances restored, revision %llu", s->path, n,
 		    (unsigned long long) rev);
@@ -523,34 +478,35 @@ dsi_store_load(dsi_store *s, dsi_registry *r, dsi_store_check_fn check, void *ch
 
 /* ---- statements ---- */
 
-/* Records the first error of the batch; later statements are skipped. */
-static int
-tx_step(dsi_store_txn *tx, sqlite3_stmt *st, const char *doing)
+/* Records the first error of the transaction; later statements are skipped. */
+static void
+step(dsi_store *s, sqlite3_stmt *st, const char *doing)
 {
-	int rc = tx->rc;
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
-			rc = SQLITE_OK;
-		} else {
-			tx->rc = rc;
-			snprintf(tx->why, sizeof(tx->why), "%s while %s", sqlite3_errmsg(tx->s->db),
-			    doing);
+	if (s->rc == SQLITE_OK) {
+		int rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			s->rc = rc;
+			snprintf(
+			    s->why, sizeof(s->why), "%s while %s", sqlite3_errmsg(s->db), doing);
 		}
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_OK ? 0 : DSC_EUNAVAILABLE;
 }
 
 static int
-tx_begin(dsi_store_txn *tx)
+result(const dsi_store *s)
 {
-	if (tx->open || tx->rc != SQLITE_OK) {
-		return tx->rc == SQLITE_OK ? 0 : DSC_EUNAVAILABLE;
-	}
-	tx->open = true;
-	return tx_step(tx, tx->s->st[ST_BEGIN], "beginning a transaction");
+	return s->rc == SQLITE_OK ? 0 : DSC_EUNAVAILABLE;
+}
+
+int
+dsi_store_begin(dsi_store *s)
+{
+	s->rc     = SQLITE_OK;
+	s->why[0] = 0;
+	step(s, s->st[ST_BEGIN], "beginning a transaction");
+	return result(s);
 }
 
 static void
@@ -562,383 +518,107 @@ bind_key(sqlite3_stmt *st, const char *service, const char *endpoint)
 	}
 }
 
+/* Stores a register: an insert, or a full replacement of the row and its metadata. */
+static void
+put(dsi_store *s, const dsi_registry_op_info *op)
+{
+	sqlite3_stmt **st = s->st;
+	bind_key(st[ST_PUT], op->service, op->endpoint);
+	sqlite3_bind_text(st[ST_PUT], 3, op->health_path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st[ST_PUT], 4, op->ttl_ms);
+	sqlite3_bind_int64(st[ST_PUT], 5, op->weight);
+	sqlite3_bind_int64(st[ST_PUT], 6, op->registered_at_ms);
+	step(s, st[ST_PUT], "storing an instance");
+	if (!op->creates) {
+		bind_key(st[ST_META_CLEAR], op->service, op->endpoint);
+		step(s, st[ST_META_CLEAR], "storing metadata");
+	}
+	/* The prepared metadata: keys unique, so plain inserts. */
+	const char *cur = op->meta;
+	for (uint32_t i = 0; i < op->n_meta; i++) {
+		const char *key = cur, *value = cur + strlen(cur) + 1;
+		cur = value + strlen(value) + 1;
+		bind_key(st[ST_META_PUT], op->service, op->endpoint);
+		sqlite3_bind_text(st[ST_META_PUT], 3, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st[ST_META_PUT], 4, value, -1, SQLITE_STATIC);
+		step(s, st[ST_META_PUT], "storing metadata");
+	}
+}
+
 int
-dsi_store_put(dsi_store_txn *tx, const dsi_registration *reg)
+dsi_store_write(dsi_store *s, const dsi_registry_op_info *op)
 {
-	sqlite3_stmt **st = tx->s->st;
-	int            rv;
-
-	if ((rv = tx_begin(tx)) != 0) {
-		return rv;
+	if (!op->changes) {
+		return result(s); /* nothing to store */
 	}
-	bind_key(st[ST_PUT], reg->service, reg->endpoint);
-	sqlite3_bind_text(st[ST_PUT], 3, reg->health_path, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st[ST_PUT], 4, reg->ttl_ms);
-	sqlite3_bind_int64(st[ST_PUT], 5, reg->weight);
-	sqlite3_bind_int64(st[ST_PUT], 6, reg->registered_at_ms);
-	tx_step(tx, st[ST_PUT], "storing an instance");
-	bind_key(st[ST_META_CLEAR], reg->service, reg->endpoint);
-	tx_step(tx, st[ST_META_CLEAR], "storing metadata");
-	/* In order: for a key given twice the later value replaces the earlier. */
-	for (size_t i = 0; i < reg->n_metadata; i++) {
-		bind_key(st[ST_META_PUT], reg->service, reg->endpoint);
-		sqlite3_bind_text(st[ST_META_PUT], 3, reg->metadata[i].key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st[ST_META_PUT], 4, reg->metadata[i].value, -1, SQLITE_STATIC);
-		tx_step(tx, st[ST_META_PUT], "storing metadata");
+	if (op->removes == 0) {
+		put(s, op);
+		return result(s);
 	}
-	return tx->rc == SQLITE_OK ? 0 : DSC_EUNAVAILABLE;
+	sqlite3_stmt *inst = s->st[op->endpoint != NULL ? ST_DEL_ONE : ST_DEL_ALL];
+	sqlite3_stmt *meta = s->st[op->endpoint != NULL ? ST_DEL_ONE_META : ST_DEL_ALL_META];
+	bind_key(inst, op->service, op->endpoint);
+	step(s, inst, "deleting an instance");
+	bind_key(meta, op->service, op->endpoint);
+	step(s, meta, "deleting metadata");
+	return result(s);
 }
 
 int
-dsi_store_delete(dsi_store_txn *tx, const char *service, const char *endpoint)
+dsi_store_set_revision(dsi_store *s, uint64_t rev)
 {
-	sqlite3_stmt **st = tx->s->st;
-	int            rv;
-
-	if ((rv = tx_begin(tx)) != 0) {
-		return rv;
+	sqlite3_bind_int64(s->st[ST_SET_REVISION], 1, (int64_t) rev);
+	step(s, s->st[ST_SET_REVISION], "storing the revision");
+	if (s->rc == SQLITE_OK && sqlite3_changes(s->db) != 1) {
+		s->rc = SQLITE_CORRUPT;
+		snprintf(s->why, sizeof(s->why), "the stored revision is missing");
 	}
-	sqlite3_stmt *inst = st[endpoint != NULL ? ST_DEL_ONE : ST_DEL_ALL];
-	sqlite3_stmt *meta = st[endpoint != NULL ? ST_DEL_ONE_META : ST_DEL_ALL_META];
-	bind_key(inst, service, endpoint);
-	tx_step(tx, inst, "deleting an instance");
-	bind_key(meta, service, endpoint);
-	tx_step(tx, meta, "deleting metadata");
-	return tx->rc == SQLITE_OK ? 0 : DSC_EUNAVAILABLE;
+	return result(s);
+}
+
+int
+dsi_store_commit(dsi_store *s, uint64_t rev)
+{
+	step(s, s->st[ST_COMMIT], "committing");
+	if (s->rc != SQLITE_OK) {
+		dsi_store_rollback(s);
+		return DSC_EUNAVAILABLE;
+	}
+	if (rev != 0) {
+		s->revision = rev;
+	}
+	return 0;
 }
 
 void
-dsi_store_pending(
-    const dsi_store_txn *tx, const char *service, uint32_t *in_service, uint32_t *total)
+dsi_store_rollback(dsi_store *s)
 {
-	uint32_t n = 0;
-	for (size_t i = 0; i < tx->n; i++) {
-		if (tx->items[i].creates && strcmp(tx->items[i].service, service) == 0) {
-			n++;
-		}
-	}
-	*in_service = n;
-	*total      = tx->creates;
-}
-
-void
-dsi_store_note_revisions(dsi_store_txn *tx, uint64_t n)
-{
-	tx->cur_revs = n;
-}
-
-void
-dsi_store_note_create(dsi_store_txn *tx)
-{
-	/* The write being planned is items[n]; it is recorded after its plan. */
-	tx->items[tx->n].creates = true;
-	tx->creates++;
-}
-
-/* ---- the writer ---- */
-
-/* Two writes to the same instance (or one to a whole service) wait for separate batches. */
-static bool
-conflicts(const dsi_store_txn *tx, const dsi_write *w)
-{
-	for (size_t i = 0; i < tx->n; i++) {
-		const planned *p = &tx->items[i];
-		if (strcmp(p->service, w->service) == 0
-		    && (p->endpoint == NULL || w->endpoint == NULL
-		        || strcmp(p->endpoint, w->endpoint) == 0)) {
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Ends a failed transaction; SQLite leaves some errors' transactions open. */
-static int
-tx_fail(dsi_store *s)
-{
+	/* SQLite leaves some errors' transactions open, and ends others itself. */
 	if (!sqlite3_get_autocommit(s->db)) {
 		sqlite3_step(s->st[ST_ROLLBACK]);
 		sqlite3_reset(s->st[ST_ROLLBACK]);
 	}
-	return DSC_EUNAVAILABLE;
-}
-
-/* Stores the reservation c in the open transaction and commits it. */
-static int
-tx_commit(dsi_store *s, dsi_store_txn *tx, uint64_t c)
-{
-	if (tx_begin(tx) != 0) {
-		return tx_fail(s);
-	}
-	sqlite3_bind_int64(s->st[ST_SET_REVISION], 1, (int64_t) c);
-	tx_step(tx, s->st[ST_SET_REVISION], "storing the revision");
-	if (tx->rc == SQLITE_OK && sqlite3_changes(s->db) != 1) {
-		tx->rc = SQLITE_CORRUPT;
-		snprintf(tx->why, sizeof(tx->why), "the stored revision is missing");
-	}
-	if (tx->rc == SQLITE_OK) {
-		tx_step(tx, s->st[ST_COMMIT], "committing");
-	}
-	if (tx->rc != SQLITE_OK) {
-		return tx_fail(s);
-	}
-	/* Only the writer raises it; readers compare against it without its locks. */
-	atomic_store(&s->ceiling, c);
-	return 0;
-}
-
-/*
- * Commits the batch's SQL, if any, and whatever revision reservation it or
- * a waiting dsi_store_reserve needs. Health changes cannot pass the stored
- * reservation, so the registry is at most at max(rev, ceiling) when the
- * batch is applied, and a new reservation counted from there covers the
- * revisions the batch's writes may take.
- */
-static int
-commit(dsi_store *s, dsi_store_txn *tx, uint64_t rev, uint64_t want)
-{
-	uint64_t ceiling = atomic_load(&s->ceiling);
-	uint64_t c       = (rev > ceiling ? rev : ceiling) + tx->revisions + DSI_STORE_RESERVE;
-
-	if (tx->rc != SQLITE_OK) {
-		return tx_fail(s);
-	}
-	bool writes = tx->open; /* the batch's own SQL, not only a reservation */
-	if (!writes && want <= ceiling) {
-		return 0; /* nothing to store: lock_for_apply checks the headroom */
-	}
-	if (tx_commit(s, tx, c > want ? c : want) != 0) {
-		return DSC_EUNAVAILABLE;
-	}
-	pthread_mutex_lock(&s->mtx);
-	s->commits++;
-	s->written += writes ? tx->n : 0;
-	pthread_mutex_unlock(&s->mtx);
-	return 0;
-}
-
-/*
- * Takes apply_mtx for the batch's apply. A batch without SQL (heartbeats)
- * has committed nothing: when health changes have used up the headroom, a
- * reservation is stored first.
- */
-static int
-lock_for_apply(dsi_store *s, dsi_store_txn *tx)
-{
-	for (;;) {
-		pthread_mutex_lock(&s->apply_mtx);
-		uint64_t need = dsi_registry_revision(s->registry) + tx->revisions;
-		if (need <= atomic_load(&s->ceiling)) {
-			return 0;
-		}
-		pthread_mutex_unlock(&s->apply_mtx);
-		tx->open   = false; /* a transaction of its own, for the reservation */
-		tx->rc     = SQLITE_OK;
-		tx->why[0] = 0;
-		if (tx_commit(s, tx, need + DSI_STORE_RESERVE) != 0) {
-			pthread_mutex_lock(&s->apply_mtx);
-			return DSC_EUNAVAILABLE;
-		}
+	if (s->rc == SQLITE_OK) {
+		s->rc = SQLITE_ABORT;
 	}
 }
 
-/* Plans, commits and applies one batch; returns the commit's result. */
-static int
-run_batch(dsi_store *s, dsi_write *batch, uint64_t want)
+const char *
+dsi_store_error(const dsi_store *s)
 {
-	dsi_store_txn *tx = &s->tx;
-	dsi_write     *w, *next, *rest = NULL, **tail = &batch;
-	size_t         n = 0;
-	char           why[400];
-
-	memset(tx, 0, sizeof(*tx));
-	tx->s  = s;
-	tx->rc = SQLITE_OK;
-	for (w = batch; w != NULL; w = w->next) {
-		if (n == DSI_STORE_BATCH || conflicts(tx, w)) {
-			rest  = w;
-			*tail = NULL;
-			break;
-		}
-		tx->items[n] = (planned) { w->service, w->endpoint, false };
-		tx->cur_revs = 1;
-		w->rv        = w->plan(w, tx);
-		tx->revisions += tx->cur_revs;
-		tx->n = ++n;
-		tail  = &w->next;
-	}
-	/* Writes the next batch must plan: back to the head of the queue, in order. */
-	if (rest != NULL) {
-		pthread_mutex_lock(&s->mtx);
-		dsi_write *last = rest;
-		while (last->next != NULL) {
-			last = last->next;
-		}
-		last->next = s->head;
-		if (s->head == NULL) {
-			s->tail = last;
-		}
-		s->head = rest;
-		pthread_mutex_unlock(&s->mtx);
-	}
-
-	int rv = commit(s, tx, dsi_registry_revision(s->registry), want);
-	if (rv == 0) {
-		rv = lock_for_apply(s, tx);
-	} else {
-		pthread_mutex_lock(&s->apply_mtx);
-	}
-	if (rv != 0) {
-		snprintf(why, sizeof(why),
-		    "the change could not be stored (%s) and was not applied; retry later",
-		    tx->why);
-		dsi_error(s->log, "data file %s: %s", s->path, tx->why);
-	}
-	pthread_mutex_lock(&s->mtx);
-	if (rv != 0) {
-		s->failed++;
-	}
-	pthread_cond_broadcast(&s->done);
-	pthread_mutex_unlock(&s->mtx);
-
-	for (w = batch; w != NULL; w = next) {
-		next = w->next; /* apply may free w */
-		if (rv != 0) {
-			w->apply(w, rv, why);
-		} else {
-			w->apply(w, w->rv, NULL);
-		}
-	}
-	pthread_mutex_unlock(&s->apply_mtx);
-	if (s->after_batch != NULL) {
-		s->after_batch(s->after_batch_arg);
-	}
-	return rv;
+	return s->why;
 }
 
-static void *
-writer_main(void *arg)
+const char *
+dsi_store_path(const dsi_store *s)
 {
-	dsi_store *s = arg;
-
-	pthread_mutex_lock(&s->mtx);
-	for (;;) {
-		while (s->head == NULL && s->want <= atomic_load(&s->ceiling) && !s->stopping) {
-			pthread_cond_wait(&s->work, &s->mtx);
-		}
-		if (s->head == NULL && s->want <= atomic_load(&s->ceiling)) {
-			break; /* stopping, and nothing is left */
-		}
-		dsi_write *batch = s->head;
-		uint64_t   want  = s->want;
-		s->head = s->tail = NULL;
-		pthread_mutex_unlock(&s->mtx);
-		int rv = run_batch(s, batch, want);
-		pthread_mutex_lock(&s->mtx);
-		if (rv != 0 && s->want == want) {
-			s->want = 0; /* a failed reservation is not retried in a loop */
-		}
-	}
-	pthread_mutex_unlock(&s->mtx);
-	return NULL;
+	return s->path;
 }
 
-int
-dsi_store_start(dsi_store *s, dsi_registry *r, void (*after_batch)(void *), void *arg)
+uint64_t
+dsi_store_revision(const dsi_store *s)
 {
-	s->registry        = r;
-	s->after_batch     = after_batch;
-	s->after_batch_arg = arg;
-	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
-		return DSC_ENOMEM;
-	}
-	s->running = true;
-	return 0;
-}
-
-void
-dsi_store_submit(dsi_store *s, dsi_write *w)
-{
-	w->next = NULL;
-	pthread_mutex_lock(&s->mtx);
-	if (!s->running || s->stopping) {
-		pthread_mutex_unlock(&s->mtx);
-		w->apply(w, DSC_EUNAVAILABLE, "the server is shutting down");
-		return;
-	}
-	if (s->tail != NULL) {
-		s->tail->next = w;
-	} else {
-		s->head = w;
-	}
-	s->tail = w;
-	pthread_cond_signal(&s->work);
-	pthread_mutex_unlock(&s->mtx);
-}
-
-int
-dsi_store_reserve(dsi_store *s)
-{
-	for (;;) {
-		pthread_mutex_lock(&s->apply_mtx);
-		uint64_t need = dsi_registry_revision(s->registry) + 1;
-		if (need <= atomic_load(&s->ceiling)) {
-			return 0; /* held until dsi_store_release */
-		}
-		pthread_mutex_unlock(&s->apply_mtx);
-
-		/* Ask the writer for a reservation and wait for its commit. */
-		pthread_mutex_lock(&s->mtx);
-		uint64_t failed = s->failed;
-		if (s->want < need + DSI_STORE_RESERVE) {
-			s->want = need + DSI_STORE_RESERVE;
-		}
-		pthread_cond_signal(&s->work);
-		while (atomic_load(&s->ceiling) < need && s->failed == failed && s->running
-		    && !s->stopping) {
-			pthread_cond_wait(&s->done, &s->mtx);
-		}
-		bool ok = atomic_load(&s->ceiling) >= need;
-		pthread_mutex_unlock(&s->mtx);
-		if (!ok) {
-			return DSC_EUNAVAILABLE;
-		}
-	}
-}
-
-void
-dsi_store_release(dsi_store *s)
-{
-	pthread_mutex_unlock(&s->apply_mtx);
-}
-
-void
-dsi_store_stats(dsi_store *s, uint64_t *commits, uint64_t *writes)
-{
-	pthread_mutex_lock(&s->mtx);
-	*commits = s->commits;
-	*writes  = s->written;
-	pthread_mutex_unlock(&s->mtx);
-}
-
-void
-dsi_store_stop(dsi_store *s)
-{
-	if (s == NULL) {
-		return;
-	}
-	pthread_mutex_lock(&s->mtx);
-	bool join   = s->running && !s->stopping;
-	s->stopping = true;
-	pthread_cond_broadcast(&s->work);
-	pthread_cond_broadcast(&s->done);
-	pthread_mutex_unlock(&s->mtx);
-	if (join) {
-		pthread_join(s->thread, NULL);
-	}
-	pthread_mutex_lock(&s->mtx);
-	s->running = false;
-	pthread_mutex_unlock(&s->mtx);
+	return s->revision;
 }
 
 void
@@ -947,17 +627,12 @@ dsi_store_close(dsi_store *s)
 	if (s == NULL) {
 		return;
 	}
-	dsi_store_stop(s);
 	for (int i = 0; i < ST_COUNT; i++) {
 		sqlite3_finalize(s->st[i]);
 	}
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
 		dsi_warn(s->log, "data file %s: %s while closing", s->path, sqlite3_errmsg(s->db));
 	}
-	pthread_cond_destroy(&s->done);
-	pthread_cond_destroy(&s->work);
-	pthread_mutex_destroy(&s->mtx);
-	pthread_mutex_destroy(&s->apply_mtx);
 	free(s->path);
 	free(s);
 }

@@ -31,6 +31,9 @@ typedef struct dsi_target {
 	dsi_probe          probe;      /* the check's own state (connect_only stays) */
 	bool               gone;       /* removed while its check ran: freed when it ends */
 	bool               not_judged; /* its last check could not run: our problem, not its */
+	bool               deferred;   /* a verdict waits for the store's headroom */
+	dsi_probe_verdict  deferred_verdict;
+	char               deferred_reason[128];
 } dsi_target;
 
 typedef struct dsi_targets {

@@ -24,9 +24,12 @@
 #include <string.h>
 
 #include "common/codec.h"
+#include "common/status.h"
 #include "server/dispatch.h"
 #include "server/endpoint.h"
 #include "server/netpolicy.h"
+#include "server/validate.h"
+#include "server/wirescan.h"
 #include "common/timeutil.h"
 
 #define SEQ_MAGIC 'S'
@@ -56,7 +59,7 @@ static const dsi_registry_limits fuzz_limits = {
 };
 
 /* Where log lines go: formatted for real, then discarded. */
-static dsi_log fuzz_log = { DSI_LOG_DEBUG, NULL };
+static dsi_log fuzz_log = { .level = DSI_LOG_DEBUG, .out = NULL };
 
 /* The endpoint policy discoveryd runs with when given no --allow/--deny-endpoint. */
 static dsi_netpolicy fuzz_policy;
@@ -264,20 +267,43 @@ one_request(run *r, const uint8_t *buf, size_t len)
 
 	CHECK(
 	    status_in_contract(r, resp->status), "status %d is not in the contract", resp->status);
+	/* The wire scan is never stricter than protobuf-c, and screens as dispatch does. */
+	dsi_wirescan scan;
+	char         why[320];
+	int          screened = 0;
+	bool         decodes  = len > 0
+	    && dsi_unpack(&discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &req)
+	        == 0;
+	memset(&scan, 0, sizeof(scan));
+	if (len > 0) {
+		CHECK(dsi_wirescan_run(&discovery__v1__request__descriptor, buf, len, &scan) == 0
+		        || !decodes,
+		    "the wire scan refused %zu bytes protobuf-c decodes", len);
+		screened
+		    = dsi_validate_request_bytes(&fuzz_limits, buf, len, &scan, why, sizeof(why));
+	}
+	bool token_nul = (scan.nul_top & 2u) != 0; /* field 1, the token */
 	CHECK(resp->revision == r->observed, "reply revision %llu after %llu changes",
 	    (unsigned long long) resp->revision, (unsigned long long) r->observed);
 
 	/* Our own decode tells what the answer must be. */
-	if (len == 0
-	    || dsi_unpack(&discovery__v1__request__descriptor, buf, len, (ProtobufCMessage **) &req)
-	        != 0) {
+	if (!decodes) {
 		req = NULL;
 		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT,
 		    "undecodable bytes got status %d", resp->status);
+	} else if (screened != 0) {
+		/* Refused before decoding, so before authentication too. */
+		CHECK((int) resp->status == (int) dsi_status_from_err(screened)
+		        && strcmp(resp->message, why) == 0,
+		    "a request over the decode bounds got status %d (%s), not \"%s\"", resp->status,
+		    resp->message, why);
 	} else if (req->call_case == DISCOVERY__V1__REQUEST__CALL__NOT_SET) {
 		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT
 		        || resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_UNIMPLEMENTED,
 		    "a request with no known call got status %d", resp->status);
+	} else if (needs_token(r, req) && token_nul) {
+		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_PERMISSION_DENIED,
+		    "a token holding a NUL got status %d", resp->status);
 	} else if (needs_token(r, req) && req->auth_token[0] == 0) {
 		/* Authentication comes before any validation. */
 		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_UNAUTHENTICATED,
@@ -285,6 +311,9 @@ one_request(run *r, const uint8_t *buf, size_t len)
 	} else if (needs_token(r, req) && strcmp(req->auth_token, r->d.token) != 0) {
 		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_PERMISSION_DENIED,
 		    "a call with a wrong token got status %d", resp->status);
+	} else if (scan.nul_top != 0) {
+		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT,
+		    "a string holding a NUL (%s) got status %d", scan.nul_path, resp->status);
 	} else {
 		CHECK(resp->status != DISCOVERY__V1__STATUS_CODE__STATUS_UNIMPLEMENTED
 		        && resp->status != DISCOVERY__V1__STATUS_CODE__STATUS_UNAUTHENTICATED
@@ -293,6 +322,10 @@ one_request(run *r, const uint8_t *buf, size_t len)
 	}
 	if (resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_OK) {
 		CHECK(req != NULL, "OK for bytes that do not decode");
+		CHECK(scan.nul_top == 0, "OK for a string holding a NUL (%s)", scan.nul_path);
+		CHECK(req->call_case != DISCOVERY__V1__REQUEST__CALL_REGISTER
+		        || req->register_->n_metadata <= fuzz_limits.max_metadata_entries,
+		    "OK for %zu metadata entries as sent", req->register_->n_metadata);
 		CHECK((int) resp->result_case == (int) req->call_case,
 		    "OK with result %d for call %d", resp->result_case, req->call_case);
 		check_ok(r, req, resp);
@@ -320,6 +353,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.d.registry        = reg;
 	r.d.log             = &fuzz_log;
 	r.d.policy          = &fuzz_policy;
+	r.d.limits          = &fuzz_limits;
 	r.d.after_write     = after_write;
 	r.d.after_write_arg = &r;
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <discovery/discovery.h>
@@ -22,37 +23,25 @@
 #include <discovery/v1/discovery.pb-c.h>
 
 #include "common/codec.h"
-#include "support/daemon.h"
+#include "support/fixture.h"
 #include "support/testutil.h"
 #include "common/nngutil.h"
 
-typedef struct fixture {
-	td_daemon   d;
-	dsc_client *c;
-} fixture;
-
-static fixture F;
+static tf_fixture F; /* the group's daemon and client */
 
 static int
 group_setup(void **state)
 {
 	(void) state;
-	if (td_daemon_start(&F.d, NULL) != 0) {
-		return -1;
-	}
-	dsc_client_options o;
-	dsc_client_options_init(&o);
-	o.timeout_ms = 10000; /* liveness bound, not a speed claim */
-	return dsc_client_open(&F.c, F.d.url, &o) == 0 ? 0 : -1;
+	return tf_start(&F, false, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void) state;
-	dsc_client_close(F.c);
 	/* A clean SIGTERM shutdown exits 0. */
-	return td_daemon_stop(&F.d) == 0 ? 0 : -1;
+	return tf_stop(&F);
 }
 
 /*
@@ -62,7 +51,7 @@ group_teardown(void **state)
 static int
 reg(const char *svc, const char *ep)
 {
-	dsc_registration r = { .service = svc, .endpoint = ep, .ttl_ms = 600000 };
+	dsc_registration r = { .service = svc, .endpoint = ep, .ttl_ms = TF_TTL_MS };
 	return dsc_register(F.c, &r, NULL, NULL);
 }
 
@@ -481,19 +470,23 @@ test_unreachable_server(void **state)
 	dsc_client        *c;
 	dsc_client_options o;
 	dsc_error          err;
+	char               dead[64];
+	int                fd;
 	(void) state;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
 	dsc_client_options_init(&o);
 	o.require_connection = true;
-	assert_int_equal(dsc_client_open(&c, "tcp://127.0.0.1:1", &o), DSC_ECONNREFUSED);
+	assert_int_equal(dsc_client_open(&c, dead, &o), DSC_ECONNREFUSED);
 	assert_int_equal(dsc_client_open(&c, "nonsense://x", &o), DSC_EINVAL);
 
 	/* Without require_connection it opens, and calls fail within the timeout. */
 	o.require_connection = false;
 	o.timeout_ms         = 300;
-	assert_ok(dsc_client_open(&c, "tcp://127.0.0.1:1", &o));
+	assert_ok(dsc_client_open(&c, dead, &o));
 	assert_int_equal(dsc_resolve(c, "keep", false, NULL, &err), DSC_ECONNREFUSED);
 	assert_non_null(strstr(err.message, "cannot connect"));
 	dsc_client_close(c);
+	close(fd);
 }
 
 static void
@@ -547,7 +540,7 @@ test_client_survives_server_restart(void **state)
 /* Load while SIGTERM arrives: every call ends in an answer or a transport error. */
 typedef struct hammer {
 	const char *url;
-	int         ok, transport, wrong;
+	_Atomic int ok, transport, wrong; /* polled by the test while the worker runs */
 } hammer;
 
 static void *

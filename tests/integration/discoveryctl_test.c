@@ -22,8 +22,12 @@
 #include "support/httpd.h"
 #include "support/testutil.h"
 
-#define MAX_ARGV    32
-#define UNREACHABLE "tcp://127.0.0.1:1"
+#define MAX_ARGV 32
+
+/* A server URL that refuses connections: a port the group holds (tu_dead_url). */
+static char unreachable[64];
+static int  unreachable_fd = -1;
+#define UNREACHABLE unreachable
 
 /* What one run of discoveryctl left behind. */
 typedef struct run {
@@ -296,6 +300,10 @@ group_setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 
+	if (tu_dead_url(unreachable, sizeof(unreachable), "tcp", &unreachable_fd) != 0) {
+		free(f);
+		return -1;
+	}
 	if (f == NULL || td_daemon_start(&f->d, NULL) != 0) {
 		free(f);
 		return -1;
@@ -311,6 +319,7 @@ group_teardown(void **state)
 	int      rv = td_daemon_stop(&f->d);
 
 	free(f);
+	close(unreachable_fd);
 	return rv == 0 ? 0 : -1;
 }
 
@@ -728,7 +737,9 @@ test_server_unreachable(void **state)
 	(void) state;
 	ctl_run(&r, UNREACHABLE, "resolve", "ctl-unreachable", NULL);
 	assert_exit(&r, 3);
-	assert_one_error_line(&r, "cannot connect to " UNREACHABLE);
+	char cannot[96];
+	snprintf(cannot, sizeof(cannot), "cannot connect to %s", UNREACHABLE);
+	assert_one_error_line(&r, cannot);
 
 	ctl_run(&r, "http://127.0.0.1:1", "list", NULL);
 	assert_exit(&r, 2);
@@ -778,15 +789,19 @@ test_meta_in_json(void **state)
 static void
 test_heartbeat_ttl(void **state)
 {
-	run r;
+	run  r;
+	char ttl[16], ttl_line[64];
 
-	CTL(&r, state, "register", "ctl-beat", "http://127.0.0.1:9951", "--ttl-ms", "5000");
+	/* The TTL must outlive the calls that find it healthy: stretched. */
+	snprintf(ttl, sizeof(ttl), "%d", tu_stretch_ms(5000));
+	snprintf(ttl_line, sizeof(ttl_line), "ttl_ms:        %s\n", ttl);
+	CTL(&r, state, "register", "ctl-beat", "http://127.0.0.1:9951", "--ttl-ms", ttl);
 	assert_exit(&r, 0);
 
 	CTL(&r, state, "heartbeat", "ctl-beat", "http://127.0.0.1:9951");
 	assert_exit(&r, 0);
 	assert_contains(r.out, "health:        healthy\n");
-	assert_contains(r.out, "ttl_ms:        5000\n");
+	assert_contains(r.out, ttl_line);
 
 	CTL(&r, state, "health", "ctl-beat", "http://127.0.0.1:9951");
 	assert_exit(&r, 0);

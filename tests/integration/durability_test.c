@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 
 #define N_REGS    200
 #define N_WRITERS 8
+/* DSI_STORE_RESERVE: the most the revision may jump across kill -9 (store.h). */
+#define STORE_RESERVE 4096
 
 static char dir[256];  /* this run's scratch directory */
 static char data[300]; /* dir/registry.db */
@@ -679,6 +682,201 @@ test_views_converge_after_kill9(void **state)
 	assert_int_equal(td_daemon_stop(&d), 0);
 }
 
+/* ---- revisions across restarts ---- */
+
+/* The revision a client sees now (an empty service's GetAll carries it). */
+static uint64_t
+revision_of(dsc_client *c)
+{
+	dsc_instance_list *l;
+	assert_ok(dsc_get_all(c, "rev-probe", &l, NULL));
+	uint64_t rev = l->revision;
+	dsc_instance_list_free(l);
+	return rev;
+}
+
+/* n TTL registrations (never polled, so health takes no revision) in service svc. */
+static void
+register_ttl(dsc_client *c, const char *svc, int from, int n)
+{
+	for (int i = from; i < from + n; i++) {
+		char ep[64];
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:1/r%05d", i);
+		dsc_registration r = { .service = svc, .endpoint = ep, .ttl_ms = 3600000 };
+		assert_ok(dsc_register(c, &r, NULL, NULL));
+	}
+}
+
+/* A clean stop (SIGTERM, then SIGINT) stores the revision: a restart resumes exactly there. */
+static void
+test_clean_restart_resumes_exact_revision(void **state)
+{
+	td_daemon d;
+	(void) state;
+
+	start_on_file(&d, NULL);
+	dsc_client *c = client_on(d.url, 10000);
+	register_ttl(c, "rev", 0, 50);
+	uint64_t rev = revision_of(c);
+	assert_int_equal(rev, 50);
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	start_on_file(&d, NULL);
+	c = client_on(d.url, 10000);
+	assert_int_equal(revision_of(c), rev);
+	register_ttl(c, "rev", 50, 10);
+	rev = revision_of(c);
+	assert_int_equal(rev, 60);
+	dsc_client_close(c);
+	/* SIGINT stops it as cleanly; td_daemon_stop then only collects it. */
+	assert_int_equal(kill(d.pid, SIGINT), 0);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	start_on_file(&d, NULL);
+	c = client_on(d.url, 10000);
+	assert_int_equal(revision_of(c), rev);
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+/* After kill -9 the revision may jump forward, by at most DSI_STORE_RESERVE. */
+static void
+check_kill9_jump(int writes)
+{
+	td_daemon d;
+	start_on_file(&d, NULL);
+	dsc_client *c = client_on(d.url, 10000);
+	register_ttl(c, "jump", 0, writes);
+	uint64_t before = revision_of(c);
+	assert_int_equal(before, (uint64_t) writes);
+	dsc_client_close(c);
+	td_daemon_kill(&d);
+
+	start_on_file(&d, NULL);
+	c              = client_on(d.url, 10000);
+	uint64_t after = revision_of(c);
+	print_message("%d writes: revision %llu before kill -9, %llu after\n", writes,
+	    (unsigned long long) before, (unsigned long long) after);
+	assert_true(after >= before);
+	assert_true(after - before <= STORE_RESERVE);
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+static void
+test_kill9_revision_jump_is_bounded(void **state)
+{
+	(void) state;
+	check_kill9_jump(200);
+}
+
+/* Many commits do not add up: the reservation is topped up, not raised per commit. */
+static void
+test_long_run_revision_jump_is_bounded(void **state)
+{
+	(void) state;
+	check_kill9_jump(10000);
+}
+
+/* ---- a slow disk ---- */
+
+typedef struct slow_writer {
+	const char *url;
+	int         stop; /* atomic */
+	int         acked;
+} slow_writer;
+
+/* Keeps the writer thread in slow commits. */
+static void *
+slow_writer_main(void *arg)
+{
+	slow_writer *w = arg;
+	dsc_client  *c = client_on(w->url, TU_LIVENESS_MS);
+	for (int i = 0; !__atomic_load_n(&w->stop, __ATOMIC_RELAXED); i++) {
+		char ep[64];
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:1/slow%d", i);
+		dsc_registration r = { .service = "slow-w", .endpoint = ep, .ttl_ms = 3600000 };
+		if (dsc_register(c, &r, NULL, NULL) != 0) {
+			break;
+		}
+		__atomic_fetch_add(&w->acked, 1, __ATOMIC_RELAXED);
+	}
+	dsc_client_close(c);
+	return NULL;
+}
+
+/*
+ * Every fsync 500 ms late: the writer is slow, but nothing else waits for
+ * it. Checks keep running at their interval and Resolve keeps answering.
+ * Liveness bounds only.
+ */
+static void
+test_slow_disk_stalls_only_the_writer(void **state)
+{
+	th_server  *web;
+	td_daemon   d;
+	slow_writer w = { 0 };
+	pthread_t   t;
+	(void) state;
+
+	if (getenv("DISCOVERY_TEST_WRAPPER") != NULL) {
+		skip(); /* a wrapper (valgrind) would take the preload itself */
+	}
+	assert_int_equal(th_start(&web), 0);
+	assert_int_equal(th_set(web, "/ok", 200), 0);
+	/* Inherited by discoveryd alone: set around its start. */
+	setenv("LD_PRELOAD", SLOW_FSYNC_PATH, 1);
+	setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 0);
+	setenv("DISCOVERY_SLOW_FSYNC_MS", "500", 1);
+	start_on_file(&d, NULL); /* checks every 0.2 s */
+	unsetenv("LD_PRELOAD");
+
+	dsc_client *c = client_on(d.url, TU_LIVENESS_MS);
+	char        ep[96];
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/", th_port(web));
+	dsc_registration r = { .service = "checked", .endpoint = ep, .health_path = "/ok" };
+	assert_ok(dsc_register(c, &r, NULL, NULL));
+
+	w.url = d.url;
+	assert_int_equal(pthread_create(&t, NULL, slow_writer_main, &w), 0);
+	/* Wait until the writer is busy with slow commits. */
+	for (int waited = 0; __atomic_load_n(&w.acked, __ATOMIC_RELAXED) < 2; waited += 50) {
+		if (waited > TU_LIVENESS_MS) {
+			fail_msg("no write acknowledged on the slow disk");
+		}
+		tu_sleep_ms(50);
+	}
+	int     hits0    = th_hits(web, "/ok");
+	int64_t t0       = tu_now_ms();
+	int     resolves = 0;
+	/* About three seconds of slow commits: resolves answer, checks go on. */
+	while (tu_now_ms() - t0 < 3000) {
+		dsc_instance *x = NULL;
+		assert_ok(dsc_resolve(c, "checked", false, &x, NULL));
+		dsc_instance_free(x);
+		resolves++;
+		tu_sleep_ms(20);
+	}
+	int     hits    = th_hits(web, "/ok") - hits0;
+	int64_t elapsed = tu_now_ms() - t0;
+	__atomic_store_n(&w.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	print_message("%lld ms of 500 ms fsyncs: %d writes acknowledged, %d checks of an "
+	              "instance checked every 200 ms, %d resolves\n",
+	    (long long) elapsed, __atomic_load_n(&w.acked, __ATOMIC_RELAXED), hits, resolves);
+	/* Generous: a stalled checker would manage about one check per commit. */
+	assert_true(hits >= 5);
+	bool       up;
+	dsc_health health;
+	assert_ok(dsc_is_healthy(c, "checked", ep, &up, &health, NULL));
+	assert_true(up);
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+	unsetenv("DISCOVERY_SLOW_FSYNC_MS");
+	th_stop(web);
+}
+
 int
 main(void)
 {
@@ -705,6 +903,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_require_counts_stored_services, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_converge_after_kill9, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_clean_restart_resumes_exact_revision, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_kill9_revision_jump_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_long_run_revision_jump_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_slow_disk_stalls_only_the_writer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

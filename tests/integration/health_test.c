@@ -26,7 +26,7 @@
 #include "support/httpd.h"
 #include "support/testutil.h"
 
-#define BOUND_MS 15000 /* generous: these machines are shared */
+#define BOUND_MS TU_LIVENESS_MS /* generous, and stretched: these machines are shared */
 
 typedef struct fixture {
 	td_daemon   d;
@@ -45,7 +45,7 @@ fixture_open(fixture *f, const char *const *args)
 	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", th_port(f->web));
 	dsc_client_options o;
 	dsc_client_options_init(&o);
-	o.timeout_ms = 10000;
+	o.timeout_ms = TU_LIVENESS_MS; /* liveness bound, stretched */
 	return dsc_client_open(&f->c, f->d.url, &o);
 }
 
@@ -205,8 +205,12 @@ static void
 test_connection_refused(void **state)
 {
 	fixture *f = *state;
-	reg(f, "refused", "http://127.0.0.1:1", NULL, 0);
-	expect_health(f, "refused", "http://127.0.0.1:1", DSC_HEALTH_UNHEALTHY, "connect");
+	char     dead[64];
+	int      fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "http", &fd), 0);
+	reg(f, "refused", dead, NULL, 0);
+	expect_health(f, "refused", dead, DSC_HEALTH_UNHEALTHY, "connect");
+	close(fd);
 }
 
 static void
@@ -242,8 +246,12 @@ test_tcp_endpoint_is_a_connect(void **state)
 	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", th_port(f->web));
 	reg(f, "tcpsvc", tcp, NULL, 0);
 	expect_health(f, "tcpsvc", tcp, DSC_HEALTH_HEALTHY, NULL);
-	reg(f, "tcpdown", "tcp://127.0.0.1:1", NULL, 0);
-	expect_health(f, "tcpdown", "tcp://127.0.0.1:1", DSC_HEALTH_UNHEALTHY, NULL);
+	char dead[64];
+	int  fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
+	reg(f, "tcpdown", dead, NULL, 0);
+	expect_health(f, "tcpdown", dead, DSC_HEALTH_UNHEALTHY, NULL);
+	close(fd);
 }
 
 static void
@@ -262,9 +270,12 @@ test_redirect_is_not_followed(void **state)
 static void
 test_ttl_heartbeats_and_expiry(void **state)
 {
-	fixture    *f  = *state;
-	const char *ep = "http://127.0.0.1:2";
-	reg(f, "beater", ep, NULL, 400);
+	fixture    *f   = *state;
+	const char *ep  = "http://127.0.0.1:2";
+	int         ttl = tu_stretch_ms(400); /* it must outlive the checks that it is healthy */
+	char        expired[64];
+	snprintf(expired, sizeof(expired), "no heartbeat within %d ms", ttl);
+	reg(f, "beater", ep, NULL, ttl);
 	dsc_instance *x;
 	assert_ok(dsc_resolve(f->c, "beater", false, &x, NULL));
 	assert_int_equal(x->health, DSC_HEALTH_UNKNOWN); /* TTL instances are not polled */
@@ -272,7 +283,7 @@ test_ttl_heartbeats_and_expiry(void **state)
 	assert_ok(dsc_heartbeat(f->c, "beater", ep, NULL, NULL));
 	expect_health(f, "beater", ep, DSC_HEALTH_HEALTHY, NULL);
 	/* Heartbeats stop: the TTL runs out. */
-	expect_health(f, "beater", ep, DSC_HEALTH_UNHEALTHY, "no heartbeat within 400 ms");
+	expect_health(f, "beater", ep, DSC_HEALTH_UNHEALTHY, expired);
 	assert_ok(dsc_heartbeat(f->c, "beater", ep, NULL, NULL));
 	expect_health(f, "beater", ep, DSC_HEALTH_HEALTHY, NULL);
 	/* Never-beating TTL instances expire after one TTL of grace. */
@@ -309,7 +320,10 @@ test_deregister_after(void **state)
 	assert_int_equal(fixture_open(&f, args), 0);
 	th_set(f.web, "/ok", 200);
 	reg(&f, "keeper", f.base, "/ok", 0);
-	reg(&f, "doomed", "http://127.0.0.1:1", NULL, 0);
+	char dead[64];
+	int  fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "http", &fd), 0);
+	reg(&f, "doomed", dead, NULL, 0);
 	int64_t deadline = tu_now_ms() + BOUND_MS;
 	int     rv;
 	while (
@@ -319,6 +333,7 @@ test_deregister_after(void **state)
 	assert_int_equal(rv, DSC_ENOTFOUND);
 	expect_health(&f, "keeper", f.base, DSC_HEALTH_HEALTHY, NULL);
 	assert_int_equal(fixture_close(&f), 0);
+	close(fd);
 }
 
 static void

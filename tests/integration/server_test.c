@@ -96,7 +96,8 @@ test_listen_failure_is_reported(void **state)
 	char               why[256] = "";
 	(void) state;
 	dsi_options_default(&o);
-	o.data      = ":memory:";
+	o.data    = ":memory:";
+	o.publish = "tcp://127.0.0.1:0"; /* not the default port, which a running server may hold */
 	o.listen[0] = "bogus://nowhere";
 	assert_int_not_equal(dsi_server_create(&s, &o, NULL, why, sizeof(why)), 0);
 	assert_null(s);

@@ -1,7 +1,7 @@
 /*
  * Start-up configuration against the real daemon: the original YAML file,
- * SERVICE_<NAME> variables, the production profile, --require, and the exit
- * codes and messages of a configuration that cannot start.
+ * SERVICE_<NAME> variables, the production profile, --require, --ready-fd,
+ * and the exit codes and messages of a configuration that cannot start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,11 +62,17 @@ group_teardown(void **state)
 }
 
 static dsc_client *
-client(const td_daemon *d)
+client_url(const char *url)
 {
 	dsc_client *c;
-	assert_ok(dsc_client_open(&c, d->url, NULL));
+	assert_ok(dsc_client_open(&c, url, NULL));
 	return c;
+}
+
+static dsc_client *
+client(const td_daemon *d)
+{
+	return client_url(d->url);
 }
 
 static void
@@ -199,6 +205,41 @@ test_bad_configuration_exits_2(void **state)
 	    (const char *[]) { "--config", name, NULL }, 2, "name.yaml:2: service memory:");
 }
 
+/* docs/ready-fd.md: one line per listener in order, the publish URL, "ready", then EOF. */
+static void
+test_ready_fd_reports_bound_urls(void **state)
+{
+	char second[128], ipc[128];
+	(void) state;
+	snprintf(ipc, sizeof(ipc), "ipc://%s/ready.ipc", dir);
+	assert_int_equal(td_daemon_start(&D,
+	                     (const char *[]) { "--listen", "tcp://127.0.0.1:0", "--listen",
+	                         "tcp://127.0.0.1:0", "--listen", ipc, NULL }),
+	    0);
+	const char *l1 = D.ready, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+	const char *pub = strchr(l3, '\n') + 1, *rd = strchr(pub, '\n') + 1;
+	assert_int_equal(strncmp(l1, "listen tcp://127.0.0.1:", 23), 0);
+	assert_int_equal(strncmp(l2, "listen tcp://127.0.0.1:", 23), 0);
+	assert_int_equal(strncmp(l3, "listen ipc://", 13), 0);
+	assert_int_equal(strncmp(pub, "publish tcp://127.0.0.1:", 24), 0);
+	assert_string_equal(rd, "ready\n");
+	assert_int_equal(strncmp(l1 + 7, D.url, strlen(D.url)), 0);
+	assert_int_equal(strncmp(pub + 8, D.pub_url, strlen(D.pub_url)), 0);
+	assert_int_not_equal(strncmp(l1, l2, (size_t) (l2 - l1)), 0); /* two real ports */
+	/* Every reported listener serves. */
+	snprintf(second, sizeof(second), "%.*s", (int) (l3 - l2 - 8), l2 + 7);
+	const char *urls[] = { D.url, second };
+	for (size_t i = 0; i < 2; i++) {
+		dsc_client *c = client_url(urls[i]);
+		assert_int_equal(dsc_resolve(c, "nothing", false, NULL, NULL), DSC_ENOTFOUND);
+		dsc_client_close(c);
+	}
+	assert_int_equal(td_daemon_stop(&D), 0);
+	/* A descriptor that is not open is refused like bad configuration. */
+	expect_refusal((const char *[]) { "--ready-fd", "987", NULL }, 2,
+	    "--ready-fd 987: not an open descriptor");
+}
+
 static void
 test_print_config(void **state)
 {
@@ -221,6 +262,7 @@ main(void)
 		cmocka_unit_test_teardown(test_production_profile, teardown),
 		cmocka_unit_test_teardown(test_require, teardown),
 		cmocka_unit_test(test_bad_configuration_exits_2),
+		cmocka_unit_test_teardown(test_ready_fd_reports_bound_urls, teardown),
 		cmocka_unit_test(test_print_config),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -179,7 +179,7 @@ open_client(dsc_client **c, const dsc_tls_options *t, bool require, int timeout_
 {
 	dsc_client_options o;
 	dsc_client_options_init(&o);
-	o.timeout_ms         = timeout_ms;
+	o.timeout_ms         = tu_stretch_ms(timeout_ms); /* a liveness bound */
 	o.require_connection = require;
 	o.tls                = *t;
 	return dsc_client_open(c, D.url, &o);
@@ -304,7 +304,7 @@ test_mutual_tls(void **state)
 	dsc_client_options_init(&wo);
 	wo.tls = mine;
 	assert_ok(dsc_wait_for_opts(D.url, D.pub_url, (const char *[]) { "api" }, 1,
-	    DSC_WAIT_REGISTERED, 5000, &wo, &st, &err));
+	    DSC_WAIT_REGISTERED, tu_stretch_ms(5000), &wo, &st, &err));
 
 	for (size_t i = 0; i < 2; i++) {
 		const dsc_tls_options *t = refused[i];

@@ -12,16 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <discovery/discovery.h>
 
-#include "support/daemon.h"
+#include "support/fixture.h"
 #include "support/testutil.h"
 
-#define LIVENESS_MS 10000  /* generous bounds: liveness checks, not speed claims */
-#define POLL_MS     20     /* how often a wait looks again */
-#define TTL_MS      600000 /* TTL instances are not polled, so no health events interfere */
+#define LIVENESS_MS TU_LIVENESS_MS /* liveness checks, not speed claims; stretched */
+#define POLL_MS     20             /* how often a wait looks again */
+#define TTL_MS      TF_TTL_MS      /* TTL instances are not polled: no health events interfere */
 
 /* ---- the daemon with its publish socket ---- */
 
@@ -36,22 +37,13 @@ start_daemon(td_daemon *d, char *pub, size_t pub_len, const char *const *extra)
 	return 0;
 }
 
-typedef struct fixture {
-	td_daemon   d;
-	char        pub[128];
-	dsc_client *c;
-} fixture;
-
-static fixture F;
+static tf_fixture F; /* the group's daemon (fast SYNC) and client */
 
 static dsc_client *
 client_on(const char *url)
 {
-	dsc_client        *c;
-	dsc_client_options o;
-	dsc_client_options_init(&o);
-	o.timeout_ms = LIVENESS_MS;
-	assert_ok(dsc_client_open(&c, url, &o));
+	dsc_client *c;
+	assert_ok(tf_client_open(&c, url));
 	return c;
 }
 
@@ -59,19 +51,14 @@ static int
 group_setup(void **state)
 {
 	(void) state;
-	if (start_daemon(&F.d, F.pub, sizeof(F.pub), NULL) != 0) {
-		return -1;
-	}
-	F.c = client_on(F.d.url);
-	return 0;
+	return tf_start(&F, true, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void) state;
-	dsc_client_close(F.c);
-	return td_daemon_stop(&F.d) == 0 ? 0 : -1;
+	return tf_stop(&F);
 }
 
 static void
@@ -212,7 +199,7 @@ test_converges_to_server_state(void **state)
 	dsc_view_options_init(&o);
 	o.on_event     = count_cb;
 	o.on_event_arg = &k;
-	dsc_view *v    = view_on(F.d.url, F.pub, &o);
+	dsc_view *v    = view_on(F.d.url, F.d.pub_url, &o);
 	wait_converged(v, F.c, NULL, true);
 	assert_int_equal(dsc_view_reloads(v), 0);
 
@@ -279,7 +266,7 @@ test_resolve_locally(void **state)
 	reg_on(F.c, "vr-rr", eps[0], NULL, 0, 1);
 	reg_on(F.c, "vr-rr", eps[1], NULL, 0, 0); /* counts as 1 */
 	reg_on(F.c, "vr-rr", eps[2], NULL, 0, 2);
-	dsc_view *v = view_on(F.d.url, F.pub, NULL);
+	dsc_view *v = view_on(F.d.url, F.d.pub_url, NULL);
 
 	/* Nothing is healthy: weighted round-robin over all of them. */
 	resolve_counts(v, "VR_RR", false, eps, seen, 3, 40);
@@ -331,7 +318,7 @@ test_per_service_view(void **state)
 	dsc_view_options_init(&o);
 	o.services   = only;
 	o.n_services = 3;
-	dsc_view *v  = view_on(F.d.url, F.pub, &o);
+	dsc_view *v  = view_on(F.d.url, F.d.pub_url, &o);
 
 	reg("vp-b", "http://127.0.0.1:9305");
 	reg("vp-c", "http://127.0.0.1:9306");
@@ -474,23 +461,26 @@ test_open_failures(void **state)
 	dsc_view_options o;
 	dsc_error        err;
 	const char      *bad[] = { "ok", "not ok" };
+	char             dead[64];
+	int              fd;
 	(void) state;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
 
 	dsc_view_options_init(&o);
 	o.client.timeout_ms = 300;
-	assert_int_equal(dsc_view_open(&v, "tcp://127.0.0.1:1", "tcp://127.0.0.1:1", &o, &err),
-	    DSC_ECONNREFUSED);
-	assert_non_null(strstr(err.message, "tcp://127.0.0.1:1"));
+	assert_int_equal(dsc_view_open(&v, dead, dead, &o, &err), DSC_ECONNREFUSED);
+	assert_non_null(strstr(err.message, dead));
 	assert_null(v);
 	/* The publish URL is up but the REQ/REP one is not: the first load fails. */
-	assert_int_not_equal(dsc_view_open(&v, "tcp://127.0.0.1:1", F.pub, &o, &err), 0);
+	assert_int_not_equal(dsc_view_open(&v, dead, F.d.pub_url, &o, &err), 0);
+	close(fd);
 	assert_null(v);
 	o.services   = bad;
 	o.n_services = 2;
-	assert_int_equal(dsc_view_open(&v, F.d.url, F.pub, &o, &err), DSC_EINVAL);
+	assert_int_equal(dsc_view_open(&v, F.d.url, F.d.pub_url, &o, &err), DSC_EINVAL);
 	assert_non_null(strstr(err.message, "not ok"));
-	assert_int_equal(dsc_view_open(&v, NULL, F.pub, NULL, &err), DSC_EINVAL);
-	assert_int_equal(dsc_view_open(NULL, F.d.url, F.pub, NULL, &err), DSC_EINVAL);
+	assert_int_equal(dsc_view_open(&v, NULL, F.d.pub_url, NULL, &err), DSC_EINVAL);
+	assert_int_equal(dsc_view_open(NULL, F.d.url, F.d.pub_url, NULL, &err), DSC_EINVAL);
 	assert_null(v);
 	dsc_view_close(NULL);
 	assert_int_equal(dsc_view_revision(NULL), 0);

@@ -16,14 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <discovery/discovery.h>
 
-#include "support/daemon.h"
+#include "support/fixture.h"
 #include "support/httpd.h"
 #include "support/testutil.h"
 
-#define TTL_MS 600000 /* TTL instances are not polled: no health events of their own */
+#define TTL_MS TF_TTL_MS /* TTL instances are not polled: no health events of their own */
 
 #define assert_contains(hay, needle)                                          \
 	do {                                                                  \
@@ -32,14 +33,12 @@
 		}                                                             \
 	} while (0)
 
-/* The group's daemon, its HTTP health endpoints, and a client for setting things up. */
+/* The group's daemon and client, its HTTP health endpoints. */
 typedef struct fixture {
-	td_daemon   d;
-	th_server  *web;
-	dsc_client *c;
-	char        ep[64]; /* http://127.0.0.1:<web port> */
+	tf_fixture f; /* fast SYNC, health_flags */
+	th_server *web;
+	char       ep[64]; /* http://127.0.0.1:<web port> */
 } fixture;
-
 static fixture F;
 
 static const char *const health_flags[]
@@ -48,26 +47,21 @@ static const char *const health_flags[]
 static int
 group_setup(void **state)
 {
-	dsc_client_options o;
-
 	(void) state;
 	if (th_start(&F.web) != 0 || th_set(F.web, "/ok", 200) != 0
-	    || th_set(F.web, "/bad", 500) != 0 || td_daemon_start_sync(&F.d, health_flags) != 0) {
+	    || th_set(F.web, "/bad", 500) != 0 || tf_start(&F.f, true, health_flags) != 0) {
 		return -1;
 	}
 	snprintf(F.ep, sizeof(F.ep), "http://127.0.0.1:%d", th_port(F.web));
-	dsc_client_options_init(&o);
-	o.timeout_ms = TU_LIVENESS_MS;
-	return dsc_client_open(&F.c, F.d.url, &o) == 0 ? 0 : -1;
+	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
 	(void) state;
-	dsc_client_close(F.c);
 	th_stop(F.web);
-	return td_daemon_stop(&F.d) == 0 ? 0 : -1;
+	return tf_stop(&F.f);
 }
 
 /* Registers service at the web server, checked at health_path. */
@@ -93,7 +87,8 @@ await_state(const char *service, dsc_health want)
 	dsc_health state = DSC_HEALTH_UNKNOWN;
 
 	for (int64_t start = tu_now_ms(); tu_now_ms() - start < TU_LIVENESS_MS;) {
-		if (dsc_is_healthy(F.c, service, NULL, NULL, &state, NULL) == 0 && state == want) {
+		if (dsc_is_healthy(F.f.c, service, NULL, NULL, &state, NULL) == 0
+		    && state == want) {
 			return;
 		}
 		tu_sleep_ms(10);
@@ -139,8 +134,8 @@ static void
 waiter_start(waiter *w)
 {
 	if (w->url == NULL) {
-		w->url = F.d.url;
-		w->pub = F.d.pub_url;
+		w->url = F.f.d.url;
+		w->pub = F.f.d.pub_url;
 	}
 	if (w->timeout_ms == 0) {
 		w->timeout_ms = TU_LIVENESS_MS;
@@ -173,12 +168,12 @@ test_already_healthy(void **state)
 	dsc_error       err;
 	(void) state;
 
-	reg_http(F.c, "wt-ready", "/ok");
+	reg_http(F.f.c, "wt-ready", "/ok");
 	await_state("wt-ready", DSC_HEALTH_HEALTHY);
 
 	int64_t start = tu_now_ms();
 	int     rv    = dsc_wait_for(
-	           F.d.url, F.d.pub_url, names, 1, DSC_WAIT_HEALTHY, TU_LIVENESS_MS, st, &err);
+	           F.f.d.url, F.f.d.pub_url, names, 1, DSC_WAIT_HEALTHY, TU_LIVENESS_MS, st, &err);
 	if (rv != 0) {
 		fail_msg("dsc_wait_for: %s: %s", dsc_strerror(rv), err.message);
 	}
@@ -189,7 +184,8 @@ test_already_healthy(void **state)
 	assert_true(st[0].healthy);
 
 	/* Timeout 0 checks once: enough for a service that is ready. */
-	assert_ok(dsc_wait_for(F.d.url, F.d.pub_url, names, 1, DSC_WAIT_HEALTHY, 0, NULL, NULL));
+	assert_ok(
+	    dsc_wait_for(F.f.d.url, F.f.d.pub_url, names, 1, DSC_WAIT_HEALTHY, 0, NULL, NULL));
 	/* Nothing to wait for is ready at once, server or not. */
 	assert_ok(dsc_wait_for(
 	    "tcp://127.0.0.1:1", "tcp://127.0.0.1:1", NULL, 0, DSC_WAIT_HEALTHY, 100, NULL, NULL));
@@ -202,7 +198,7 @@ test_becomes_healthy(void **state)
 	(void) state;
 
 	assert_int_equal(th_set(F.web, "/turns", 500), 0);
-	reg_http(F.c, "wt-turns", "/turns");
+	reg_http(F.f.c, "wt-turns", "/turns");
 	await_state("wt-turns", DSC_HEALTH_UNHEALTHY);
 
 	waiter_start(&w);
@@ -226,7 +222,7 @@ test_registered_later(void **state)
 	waiter_start(&w);
 	tu_sleep_ms(100);
 	int64_t changed = tu_now_ms();
-	reg_http(F.c, "wt-late", "/ok");
+	reg_http(F.f.c, "wt-late", "/ok");
 	waiter_join(&w);
 	assert_ready(&w);
 	print_message("registered later: returned %lld ms after the registration\n",
@@ -243,12 +239,12 @@ test_registered_mode(void **state)
 	dsc_error       err;
 	(void) state;
 
-	reg_http(F.c, "wt-sick", "/bad");
-	reg_ttl(F.c, "wt-unknown", "http://127.0.0.1:9301");
+	reg_http(F.f.c, "wt-sick", "/bad");
+	reg_ttl(F.f.c, "wt-unknown", "http://127.0.0.1:9301");
 	await_state("wt-sick", DSC_HEALTH_UNHEALTHY);
 
 	int rv = dsc_wait_for(
-	    F.d.url, F.d.pub_url, names, 2, DSC_WAIT_REGISTERED, TU_LIVENESS_MS, st, &err);
+	    F.f.d.url, F.f.d.pub_url, names, 2, DSC_WAIT_REGISTERED, TU_LIVENESS_MS, st, &err);
 	if (rv != 0) {
 		fail_msg("dsc_wait_for: %s: %s", dsc_strerror(rv), err.message);
 	}
@@ -264,18 +260,21 @@ test_timeout_tells_missing_from_unhealthy(void **state)
 	const char     *names[] = { "wt-sick2", "wt-nowhere", "WT_SICK2", "wt-ok2" };
 	dsc_wait_status st[4];
 	dsc_error       err;
+	char            timed_out[64];
+	int             bound = tu_stretch_ms(300); /* it must see all four in time */
 	(void) state;
+	snprintf(timed_out, sizeof(timed_out), "timed out after %g s", bound / 1000.0);
 
-	reg_http(F.c, "wt-sick2", "/bad");
-	reg_http(F.c, "wt-ok2", "/ok");
+	reg_http(F.f.c, "wt-sick2", "/bad");
+	reg_http(F.f.c, "wt-ok2", "/ok");
 	await_state("wt-sick2", DSC_HEALTH_UNHEALTHY);
 	await_state("wt-ok2", DSC_HEALTH_HEALTHY);
 
 	assert_int_equal(
-	    dsc_wait_for(F.d.url, F.d.pub_url, names, 4, DSC_WAIT_HEALTHY, 300, st, &err),
+	    dsc_wait_for(F.f.d.url, F.f.d.pub_url, names, 4, DSC_WAIT_HEALTHY, bound, st, &err),
 	    DSC_ETIMEDOUT);
 	assert_int_equal(err.code, DSC_ETIMEDOUT);
-	assert_contains(err.message, "timed out after 0.3 s");
+	assert_contains(err.message, timed_out);
 	assert_contains(err.message, "; missing: wt-nowhere");
 	assert_contains(err.message, "; unhealthy: wt-sick2");
 	assert_null(strstr(err.message, "wt-ok2"));
@@ -292,8 +291,8 @@ test_timeout_tells_missing_from_unhealthy(void **state)
 
 	/* Waiting for registration only, the unhealthy one is fine and only the missing one is
 	 * named. */
-	assert_int_equal(
-	    dsc_wait_for(F.d.url, F.d.pub_url, names, 2, DSC_WAIT_REGISTERED, 200, st, &err),
+	assert_int_equal(dsc_wait_for(F.f.d.url, F.f.d.pub_url, names, 2, DSC_WAIT_REGISTERED,
+	                     tu_stretch_ms(200), st, &err),
 	    DSC_ETIMEDOUT);
 	assert_contains(err.message, "; missing: wt-nowhere");
 	assert_null(strstr(err.message, "unhealthy"));
@@ -313,14 +312,14 @@ test_service_lost_again(void **state)
 		         .flag       = &back };
 	(void) state;
 
-	reg_ttl(F.c, "wt-gone", "http://127.0.0.1:9311");
+	reg_ttl(F.f.c, "wt-gone", "http://127.0.0.1:9311");
 	waiter_start(&w);
 	tu_sleep_ms(100);
-	assert_ok(dsc_deregister(F.c, "wt-gone", NULL, NULL, NULL));
-	reg_ttl(F.c, "wt-second", "http://127.0.0.1:9312");
+	assert_ok(dsc_deregister(F.f.c, "wt-gone", NULL, NULL, NULL));
+	reg_ttl(F.f.c, "wt-second", "http://127.0.0.1:9312");
 	tu_sleep_ms(150);
 	atomic_store(&back, true);
-	reg_ttl(F.c, "wt-gone", "http://127.0.0.1:9313");
+	reg_ttl(F.f.c, "wt-gone", "http://127.0.0.1:9313");
 	waiter_join(&w);
 	assert_ready(&w);
 	assert_true(w.flag_at_return);
@@ -336,7 +335,7 @@ test_invalid_arguments(void **state)
 	(void) state;
 
 	assert_int_equal(
-	    dsc_wait_for(F.d.url, F.d.pub_url, bad, 2, DSC_WAIT_HEALTHY, 1000, st, &err),
+	    dsc_wait_for(F.f.d.url, F.f.d.pub_url, bad, 2, DSC_WAIT_HEALTHY, 1000, st, &err),
 	    DSC_EINVAL);
 	assert_int_equal(err.code, DSC_EINVAL);
 	assert_contains(err.message, "not ok");
@@ -345,19 +344,19 @@ test_invalid_arguments(void **state)
 	assert_string_equal(st[1].service, "");
 
 	assert_int_equal(
-	    dsc_wait_for(NULL, F.d.pub_url, good, 1, DSC_WAIT_HEALTHY, 100, NULL, &err),
+	    dsc_wait_for(NULL, F.f.d.pub_url, good, 1, DSC_WAIT_HEALTHY, 100, NULL, &err),
 	    DSC_EINVAL);
 	assert_int_equal(
-	    dsc_wait_for(F.d.url, "", good, 1, DSC_WAIT_HEALTHY, 100, NULL, &err), DSC_EINVAL);
+	    dsc_wait_for(F.f.d.url, "", good, 1, DSC_WAIT_HEALTHY, 100, NULL, &err), DSC_EINVAL);
 	assert_int_equal(
-	    dsc_wait_for(F.d.url, F.d.pub_url, NULL, 1, DSC_WAIT_HEALTHY, 100, NULL, &err),
+	    dsc_wait_for(F.f.d.url, F.f.d.pub_url, NULL, 1, DSC_WAIT_HEALTHY, 100, NULL, &err),
 	    DSC_EINVAL);
 	assert_int_equal(
-	    dsc_wait_for(F.d.url, F.d.pub_url, good, 1, (dsc_wait_mode) 7, 100, NULL, &err),
+	    dsc_wait_for(F.f.d.url, F.f.d.pub_url, good, 1, (dsc_wait_mode) 7, 100, NULL, &err),
 	    DSC_EINVAL);
 	/* A URL nng cannot dial. */
 	assert_int_equal(
-	    dsc_wait_for(F.d.url, "nonsense://x", good, 1, DSC_WAIT_HEALTHY, 100, NULL, &err),
+	    dsc_wait_for(F.f.d.url, "nonsense://x", good, 1, DSC_WAIT_HEALTHY, 100, NULL, &err),
 	    DSC_EINVAL);
 	assert_contains(err.message, "nonsense://x");
 }
@@ -368,17 +367,21 @@ test_server_unreachable(void **state)
 	const char     *names[] = { "wt-x", "wt-y" };
 	dsc_wait_status st[2];
 	dsc_error       err;
+	char            dead[64];
+	int             fd, port = tu_dead_port(&fd); /* refuses for as long as we hold it */
 	(void) state;
+	assert_true(port > 0);
+	snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%d", port);
 
 	int64_t start = tu_now_ms();
-	assert_int_equal(dsc_wait_for("tcp://127.0.0.1:1", "tcp://127.0.0.1:1", names, 2,
-	                     DSC_WAIT_HEALTHY, 300, st, &err),
-	    DSC_ETIMEDOUT);
+	assert_int_equal(
+	    dsc_wait_for(dead, dead, names, 2, DSC_WAIT_HEALTHY, 300, st, &err), DSC_ETIMEDOUT);
 	print_message("unreachable: timed out after %lld ms\n", (long long) (tu_now_ms() - start));
 	assert_contains(err.message, "timed out after 0.3 s; missing: wt-x, wt-y");
-	assert_contains(err.message, "tcp://127.0.0.1:1");
+	assert_contains(err.message, dead);
 	assert_false(st[0].registered);
 	assert_false(st[1].registered);
+	close(fd);
 }
 
 /* The wait starts first; the server comes up later on the ports it was given. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <discovery/discovery.h>
@@ -20,11 +21,11 @@
 #include <discovery/v1/discovery.pb-c.h>
 
 #include "common/codec.h"
-#include "support/daemon.h"
+#include "support/fixture.h"
 #include "support/testutil.h"
 
-#define LIVENESS_MS 10000  /* generous bounds: these are liveness checks, not speed claims */
-#define TTL_MS      600000 /* TTL instances are not polled, so no health events interfere */
+#define LIVENESS_MS TU_LIVENESS_MS /* liveness checks, not speed claims; stretched */
+#define TTL_MS      TF_TTL_MS      /* TTL instances are not polled: no health events interfere */
 
 /* ---- the daemon with its publish socket ---- */
 
@@ -39,33 +40,20 @@ start_daemon(td_daemon *d, char *pub, size_t pub_len, const char *const *extra)
 	return 0;
 }
 
-typedef struct fixture {
-	td_daemon   d;
-	char        pub[128];
-	dsc_client *c;
-} fixture;
-
-static fixture F;
+static tf_fixture F; /* the group's daemon (fast SYNC) and client */
 
 static int
 group_setup(void **state)
 {
-	dsc_client_options o;
 	(void) state;
-	if (start_daemon(&F.d, F.pub, sizeof(F.pub), NULL) != 0) {
-		return -1;
-	}
-	dsc_client_options_init(&o);
-	o.timeout_ms = LIVENESS_MS;
-	return dsc_client_open(&F.c, F.d.url, &o) == 0 ? 0 : -1;
+	return tf_start(&F, true, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void) state;
-	dsc_client_close(F.c);
-	return td_daemon_stop(&F.d) == 0 ? 0 : -1;
+	return tf_stop(&F);
 }
 
 static int
@@ -300,9 +288,13 @@ test_timeout(void **state)
 	nng_close(pub);
 
 	/* Nothing listening: the watch still opens, and times out. */
-	assert_ok(dsc_watch_open(&w, "tcp://127.0.0.1:1", NULL, 0));
+	char dead[64];
+	int  fd;
+	assert_int_equal(tu_dead_url(dead, sizeof(dead), "tcp", &fd), 0);
+	assert_ok(dsc_watch_open(&w, dead, NULL, 0));
 	assert_int_equal(dsc_watch_next(w, 50, &ev), DSC_ETIMEDOUT);
 	dsc_watch_close(w);
+	close(fd);
 }
 
 static void
@@ -314,12 +306,12 @@ test_invalid_arguments(void **state)
 	const char *empty[] = { "" };
 	dsc_event  *ev;
 	(void) state;
-	assert_int_equal(dsc_watch_open(&w, "tcp://127.0.0.1:7701", bad, 2), DSC_EINVAL);
-	assert_int_equal(dsc_watch_open(&w, "tcp://127.0.0.1:7701", dash, 1), DSC_EINVAL);
-	assert_int_equal(dsc_watch_open(&w, "tcp://127.0.0.1:7701", empty, 1), DSC_EINVAL);
+	assert_int_equal(dsc_watch_open(&w, F.d.pub_url, bad, 2), DSC_EINVAL);
+	assert_int_equal(dsc_watch_open(&w, F.d.pub_url, dash, 1), DSC_EINVAL);
+	assert_int_equal(dsc_watch_open(&w, F.d.pub_url, empty, 1), DSC_EINVAL);
 	assert_int_equal(dsc_watch_open(&w, NULL, NULL, 0), DSC_EINVAL);
 	assert_int_equal(dsc_watch_open(&w, "nonsense://x", NULL, 0), DSC_EINVAL);
-	assert_int_equal(dsc_watch_open(NULL, "tcp://127.0.0.1:7701", NULL, 0), DSC_EINVAL);
+	assert_int_equal(dsc_watch_open(NULL, F.d.pub_url, NULL, 0), DSC_EINVAL);
 	assert_null(w);
 	assert_int_equal(dsc_watch_next(NULL, 0, &ev), DSC_EINVAL);
 	dsc_watch_close(NULL);
@@ -365,7 +357,7 @@ test_all_services_in_order(void **state)
 	uint32_t   removed;
 	(void) state;
 
-	assert_ok(dsc_watch_open(&w, F.pub, NULL, 0));
+	assert_ok(dsc_watch_open(&w, F.d.pub_url, NULL, 0));
 	wait_sync(w);
 	assert_ok(dsc_get_all(F.c, NULL, NULL, NULL));
 	uint64_t base = dsc_client_revision(F.c);
@@ -458,7 +450,7 @@ test_per_service_filter(void **state)
 	const char *only[] = { "ws_memory" }; /* normalized to ws-memory */
 	(void) state;
 
-	assert_ok(dsc_watch_open(&w, F.pub, only, 1));
+	assert_ok(dsc_watch_open(&w, F.d.pub_url, only, 1));
 	wait_sync(w); /* SYNCs reach per-service watches too */
 	assert_ok(reg_ttl("ws-memory-cache", "http://127.0.0.1:9101", NULL, 0, 0));
 	assert_ok(reg_ttl("ws-memory", "http://127.0.0.1:9102", NULL, 0, 0));

@@ -6,7 +6,7 @@ bounded waiting. Paths come from the environment that ctest sets
 
 import http.server
 import os
-import re
+import select
 import signal
 import subprocess
 import sys
@@ -14,8 +14,12 @@ import tempfile
 import threading
 import time
 
+# How many times slower than native this run executes (as tu_slowdown() in
+# tests/support/testutil.c): liveness bounds and kept TTLs stretch by it.
+SLOWDOWN = min(max(int(os.environ.get("DISCOVERY_TEST_SLOWDOWN") or 1), 1), 100)
+
 # Liveness bounds only: on a healthy machine everything happens in milliseconds.
-LIVENESS = 30.0
+LIVENESS = 30.0 * SLOWDOWN
 
 # Fast health checks, so health changes come quickly.
 FAST_HEALTH = ["--health-interval", "0.1", "--rise", "1", "--fall", "1"]
@@ -48,30 +52,50 @@ def wait_until(predicate, what, timeout=LIVENESS, interval=0.02):
 
 
 class Daemon:
-    """discoveryd on ephemeral loopback ports; stop() (or the context) ends it."""
+    """discoveryd on ephemeral loopback ports; stop() (or the context) ends it.
+
+    Its bound URLs come from --ready-fd (docs/ready-fd.md), not from its log.
+    """
 
     def __init__(self, extra_args=()):
         self.log = tempfile.NamedTemporaryFile(prefix="discoveryd-py-", suffix=".log", delete=False)
+        ready_r, ready_w = os.pipe()
         args = [env_path("DISCOVERYD"), "--listen", "tcp://127.0.0.1:0",
                 "--publish", "tcp://127.0.0.1:0", "--data", ":memory:",
-                "--log-level", "debug"] + list(extra_args)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log)
+                "--log-level", "debug", "--ready-fd", str(ready_w)] + list(extra_args)
+        try:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self.log,
+                                         pass_fds=(ready_w,))
+        finally:
+            os.close(ready_w)
         _children.append(self.proc)
         try:
-            text = wait_until(self._started, "discoveryd to log its addresses")
+            lines = self._await_ready(ready_r)
         except BaseException:
             self.stop()
             raise
-        self.url = re.search(r"listening on (tcp://\S+)", text).group(1)
-        self.pub_url = re.search(r"publishing on (tcp://\S+)", text).group(1)
+        finally:
+            os.close(ready_r)
+        self.url = next(line.split(" ", 1)[1] for line in lines if line.startswith("listen "))
+        self.pub_url = next(line.split(" ", 1)[1] for line in lines if line.startswith("publish "))
 
-    def _started(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("discoveryd exited with %s:\n%s" % (self.proc.returncode,
-                                                                      self.log_text()))
-        text = self.log_text()
-        return text if "listening on" in text and "publishing on" in text else None
+    def _await_ready(self, fd):
+        """The lines up to "ready"; fails on EOF before it or after LIVENESS."""
+        data = b""
+        deadline = time.monotonic() + LIVENESS
+        while b"ready\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("discoveryd did not report ready:\n" + self.log_text())
+            if select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(LIVENESS)
+                    raise AssertionError("discoveryd exited with %s:\n%s" % (
+                        self.proc.returncode, self.log_text()))
+                data += chunk
+        return data.decode().splitlines()
 
     def log_text(self):
         with open(self.log.name, encoding="utf-8", errors="replace") as f:
@@ -196,14 +220,14 @@ def connect_watch(client, watch, service, what="the watch to connect"):
     """
     from discovery_client import pb
 
-    probe = "tcp://127.0.0.1:1"
+    probe = "tcp://127.0.0.1:1"  # a TTL instance: never dialled
     deadline = time.monotonic() + LIVENESS
     weight = 0
     while True:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         weight += 1
-        client.register(service, probe, ttl_ms=60000, weight=weight)
+        client.register(service, probe, ttl_ms=60000 * SLOWDOWN, weight=weight)
         ev = watch.next(0.1)
         if ev is not None and ev.instance.endpoint == probe:
             break

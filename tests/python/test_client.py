@@ -6,13 +6,14 @@ generated discovery_pb2, and DISCOVERYD naming the server binary.
 
 import ctypes
 import socket
+import subprocess
 import sys
 import threading
 import unittest
 
 import discovery_client as dc
 from discovery_client import pb
-from support import FAST, FAST_HEALTH, LIVENESS, Daemon, HealthServer, connect_watch, next_event, wait_until
+from support import FAST, FAST_HEALTH, LIVENESS, Daemon, HealthServer, connect_watch, env_path, next_event, wait_until
 
 
 def free_port():
@@ -302,6 +303,27 @@ class ClientTest(unittest.TestCase):
             dead.resolve("anything")  # closed
         with self.assertRaises(ValueError):
             dc.Client("nope://127.0.0.1:1")
+
+
+class VersionTest(unittest.TestCase):
+    """One version, generated once: the Python client's is the binaries' is project(VERSION)."""
+
+    def binary_version(self, env, name):
+        out = subprocess.run(
+            [env_path(env), "--version"], capture_output=True, text=True, timeout=LIVENESS, check=True
+        ).stdout
+        prefix = name + " "
+        self.assertTrue(out.startswith(prefix) and out.endswith("\n"), out)
+        return out[len(prefix) : -1]
+
+    def test_client_version_is_the_builds(self):
+        self.assertRegex(dc.__version__, r"^[0-9]+\.[0-9]+\.[0-9]+$")
+        self.assertEqual(dc.__version__, self.binary_version("DISCOVERYD", "discoveryd"))
+        self.assertEqual(dc.__version__, self.binary_version("DISCOVERYCTL", "discoveryctl"))
+
+    def test_checkout_fallback_reads_the_same_line(self):
+        # The build's discovery_version.py and the fallback read one source.
+        self.assertEqual(dc._version_from_cmake(), dc.__version__)
 
 
 if __name__ == "__main__":

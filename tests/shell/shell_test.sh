@@ -17,22 +17,28 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 143" TERM INT
 
+# Liveness bounds (loop counts) and TTLs stretch by DISCOVERY_TEST_SLOWDOWN, as in the C tests.
+slow=${DISCOVERY_TEST_SLOWDOWN:-1}
+ttl=$((60000 * slow)) # TTL instances the cases expect to stay
+
 # start_daemon LOG ARGS...: discoveryd on ephemeral ports; sets $started_pid,
-# $started_url and $started_pub.
+# $started_url and $started_pub from what it writes to --ready-fd (docs/ready-fd.md).
 start_daemon() {
   local log=$1
   shift
+  local ready=$log.ready
   "$DISCOVERYD" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: --log-level debug \
-    --health-interval 0.1 --rise 1 --fall 1 "$@" 2>"$log" &
+    --health-interval 0.1 --rise 1 --fall 1 --ready-fd 3 "$@" 2>"$log" 3>"$ready" &
   started_pid=$!
   pids+=("$started_pid")
-  for _ in $(seq 1 1000); do
-    grep -q "listening on" "$log" && grep -q "publishing on" "$log" && break
+  for _ in $(seq 1 $((1000 * slow))); do
+    grep -qx ready "$ready" && break
     sleep 0.01
   done
-  started_url=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$log" | head -n 1)
-  started_pub=$(sed -n 's/.*publishing on \(tcp:[^ ]*\).*/\1/p' "$log" | head -n 1)
-  [ -n "$started_url" ] && [ -n "$started_pub" ] || { echo "discoveryd did not start"; cat "$log"; exit 1; }
+  started_url=$(sed -n 's/^listen //p' "$ready" | head -n 1)
+  started_pub=$(sed -n 's/^publish //p' "$ready")
+  grep -qx ready "$ready" && [ -n "$started_url" ] && [ -n "$started_pub" ] ||
+    { echo "discoveryd did not start"; cat "$log"; exit 1; }
 }
 
 # The calls go to one server. The watches use a second, quiet one (no SYNC
@@ -83,7 +89,7 @@ run_case() {
 ds_until() {
   local want=$1
   shift
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 $((300 * slow))); do
     ds "$@"
     [ "$out" = "$want" ] && return 0
     sleep 0.05
@@ -91,9 +97,21 @@ ds_until() {
   return 1
 }
 
+# A loopback port that refuses connections while this script runs: a socket
+# bound to port 0 that never listens, held by a helper that ends with us (it
+# watches our pid: python3 may be a shim, so killing $! may not reach it).
+# No fixed port is assumed dead (something may answer on :1 or :9000).
+dead_port_file=$work/dead.port
+python3 -c 'import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], flush=True)
+while os.path.exists("/proc/" + sys.argv[1]): time.sleep(0.1)' "$$" >"$dead_port_file" 2>/dev/null &
+for _ in $(seq 1 1000); do [ -s "$dead_port_file" ] && break; sleep 0.01; done
+dead_port=$(cat "$dead_port_file")
+[ -n "$dead_port" ] || { echo "could not hold a dead port"; exit 1; }
+
 port=${url##*:}
-live="tcp://127.0.0.1:$port" # the daemon's own port: a TCP check passes
-dead="tcp://127.0.0.1:1"     # nothing listens: a TCP check fails
+live="tcp://127.0.0.1:$port"      # the daemon's own port: a TCP check passes
+dead="tcp://127.0.0.1:$dead_port" # bound, not listening: a TCP check fails
 
 t_register_and_resolve() {
   ds register Shell_Svc "$live" --meta zone=b --meta 'q="x\y' --weight 2
@@ -164,7 +182,7 @@ shell-list-b $dead" ] || fail "list is not sorted by (service, endpoint): $got"
 }
 
 t_heartbeat() {
-  ds register shell-ttl "$dead" --ttl-ms 60000
+  ds register shell-ttl "$dead" --ttl-ms "$ttl"
   expect_out "shell-ttl $dead unknown"
   ds heartbeat shell-ttl "$dead"
   expect_rc 0
@@ -192,7 +210,7 @@ t_deregister() {
 
 # wait_watch_line FILE PATTERN: polls until a line of FILE matches (grep -E).
 wait_watch_line() {
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 $((600 * slow))); do
     grep -qE "$2" "$1" && return 0
     sleep 0.05
   done
@@ -207,13 +225,13 @@ t_watch_one_service() {
   "$sh_bin" "$DISCOVERY_SH" "${q[@]}" watch Shell_W shell-w-probe >"$wout" 2>"$work/watch.err" &
   local w=$!
   pids+=("$w")
-  for i in $(seq 1 300); do
-    ds "${q[@]}" register shell-w-probe "$dead" --ttl-ms 60000 --weight "$i"
+  for i in $(seq 1 $((300 * slow))); do
+    ds "${q[@]}" register shell-w-probe "$dead" --ttl-ms "$ttl" --weight "$i"
     grep -q ' shell-w-probe ' "$wout" && break
     sleep 0.1
   done
-  ds "${q[@]}" register shell-w-x "$dead" --ttl-ms 60000 # prefix of nothing watched
-  ds "${q[@]}" register shell-w "$dead" --ttl-ms 60000
+  ds "${q[@]}" register shell-w-x "$dead" --ttl-ms "$ttl" # prefix of nothing watched
+  ds "${q[@]}" register shell-w "$dead" --ttl-ms "$ttl"
   ds "${q[@]}" heartbeat shell-w "$dead"
   ds "${q[@]}" deregister shell-w
   wait_watch_line "$wout" ' deregistered shell-w ' || fail "the watch never saw the deregistration"
@@ -241,9 +259,9 @@ t_watch_count() {
   "$sh_bin" "$DISCOVERY_SH" "${q[@]}" watch shell-c --count 1 >"$wout" 2>"$work/count.err" &
   local w=$!
   pids+=("$w")
-  for i in $(seq 1 300); do
+  for i in $(seq 1 $((300 * slow))); do
     kill -0 "$w" 2>/dev/null || break
-    ds "${q[@]}" register shell-c "$dead" --ttl-ms 60000 --weight "$i"
+    ds "${q[@]}" register shell-c "$dead" --ttl-ms "$ttl" --weight "$i"
     sleep 0.1
   done
   wait "$w"
@@ -263,12 +281,12 @@ t_watch_idle() {
 }
 
 t_unreachable() {
-  ds --server tcp://127.0.0.1:1 resolve x
+  ds --server "$dead" resolve x
   expect_rc 3
   # The PUB socket never answers a REQ: nngcat's send times out.
   ds --server "$pub" --timeout 1 resolve x
   expect_rc 3
-  ds --publish tcp://127.0.0.1:1 watch
+  ds --publish "$dead" watch
   expect_rc 3
 }
 
@@ -294,7 +312,8 @@ t_token() {
 }
 
 # clients/README-clients.md's raw one-liners, with the test servers' URLs
-# for tcp://127.0.0.1:7700 and :7701.
+# for the default REQ/REP and PUB addresses, and the held dead port for the
+# README's example endpoint.
 t_readme_recipes() {
   local proto=$PROTO_DIR
   # --- the README's call recipe ---
@@ -302,10 +321,11 @@ t_readme_recipes() {
   dec() { protoc --proto_path="$proto" --decode=discovery.v1.Response discovery/v1/discovery.proto; }
   call() { enc | nngcat --req --connect "$url" --file /dev/stdin --raw \
                         --send-timeout 5 --recv-timeout 5 | dec; }
-  out=$(echo 'register { service: "memory" endpoint: "http://127.0.0.1:9000" metadata { key: "zone" value: "a" } }' | call)
-  grep -q '^    endpoint: "http://127.0.0.1:9000"$' <<<"$out" || fail "register recipe"
+  local ep="http://127.0.0.1:$dead_port"
+  out=$(echo 'register { service: "memory" endpoint: "'"$ep"'" metadata { key: "zone" value: "a" } }' | call)
+  grep -q '^    endpoint: "'"$ep"'"$' <<<"$out" || fail "register recipe"
   out=$(echo 'resolve { service: "memory" healthy_only: true }' | call)
-  grep -q '^status: STATUS_UNAVAILABLE$' <<<"$out" || fail "resolve recipe (nothing answers on :9000)"
+  grep -q '^status: STATUS_UNAVAILABLE$' <<<"$out" || fail "resolve recipe (nothing answers on $ep)"
   out=$(echo 'deregister { service: "memory" }' | call)
   grep -q '^  removed: 1$' <<<"$out" || fail "deregister recipe"
   # --- the README's stream recipe, on the quiet server; it ends 3 s after its last event ---
@@ -318,14 +338,14 @@ t_readme_recipes() {
     while IFS= read -r line; do printf "$(printf '%s\n' "$line" | hex2bin)" | decev; echo; done >"$sout" &
   local s=$!
   pids+=("$s")
-  for i in $(seq 1 300); do
-    "$sh_bin" "$DISCOVERY_SH" --server "$quiet_url" register memory "$dead" --ttl-ms 60000 --weight "$i" >/dev/null
+  for i in $(seq 1 $((300 * slow))); do
+    "$sh_bin" "$DISCOVERY_SH" --server "$quiet_url" register memory "$dead" --ttl-ms "$ttl" --weight "$i" >/dev/null
     grep -q '^service: "memory"$' "$sout" && break
     sleep 0.1
   done
   wait "$s"
   out=$(cat "$sout")
-  grep -q '^  endpoint: "tcp://127.0.0.1:1"$' <<<"$out" || fail "stream recipe did not decode an event"
+  grep -q '^  endpoint: "'"$dead"'"$' <<<"$out" || fail "stream recipe did not decode an event"
 }
 
 # t_watch_one_service stops the quiet server: it runs last of the watches.

@@ -1,8 +1,10 @@
-/* Spawns and reaps discoveryd and CLI processes for integration tests. */
+/* Spawns and reaps discoveryd and CLI processes for tests and benchmarks. */
+#define _GNU_SOURCE /* pipe2 */
 #include "support/daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,30 +27,8 @@ sleep_ms(long ms)
 static char *
 read_file(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		return NULL;
-	}
-	size_t cap = 4096, n = 0;
-	char  *buf = malloc(cap);
-	size_t r;
-	while (buf != NULL && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (n + 1 == cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-			} else {
-				buf = nb;
-			}
-		}
-	}
-	fclose(f);
-	if (buf != NULL) {
-		buf[n] = 0;
-	}
-	return buf;
+	size_t len;
+	return tu_slurp(path, &len);
 }
 
 int
@@ -103,17 +83,147 @@ dump_log(const td_daemon *d)
 	free(log);
 }
 
+/* The data file the harness chose, with SQLite's companions. */
+static void
+remove_data(td_daemon *d)
+{
+	if (d->data_path[0] != 0) {
+		char p[300];
+		unlink(d->data_path);
+		snprintf(p, sizeof(p), "%s-wal", d->data_path);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s-shm", d->data_path);
+		unlink(p);
+	}
+}
+
+static int wait_bounded(pid_t pid, int ms);
+
+/* Reads what discoveryd writes to its --ready-fd into d until "ready" or EOF (bounded). */
+static int
+await_ready(td_daemon *d, int fd, int bound_ms)
+{
+	size_t  n     = 0;
+	int64_t start = tu_now_ms();
+	for (;;) {
+		char *end = strstr(d->ready, "ready\n");
+		if (end != NULL && (end == d->ready || end[-1] == '\n')) {
+			break;
+		}
+		int left = bound_ms - (int) (tu_now_ms() - start);
+		if (left <= 0) {
+			fprintf(stderr, "discoveryd did not report ready within %d ms\n", bound_ms);
+			return -1;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int           r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r <= 0) {
+			continue; /* the bound is checked above */
+		}
+		ssize_t got = read(fd, d->ready + n, sizeof(d->ready) - 1 - n);
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got <= 0 || n + (size_t) got >= sizeof(d->ready) - 1) {
+			fprintf(stderr, "discoveryd closed --ready-fd without \"ready\"\n");
+			return -1;
+		}
+		n += (size_t) got;
+		d->ready[n] = 0;
+	}
+	/* The first listener is the one tests talk to; see docs/ready-fd.md. */
+	for (char *line = d->ready; *line != 0; line = strchr(line, '\n') + 1) {
+		if (strncmp(line, "listen ", 7) == 0 && d->url[0] == 0) {
+			sscanf(line + 7, "%127s", d->url);
+		} else if (strncmp(line, "publish ", 8) == 0) {
+			sscanf(line + 8, "%127s", d->pub_url);
+		}
+	}
+	return d->url[0] != 0 && d->pub_url[0] != 0 ? 0 : -1;
+}
+
+int
+td_spawn(td_daemon *d, const char *const *argv, const char *log_path, int bound_ms)
+{
+	const char *args[TD_MAX_COMMAND];
+	const char *cmd[TD_MAX_COMMAND];
+	char        words[1024], fdtext[16];
+	int         pipefd[2], n = 0;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->log_path, sizeof(d->log_path), "%s", log_path);
+	snprintf(fdtext, sizeof(fdtext), "%d", TD_READY_FD);
+	for (; argv[n] != NULL && n < TD_MAX_COMMAND - 3; n++) {
+		args[n] = argv[n];
+	}
+	args[n++] = "--ready-fd";
+	args[n++] = fdtext;
+	args[n]   = NULL;
+	if (td_command(cmd, TD_MAX_COMMAND, args, words, sizeof(words)) != 0) {
+		fprintf(stderr, "td_spawn: " WRAPPER_ENV " is too long\n");
+		return -1;
+	}
+	/* A log left by an earlier run must not be read as this one's. */
+	int logfd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		fprintf(stderr, "td_spawn: %s: %s\n", d->log_path, strerror(errno));
+		return -1;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		perror("pipe2");
+		close(logfd);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		close(logfd);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* dup2 clears close-on-exec on the copy; a copy onto itself keeps it. */
+		if (pipefd[1] == TD_READY_FD) {
+			fcntl(TD_READY_FD, F_SETFD, 0);
+		} else {
+			dup2(pipefd[1], TD_READY_FD);
+		}
+		dup2(logfd, 2);
+		execvp(cmd[0], (char *const *) cmd);
+		_exit(127);
+	}
+	close(logfd);
+	close(pipefd[1]);
+	d->pid = pid;
+	int rv = await_ready(d, pipefd[0], bound_ms);
+	close(pipefd[0]);
+	if (rv != 0) {
+		/* It closed the pipe (exiting, then) or is stuck: give it a moment, then kill. */
+		int st = wait_bounded(pid, 1000 * tu_slowdown());
+		fprintf(stderr, "discoveryd did not start (exit status %d)\n", st);
+		d->pid = 0;
+		dump_log(d);
+		return -1;
+	}
+	return 0;
+}
+
 int
 td_daemon_start(td_daemon *d, const char *const *extra_args)
 {
-	const char *argv[64];
-	int         n = 0;
-
+	const char     *argv[64];
+	char            log_path[sizeof(d->log_path)], data_path[sizeof(d->data_path)] = "";
+	int             n   = 0;
+	const char     *tmp = getenv("TMPDIR");
 	struct timespec now;
-	memset(d, 0, sizeof(*d));
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	snprintf(d->log_path, sizeof(d->log_path), "%s/discoveryd-test-%d-%ld%09ld.log",
-	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int) getpid(), (long) now.tv_sec,
+	snprintf(log_path, sizeof(log_path), "%s/discoveryd-test-%d-%ld%09ld.log",
+	    tmp != NULL && tmp[0] != 0 ? tmp : "/tmp", (int) getpid(), (long) now.tv_sec,
 	    now.tv_nsec);
 	bool own_listen = false, own_publish = false, own_data = false;
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
@@ -132,10 +242,10 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	}
 	if (!own_data) {
 		/* Every test stores what it registers, as production does, in a file of its own. */
-		snprintf(d->data_path, sizeof(d->data_path), "%.*s.db",
-		    (int) (strlen(d->log_path) - strlen(".log")), d->log_path);
+		snprintf(data_path, sizeof(data_path), "%.*s.db",
+		    (int) (strlen(log_path) - strlen(".log")), log_path);
 		argv[n++] = "--data";
-		argv[n++] = d->data_path;
+		argv[n++] = data_path;
 	}
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
@@ -143,53 +253,13 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 		argv[n++] = extra_args[i];
 	}
 	argv[n] = NULL;
-
-	const char *cmd[TD_MAX_COMMAND];
-	char        words[1024];
-	if (td_command(cmd, TD_MAX_COMMAND, argv, words, sizeof(words)) != 0) {
-		fprintf(stderr, "td_daemon_start: " WRAPPER_ENV " is too long\n");
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		return -1;
-	}
-	if (pid == 0) {
-		int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			close(fd);
-		}
-		execvp(cmd[0], (char *const *) cmd);
-		_exit(127);
-	}
-	d->pid = pid;
 	/* Liveness bound only: the daemon normally is up in milliseconds. */
-	for (int i = 0; i < 1000 * tu_slowdown(); i++) {
-		char *log = read_file(d->log_path);
-		char *at  = log ? strstr(log, "listening on ") : NULL;
-		char *pub = log ? strstr(log, "publishing on ") : NULL;
-		if (at != NULL && pub != NULL) {
-			sscanf(at + strlen("listening on "), "%127s", d->url);
-			sscanf(pub + strlen("publishing on "), "%127s", d->pub_url);
-			free(log);
-			return 0;
-		}
-		free(log);
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			fprintf(stderr, "discoveryd exited early (status %d)\n", st);
-			dump_log(d);
-			d->pid = 0;
-			return -1;
-		}
-		sleep_ms(10);
+	int rv = td_spawn(d, argv, log_path, 10000 * tu_slowdown());
+	snprintf(d->data_path, sizeof(d->data_path), "%s", data_path);
+	if (rv != 0) {
+		remove_data(d);
 	}
-	fprintf(stderr, "discoveryd did not report listening within %d s\n", 10 * tu_slowdown());
-	dump_log(d);
-	td_daemon_kill(d);
-	return -1;
+	return rv;
 }
 
 int
@@ -223,20 +293,6 @@ wait_bounded(pid_t pid, int ms)
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	return -1;
-}
-
-/* The data file the harness chose, with SQLite's companions. */
-static void
-remove_data(td_daemon *d)
-{
-	if (d->data_path[0] != 0) {
-		char p[300];
-		unlink(d->data_path);
-		snprintf(p, sizeof(p), "%s-wal", d->data_path);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s-shm", d->data_path);
-		unlink(p);
-	}
 }
 
 int

@@ -1,4 +1,8 @@
-/* Test support: the real discoveryd as a child process on loopback. */
+/*
+ * The test kit: the real discoveryd as a child process on loopback, which
+ * tells its bound URLs through --ready-fd (docs/ready-fd.md), and other
+ * programs run to completion. Shared by tests/ and bench/; no cmocka here.
+ */
 #ifndef TEST_DAEMON_H
 #define TEST_DAEMON_H
 
@@ -8,19 +12,32 @@
 
 typedef struct td_daemon {
 	pid_t pid;
-	char  url[128];       /* the REQ/REP URL it is bound to */
+	char  url[128];       /* the first REQ/REP URL it is bound to */
 	char  pub_url[128];   /* the PUB URL events are published on */
-	char  log_path[256];  /* its stderr */
+	char  ready[1024];    /* all it wrote to --ready-fd, "ready\n" last */
+	char  log_path[512];  /* its stderr */
 	char  data_path[256]; /* its own --data file, removed when it ends; "" if given */
 } td_daemon;
+
+/* The descriptor number the child gets its --ready-fd pipe on. */
+#define TD_READY_FD 3
+
+/*
+ * Starts argv (argv[0] a discoveryd, under td_command's wrapper) with
+ * "--ready-fd N" appended and its stderr in log_path (truncated first), and
+ * waits up to bound_ms until it reports ready, filling d (pid, url, pub_url,
+ * ready, log_path; data_path ""). Returns 0, or -1 after printing why and the
+ * log to stderr (the child is then reaped). The caller stops it.
+ */
+int td_spawn(td_daemon *d, const char *const *argv, const char *log_path, int bound_ms);
 
 /*
  * Starts discoveryd listening on tcp://127.0.0.1:0 and publishing on
  * tcp://127.0.0.1:0, storing into a fresh temporary data file (unless
  * extra_args has its own --listen, --publish or --data), with extra_args
- * (NULL-terminated, may be NULL) appended, under td_command's wrapper, and
- * waits until its log says where it listens (a liveness bound of 10 s times
- * tu_slowdown()). Returns 0, or -1 after printing why (and the log) to stderr.
+ * (NULL-terminated, may be NULL) appended, with td_spawn, and waits until it
+ * reports ready (a liveness bound of 10 s times tu_slowdown()). Returns 0, or
+ * -1 after printing why (and the log) to stderr.
  */
 int td_daemon_start(td_daemon *d, const char *const *extra_args);
 

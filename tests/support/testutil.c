@@ -1,9 +1,11 @@
-/* Shared test helpers. */
+/* Shared test helpers: the slowdown factor, clocks, scratch directories, files, dead ports. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "support/testutil.h"
 
-#include <curl/curl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -29,21 +31,6 @@ tu_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int
-tu_curl_setup(void **state)
-{
-	(void) state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-int
-tu_curl_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
 }
 
 int
@@ -93,4 +80,39 @@ tu_slurp(const char *path, size_t *len)
 	buf[n] = 0;
 	*len   = (size_t) n;
 	return buf;
+}
+
+int
+tu_stretch_ms(int ms)
+{
+	return ms * tu_slowdown();
+}
+
+int
+tu_dead_port(int *fd)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t          len = sizeof(a);
+	int                s   = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Bound and never listening: the kernel refuses every connection to it. */
+	if (s < 0 || bind(s, (struct sockaddr *) &a, sizeof(a)) != 0
+	    || getsockname(s, (struct sockaddr *) &a, &len) != 0) {
+		if (s >= 0) {
+			close(s);
+		}
+		return -1;
+	}
+	*fd = s;
+	return ntohs(a.sin_port);
+}
+
+int
+tu_dead_url(char *buf, size_t len, const char *scheme, int *fd)
+{
+	int port = tu_dead_port(fd);
+	if (port < 0) {
+		return -1;
+	}
+	snprintf(buf, len, "%s://127.0.0.1:%d", scheme, port);
+	return 0;
 }

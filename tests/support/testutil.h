@@ -28,6 +28,22 @@ int tu_slowdown(void);
 /* A generous bound for liveness waits: these machines are shared and noisy. */
 #define TU_LIVENESS_MS (15000 * tu_slowdown())
 
+/*
+ * ms times tu_slowdown(): for every time a test relies on, bounds and the
+ * TTLs of instances it expects to stay alive meanwhile alike.
+ */
+int tu_stretch_ms(int ms);
+
+/*
+ * A loopback TCP port that refuses connections: a socket bound to
+ * 127.0.0.1:0 that never listens, kept in *fd (close it when the test is
+ * done; until then no one else can take the port). Returns the port or -1.
+ */
+int tu_dead_port(int *fd);
+
+/* "scheme://127.0.0.1:PORT" for a tu_dead_port port into buf; 0 or -1. */
+int tu_dead_url(char *buf, size_t len, const char *scheme, int *fd);
+
 void    tu_sleep_ms(long ms);
 int64_t tu_now_ms(void); /* monotonic */
 
@@ -41,7 +57,7 @@ void tu_rmtree(const char *dir);
 /* A whole file, NUL-terminated, in a malloc'd buffer, its size in *len; NULL if unreadable. */
 char *tu_slurp(const char *path, size_t *len);
 
-/* cmocka group setup/teardown for tests that call libcurl. */
+/* cmocka group setup/teardown for tests that call libcurl (support/curl.c; not in the kit). */
 int tu_curl_setup(void **state);
 int tu_curl_teardown(void **state);
 

@@ -29,7 +29,7 @@ setup(void **state)
 	if (f == NULL || dsi_registry_create(&f->reg, NULL) != 0) {
 		return -1;
 	}
-	f->log        = (dsi_log) { DSI_LOG_ERROR, NULL }; /* quiet */
+	f->log        = (dsi_log) { .level = DSI_LOG_ERROR, .out = NULL }; /* quiet */
 	f->d.registry = f->reg;
 	f->d.log      = &f->log;
 	*state        = f;
@@ -340,6 +340,242 @@ test_status_of_each_kind(void **state)
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* Packs req, then turns every '@' on the wire into a 0 byte: protobuf-c packs C strings. */
+static Response *
+handle_with_nuls(fixture *f, Request *req)
+{
+	nng_msg *msg;
+	assert_int_equal(dsi_pack(&req->base, &msg), 0);
+	char  *b = nng_msg_body(msg);
+	size_t n = nng_msg_len(msg);
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '@') {
+			b[i] = 0;
+		}
+	}
+	Response *r = handle_bytes(f, b, n);
+	nng_msg_free(msg);
+	return r;
+}
+
+static void
+test_nul_in_any_string_is_refused(void **state)
+{
+	fixture                        *f   = *state;
+	const Discovery__V1__StatusCode BAD = DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT;
+	static const struct {
+		regspec     spec;
+		const char *path;
+	} regs[] = {
+		{ { .service = "nul@evil", .endpoint = "http://a:1" }, "register.service" },
+		{ { .service = "ok", .endpoint = "http://a:1@http://evil/" }, "register.endpoint" },
+		{ { .service = "ok", .endpoint = "http://a:1", .health_path = "/h@x" },
+		    "register.health_path" },
+		{ { .service = "ok", .endpoint = "http://a:1", .key = "k@=x y", .value = "v" },
+		    "register.metadata.key" },
+		{ { .service = "ok", .endpoint = "http://a:1", .key = "k", .value = "v@w" },
+		    "register.metadata.value" },
+	};
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+		Request                        req = DISCOVERY__V1__REQUEST__INIT;
+		Discovery__V1__RegisterRequest rr  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
+		Discovery__V1__RegisterRequest__MetadataEntry e
+		    = DISCOVERY__V1__REGISTER_REQUEST__METADATA_ENTRY__INIT;
+		Discovery__V1__RegisterRequest__MetadataEntry *ep = &e;
+		rr.service                                        = (char *) regs[i].spec.service;
+		rr.endpoint                                       = (char *) regs[i].spec.endpoint;
+		if (regs[i].spec.health_path != NULL) {
+			rr.health_path = (char *) regs[i].spec.health_path;
+		}
+		if (regs[i].spec.key != NULL) {
+			e.key         = (char *) regs[i].spec.key;
+			e.value       = (char *) regs[i].spec.value;
+			rr.metadata   = &ep;
+			rr.n_metadata = 1;
+		}
+		req.call_case = DISCOVERY__V1__REQUEST__CALL_REGISTER;
+		req.register_ = &rr;
+		Response *r   = handle_with_nuls(f, &req);
+		if (strstr(r->message, regs[i].path) == NULL) {
+			fail_msg("case %zu: \"%s\" does not name %s", i, r->message, regs[i].path);
+		}
+		expect(r, BAD, "NUL");
+	}
+
+	/* Every other call's service and endpoint. */
+	Request                          req;
+	Discovery__V1__ResolveRequest    rs = DISCOVERY__V1__RESOLVE_REQUEST__INIT;
+	Discovery__V1__DeregisterRequest dr = DISCOVERY__V1__DEREGISTER_REQUEST__INIT;
+	Discovery__V1__IsHealthyRequest  ih = DISCOVERY__V1__IS_HEALTHY_REQUEST__INIT;
+	Discovery__V1__GetAllRequest     ga = DISCOVERY__V1__GET_ALL_REQUEST__INIT;
+	Discovery__V1__HeartbeatRequest  hb = DISCOVERY__V1__HEARTBEAT_REQUEST__INIT;
+	discovery__v1__request__init(&req);
+	rs.service    = "nul@evil";
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_RESOLVE;
+	req.resolve   = &rs;
+	expect(handle_with_nuls(f, &req), BAD, "resolve.service holds a NUL");
+	dr.service     = "ok";
+	dr.endpoint    = "http://a:1@x";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_DEREGISTER;
+	req.deregister = &dr;
+	expect(handle_with_nuls(f, &req), BAD, "deregister.endpoint holds a NUL");
+	dr.service  = "o@k";
+	dr.endpoint = "";
+	expect(handle_with_nuls(f, &req), BAD, "deregister.service holds a NUL");
+	ih.service     = "ok";
+	ih.endpoint    = "http://a:1@";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY;
+	req.is_healthy = &ih;
+	expect(handle_with_nuls(f, &req), BAD, "is_healthy.endpoint holds a NUL");
+	ga.service    = "@";
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_GET_ALL;
+	req.get_all   = &ga;
+	expect(handle_with_nuls(f, &req), BAD, "get_all.service holds a NUL");
+	hb.service    = "ok";
+	hb.endpoint   = "http://a:1@";
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_HEARTBEAT;
+	req.heartbeat = &hb;
+	expect(handle_with_nuls(f, &req), BAD, "heartbeat.endpoint holds a NUL");
+	/* A token is judged too, even where none is needed. */
+	req.auth_token = "tok@en";
+	ga.service     = "ok";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_GET_ALL;
+	expect(handle_with_nuls(f, &req), BAD, "auth_token holds a NUL");
+	assert_int_equal(dsi_registry_count(f->reg), 0);
+}
+
+static void
+test_nul_in_the_token_is_permission_denied(void **state)
+{
+	fixture                       *f   = *state;
+	Request                        req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__RegisterRequest rr  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
+
+	f->d.token     = "s3cret";
+	rr.service     = "ok";
+	rr.endpoint    = "http://a:1";
+	req.call_case  = DISCOVERY__V1__REQUEST__CALL_REGISTER;
+	req.register_  = &rr;
+	req.auth_token = "s3cret@junk";
+	expect(
+	    handle_with_nuls(f, &req), DISCOVERY__V1__STATUS_CODE__STATUS_PERMISSION_DENIED, "NUL");
+	req.auth_token = "@s3cret";
+	expect(
+	    handle_with_nuls(f, &req), DISCOVERY__V1__STATUS_CODE__STATUS_PERMISSION_DENIED, "NUL");
+	/* The token is judged before the fields. */
+	req.auth_token = "s3cret@";
+	rr.service     = "nul@evil";
+	expect(
+	    handle_with_nuls(f, &req), DISCOVERY__V1__STATUS_CODE__STATUS_PERMISSION_DENIED, "NUL");
+	assert_int_equal(dsi_registry_count(f->reg), 0);
+	req.auth_token = "s3cret";
+	rr.service     = "ok";
+	expect(handle(f, &req), DISCOVERY__V1__STATUS_CODE__STATUS_OK, NULL);
+	f->d.token = NULL;
+}
+
+/* A register of n metadata entries, all with key and value given. */
+static Response *
+register_entries(fixture *f, size_t n, const char *key, const char *value)
+{
+	Request                                         req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__RegisterRequest                  rr  = DISCOVERY__V1__REGISTER_REQUEST__INIT;
+	Discovery__V1__RegisterRequest__MetadataEntry  *ents = calloc(n, sizeof(*ents));
+	Discovery__V1__RegisterRequest__MetadataEntry **ptrs = calloc(n, sizeof(*ptrs));
+	assert_true(ents != NULL && ptrs != NULL);
+	for (size_t i = 0; i < n; i++) {
+		discovery__v1__register_request__metadata_entry__init(&ents[i]);
+		ents[i].key   = (char *) key;
+		ents[i].value = (char *) value;
+		ptrs[i]       = &ents[i];
+	}
+	rr.service    = "dup";
+	rr.endpoint   = "http://a:1";
+	rr.metadata   = ptrs;
+	rr.n_metadata = n;
+	req.call_case = DISCOVERY__V1__REQUEST__CALL_REGISTER;
+	req.register_ = &rr;
+	Response *r   = handle(f, &req);
+	free(ents);
+	free(ptrs);
+	return r;
+}
+
+static void
+test_duplicate_metadata_keys_count_as_sent(void **state)
+{
+	fixture *f = *state;
+	char     big[3001];
+	memset(big, 'v', 3000);
+	big[3000] = 0;
+
+	/* 65 copies of one key: one key after de-duplication, but 65 entries of work. */
+	expect(register_entries(f, 65, "k", "v"),
+	    DISCOVERY__V1__STATUS_CODE__STATUS_RESOURCE_EXHAUSTED, "duplicate keys count");
+	/* Two 3,000-byte values under one key: 6,000 bytes as sent. */
+	expect(register_entries(f, 2, "k", big),
+	    DISCOVERY__V1__STATUS_CODE__STATUS_RESOURCE_EXHAUSTED, "6002 bytes");
+	assert_int_equal(dsi_registry_count(f->reg), 0);
+	/* At the limit, duplicates are fine, and stored once. */
+	Response *r = register_entries(f, 64, "k", "v");
+	assert_int_equal(r->status, DISCOVERY__V1__STATUS_CODE__STATUS_OK);
+	assert_int_equal(r->register_->instance->n_metadata, 1);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static void
+test_decode_cost_is_bounded_before_decoding(void **state)
+{
+	fixture *f   = *state;
+	size_t   cap = 1024 * 1024 + 16, n = 0;
+	uint8_t *b = malloc(cap);
+	assert_non_null(b);
+
+	/* 1 MiB of empty metadata entries in one register call. */
+	size_t body = 1024 * 1024;
+	b[n++]      = 0x52; /* field 10, length-delimited */
+	size_t v    = body;
+	for (; v >= 0x80; v >>= 7) {
+		b[n++] = (uint8_t) (v | 0x80);
+	}
+	b[n++] = (uint8_t) v;
+	for (size_t i = 0; i < body / 2; i++) {
+		b[n++] = 0x1a;
+		b[n++] = 0x00;
+	}
+	expect(handle_bytes(f, b, n), DISCOVERY__V1__STATUS_CODE__STATUS_RESOURCE_EXHAUSTED,
+	    "524288 entries as sent");
+
+	/* The register field repeated: protobuf-c would merge the copies' metadata. */
+	n = 0;
+	for (int copy = 0; copy < 2; copy++) {
+		b[n++] = 0x52;
+		b[n++] = 40 * 2;
+		for (int i = 0; i < 40; i++) {
+			b[n++] = 0x1a;
+			b[n++] = 0x00;
+		}
+	}
+	expect(handle_bytes(f, b, n), DISCOVERY__V1__STATUS_CODE__STATUS_RESOURCE_EXHAUSTED,
+	    "80 entries as sent");
+
+	/* Thousands of unknown fields, which protobuf-c would copy one by one. */
+	n      = 0;
+	b[n++] = 0x5a; /* field 11, resolve */
+	b[n++] = 3;
+	b[n++] = 0x0a;
+	b[n++] = 1;
+	b[n++] = 'a';
+	for (int i = 0; i < 5000; i++) {
+		b[n++] = 0xf8; /* field 31, varint 0 */
+		b[n++] = 0x01;
+		b[n++] = 0x00;
+	}
+	expect(handle_bytes(f, b, n), DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT,
+	    "5002 fields");
+	free(b);
+}
+
 int
 main(void)
 {
@@ -351,6 +587,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_metadata_limit_is_resource_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_of_each_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nul_in_any_string_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_nul_in_the_token_is_permission_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_duplicate_metadata_keys_count_as_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_decode_cost_is_bounded_before_decoding, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);
 }

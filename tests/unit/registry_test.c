@@ -418,17 +418,28 @@ test_instance_limits(void **state)
 	dsi_registry_destroy(r);
 }
 
-/* Plans a register of g at now_ms; returns the rv, the rest through the pointers. */
+/* Prepares a register of g at now_ms and drops it; returns the rv, the decision through the
+ * pointers. */
 static int
 plan(dsi_registry *r, const dsi_registration *g, uint32_t pending_service, uint32_t pending_total,
     int64_t now_ms, bool *creates, bool *changes, int64_t *at, char *why)
 {
-	return dsi_registry_plan_register(
-	    r, g, pending_service, pending_total, now_ms, creates, changes, at, why, 256);
+	dsi_registry_op *op = NULL;
+	int              rv = dsi_registry_prepare_register(
+	                 r, g, pending_service, pending_total, now_ms, false, &op, why, 256);
+	if (rv == 0) {
+		const dsi_registry_op_info *info = dsi_registry_op_get(op);
+		*creates                         = info->creates;
+		*changes                         = info->changes;
+		*at                              = info->registered_at_ms;
+		assert_int_equal(info->revisions, info->changes ? 1 : 0);
+		dsi_registry_op_free(op);
+	}
+	return rv;
 }
 
 static void
-test_plan_register(void **state)
+test_prepare_register(void **state)
 {
 	dsi_registry    *r    = *state;
 	dsc_kv           kv[] = { { "zone", "a" }, { "zone", "b" } };
@@ -507,7 +518,7 @@ test_plan_register(void **state)
 }
 
 static void
-test_plan_register_limits_count_pending(void **state)
+test_prepare_register_limits_count_pending(void **state)
 {
 	dsi_registry       *r;
 	dsi_registry_limits l;
@@ -561,33 +572,47 @@ test_plan_register_limits_count_pending(void **state)
 	dsi_registry_destroy(r);
 }
 
+/* How many instances a deregister prepared now would remove. */
+static uint32_t
+count_matching(dsi_registry *r, const char *svc, const char *ep)
+{
+	dsi_registry_op *op = NULL;
+	assert_ok(dsi_registry_prepare_deregister(r, svc, ep, &op));
+	const dsi_registry_op_info *info = dsi_registry_op_get(op);
+	uint32_t                    n    = info->removes;
+	assert_int_equal(info->revisions, n);
+	assert_int_equal(info->changes, n > 0);
+	dsi_registry_op_free(op);
+	return n;
+}
+
 static void
-test_count_matching(void **state)
+test_prepare_deregister_counts(void **state)
 {
 	dsi_registry *r = *state;
 	uint32_t      removed;
 
-	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 0);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://a:1"), 0);
+	assert_int_equal(count_matching(r, "memory", NULL), 0);
+	assert_int_equal(count_matching(r, "memory", "http://a:1"), 0);
 	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
 	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
 	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
 	assert_ok(reg(r, "other", "http://a:1", 0, 0, NULL));
-	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 3);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://b:1"), 1);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://zz:1"), 0);
-	assert_int_equal(dsi_registry_count_matching(r, "other", NULL), 1);
-	assert_int_equal(dsi_registry_count_matching(r, "nosuch", "http://a:1"), 0);
+	assert_int_equal(count_matching(r, "memory", NULL), 3);
+	assert_int_equal(count_matching(r, "memory", "http://b:1"), 1);
+	assert_int_equal(count_matching(r, "memory", "http://zz:1"), 0);
+	assert_int_equal(count_matching(r, "other", NULL), 1);
+	assert_int_equal(count_matching(r, "nosuch", "http://a:1"), 0);
 
 	/* It predicts what deregister removes. */
 	assert_ok(dsi_registry_deregister(r, "memory", "http://b:1", &removed, NULL));
 	assert_int_equal(removed, 1);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://b:1"), 0);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 2);
+	assert_int_equal(count_matching(r, "memory", "http://b:1"), 0);
+	assert_int_equal(count_matching(r, "memory", NULL), 2);
 	assert_ok(dsi_registry_deregister(r, "memory", NULL, &removed, NULL));
 	assert_int_equal(removed, 2);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", NULL), 0);
-	assert_int_equal(dsi_registry_count_matching(r, "other", NULL), 1);
+	assert_int_equal(count_matching(r, "memory", NULL), 0);
+	assert_int_equal(count_matching(r, "other", NULL), 1);
 }
 
 static void
@@ -630,22 +655,22 @@ test_reap(void **state)
 	assert_ok(dsi_registry_set_health(
 	    r, "memory", "http://a:1", DSC_HEALTH_UNHEALTHY, 1400, "HTTP 500", "test", &rev));
 
-	/* Not yet due: reap without force leaves it. */
+	/* Not yet due: reap leaves it. */
 	assert_false(dsi_registry_reap_due(r, "memory", "http://a:1", 500, 1499));
-	assert_ok(dsi_registry_reap(r, "memory", "http://a:1", 500, 1499, false, &removed));
+	assert_ok(dsi_registry_reap(r, "memory", "http://a:1", 500, 1499, &removed));
 	assert_false(removed);
 	assert_int_equal(dsi_registry_count(r), 3);
 	assert_int_equal(dsi_registry_revision(r), rev);
 
 	/* Due after 500 ms of it: removed, as one change. */
 	assert_true(dsi_registry_reap_due(r, "memory", "http://a:1", 500, 1500));
-	assert_ok(dsi_registry_reap(r, "memory", "http://a:1", 500, 1500, false, &removed));
+	assert_ok(dsi_registry_reap(r, "memory", "http://a:1", 500, 1500, &removed));
 	assert_true(removed);
-	assert_int_equal(dsi_registry_count_matching(r, "memory", "http://a:1"), 0);
+	assert_int_equal(count_matching(r, "memory", "http://a:1"), 0);
 	assert_int_equal(dsi_registry_revision(r), rev + 1);
 	assert_false(dsi_registry_reap_due(r, "memory", "http://a:1", 0, 99999));
 	assert_int_equal(
-	    dsi_registry_reap(r, "memory", "http://a:1", 0, 99999, false, &removed), DSC_ENOTFOUND);
+	    dsi_registry_reap(r, "memory", "http://a:1", 0, 99999, &removed), DSC_ENOTFOUND);
 	assert_false(removed);
 
 	/* Healthy again: never due. UNKNOWN is never due either. */
@@ -655,21 +680,35 @@ test_reap(void **state)
 	    r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1200, NULL, "test", NULL));
 	assert_false(dsi_registry_reap_due(r, "memory", "http://b:1", 0, 99999));
 	assert_false(dsi_registry_reap_due(r, "memory", "http://c:1", 0, 99999));
-	assert_ok(dsi_registry_reap(r, "memory", "http://c:1", 0, 99999, false, &removed));
+	assert_ok(dsi_registry_reap(r, "memory", "http://c:1", 0, 99999, &removed));
 	assert_false(removed);
+	dsi_registry_op *op = NULL;
+	assert_ok(dsi_registry_prepare_reap(r, "memory", "http://c:1", 0, 99999, &op));
+	assert_int_equal(dsi_registry_op_get(op)->removes, 0);
+	dsi_registry_op_free(op);
 
-	/* force removes whatever the state: the removal is already stored. */
-	assert_ok(dsi_registry_reap(r, "memory", "http://b:1", 3600000, 1300, true, &removed));
-	assert_true(removed);
-	assert_ok(dsi_registry_reap(r, "memory", "http://c:1", 3600000, 1300, true, &removed));
+	/* A prepared reap removes whatever the state by its commit: the removal is stored. */
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_UNHEALTHY, 1300, "x", "test", NULL));
+	assert_ok(dsi_registry_prepare_reap(r, "memory", "http://b:1", 0, 1300, &op));
+	assert_int_equal(dsi_registry_op_get(op)->removes, 1);
+	assert_int_equal(dsi_registry_op_get(op)->revisions, 1);
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://b:1", DSC_HEALTH_HEALTHY, 1350, NULL, "test", NULL));
+	assert_int_equal(dsi_registry_count(r), 2); /* preparing changed nothing */
+	dsi_registry_commit(r, op, NULL, NULL);
+	assert_int_equal(count_matching(r, "memory", "http://b:1"), 0);
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://c:1", DSC_HEALTH_UNHEALTHY, 1300, "x", "test", NULL));
+	assert_ok(dsi_registry_reap(r, "memory", "http://c:1", 0, 1300, &removed));
 	assert_true(removed);
 	/* The last one took the service with it. */
 	dsi_instance *x;
 	assert_int_equal(dsi_registry_resolve(r, "memory", false, &x, NULL), DSC_ENOTFOUND);
 	assert_int_equal(dsi_registry_count(r), 0);
-	assert_int_equal(dsi_registry_revision(r), rev + 1 + 2 + 2);
+	assert_int_equal(dsi_registry_revision(r), rev + 1 + 2 + 3 + 2);
 	assert_int_equal(
-	    dsi_registry_reap(r, "nosuch", "http://a:1", 0, 1, true, &removed), DSC_ENOTFOUND);
+	    dsi_registry_reap(r, "nosuch", "http://a:1", 0, 1, &removed), DSC_ENOTFOUND);
 	assert_false(removed);
 	/* An emptied service can come back. */
 	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
@@ -767,6 +806,156 @@ test_concurrent(void **state)
 	assert_int_equal(dsi_registry_revision(r), 8 * 500 + 8 * 250);
 }
 
+/* ---- out of memory: a failure changes nothing and publishes nothing ---- */
+
+/* Counts the observer's calls, freeing the copies it is handed. */
+static void
+count_changes(void *arg, dsi_change *ch)
+{
+	(*(int *) arg)++;
+	free(ch->instance);
+}
+
+/* Everything a reader can see, as one string, to compare before and after. */
+static void
+snapshot(dsi_registry *r, char *out, size_t len)
+{
+	dsi_instances list;
+	uint64_t      rev;
+	size_t        used = 0;
+	assert_ok(dsi_registry_get_all(r, NULL, &list, &rev));
+	used += (size_t) snprintf(out + used, len - used, "rev %llu;", (unsigned long long) rev);
+	for (size_t i = 0; i < list.count && used < len; i++) {
+		const dsi_instance *x = list.items[i];
+		used += (size_t) snprintf(out + used, len - used, "%s %s %s %u %u %zu;", x->service,
+		    x->endpoint, x->health_path, x->ttl_ms, x->weight, x->n_metadata);
+		for (size_t k = 0; k < x->n_metadata && used < len; k++) {
+			used += (size_t) snprintf(out + used, len - used, "%s=%s,",
+			    x->metadata[k]->key, x->metadata[k]->value);
+		}
+	}
+	dsi_instances_free(&list);
+}
+
+/*
+ * Runs op with the n-th allocation failing, for n = 0, 1, ... until op
+ * succeeds: every failure is DSC_ENOMEM with the registry and the observer
+ * untouched. Returns how many allocations op needed.
+ */
+static int
+fail_each_allocation(dsi_registry *r, int *changes, int (*op)(dsi_registry *r))
+{
+	static char before[8192], after[8192];
+	for (int n = 0; n < 100; n++) {
+		snapshot(r, before, sizeof(before));
+		int seen = *changes;
+		dsi_registry_fail_alloc_after(r, n);
+		int rv = op(r);
+		dsi_registry_fail_alloc_after(r, -1);
+		if (rv == 0) {
+			return n;
+		}
+		assert_int_equal(rv, DSC_ENOMEM);
+		snapshot(r, after, sizeof(after));
+		assert_string_equal(after, before);
+		assert_int_equal(*changes, seen);
+	}
+	fail_msg("still failing after 100 allocations");
+	return -1;
+}
+
+static int
+op_register_new(dsi_registry *r)
+{
+	dsc_kv           kv[] = { { "zone", "a" }, { "rack", "r1" } };
+	dsi_registration g    = { .service = "fresh",
+		   .endpoint               = "http://n:1",
+		   .metadata               = kv,
+		   .n_metadata             = 2,
+		   .health_path            = "/health" };
+	dsi_instance    *x    = NULL;
+	bool             created;
+	char             why[256];
+	int rv = dsi_registry_register(r, &g, 1000, &x, &created, NULL, why, sizeof(why));
+	if (rv == 0) {
+		assert_true(created);
+		assert_string_equal(x->endpoint, "http://n:1");
+		assert_int_equal(x->n_metadata, 2);
+		free(x);
+	}
+	return rv;
+}
+
+static int
+op_register_update(dsi_registry *r)
+{
+	dsc_kv           kv = { "zone", "b" };
+	dsi_registration g  = { .service = "memory",
+		 .endpoint               = "http://a:1",
+		 .metadata               = &kv,
+		 .n_metadata             = 1,
+		 .health_path            = "/hz",
+		 .weight                 = 5 };
+	dsi_instance    *x  = NULL;
+	bool             created;
+	char             why[256];
+	int rv = dsi_registry_register(r, &g, 1000, &x, &created, NULL, why, sizeof(why));
+	if (rv == 0) {
+		assert_false(created);
+		assert_int_equal(x->weight, 5);
+		free(x);
+	}
+	return rv;
+}
+
+static int
+op_deregister_one(dsi_registry *r)
+{
+	uint32_t removed;
+	int      rv = dsi_registry_deregister(r, "memory", "http://b:1", &removed, NULL);
+	if (rv == 0) {
+		assert_int_equal(removed, 1);
+	}
+	return rv;
+}
+
+static int
+op_deregister_service(dsi_registry *r)
+{
+	uint32_t removed;
+	int      rv = dsi_registry_deregister(r, "memory", NULL, &removed, NULL);
+	if (rv == 0) {
+		assert_int_equal(removed, 2);
+	}
+	return rv;
+}
+
+static void
+test_out_of_memory_changes_nothing(void **state)
+{
+	dsi_registry *r       = *state;
+	int           changes = 0;
+
+	assert_ok(reg(r, "memory", "http://a:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://b:1", 0, 0, NULL));
+	assert_ok(reg(r, "memory", "http://c:1", 0, 0, NULL));
+	assert_ok(dsi_registry_set_health(
+	    r, "memory", "http://c:1", DSC_HEALTH_UNHEALTHY, 1000, "HTTP 500", "test", NULL));
+	dsi_registry_set_observer(r, count_changes, &changes);
+
+	/* A new instance in a new service: several allocations, each one may fail. */
+	assert_true(fail_each_allocation(r, &changes, op_register_new) > 3);
+	assert_int_equal(changes, 1);
+	assert_true(fail_each_allocation(r, &changes, op_register_update) > 3);
+	assert_int_equal(changes, 2);
+	assert_true(fail_each_allocation(r, &changes, op_deregister_one) > 1);
+	assert_int_equal(changes, 3);
+	assert_true(fail_each_allocation(r, &changes, op_deregister_service) > 1);
+	assert_int_equal(changes, 5);
+	assert_int_equal(dsi_registry_count(r), 1);
+	dsi_registry_set_observer(r, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -787,9 +976,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_metadata_sorted_last_wins_and_limited, setup, teardown),
 		cmocka_unit_test(test_instance_limits),
-		cmocka_unit_test_setup_teardown(test_plan_register, setup, teardown),
-		cmocka_unit_test(test_plan_register_limits_count_pending),
-		cmocka_unit_test_setup_teardown(test_count_matching, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_register, setup, teardown),
+		cmocka_unit_test(test_prepare_register_limits_count_pending),
+		cmocka_unit_test_setup_teardown(test_prepare_deregister_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_out_of_memory_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_revision_forward_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reap, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1,0 +1,412 @@
+/*
+ * discoveryctl's output: text and JSON printing of instances, lists, health,
+ * events and wait results. Nothing here calls the server.
+ */
+#include "discoveryctl/output.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+/* Writes s with C0 controls and DEL as \xNN, so no reply can drive the terminal. */
+void
+ctl_put_clean(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *) s; *p != 0; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\x%02x", *p);
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
+/* Writes s, then spaces up to width columns (bytes: names and URLs are ASCII). */
+static void
+put_padded(FILE *f, const char *s, size_t width)
+{
+	ctl_put_clean(f, s);
+	for (size_t n = strlen(s); n < width; n++) {
+		fputc(' ', f);
+	}
+}
+
+void
+ctl_say(const char *fmt, ...)
+{
+	char    line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fputs("discoveryctl: ", stderr);
+	ctl_put_clean(stderr, line);
+	fputc('\n', stderr);
+}
+
+/* The length of the valid UTF-8 sequence starting at the non-ASCII byte p, or 0. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t                len;
+	uint32_t              cp;
+
+	if ((p[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp  = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp  = p[0] & 0x0f;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp  = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	/* A NUL is not a continuation byte, so this never reads past the end. */
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80) {
+			return 0;
+		}
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		return 0;
+	}
+	return len;
+}
+
+/*
+ * Writes s as a JSON string. Valid UTF-8 passes through; a byte that is not
+ * part of any becomes U+FFFD, so the output always parses.
+ */
+void
+ctl_json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	fputc('"', f);
+	while (*p != 0) {
+		size_t len = 1;
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\b':
+			fputs("\\b", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f) {
+				fprintf(f, "\\u%04x", *p);
+			} else if (*p < 0x80) {
+				fputc(*p, f);
+			} else if ((len = utf8_len(p)) == 0) {
+				fputs("\\ufffd", f);
+				len = 1;
+			} else {
+				fwrite(p, 1, len, f);
+			}
+		}
+		p += len;
+	}
+	fputc('"', f);
+}
+
+static void
+json_instance(FILE *f, const dsc_instance *x)
+{
+	fputs("{\"service\":", f);
+	ctl_json_string(f, x->service);
+	fputs(",\"endpoint\":", f);
+	ctl_json_string(f, x->endpoint);
+	fputs(",\"health\":", f);
+	ctl_json_string(f, dsc_health_name(x->health));
+	fputs(",\"metadata\":{", f);
+	for (size_t i = 0; i < x->n_metadata; i++) {
+		fputs(i > 0 ? "," : "", f);
+		ctl_json_string(f, x->metadata[i].key);
+		fputc(':', f);
+		ctl_json_string(f, x->metadata[i].value);
+	}
+	fputs("},\"health_path\":", f);
+	ctl_json_string(f, x->health_path);
+	fprintf(f,
+	    ",\"ttl_ms\":%" PRIu32 ",\"weight\":%" PRIu32 ",\"registered_at_ms\":%" PRId64
+	    ",\"last_check_ms\":%" PRId64 ",\"last_error\":",
+	    x->ttl_ms, x->weight, x->registered_at_ms, x->last_check_ms);
+	ctl_json_string(f, x->last_error);
+	fputc('}', f);
+}
+
+/* Metadata as k=v,k=v; "-" when there is none, so table columns stay put. */
+static void
+put_metadata(FILE *f, const dsc_instance *x)
+{
+	if (x->n_metadata == 0) {
+		fputc('-', f);
+	}
+	for (size_t i = 0; i < x->n_metadata; i++) {
+		fputs(i > 0 ? "," : "", f);
+		ctl_put_clean(f, x->metadata[i].key);
+		fputc('=', f);
+		ctl_put_clean(f, x->metadata[i].value);
+	}
+}
+
+/* Unix ms as UTC ISO 8601 into buf (of 32 bytes); "never" for 0. */
+static const char *
+format_ms(int64_t ms, char buf[32])
+{
+	time_t    t = (time_t) (ms / 1000);
+	struct tm tm;
+	size_t    n;
+
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL
+	    || (n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		return ms == 0 ? "never" : "-";
+	}
+	snprintf(buf + n, 32 - n, ".%03dZ", (int) (ms % 1000));
+	return buf;
+}
+
+/* An instance, as JSON or as "field: value" lines. */
+void
+ctl_print_instance(const ctl *c, const dsc_instance *x)
+{
+	char when[32];
+
+	if (c->json) {
+		json_instance(stdout, x);
+		fputc('\n', stdout);
+		return;
+	}
+	printf("service:       ");
+	ctl_put_clean(stdout, x->service);
+	printf("\nendpoint:      ");
+	ctl_put_clean(stdout, x->endpoint);
+	printf("\nhealth:        %s\n", dsc_health_name(x->health));
+	printf("weight:        %" PRIu32 "\n", x->weight);
+	printf("ttl_ms:        %" PRIu32 "\n", x->ttl_ms);
+	printf("health_path:   ");
+	ctl_put_clean(stdout, x->health_path);
+	printf("\nmetadata:      ");
+	put_metadata(stdout, x);
+	printf("\nregistered_at: %s\n", format_ms(x->registered_at_ms, when));
+	printf("last_check:    %s\n", format_ms(x->last_check_ms, when));
+	printf("last_error:    ");
+	ctl_put_clean(stdout, x->last_error[0] != 0 ? x->last_error : "-");
+	fputc('\n', stdout);
+}
+
+/* One line per instance under a header, columns sized to the widest value. */
+void
+ctl_print_table(const dsc_instance_list *list)
+{
+	size_t ws = strlen("SERVICE"), we = strlen("ENDPOINT");
+
+	for (size_t i = 0; i < list->count; i++) {
+		size_t s = strlen(list->items[i].service), e = strlen(list->items[i].endpoint);
+		ws = s > ws ? s : ws;
+		we = e > we ? e : we;
+	}
+	printf("%-*s  %-*s  %-9s  %6s  %8s  %s\n", (int) ws, "SERVICE", (int) we, "ENDPOINT",
+	    "HEALTH", "WEIGHT", "TTL_MS", "METADATA");
+	for (size_t i = 0; i < list->count; i++) {
+		const dsc_instance *x = &list->items[i];
+		put_padded(stdout, x->service, ws + 2);
+		put_padded(stdout, x->endpoint, we + 2);
+		printf("%-9s  %6" PRIu32 "  %8" PRIu32 "  ", dsc_health_name(x->health), x->weight,
+		    x->ttl_ms);
+		put_metadata(stdout, x);
+		fputc('\n', stdout);
+	}
+}
+
+/* A service's verdict, then each instance's health, last check and last error. */
+void
+ctl_print_service_health(
+    const ctl *c, const char *service, bool healthy, dsc_health state, const dsc_instance_list *l)
+{
+	size_t we = 0;
+	char   when[32];
+
+	if (c->json) {
+		fputs("{\"service\":", stdout);
+		ctl_json_string(stdout, service);
+		printf(",\"healthy\":%s,\"state\":\"%s\",\"instances\":[",
+		    healthy ? "true" : "false", dsc_health_name(state));
+		for (size_t i = 0; i < l->count; i++) {
+			const dsc_instance *x = &l->items[i];
+			fputs(i > 0 ? ",{\"endpoint\":" : "{\"endpoint\":", stdout);
+			ctl_json_string(stdout, x->endpoint);
+			printf(",\"health\":\"%s\",\"last_check_ms\":%" PRId64 ",\"last_error\":",
+			    dsc_health_name(x->health), x->last_check_ms);
+			ctl_json_string(stdout, x->last_error);
+			fputc('}', stdout);
+		}
+		fputs("]}\n", stdout);
+		return;
+	}
+	ctl_put_clean(stdout, service);
+	printf(": %s\n", dsc_health_name(state));
+	for (size_t i = 0; i < l->count; i++) {
+		size_t e = strlen(l->items[i].endpoint);
+		we       = e > we ? e : we;
+	}
+	for (size_t i = 0; i < l->count; i++) {
+		const dsc_instance *x = &l->items[i];
+		fputs("  ", stdout);
+		put_padded(stdout, x->endpoint, we + 2);
+		/* "2006-01-02T15:04:05.000Z" is 24 columns; "never" is padded to match. */
+		printf(
+		    "%-9s  %-24s  ", dsc_health_name(x->health), format_ms(x->last_check_ms, when));
+		ctl_put_clean(stdout, x->last_error[0] != 0 ? x->last_error : "-");
+		fputc('\n', stdout);
+	}
+}
+
+/*
+ * One event as one line: "TIME TYPE SERVICE ENDPOINT HEALTH", with
+ * "PREVIOUS -> HEALTH" for health changes and " (REASON)" when there is one;
+ * or as one JSON object. Plain output skips SYNC heartbeats.
+ */
+void
+ctl_print_event(const ctl *c, const dsc_event *ev)
+{
+	const dsc_instance *x = &ev->instance;
+	char                when[32];
+
+	if (c->json) {
+		printf("{\"time_ms\":%" PRId64 ",\"type\":\"%s\"", ev->timestamp_ms,
+		    dsc_event_type_name(ev->type));
+		if (ev->type != DSC_EVENT_SYNC) {
+			fputs(",\"service\":", stdout);
+			ctl_json_string(stdout, ev->service);
+			fputs(",\"endpoint\":", stdout);
+			ctl_json_string(stdout, x->endpoint);
+			if (ev->type == DSC_EVENT_HEALTH_CHANGED) {
+				printf(",\"previous\":\"%s\"", dsc_health_name(ev->previous));
+			}
+			printf(",\"health\":\"%s\"", dsc_health_name(x->health));
+		}
+		printf(",\"revision\":%" PRIu64 ",\"reason\":", ev->revision);
+		ctl_json_string(stdout, ev->reason);
+		if (ev->type != DSC_EVENT_SYNC) {
+			fputs(",\"instance\":", stdout);
+			json_instance(stdout, x);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	if (ev->type == DSC_EVENT_SYNC) {
+		return;
+	}
+	printf("%s %s ", format_ms(ev->timestamp_ms, when), dsc_event_type_name(ev->type));
+	ctl_put_clean(stdout, ev->service);
+	fputc(' ', stdout);
+	ctl_put_clean(stdout, x->endpoint);
+	if (ev->type == DSC_EVENT_HEALTH_CHANGED) {
+		printf(" %s ->", dsc_health_name(ev->previous));
+	}
+	printf(" %s", dsc_health_name(x->health));
+	if (ev->reason[0] != 0) {
+		fputs(" (", stdout);
+		ctl_put_clean(stdout, ev->reason);
+		fputc(')', stdout);
+	}
+	fputc('\n', stdout);
+}
+
+/* The distinct names of status that pick() selects, as JSON strings or space-separated. */
+static void
+print_names(const ctl *c, const dsc_wait_status *st, size_t n,
+    bool (*pick)(const ctl *, const dsc_wait_status *))
+{
+	const char *sep = "";
+
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (size_t k = 0; k < i && !dup; k++) {
+			dup = strcmp(st[k].service, st[i].service) == 0;
+		}
+		if (dup || !pick(c, &st[i])) {
+			continue;
+		}
+		fputs(sep, stdout);
+		if (c->json) {
+			ctl_json_string(stdout, st[i].service);
+		} else {
+			ctl_put_clean(stdout, st[i].service);
+		}
+		sep = c->json ? "," : " ";
+	}
+}
+
+static bool
+pick_all(const ctl *c, const dsc_wait_status *s)
+{
+	(void) c, (void) s;
+	return true;
+}
+
+static bool
+pick_missing(const ctl *c, const dsc_wait_status *s)
+{
+	(void) c;
+	return !s->registered;
+}
+
+/* Registered but not healthy; only a reason to wait when waiting for health. */
+static bool
+pick_unhealthy(const ctl *c, const dsc_wait_status *s)
+{
+	return c->wait_mode == DSC_WAIT_HEALTHY && s->registered && !s->healthy;
+}
+
+/* {"ready":...,"missing":[...],"unhealthy":[...]} */
+void
+ctl_print_wait_json(const ctl *c, bool ready, const dsc_wait_status *st, size_t n)
+{
+	printf("{\"ready\":%s,\"missing\":[", ready ? "true" : "false");
+	print_names(c, st, n, pick_missing);
+	fputs("],\"unhealthy\":[", stdout);
+	print_names(c, st, n, pick_unhealthy);
+	fputs("]}\n", stdout);
+}
+
+void
+ctl_print_wait_ready(const ctl *c, const dsc_wait_status *st, size_t n)
+{
+	fputs("ready: ", stdout);
+	print_names(c, st, n, pick_all);
+	fputc('\n', stdout);
+}
+
+void
+ctl_print_list_json(const dsc_instance_list *list)
+{
+	printf("{\"revision\":%" PRIu64 ",\"instances\":[", list->revision);
+	for (size_t i = 0; i < list->count; i++) {
+		fputs(i > 0 ? "," : "", stdout);
+		json_instance(stdout, &list->items[i]);
+	}
+	fputs("]}\n", stdout);
+}

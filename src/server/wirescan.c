@@ -1,0 +1,215 @@
+/*
+ * The wire scan. Its framing rules copy protobuf-c 1.4.1's own scan
+ * (protobuf_c_message_unpack), so that what it calls malformed protobuf-c
+ * refuses too; it is never stricter than protobuf-c on well-formed bytes.
+ */
+#include "server/wirescan.h"
+
+#include <discovery/discovery.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+/* No schema we decode nests this deep; below it a message is walked as opaque bytes. */
+#define DEPTH_MAX 16
+
+/* One walk's state: the result and the path of the field being walked. */
+typedef struct walk {
+	dsi_wirescan *out;
+	uint32_t      top; /* the top-level field being walked */
+	char          path[DSI_WIRESCAN_PATH_MAX];
+} walk;
+
+/* A field key (number and wire type) as protobuf-c reads it; 0 when malformed. */
+static size_t
+read_key(const uint8_t *p, size_t len, uint32_t *tag, unsigned *wire_type)
+{
+	size_t   max   = len > 5 ? 5 : len;
+	uint32_t t     = (uint32_t) (p[0] & 0x7f) >> 3;
+	unsigned shift = 4;
+
+	if ((p[0] & 0xf8) == 0) {
+		return 0; /* field number 0 */
+	}
+	*wire_type = p[0] & 7;
+	if ((p[0] & 0x80) == 0) {
+		*tag = t;
+		return 1;
+	}
+	for (size_t i = 1; i < max; i++) {
+		/* protobuf-c drops the bits of a fifth byte past 32: so do we. */
+		uint32_t bits = shift < 32 ? (uint32_t) (p[i] & 0x7f) << shift : 0;
+		t |= bits;
+		shift += 7;
+		if ((p[i] & 0x80) == 0) {
+			*tag = t;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* The bytes of a varint (at most 10); 0 when it does not end in time. */
+static size_t
+varint_size(const uint8_t *p, size_t len)
+{
+	size_t max = len < 10 ? len : 10;
+	for (size_t i = 0; i < max; i++) {
+		if ((p[i] & 0x80) == 0) {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* A length prefix and its data: the total size, the prefix's in *hdr; 0 when malformed. */
+static size_t
+length_delimited_size(const uint8_t *p, size_t len, size_t *hdr)
+{
+	size_t   max   = len < 5 ? len : 5;
+	uint64_t val   = 0;
+	unsigned shift = 0;
+	size_t   i;
+
+	for (i = 0; i < max; i++) {
+		val |= (uint64_t) (p[i] & 0x7f) << shift;
+		shift += 7;
+		if ((p[i] & 0x80) == 0) {
+			break;
+		}
+	}
+	if (i == max || val > INT_MAX || val > len - (i + 1)) {
+		return 0;
+	}
+	*hdr = i + 1;
+	return *hdr + (size_t) val;
+}
+
+/* Elements in a packed repeated field's n bytes, as protobuf-c will allocate them. */
+static size_t
+packed_count(ProtobufCType type, const uint8_t *p, size_t n)
+{
+	size_t count = 0;
+	switch (type) {
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return n / 4;
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return n / 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return n;
+	default:
+		for (size_t i = 0; i < n; i++) {
+			count += (p[i] & 0x80) == 0;
+		}
+		return count;
+	}
+}
+
+static bool
+packable(const ProtobufCFieldDescriptor *f)
+{
+	return (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) != 0
+	    || (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES
+	        && f->type != PROTOBUF_C_TYPE_MESSAGE);
+}
+
+/* Appends name to the path of length at; returns the new length (truncated to fit). */
+static size_t
+path_push(walk *w, size_t at, const char *name)
+{
+	int n = snprintf(w->path + at, sizeof(w->path) - at, "%s%s", at > 0 ? "." : "", name);
+	if (n < 0) {
+		return at;
+	}
+	size_t end = at + (size_t) n;
+	return end < sizeof(w->path) ? end : sizeof(w->path) - 1;
+}
+
+static void
+note_nul(walk *w, size_t at, const char *name)
+{
+	w->out->nul_top |= w->top < 64 ? UINT64_C(1) << w->top : UINT64_C(1);
+	if (w->out->nul_path[0] == 0) {
+		path_push(w, at, name);
+		memcpy(w->out->nul_path, w->path, sizeof(w->out->nul_path));
+	}
+}
+
+static int
+walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+    size_t at, unsigned depth)
+{
+	while (len > 0) {
+		uint32_t tag;
+		unsigned wire_type;
+		size_t   used = read_key(p, len, &tag, &wire_type);
+		size_t   n, hdr = 0;
+
+		if (used == 0) {
+			return DSC_EPROTO;
+		}
+		p += used;
+		len -= used;
+		switch (wire_type) {
+		case PROTOBUF_C_WIRE_TYPE_VARINT:
+			n = varint_size(p, len);
+			break;
+		case PROTOBUF_C_WIRE_TYPE_64BIT:
+			n = len >= 8 ? 8 : 0;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+			n = length_delimited_size(p, len, &hdr);
+			break;
+		case PROTOBUF_C_WIRE_TYPE_32BIT:
+			n = len >= 4 ? 4 : 0;
+			break;
+		default:
+			n = 0; /* groups: protobuf-c refuses them */
+			break;
+		}
+		if (n == 0) {
+			return DSC_EPROTO;
+		}
+		w->out->fields++;
+		if (depth == 0) {
+			w->top = tag;
+		}
+
+		const ProtobufCFieldDescriptor *f
+		    = protobuf_c_message_descriptor_get_field(desc, tag);
+		bool delimited = wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+		if (f != NULL && f->label == PROTOBUF_C_LABEL_REPEATED) {
+			w->out->repeated += delimited && packable(f)
+			    ? packed_count(f->type, p + hdr, n - hdr)
+			    : 1;
+		}
+		/* A known field with another wire type fails in protobuf-c: not ours to judge. */
+		if (f != NULL && delimited && f->type == PROTOBUF_C_TYPE_STRING
+		    && memchr(p + hdr, 0, n - hdr) != NULL) {
+			note_nul(w, at, f->name);
+		} else if (f != NULL && delimited && f->type == PROTOBUF_C_TYPE_MESSAGE
+		    && depth + 1 < DEPTH_MAX) {
+			int rv = walk_message(w, f->descriptor, p + hdr, n - hdr,
+			    path_push(w, at, f->name), depth + 1);
+			if (rv != 0) {
+				return rv;
+			}
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+dsi_wirescan_run(
+    const ProtobufCMessageDescriptor *desc, const void *buf, size_t len, dsi_wirescan *out)
+{
+	walk w = { .out = out, .top = 0, .path = "" };
+	memset(out, 0, sizeof(*out));
+	return walk_message(&w, desc, buf, len, 0, 0);
+}

@@ -1,0 +1,419 @@
+/*
+ * The writer thread: batching, conflicts, the commit with its revision
+ * reservation, applying to the registry, and the replies after the lock.
+ *
+ * Lock order: apply_mtx, then mtx or the registry's locks (never the reverse).
+ * The disk is only touched with no lock held.
+ */
+#include "server/writer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What one batch has prepared so far, for conflicts and limits. */
+typedef struct planned {
+	const char *service;
+	const char *endpoint; /* NULL: the whole service */
+	bool        creates;
+} planned;
+
+struct dsi_writer {
+	dsi_store     *store; /* the writer thread's alone once started */
+	dsi_registry  *registry;
+	const dsi_log *log;
+	void (*after_batch)(void *);
+	void     *after_batch_arg;
+	pthread_t thread;
+	bool      running;
+	/*
+	 * Held while the revision may move: by the writer while it applies a
+	 * batch (memory only), by a health change between try_reserve and
+	 * release. Whoever holds it checks the revision against ceiling.
+	 */
+	pthread_mutex_t  apply_mtx;
+	pthread_mutex_t  mtx;  /* guards everything below, up to ceiling */
+	pthread_cond_t   work; /* the writer waits here */
+	dsi_write       *head, *tail;
+	bool             stopping;
+	bool             topup;   /* a health change found the headroom low */
+	uint64_t         commits; /* transactions committed */
+	uint64_t         written; /* writes those carried */
+	_Atomic uint64_t ceiling; /* the stored reservation; only the writer moves it */
+	/* The batch being prepared: the writer thread's alone. */
+	planned  items[DSI_STORE_BATCH];
+	size_t   n;
+	uint32_t creates;
+};
+
+#ifndef NDEBUG
+static _Thread_local int locks_held;
+#endif
+
+static void
+lock_apply(dsi_writer *wr)
+{
+	pthread_mutex_lock(&wr->apply_mtx);
+#ifndef NDEBUG
+	locks_held++;
+#endif
+}
+
+static void
+unlock_apply(dsi_writer *wr)
+{
+#ifndef NDEBUG
+	locks_held--;
+#endif
+	pthread_mutex_unlock(&wr->apply_mtx);
+}
+
+int
+dsi_writer_locks_held(void)
+{
+#ifndef NDEBUG
+	return locks_held;
+#else
+	return 0;
+#endif
+}
+
+/* Two writes to the same instance (or one to a whole service) wait for separate batches. */
+static bool
+conflicts(const dsi_writer *wr, const dsi_write *w)
+{
+	for (size_t i = 0; i < wr->n; i++) {
+		const planned *p = &wr->items[i];
+		if (strcmp(p->service, w->service) == 0
+		    && (p->endpoint == NULL || w->endpoint == NULL
+		        || strcmp(p->endpoint, w->endpoint) == 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint32_t
+pending_in(const dsi_writer *wr, const char *service)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < wr->n; i++) {
+		n += wr->items[i].creates && strcmp(wr->items[i].service, service) == 0;
+	}
+	return n;
+}
+
+/* The reservation to store when the revision is rev and a batch takes revs. */
+static uint64_t
+reservation(uint64_t rev, uint64_t revs)
+{
+	uint64_t ahead = revs + DSI_STORE_LOW_WATER;
+	return rev + (ahead > DSI_STORE_RESERVE ? ahead : DSI_STORE_RESERVE);
+}
+
+/*
+ * Stores the batch's SQL and, when the headroom after it would fall below
+ * the low-water mark, a new reservation, in one transaction.
+ */
+static int
+commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
+{
+	uint64_t rev   = dsi_registry_revision(wr->registry);
+	uint64_t c     = atomic_load(&wr->ceiling);
+	bool     topup = c < rev + revs + DSI_STORE_LOW_WATER;
+	uint64_t want  = topup ? reservation(rev, revs) : 0;
+
+	if (!sql && !topup) {
+		return 0;
+	}
+	if (dsi_store_begin(wr->store) == 0) {
+		for (dsi_write *w = batch; w != NULL; w = w->next) {
+			if (w->rv == 0 && w->op != NULL) {
+				dsi_store_write(wr->store, dsi_registry_op_get(w->op));
+			}
+		}
+		if (topup) {
+			dsi_store_set_revision(wr->store, want);
+		}
+	}
+	if (dsi_store_commit(wr->store, want) != 0) {
+		return DSC_EUNAVAILABLE;
+	}
+	if (topup) {
+		atomic_store(&wr->ceiling, want);
+	}
+	pthread_mutex_lock(&wr->mtx);
+	wr->commits++;
+	for (dsi_write *w = batch; sql && w != NULL; w = w->next) {
+		wr->written += w->rv == 0 && w->op != NULL;
+	}
+	pthread_mutex_unlock(&wr->mtx);
+	return 0;
+}
+
+/*
+ * Takes apply_mtx with room for the batch's revisions. Health changes may
+ * have used the headroom since the commit: then a reservation is stored
+ * first, with no lock held.
+ */
+static int
+lock_for_apply(dsi_writer *wr, uint64_t revs)
+{
+	for (;;) {
+		lock_apply(wr);
+		uint64_t rev = dsi_registry_revision(wr->registry);
+		if (rev + revs <= atomic_load(&wr->ceiling)) {
+			return 0;
+		}
+		unlock_apply(wr);
+		if (commit(wr, NULL, revs, false) != 0) {
+			lock_apply(wr);
+			return DSC_EUNAVAILABLE;
+		}
+	}
+}
+
+/* Puts the writes the batch could not take back at the head of the queue, in order. */
+static void
+requeue(dsi_writer *wr, dsi_write *rest)
+{
+	dsi_write *last = rest;
+	while (last->next != NULL) {
+		last = last->next;
+	}
+	pthread_mutex_lock(&wr->mtx);
+	last->next = wr->head;
+	if (wr->head == NULL) {
+		wr->tail = last;
+	}
+	wr->head = rest;
+	pthread_mutex_unlock(&wr->mtx);
+}
+
+/* Prepares, commits, applies and answers one batch (possibly empty: a reservation). */
+static void
+run_batch(dsi_writer *wr, dsi_write *batch)
+{
+	dsi_write *w, *next, **tail = &batch;
+	uint64_t   revs = 0;
+	bool       sql  = false;
+	char       why[400];
+
+	wr->n       = 0;
+	wr->creates = 0;
+	for (w = batch; w != NULL; w = w->next) {
+		if (wr->n == DSI_STORE_BATCH || conflicts(wr, w)) {
+			*tail = NULL;
+			requeue(wr, w);
+			break;
+		}
+		w->op        = NULL;
+		w->rv        = w->prepare(w, pending_in(wr, w->service), wr->creates);
+		bool creates = false;
+		if (w->rv == 0 && w->op != NULL) {
+			const dsi_registry_op_info *op = dsi_registry_op_get(w->op);
+			creates                        = op->creates;
+			revs += op->revisions;
+			sql = sql || op->changes;
+		}
+		wr->items[wr->n++] = (planned) { w->service, w->endpoint, creates };
+		wr->creates += creates;
+		tail = &w->next;
+	}
+
+	int rv = commit(wr, batch, revs, sql);
+	if (rv == 0) {
+		rv = lock_for_apply(wr, revs);
+	} else {
+		lock_apply(wr);
+	}
+	if (rv != 0) {
+		snprintf(why, sizeof(why),
+		    "the change could not be stored (%s) and was not applied; retry later",
+		    dsi_store_error(wr->store));
+		dsi_error(wr->log, "data file %s: %s", dsi_store_path(wr->store),
+		    dsi_store_error(wr->store));
+	}
+	for (w = batch; w != NULL; w = w->next) {
+		w->apply(w, rv != 0 ? rv : w->rv, rv != 0 ? why : NULL);
+	}
+	unlock_apply(wr);
+	for (w = batch; w != NULL; w = next) {
+		next = w->next; /* reply may free w */
+		w->reply(w);
+	}
+	if (wr->after_batch != NULL) {
+		wr->after_batch(wr->after_batch_arg);
+	}
+}
+
+/* At a clean stop: the revision as it is, so that a restart resumes exactly there. */
+static void
+store_exact(dsi_writer *wr)
+{
+	lock_apply(wr);
+	uint64_t rev = dsi_registry_revision(wr->registry);
+	if (rev != atomic_load(&wr->ceiling)) {
+		if (dsi_store_begin(wr->store) != 0 || dsi_store_set_revision(wr->store, rev) != 0
+		    || dsi_store_commit(wr->store, rev) != 0) {
+			dsi_store_rollback(wr->store);
+			dsi_warn(wr->log, "data file %s: the last revision was not stored (%s)",
+			    dsi_store_path(wr->store), dsi_store_error(wr->store));
+		} else {
+			atomic_store(
+			    &wr->ceiling, rev); /* no headroom is left: nothing moves now */
+		}
+	}
+	unlock_apply(wr);
+}
+
+static void *
+writer_main(void *arg)
+{
+	dsi_writer *wr = arg;
+
+	pthread_mutex_lock(&wr->mtx);
+	for (;;) {
+		while (wr->head == NULL && !wr->topup && !wr->stopping) {
+			pthread_cond_wait(&wr->work, &wr->mtx);
+		}
+		if (wr->head == NULL && !wr->topup) {
+			break; /* stopping, and nothing is left */
+		}
+		dsi_write *batch = wr->head;
+		wr->head = wr->tail = NULL;
+		wr->topup           = false;
+		pthread_mutex_unlock(&wr->mtx);
+		run_batch(wr, batch);
+		pthread_mutex_lock(&wr->mtx);
+	}
+	pthread_mutex_unlock(&wr->mtx);
+	store_exact(wr);
+	return NULL;
+}
+
+int
+dsi_writer_start(dsi_writer **out, dsi_store *s, dsi_registry *r, const dsi_log *log,
+    void (*after_batch)(void *), void *arg)
+{
+	dsi_writer *wr = calloc(1, sizeof(*wr));
+	if (wr == NULL) {
+		return DSC_ENOMEM;
+	}
+	wr->store           = s;
+	wr->registry        = r;
+	wr->log             = log;
+	wr->after_batch     = after_batch;
+	wr->after_batch_arg = arg;
+	wr->topup           = true; /* headroom before the first health change needs it */
+	atomic_init(&wr->ceiling, dsi_store_revision(s));
+	pthread_mutex_init(&wr->apply_mtx, NULL);
+	pthread_mutex_init(&wr->mtx, NULL);
+	pthread_cond_init(&wr->work, NULL);
+	if (pthread_create(&wr->thread, NULL, writer_main, wr) != 0) {
+		dsi_writer_destroy(wr);
+		return DSC_ENOMEM;
+	}
+	wr->running = true;
+	*out        = wr;
+	return 0;
+}
+
+void
+dsi_writer_submit(dsi_writer *wr, dsi_write *w)
+{
+	w->next = NULL;
+	w->op   = NULL;
+	pthread_mutex_lock(&wr->mtx);
+	if (!wr->running || wr->stopping) {
+		pthread_mutex_unlock(&wr->mtx);
+		w->apply(w, DSC_EUNAVAILABLE, "the server is shutting down");
+		w->reply(w);
+		return;
+	}
+	if (wr->tail != NULL) {
+		wr->tail->next = w;
+	} else {
+		wr->head = w;
+	}
+	wr->tail = w;
+	pthread_cond_signal(&wr->work);
+	pthread_mutex_unlock(&wr->mtx);
+}
+
+static void
+ask_topup(dsi_writer *wr)
+{
+	pthread_mutex_lock(&wr->mtx);
+	if (!wr->topup && !wr->stopping) {
+		wr->topup = true;
+		pthread_cond_signal(&wr->work);
+	}
+	pthread_mutex_unlock(&wr->mtx);
+}
+
+int
+dsi_writer_try_reserve(dsi_writer *wr)
+{
+	lock_apply(wr);
+	uint64_t rev = dsi_registry_revision(wr->registry);
+	uint64_t c   = atomic_load(&wr->ceiling);
+	if (rev + 1 <= c) {
+		if (c - rev < DSI_STORE_LOW_WATER) {
+			ask_topup(wr); /* mtx alone: the writer never holds it across the disk */
+		}
+		return 0; /* held until dsi_writer_release */
+	}
+	unlock_apply(wr);
+	ask_topup(wr);
+	return DSC_EUNAVAILABLE;
+}
+
+void
+dsi_writer_release(dsi_writer *wr)
+{
+	unlock_apply(wr);
+}
+
+void
+dsi_writer_stats(dsi_writer *wr, uint64_t *commits, uint64_t *writes)
+{
+	pthread_mutex_lock(&wr->mtx);
+	*commits = wr->commits;
+	*writes  = wr->written;
+	pthread_mutex_unlock(&wr->mtx);
+}
+
+void
+dsi_writer_stop(dsi_writer *wr)
+{
+	if (wr == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&wr->mtx);
+	bool join    = wr->running && !wr->stopping;
+	wr->stopping = true;
+	pthread_cond_broadcast(&wr->work);
+	pthread_mutex_unlock(&wr->mtx);
+	if (join) {
+		pthread_join(wr->thread, NULL);
+	}
+	pthread_mutex_lock(&wr->mtx);
+	wr->running = false;
+	pthread_mutex_unlock(&wr->mtx);
+}
+
+void
+dsi_writer_destroy(dsi_writer *wr)
+{
+	if (wr == NULL) {
+		return;
+	}
+	dsi_writer_stop(wr);
+	pthread_cond_destroy(&wr->work);
+	pthread_mutex_destroy(&wr->mtx);
+	pthread_mutex_destroy(&wr->apply_mtx);
+	free(wr);
+}

@@ -1,0 +1,93 @@
+/*
+ * The writer thread: the one path by which registrations and removals
+ * reach the data file and then the registry.
+ *
+ * Writes queue here from any thread. The writer takes what is queued as
+ * one batch (no two writes to the same instance in one batch), prepares
+ * each write's registry change once (dsi_registry_prepare_*), stores the
+ * batch's SQL and, when the headroom is low, a new revision reservation in
+ * one transaction (group commit), then, under the apply mutex, commits the
+ * prepared changes to the registry, and answers every write after
+ * releasing it. A commit that fails changes nothing in memory, so the file
+ * and the registry never diverge.
+ *
+ * Health changes happen outside the writer (the checker) and take
+ * revisions from the headroom with dsi_writer_try_reserve, which never
+ * waits for the disk.
+ */
+#ifndef DSI_WRITER_H
+#define DSI_WRITER_H
+
+#include <stdint.h>
+
+#include "common/log.h"
+#include "server/registry.h"
+#include "server/store.h"
+
+typedef struct dsi_writer dsi_writer;
+typedef struct dsi_write  dsi_write;
+
+/*
+ * One write waiting for the writer thread; the submitter owns it until
+ * reply runs (reply may free it).
+ */
+struct dsi_write {
+	const char *service;
+	const char *endpoint; /* NULL: the whole service */
+	/*
+	 * On the writer thread, before the commit: decides the write, setting
+	 * op to the prepared change (or leaving it NULL: nothing to store),
+	 * or returns an error. pending_* are instances the batch creates
+	 * before this write; the limits count them.
+	 */
+	int (*prepare)(dsi_write *w, uint32_t pending_service, uint32_t pending_total);
+	/*
+	 * After the commit, under the apply mutex: with rv 0 commits op to
+	 * the registry; otherwise frees op and keeps the error (why: the
+	 * commit's reason, NULL for the prepare's own error). Memory only.
+	 */
+	void (*apply)(dsi_write *w, int rv, const char *why);
+	/* Then, with no lock of the writer's held: answers. May free w. */
+	void (*reply)(dsi_write *w);
+	dsi_registry_op *op;
+	int              rv; /* prepare's result */
+	dsi_write       *next;
+};
+
+/*
+ * Starts the writer thread on s and r; after_batch (may be NULL) runs on
+ * it after each batch has been answered, outside every lock.
+ */
+int dsi_writer_start(dsi_writer **out, dsi_store *s, dsi_registry *r, const dsi_log *log,
+    void (*after_batch)(void *), void *arg);
+
+/* Queues w; or, once stopping, answers it at once with DSC_EUNAVAILABLE. */
+void dsi_writer_submit(dsi_writer *wr, dsi_write *w);
+
+/*
+ * For a change made outside the writer (health): returns 0 holding the
+ * right to take one revision until dsi_writer_release, or DSC_EUNAVAILABLE
+ * at once when the stored reservation has no headroom left (the writer is
+ * asked for more; try again on a later round). Never waits for the disk:
+ * at most for the writer applying a batch in memory.
+ */
+int  dsi_writer_try_reserve(dsi_writer *wr);
+void dsi_writer_release(dsi_writer *wr);
+
+/* Transactions committed, and the writes they carried: their ratio is the batching. */
+void dsi_writer_stats(dsi_writer *wr, uint64_t *commits, uint64_t *writes);
+
+/*
+ * Answers what is queued, stores the exact revision (so that a restart
+ * resumes at it), then stops the thread. Idempotent.
+ */
+void dsi_writer_stop(dsi_writer *wr);
+void dsi_writer_destroy(dsi_writer *wr);
+
+/*
+ * Debug builds: how many of the writer's locks this thread holds, so that
+ * code which must run without them (a reply) can assert it. 0 with NDEBUG.
+ */
+int dsi_writer_locks_held(void);
+
+#endif
