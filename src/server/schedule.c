@@ -68,10 +68,10 @@ set_period(dsi_sched *s, dsi_sched_item *it, int64_t period_ms)
 }
 
 bool
-dsi_sched_queue(dsi_sched *s, dsi_sched_item *it, bool ttl, int64_t at)
+dsi_sched_queue(dsi_sched *s, dsi_sched_item *it, bool timer, int64_t at)
 {
 	dsi_dueheap_remove(&s->heap[it->lane], &it->due);
-	if (ttl) {
+	if (timer) {
 		it->lane = DSI_LANE_TIMERS;
 		set_period(s, it, 0);
 	} else {

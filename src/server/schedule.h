@@ -2,8 +2,9 @@
  * When each health check runs: the checker's schedule, apart from curl and
  * the registry. Queues on due time (server/dueheap.h):
  *
- *   timers   TTL expiry looks, and (a queue of their own) --deregister-after
- *            looks; they need no check slot and never wait behind checks.
+ *   timers   TTL expiry looks, results waiting for the store, and (a queue
+ *            of their own) --deregister-after looks; they need no check
+ *            slot and never wait behind checks.
  *   checks   polled targets whose last check did not time out.
  *   suspect  polled targets whose last check timed out; they may hold at
  *            most half the slots (at least one), so the rest stay free for
@@ -71,11 +72,12 @@ void dsi_sched_free(dsi_sched *s);
 void dsi_sched_item_init(dsi_sched_item *it);
 
 /*
- * (Re)queues the item's next look at time at: on the timers for a TTL
- * target (ttl true), else in its check lane. false: out of memory, the
+ * (Re)queues the item's next look at time at: on the timers when it needs
+ * no check (timer true: a TTL look, a deferred result), else in its check
+ * lane. false: out of memory, the
  * item is in no queue.
  */
-bool dsi_sched_queue(dsi_sched *s, dsi_sched_item *it, bool ttl, int64_t at);
+bool dsi_sched_queue(dsi_sched *s, dsi_sched_item *it, bool timer, int64_t at);
 
 /* (Re)queues the item's next --deregister-after look at time at (false: out of memory). */
 bool dsi_sched_reap_at(dsi_sched *s, dsi_sched_item *it, int64_t at);
