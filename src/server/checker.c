@@ -1,9 +1,12 @@
 /*
  * Health checker. The thread owns every target (a hash table for lookup,
- * a min-heap on due time) and one curl multi handle; other threads only
+ * its schedule on due time) and one curl multi handle; other threads only
  * append to its inbox and wake it with curl_multi_wakeup. A check's
  * timeout runs from the moment it is handed to curl, and at most
- * max_inflight run at once, so hung endpoints cannot delay the others.
+ * max_inflight run at once; server/schedule.h keeps TTL expiry and
+ * --deregister-after off the check slots and hung targets off most of
+ * them (docs/health.md). A check this server could not run (no
+ * descriptor, no memory) is no verdict: the target's health stands.
  */
 #include "server/checker.h"
 
@@ -18,41 +21,16 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
-#include "server/dueheap.h"
+#include "server/inbox.h"
 #include "server/probe.h"
+#include "server/schedule.h"
+#include "server/targets.h"
 
-#define DEFER_MS 20 /* a result the store has no revision for yet is retried this soon */
+#define LOCAL_LOG_MS    10000 /* at most one line this often about checks not run */
+#define OVERLOAD_LOG_MS 60000 /* at most one overload warning this often */
+#define DEFER_MS        20    /* a result the store has no revision for yet is retried this soon */
 
-/* One checked instance, owned by the checker thread. */
-typedef struct target {
-	struct target *hnext;
-	char          *service;
-	char          *endpoint;
-	char          *url;
-	uint32_t       ttl_ms;
-	dsc_health     state; /* as last sent to the registry */
-	int            ok_run;
-	int            fail_run;
-	dsi_due        due;      /* monotonic ms; in the heap while waiting for its turn */
-	CURL          *easy;     /* while a check runs */
-	dsi_probe      probe;    /* the check's own state (connect_only stays) */
-	bool           gone;     /* removed while its check ran: freed when it ends */
-	bool           spread;   /* the first reschedule has been randomized */
-	bool           deferred; /* a result waits for the store's headroom */
-	bool           deferred_ok;
-	char           deferred_reason[128];
-} target;
-
-/* A registry change waiting for the thread. */
-typedef struct op {
-	struct op *next;
-	bool       remove;
-	char      *service;
-	char      *endpoint;
-	char      *health_path;
-	uint32_t   ttl_ms;
-	dsc_health health;
-} op;
+typedef dsi_target target; /* server/targets.h */
 
 struct dsi_checker {
 	dsi_checker_options o;
@@ -63,17 +41,15 @@ struct dsi_checker {
 	pthread_t           thread;
 	bool                started;
 
-	pthread_mutex_t mtx; /* guards the inbox and stop */
-	op             *in_head, *in_tail;
-	bool            stop;
+	dsi_inbox inbox; /* registry changes and stop, from any thread */
 
 	/* Below: the checker thread's alone. */
-	target    **buckets;
-	size_t      nbuckets;
-	size_t      ntargets;
-	dsi_dueheap heap;
-	int         inflight;
-	uint64_t    rng;
+	dsi_targets targets;
+	dsi_sched   sched;
+	int64_t     local_logged_ms; /* when checks not run were last logged; 0: never */
+	int64_t     overload_logged_ms;
+
+	uint64_t local_errors; /* checks not run for our own reasons; atomic, any thread reads */
 };
 
 /* ---- pure helpers ---- */
@@ -100,102 +76,44 @@ dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int 
 	return state;
 }
 
-/* ---- the heap, on due time ---- */
+/* ---- the schedule, on due time ---- */
 
 static target *
-due_target(dsi_due *d)
+target_of(dsi_sched_item *it)
 {
-	return d != NULL ? (target *) (void *) ((char *) d - offsetof(target, due)) : NULL;
+	return (target *) (void *) ((char *) it - offsetof(target, s));
 }
 
+/* Its next check, or TTL look, or deferred result, at due: only checks need a slot. */
 static void
 schedule(dsi_checker *c, target *t, int64_t due)
 {
-	dsi_dueheap_remove(&c->heap, &t->due);
-	if (!dsi_dueheap_push(&c->heap, &t->due, due)) {
+	if (!dsi_sched_queue(&c->sched, &t->s, t->ttl_ms > 0 || t->deferred, due)) {
 		dsi_error(
 		    c->log, "out of memory: %s %s is no longer checked", t->service, t->endpoint);
 	}
 }
 
-/* ---- targets ---- */
-
-static uint64_t
-key_hash(const char *svc, const char *ep)
+/* Its next --deregister-after look, after ms: that needs no check slot either. */
+static void
+schedule_reap(dsi_checker *c, target *t, int64_t ms)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = svc; *p; p++) {
-		h = (h ^ (unsigned char) *p) * 1099511628211ull;
+	if (c->o.deregister_after_ms > 0 && t->ttl_ms == 0
+	    && !dsi_sched_reap_at(&c->sched, &t->s, dsi_monotonic_ms() + (ms > 0 ? ms : 1))) {
+		dsi_error(c->log, "out of memory: %s is not removed when unhealthy", t->service);
 	}
-	h = (h ^ '\n') * 1099511628211ull;
-	for (const char *p = ep; *p; p++) {
-		h = (h ^ (unsigned char) *p) * 1099511628211ull;
-	}
-	return h;
 }
+
+/* ---- targets ---- */
 
 static target **
 target_slot(dsi_checker *c, const char *svc, const char *ep)
 {
-	target **pp = &c->buckets[key_hash(svc, ep) & (c->nbuckets - 1)];
-	while (
-	    *pp != NULL && (strcmp((*pp)->service, svc) != 0 || strcmp((*pp)->endpoint, ep) != 0)) {
-		pp = &(*pp)->hnext;
-	}
-	return pp;
+	return dsi_targets_slot(&c->targets, svc, ep);
 }
 
 static void
-target_free(target *t)
-{
-	dsi_probe_clear(&t->probe);
-	free(t->service);
-	free(t->endpoint);
-	free(t->url);
-	free(t);
-}
-
-static void
-grow_buckets(dsi_checker *c)
-{
-	size_t   nb = c->nbuckets * 2;
-	target **b  = calloc(nb, sizeof(*b));
-	if (b == NULL) {
-		return;
-	}
-	for (size_t i = 0; i < c->nbuckets; i++) {
-		for (target *t = c->buckets[i], *next; t != NULL; t = next) {
-			next     = t->hnext;
-			size_t j = key_hash(t->service, t->endpoint) & (nb - 1);
-			t->hnext = b[j];
-			b[j]     = t;
-		}
-	}
-	free(c->buckets);
-	c->buckets  = b;
-	c->nbuckets = nb;
-}
-
-static uint64_t
-rand_next(dsi_checker *c)
-{
-	c->rng ^= c->rng << 13;
-	c->rng ^= c->rng >> 7;
-	c->rng ^= c->rng << 17;
-	return c->rng;
-}
-
-/* A delay of interval * [lo, hi) percent, so checks do not fire in lockstep. */
-static int64_t
-jittered(dsi_checker *c, int lo_pct, int hi_pct)
-{
-	int64_t span = (int64_t) c->o.interval_ms * (hi_pct - lo_pct) / 100;
-	int64_t off  = span > 0 ? (int64_t) (rand_next(c) % (uint64_t) span) : 0;
-	return (int64_t) c->o.interval_ms * lo_pct / 100 + off;
-}
-
-static void
-apply_upsert(dsi_checker *c, op *o, int64_t now)
+apply_upsert(dsi_checker *c, dsi_inbox_op *o, int64_t now)
 {
 	char     url[DSI_CHECK_URL_MAX];
 	bool     connect_only = false;
@@ -207,20 +125,11 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 		return;
 	}
 	if (t == NULL) {
-		if ((t = calloc(1, sizeof(*t))) == NULL || (t->service = strdup(o->service)) == NULL
-		    || (t->endpoint = strdup(o->endpoint)) == NULL) {
-			if (t != NULL) {
-				target_free(t);
-			}
+		if ((t = dsi_targets_insert(&c->targets, pp, o->service, o->endpoint)) == NULL) {
 			dsi_error(c->log, "out of memory: %s is not checked", o->service);
 			return;
 		}
-		t->due.idx = DSI_DUE_NONE;
-		t->state   = o->health;
-		*pp        = t;
-		if (++c->ntargets > c->nbuckets) {
-			grow_buckets(c);
-		}
+		t->state = o->health;
 	}
 	char *nu = strdup(url);
 	if (nu != NULL) {
@@ -233,71 +142,36 @@ apply_upsert(dsi_checker *c, op *o, int64_t now)
 	if (t->easy != NULL) {
 		return; /* rescheduled when the running check ends */
 	}
-	if (t->due.idx == DSI_DUE_NONE || was_ttl != (t->ttl_ms > 0)) {
+	if (t->s.due.idx == DSI_DUE_NONE || was_ttl != (t->ttl_ms > 0)) {
 		/* New, or switched between polled and TTL: polled ones are checked at once. */
 		schedule(c, t, t->ttl_ms > 0 ? now + t->ttl_ms : now);
+	}
+	if (t->state == DSC_HEALTH_UNHEALTHY && !dsi_sched_reap_queued(&t->s)) {
+		schedule_reap(c, t, c->o.interval_ms); /* UNHEALTHY already, say after a restart */
 	}
 }
 
 static void
-apply_remove(dsi_checker *c, op *o)
+apply_remove(dsi_checker *c, dsi_inbox_op *o)
 {
 	target **pp = target_slot(c, o->service, o->endpoint);
 	target  *t  = *pp;
 	if (t == NULL) {
 		return;
 	}
-	*pp = t->hnext;
-	c->ntargets--;
-	dsi_dueheap_remove(&c->heap, &t->due);
+	dsi_targets_unlink(&c->targets, pp);
+	dsi_sched_forget(&c->sched, &t->s);
 	if (t->easy != NULL) {
 		t->gone = true; /* freed when its check ends */
 	} else {
-		target_free(t);
+		dsi_target_free(t);
 	}
-}
-
-static void
-op_free(op *o)
-{
-	free(o->service);
-	free(o->endpoint);
-	free(o->health_path);
-	free(o);
 }
 
 void
 dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 {
-	bool remove = ch->type == DISCOVERY__V1__EVENT_TYPE__EVENT_DEREGISTERED;
-	if ((ch->type != DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED
-	        && ch->type != DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED && !remove)
-	    || ch->instance == NULL) {
-		return; /* health changes come from the checker itself, or from heartbeats */
-	}
-	op *o = calloc(1, sizeof(*o));
-	if (o == NULL || (o->service = strdup(ch->service)) == NULL
-	    || (o->endpoint = strdup(ch->instance->endpoint)) == NULL
-	    || (o->health_path = strdup(ch->instance->health_path)) == NULL) {
-		if (o != NULL) {
-			op_free(o);
-		}
-		return;
-	}
-	o->remove = remove;
-	o->ttl_ms = ch->instance->ttl_ms;
-	o->health = (dsc_health) ch->instance->health;
-	pthread_mutex_lock(&c->mtx);
-	/* The thread takes the whole inbox at once: only the first op needs to wake it. */
-	bool wake = c->in_head == NULL;
-	if (c->in_tail != NULL) {
-		c->in_tail->next = o;
-	} else {
-		c->in_head = o;
-	}
-	c->in_tail = o;
-	pthread_mutex_unlock(&c->mtx);
-	if (wake) {
+	if (dsi_inbox_post(&c->inbox, ch)) {
 		curl_multi_wakeup(c->multi);
 	}
 }
@@ -359,24 +233,63 @@ reap(dsi_checker *c, target *t)
 	}
 }
 
+/*
+ * A check this server could not run: no verdict, so the health and the run
+ * counters stand. Counted, logged now and then, and tried again in one
+ * interval.
+ */
+static void
+not_judged(dsi_checker *c, target *t, const char *reason)
+{
+	char     esc[96];
+	int64_t  now  = dsi_monotonic_ms();
+	uint64_t n    = __atomic_add_fetch(&c->local_errors, 1, __ATOMIC_RELAXED);
+	t->not_judged = true;
+	if (c->local_logged_ms == 0 || now - c->local_logged_ms >= LOCAL_LOG_MS) {
+		c->local_logged_ms = now;
+		dsi_warn(c->log,
+		    "health check of %s %s not run: %s; the server's own problem, not the "
+		    "target's: its health stays %s (%llu checks not run so far)",
+		    t->service, dsi_text_escape(t->endpoint, esc, sizeof(esc)), reason,
+		    dsi_health_name(t->state), (unsigned long long) n);
+	}
+	int64_t delay
+	    = dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, t->state == DSC_HEALTH_UNHEALTHY);
+	schedule(c, t, now + delay);
+}
+
 static void
 start_check(dsi_checker *c, target *t)
 {
 	CURL *e = dsi_probe_start(&t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, t);
 	if (e == NULL) {
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
+		not_judged(c, t, "curl has no memory for a transfer");
 		return;
 	}
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
-		schedule(c, t, dsi_monotonic_ms() + c->o.interval_ms);
+		not_judged(c, t, "curl could not start the transfer");
 		return;
 	}
 	t->easy = e;
-	c->inflight++;
 }
 
-static void recorded(dsi_checker *c, target *t, bool ok, const char *reason);
+/* After a verdict: the next check (backed off if it keeps timing out), and the reap look. */
+static void
+rescheduled(dsi_checker *c, target *t, dsi_probe_verdict v, dsc_health prev)
+{
+	bool    down  = t->state == DSC_HEALTH_UNHEALTHY;
+	int64_t delay = dsi_sched_done(&c->sched, &t->s,
+	    v == DSI_PROBE_TIMED_OUT ? DSI_SCHED_TIMED_OUT : DSI_SCHED_ANSWERED, down);
+	if (*target_slot(c, t->service, t->endpoint) == t) {
+		schedule(c, t, dsi_monotonic_ms() + delay);
+		if (down && prev != DSC_HEALTH_UNHEALTHY) {
+			schedule_reap(c, t, c->o.deregister_after_ms);
+		}
+	}
+}
+
+static void recorded(dsi_checker *c, target *t, dsi_probe_verdict v, const char *reason);
 
 static void
 finish_check(dsi_checker *c, CURL *e, CURLcode res)
@@ -390,34 +303,73 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 	curl_multi_remove_handle(c->multi, e);
 	curl_easy_cleanup(e);
 	t->easy = NULL;
-	c->inflight--;
 	if (t->gone) {
-		target_free(t);
+		dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, false); /* frees the slot */
+		dsi_target_free(t);
 		return;
 	}
-	bool ok = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
-	recorded(c, t, ok, reason);
+	dsi_probe_ended(&t->probe, res);
+	dsi_probe_verdict v
+	    = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
+	if (v == DSI_PROBE_LOCAL_ERROR) {
+		not_judged(c, t, reason);
+		return;
+	}
+	t->not_judged = false;
+	recorded(c, t, v, reason);
 }
 
-/* Records a result (or defers it), then schedules the next check. */
+/*
+ * Records a verdict, or defers it (the store has no revision for it yet:
+ * the slot is freed and the result retried on a timer), then schedules
+ * what follows.
+ */
 static void
-recorded(dsi_checker *c, target *t, bool ok, const char *reason)
+recorded(dsi_checker *c, target *t, dsi_probe_verdict v, const char *reason)
 {
-	t->deferred = !record(c, t, ok, reason);
+	dsc_health prev = t->state;
+	t->deferred     = !record(c, t, v == DSI_PROBE_OK, reason);
 	if (t->deferred) {
-		t->deferred_ok = ok;
+		t->deferred_verdict = v;
 		snprintf(t->deferred_reason, sizeof(t->deferred_reason), "%s", reason);
+		dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, false);
 		schedule(c, t, dsi_monotonic_ms() + DEFER_MS);
 		return;
 	}
 	if (t->state == DSC_HEALTH_UNHEALTHY) {
 		reap(c, t);
 	}
-	/* The first reschedule spreads a burst of registrations over the interval. */
-	int64_t delay = t->spread ? jittered(c, 90, 110) : jittered(c, 50, 150);
-	t->spread     = true;
-	if (*target_slot(c, t->service, t->endpoint) == t) {
-		schedule(c, t, dsi_monotonic_ms() + (delay > 0 ? delay : 1));
+	rescheduled(c, t, v, prev);
+}
+
+/*
+ * The --deregister-after look of an UNHEALTHY polled target, on its own
+ * timer. While its checks cannot run (our problem) it is not removed: the
+ * last verdict may be stale.
+ */
+static void
+visit_reap(dsi_checker *c, target *t)
+{
+	if (t->ttl_ms > 0 || t->state != DSC_HEALTH_UNHEALTHY) {
+		return; /* healed; TTL targets are reaped on their TTL looks */
+	}
+	if (!t->not_judged) {
+		reap(c, t);
+	}
+	int step = c->o.interval_ms < c->o.deregister_after_ms ? c->o.interval_ms
+	                                                       : c->o.deregister_after_ms;
+	schedule_reap(c, t, step); /* until it is gone or heals */
+}
+
+/* At most once a minute: checks wait for slots, and more are due than the slots can take. */
+static void
+warn_overload(dsi_checker *c, int64_t now)
+{
+	char text[400];
+	if ((c->overload_logged_ms == 0 || now - c->overload_logged_ms >= OVERLOAD_LOG_MS)
+	    && dsi_sched_overloaded(&c->sched, now)) {
+		c->overload_logged_ms = now;
+		dsi_warn(c->log, "%s", dsi_sched_overload_text(&c->sched, text, sizeof(text)));
 	}
 }
 
@@ -447,20 +399,14 @@ visit_ttl(dsi_checker *c, target *t)
 static void
 drop_targets(dsi_checker *c)
 {
-	for (size_t i = 0; c->buckets != NULL && i < c->nbuckets; i++) {
-		for (target *t = c->buckets[i], *next; t != NULL; t = next) {
-			next = t->hnext;
-			if (t->easy != NULL) {
-				curl_multi_remove_handle(c->multi, t->easy);
-				curl_easy_cleanup(t->easy);
-			}
-			target_free(t);
+	for (target *t; (t = dsi_targets_pop(&c->targets)) != NULL;) {
+		if (t->easy != NULL) {
+			curl_multi_remove_handle(c->multi, t->easy);
+			curl_easy_cleanup(t->easy);
 		}
-		c->buckets[i] = NULL;
+		dsi_target_free(t);
 	}
-	dsi_dueheap_free(&c->heap);
-	c->ntargets = 0;
-	c->inflight = 0;
+	dsi_sched_free(&c->sched);
 }
 
 static void *
@@ -469,40 +415,42 @@ checker_main(void *arg)
 	dsi_checker *c = arg;
 
 	for (;;) {
-		pthread_mutex_lock(&c->mtx);
-		op  *ops   = c->in_head;
-		bool stop  = c->stop;
-		c->in_head = c->in_tail = NULL;
-		pthread_mutex_unlock(&c->mtx);
+		bool          stop;
+		dsi_inbox_op *ops = dsi_inbox_take(&c->inbox, &stop);
 
 		int64_t now = dsi_monotonic_ms();
 		while (ops != NULL) {
-			op *next = ops->next;
+			dsi_inbox_op *next = ops->next;
 			if (ops->remove) {
 				apply_remove(c, ops);
 			} else {
 				apply_upsert(c, ops, now);
 			}
-			op_free(ops);
+			dsi_inbox_op_free(ops);
 			ops = next;
 		}
 		if (stop) {
 			break;
 		}
-		target *t;
-		while ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL && t->due.at <= now
-		    && (c->inflight < c->o.max_inflight || t->ttl_ms > 0 || t->deferred)) {
-			dsi_dueheap_remove(&c->heap, &t->due);
-			if (t->deferred) {
+		/* Timers first, and whatever the slots: they never wait behind checks. */
+		dsi_sched_item *it;
+		bool            reap_look;
+		while ((it = dsi_sched_next_timer(&c->sched, now, &reap_look)) != NULL) {
+			target *t = target_of(it);
+			if (reap_look) {
+				visit_reap(c, t);
+			} else if (t->deferred) {
 				char reason[sizeof(t->deferred_reason)];
 				memcpy(reason, t->deferred_reason, sizeof(reason));
-				recorded(c, t, t->deferred_ok, reason);
-			} else if (t->ttl_ms > 0) {
-				visit_ttl(c, t);
+				recorded(c, t, t->deferred_verdict, reason);
 			} else {
-				start_check(c, t);
+				visit_ttl(c, t);
 			}
 		}
+		while ((it = dsi_sched_next_check(&c->sched, now)) != NULL) {
+			start_check(c, target_of(it));
+		}
+		warn_overload(c, now);
 		int running;
 		curl_multi_perform(c->multi, &running);
 		CURLMsg *m;
@@ -516,13 +464,8 @@ checker_main(void *arg)
 			c->o.after_change(
 			    c->o.after_change_arg); /* publish what this round changed */
 		}
-		long wait = 1000;
-		if ((t = due_target(dsi_dueheap_top(&c->heap))) != NULL
-		    && c->inflight < c->o.max_inflight) {
-			int64_t d = t->due.at - dsi_monotonic_ms();
-			wait      = d < 0 ? 0 : (d < wait ? (long) d : wait);
-		}
-		long ct = -1;
+		long wait = (long) dsi_sched_wait_ms(&c->sched, dsi_monotonic_ms(), 1000);
+		long ct   = -1;
 		curl_multi_timeout(c->multi, &ct);
 		if (ct >= 0 && ct < wait) {
 			wait = ct;
@@ -547,16 +490,13 @@ dsi_checker_create(
 	c->o        = *o;
 	c->registry = r;
 	c->log      = log;
-	c->nbuckets = 64;
-	c->rng      = (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c;
-	if (c->rng == 0) {
-		c->rng = 88172645463325252ull;
-	}
-	pthread_mutex_init(&c->mtx, NULL);
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	c->multi   = curl_multi_init();
-	c->share   = curl_share_init();
-	if (c->buckets == NULL || c->multi == NULL || c->share == NULL) {
+	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
+	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
+	dsi_inbox_init(&c->inbox);
+	int rv   = dsi_targets_init(&c->targets);
+	c->multi = curl_multi_init();
+	c->share = curl_share_init();
+	if (rv != 0 || c->multi == NULL || c->share == NULL) {
 		dsi_checker_destroy(c);
 		return DSC_ENOMEM;
 	}
@@ -568,6 +508,12 @@ dsi_checker_create(
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	*out = c;
 	return 0;
+}
+
+uint64_t
+dsi_checker_local_errors(dsi_checker *c)
+{
+	return __atomic_load_n(&c->local_errors, __ATOMIC_RELAXED);
 }
 
 int
@@ -586,9 +532,7 @@ dsi_checker_stop(dsi_checker *c)
 	if (c == NULL || !c->started) {
 		return;
 	}
-	pthread_mutex_lock(&c->mtx);
-	c->stop = true;
-	pthread_mutex_unlock(&c->mtx);
+	dsi_inbox_stop(&c->inbox);
 	curl_multi_wakeup(c->multi);
 	pthread_join(c->thread, NULL);
 	c->started = false;
@@ -602,19 +546,14 @@ dsi_checker_destroy(dsi_checker *c)
 	}
 	dsi_checker_stop(c);
 	drop_targets(c);
-	while (c->in_head != NULL) {
-		op *next = c->in_head->next;
-		op_free(c->in_head);
-		c->in_head = next;
-	}
 	if (c->multi != NULL) {
 		curl_multi_cleanup(c->multi);
 	}
 	if (c->share != NULL) {
 		curl_share_cleanup(c->share);
 	}
-	free(c->buckets);
-	dsi_dueheap_free(&c->heap);
-	pthread_mutex_destroy(&c->mtx);
+	dsi_targets_free(&c->targets);
+	dsi_sched_free(&c->sched);
+	dsi_inbox_destroy(&c->inbox);
 	free(c);
 }

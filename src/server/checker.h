@@ -50,6 +50,9 @@ void dsi_checker_notify(dsi_checker *c, const dsi_change *ch);
 
 int dsi_checker_start(dsi_checker *c);
 
+/* Checks not run for a reason of this server's own (no descriptor, no memory); any thread. */
+uint64_t dsi_checker_local_errors(dsi_checker *c);
+
 /* Stops promptly, even with hung checks in flight. Idempotent. */
 void dsi_checker_stop(dsi_checker *c);
 void dsi_checker_destroy(dsi_checker *c);

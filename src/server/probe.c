@@ -6,12 +6,14 @@
 #include "server/probe.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <discovery/discovery.h>
 
@@ -102,7 +104,11 @@ open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 		p->refused = strdup(why);
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype, a->protocol);
+	curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+	if (fd == CURL_SOCKET_BAD && dsi_probe_errno_is_local(errno)) {
+		p->local_errno = errno; /* ours, not the target's: see dsi_probe_result */
+	}
+	return fd;
 }
 
 static size_t
@@ -126,9 +132,10 @@ dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
 	if (e == NULL) {
 		return NULL;
 	}
-	p->body   = 0;
-	p->capped = false;
-	p->policy = policy;
+	p->body        = 0;
+	p->capped      = false;
+	p->policy      = policy;
+	p->local_errno = 0;
 	free(p->refused);
 	p->refused = NULL;
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -154,24 +161,53 @@ dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
 }
 
 bool
+dsi_probe_errno_is_local(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
+}
+
+void
+dsi_probe_ended(dsi_probe *p, CURLcode res)
+{
+	if (p->local_errno != 0 || p->refused != NULL
+	    || (res != CURLE_COULDNT_CONNECT && res != CURLE_COULDNT_RESOLVE_HOST)) {
+		return;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		close(fd);
+	} else if (dsi_probe_errno_is_local(errno)) {
+		p->local_errno = errno;
+	}
+}
+
+dsi_probe_verdict
 dsi_probe_result(
     const dsi_probe *p, CURLcode res, long code, int timeout_ms, char *reason, size_t reason_len)
 {
-	bool ok = false;
+	dsi_probe_verdict v = DSI_PROBE_FAILED;
 	if (res == CURLE_OK && p->connect_only) {
-		ok = true;
+		v = DSI_PROBE_OK;
 		snprintf(reason, reason_len, "TCP connect succeeded");
 	} else if (res == CURLE_OK || (res == CURLE_WRITE_ERROR && p->capped)) {
-		ok = code >= 200 && code <= 299;
+		v = code >= 200 && code <= 299 ? DSI_PROBE_OK : DSI_PROBE_FAILED;
 		snprintf(reason, reason_len, "HTTP %ld", code);
 	} else if (p->refused != NULL) {
 		snprintf(reason, reason_len, "refused by the endpoint policy: %s", p->refused);
+	} else if (p->local_errno != 0) {
+		v = DSI_PROBE_LOCAL_ERROR;
+		snprintf(
+		    reason, reason_len, "no socket for the check: %s", strerror(p->local_errno));
+	} else if (res == CURLE_OUT_OF_MEMORY || res == CURLE_FAILED_INIT) {
+		v = DSI_PROBE_LOCAL_ERROR; /* curl could not start the transfer here */
+		snprintf(reason, reason_len, "%s", curl_easy_strerror(res));
 	} else if (res == CURLE_OPERATION_TIMEDOUT) {
+		v = DSI_PROBE_TIMED_OUT;
 		snprintf(reason, reason_len, "timeout after %d ms", timeout_ms);
 	} else {
 		snprintf(reason, reason_len, "%s", curl_easy_strerror(res));
 	}
-	return ok;
+	return v;
 }
 
 void

@@ -24,7 +24,21 @@ typedef struct dsi_probe {
 	bool                 capped;       /* past DSI_PROBE_BODY_CAP: curl was stopped */
 	char                *refused;      /* why the policy refused the address; owned */
 	const dsi_netpolicy *policy;       /* addresses it may connect to; NULL: any */
+	int local_errno; /* why this process could not open a socket (EMFILE...); 0: it could */
 } dsi_probe;
+
+/*
+ * What a finished probe says. Only OK, FAILED and TIMED_OUT are verdicts
+ * on the target; LOCAL_ERROR means this server could not run the check
+ * (no descriptor, no memory, curl could not start), which says nothing
+ * about the target and must not move its health.
+ */
+typedef enum dsi_probe_verdict {
+	DSI_PROBE_OK,          /* the target passed */
+	DSI_PROBE_FAILED,      /* the target answered badly, refused, or was refused us */
+	DSI_PROBE_TIMED_OUT,   /* the target failed by not answering within the timeout */
+	DSI_PROBE_LOCAL_ERROR, /* no verdict: the server's own problem */
+} dsi_probe_verdict;
 
 /*
  * The URL a check fetches: endpoint's path joined with health_path (one
@@ -45,12 +59,23 @@ CURL *dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *sha
     const dsi_netpolicy *policy, void *private_data);
 
 /*
- * What a finished probe means: true for a pass. res is the transfer's
- * result, code the HTTP status (0 for none); reason says why, for the log
- * and the registry.
+ * Called when the transfer ends, before dsi_probe_result. For a failure
+ * that may be ours rather than the target's (no connection, no name
+ * resolution: curl's resolver thread needs descriptors too), it opens and
+ * closes a socket of its own, and notes in p->local_errno when this
+ * process has no descriptor or memory left for one.
  */
-bool dsi_probe_result(
+void dsi_probe_ended(dsi_probe *p, CURLcode res);
+
+/*
+ * What a finished probe means. res is the transfer's result, code the
+ * HTTP status (0 for none); reason says why, for the log and the registry.
+ */
+dsi_probe_verdict dsi_probe_result(
     const dsi_probe *p, CURLcode res, long code, int timeout_ms, char *reason, size_t reason_len);
+
+/* True for the errno values that mean this process ran out of something (EMFILE, ENOMEM...). */
+bool dsi_probe_errno_is_local(int err);
 
 /* Frees what the probe owns (the refusal text). */
 void dsi_probe_clear(dsi_probe *p);

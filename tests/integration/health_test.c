@@ -3,17 +3,22 @@
  * discoveryd checks them with libcurl, and the test watches the outcome
  * through libdiscovery. Every wait is a liveness bound, never a speed claim.
  */
+#define _GNU_SOURCE /* prlimit: the tests lower a running daemon's descriptor limit */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <discovery/discovery.h>
 
@@ -414,6 +419,243 @@ setup_allow_link_local(void **state)
 	return setup_with(state, args);
 }
 
+/* The daemon's open descriptors numbered below limit (all of them for limit < 0). */
+static int
+fds_below(pid_t pid, int limit)
+{
+	char path[64];
+	int  n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+	DIR *d = opendir(path);
+	if (d == NULL) {
+		return -1;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] != '.' && (limit < 0 || atoi(e->d_name) < limit)) {
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A raw connection to the daemon that sends SP's greeting as a REQ peer, so
+ * the daemon accepts it, completes the handshake and keeps it open: one of
+ * its descriptors, for as long as the test holds fd. -1 on failure.
+ */
+static int
+sp_connection(const char *url)
+{
+	static const unsigned char hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
+	const char                *colon    = strrchr(url, ':');
+	struct sockaddr_in         a        = { .sin_family = AF_INET };
+	a.sin_port                          = htons((uint16_t) atoi(colon + 1));
+	a.sin_addr.s_addr                   = htonl(INADDR_LOOPBACK);
+	int fd                              = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *) &a, sizeof(a)) != 0
+	    || write(fd, hello, sizeof(hello)) != (ssize_t) sizeof(hello)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The instance, present and in state want; fails the test otherwise. */
+static void
+assert_still(fixture *f, const char *svc, const char *ep, dsc_health want)
+{
+	dsc_instance_list *l;
+	assert_ok(dsc_get_all(f->c, svc, &l, NULL));
+	for (size_t i = 0; i < l->count; i++) {
+		if (strcmp(l->items[i].endpoint, ep) == 0) {
+			if (l->items[i].health != want) {
+				fail_msg("%s %s is %s (%s), want %s", svc, ep,
+				    dsc_health_name(l->items[i].health), l->items[i].last_error,
+				    dsc_health_name(want));
+			}
+			dsc_instance_list_free(l);
+			return;
+		}
+	}
+	dsc_instance_list_free(l);
+	fail_msg("%s %s is gone", svc, ep);
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Issue 18 item 3: with its descriptors used up (a low RLIMIT_NOFILE and
+ * many connections), the daemon cannot open a socket to check with. That
+ * is its own problem, not the targets': healthy instances stay HEALTHY and
+ * registered (even with --deregister-after), and the log says why.
+ */
+static void
+test_descriptor_exhaustion_is_not_the_targets_fault(void **state)
+{
+	fixture      *f = *state;
+	char          tcp[64];
+	int           conns[96];
+	int           nconns = 0;
+	struct rlimit old, low;
+	const pid_t   pid = f->d.pid;
+
+	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", th_port(f->web));
+	th_set(f->web, "/ok", 200);
+	reg(f, "keeper", tcp, NULL, 0); /* a connect per check: a new socket every time */
+	reg(f, "webkeeper", f->base, "/ok", 0);
+	expect_health(f, "keeper", tcp, DSC_HEALTH_HEALTHY, NULL);
+	expect_health(f, "webkeeper", f->base, DSC_HEALTH_HEALTHY, NULL);
+
+	/* A limit a little above what it holds now, then connections to fill the rest. */
+	assert_int_equal(prlimit(pid, RLIMIT_NOFILE, NULL, &old), 0);
+	int open = fds_below(pid, -1);
+	assert_true(open > 0);
+	low.rlim_cur = (rlim_t) open + 16;
+	low.rlim_max = old.rlim_max;
+	assert_true(low.rlim_cur < old.rlim_cur);
+	assert_int_equal(prlimit(pid, RLIMIT_NOFILE, &low, NULL), 0);
+	int limit = (int) low.rlim_cur;
+	/* More than it can take: the rest wait in the backlog for any descriptor it frees. */
+	for (int want = limit - fds_below(pid, limit) + 48; nconns < want && nconns < 96;
+	     nconns++) {
+		assert_true((conns[nconns] = sp_connection(f->d.url)) >= 0);
+	}
+	int64_t deadline = tu_now_ms() + BOUND_MS;
+	while (fds_below(pid, limit) < limit && tu_now_ms() < deadline) {
+		tu_sleep_ms(10);
+	}
+	assert_int_equal(fds_below(pid, limit), limit);
+
+	/* Exhausted: checks fail for want of a socket, for many intervals. */
+	int64_t until = tu_now_ms() + 1500;
+	deadline      = tu_now_ms() + BOUND_MS;
+	while (tu_now_ms() < until || !td_daemon_log_contains(&f->d, "Too many open files")) {
+		assert_true(tu_now_ms() < deadline);
+		assert_still(f, "keeper", tcp, DSC_HEALTH_HEALTHY);
+		assert_still(f, "webkeeper", f->base, DSC_HEALTH_HEALTHY);
+		tu_sleep_ms(20);
+	}
+	assert_true(td_daemon_log_contains(&f->d, "not the target"));
+
+	/* Descriptors back: checks run again, and still pass. */
+	for (int i = 0; i < nconns; i++) {
+		close(conns[i]);
+	}
+	assert_int_equal(prlimit(pid, RLIMIT_NOFILE, &old, NULL), 0);
+	int64_t since = wall_ms();
+	deadline      = tu_now_ms() + BOUND_MS;
+	for (;;) {
+		dsc_instance *x = NULL;
+		assert_ok(dsc_resolve(f->c, "keeper", false, &x, NULL));
+		bool fresh = x->last_check_ms > since && x->health == DSC_HEALTH_HEALTHY;
+		dsc_instance_free(x);
+		if (fresh) {
+			break;
+		}
+		assert_true(tu_now_ms() < deadline);
+		tu_sleep_ms(20);
+	}
+	assert_still(f, "webkeeper", f->base, DSC_HEALTH_HEALTHY);
+}
+
+static int
+setup_exhaustion(void **state)
+{
+	static const char *const args[] = { "--health-interval", "0.1", "--health-timeout", "0.5",
+		"--rise", "1", "--fall", "1", "--deregister-after", "0.3", NULL };
+	return setup_with(state, args);
+}
+
+#define HUNG 300
+
+/*
+ * Issue 18 item 5: hung targets far outnumber the check slots (300 on 16,
+ * each holding its slot for the whole timeout). TTL expiry needs no slot,
+ * and a live instance keeps being checked: its failure is seen, the TTL
+ * instance expires, within liveness bounds; the log warns of the overload.
+ */
+static void
+test_saturated_checker_keeps_ttl_and_live_checks(void **state)
+{
+	fixture *f = *state;
+	char     ep[96];
+	th_set(f->web, "/hang", 200);
+	th_set_hang(f->web, "/hang", true);
+	for (int i = 0; i < HUNG; i++) {
+		snprintf(ep, sizeof(ep), "%s/?n=%d", f->base, i); /* distinct endpoints, one path */
+		reg(f, "hung", ep, "/hang", 0);
+	}
+	/* One TTL instance that never beats: it must expire after its TTL, slots or not. */
+	int64_t t0 = tu_now_ms();
+	reg(f, "ttl", "http://127.0.0.1:2", NULL, 1000);
+	int64_t deadline = t0 + 3000 * tu_slowdown();
+	for (;;) {
+		dsc_instance *x = NULL;
+		assert_ok(dsc_resolve(f->c, "ttl", false, &x, NULL));
+		bool expired = x->health == DSC_HEALTH_UNHEALTHY;
+		dsc_instance_free(x);
+		if (expired) {
+			break;
+		}
+		if (tu_now_ms() > deadline) {
+			fail_msg("the 1 s TTL instance was not expired after %lld ms",
+			    (long long) (tu_now_ms() - t0));
+		}
+		tu_sleep_ms(20);
+	}
+	print_message(
+	    "TTL instance expired %lld ms after it registered\n", (long long) (tu_now_ms() - t0));
+
+	/* A live instance: healthy, then failing; the failure is seen in time. */
+	th_set(f->web, "/live", 200);
+	reg(f, "live", f->base, "/live", 0);
+	expect_health(f, "live", f->base, DSC_HEALTH_HEALTHY, NULL);
+	th_set(f->web, "/live", 503);
+	t0       = tu_now_ms();
+	deadline = t0 + 3000 * tu_slowdown();
+	for (;;) {
+		dsc_instance *x = NULL;
+		assert_ok(dsc_resolve(f->c, "live", false, &x, NULL));
+		bool down = x->health == DSC_HEALTH_UNHEALTHY;
+		dsc_instance_free(x);
+		if (down) {
+			break;
+		}
+		if (tu_now_ms() > deadline) {
+			fail_msg("the live instance's failure was not seen after %lld ms",
+			    (long long) (tu_now_ms() - t0));
+		}
+		tu_sleep_ms(20);
+	}
+	print_message(
+	    "live instance's failure seen after %lld ms\n", (long long) (tu_now_ms() - t0));
+
+	deadline = tu_now_ms() + BOUND_MS;
+	while (!td_daemon_log_contains(&f->d, "health checks are saturated")) {
+		assert_true(tu_now_ms() < deadline);
+		tu_sleep_ms(50);
+	}
+	th_set_hang(f->web, "/hang", false);
+}
+
+static int
+setup_saturated(void **state)
+{
+	static const char *const args[] = { "--health-interval", "1", "--health-timeout", "0.5",
+		"--max-checks", "16", "--rise", "1", "--fall", "1", NULL };
+	return setup_with(state, args);
+}
+
 int
 main(void)
 {
@@ -437,6 +679,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_endpoint_policy, setup_policy, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_link_local_allowed_explicitly, setup_allow_link_local, teardown),
+		cmocka_unit_test_setup_teardown(test_descriptor_exhaustion_is_not_the_targets_fault,
+		    setup_exhaustion, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_saturated_checker_keeps_ttl_and_live_checks, setup_saturated, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
