@@ -12,8 +12,10 @@ want=(cmake make gcc pkg-config
       libsqlite3-dev)
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
+  # tests/packaging: dpkg-dev (dpkg-shlibdeps for cpack's .debs, dpkg-architecture),
+  # binutils (nm -D, readelf), systemd (systemd-analyze verify of the unit).
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
-         valgrind)
+         valgrind dpkg-dev binutils systemd)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

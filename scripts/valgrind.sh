@@ -26,8 +26,9 @@ vg_opts+=" --show-leak-kinds=definite --num-callers=30 --suppressions=$PWD/tests
 # (Python), shell_client and nngcat_example (shell scripts driving nngcat) and
 # bench_smoke (bench/run, a shell script). Under memcheck, ctest would check
 # the interpreter, not our code; and the daemons they start are not started
-# through tests/support/daemon.c. Their C side is covered by the C suites.
-not_c='^(python_client|interop|shell_client|nngcat_example|bench_smoke)$'
+# through tests/support/daemon.c. Their C side is covered by the C suites. Nor
+# the packaging tests (tests/packaging: shell and Python, building and installing).
+not_c='^(python_client|interop|shell_client|nngcat_example|bench_smoke|example_config|symbols|systemd_unit|consumer|deb)$'
 
 # Valgrind runs programs 10 to 50 times slower: the liveness bounds in the
 # tests stretch by DISCOVERY_TEST_SLOWDOWN (tests/support/testutil.h).

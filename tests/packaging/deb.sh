@@ -51,7 +51,7 @@ contents() {
     grep -qx -- "$f" <<<"$list" || { echo "FAIL: $p lacks $f"; fail=1; }
   done
   # Nothing of the other packages, nothing outside the Debian tree.
-  if grep -vE '^/(usr/(s?bin|lib|include|share)|etc)(/|$)' <<<"$list" | grep -v '^/$'; then
+  if grep -vE '^/(usr/(s?bin|lib|include|share)|etc)(/|$)' <<<"$list" | grep -vxE '/|/usr/'; then
     echo "FAIL: $p installs outside /usr and /etc (above)"; fail=1
   fi
 }
