@@ -47,3 +47,12 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/discoveryConfigVersion.cm
 install(FILES ${PROJECT_BINARY_DIR}/discoveryConfig.cmake
   ${PROJECT_BINARY_DIR}/discoveryConfigVersion.cmake DESTINATION ${DISCOVERY_CMAKE_DIR}
   COMPONENT dev)
+
+# Each Debian package carries the license as /usr/share/doc/PACKAGE/copyright.
+foreach(_pair discoveryd:discoveryd libdiscovery:libdiscovery0 dev:libdiscovery-dev)
+  string(REPLACE ":" ";" _pair ${_pair})
+  list(GET _pair 0 _component)
+  list(GET _pair 1 _package)
+  install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${_package}
+    RENAME copyright COMPONENT ${_component})
+endforeach()

@@ -41,12 +41,16 @@ for p in "${packages[@]}"; do
   [ -n "$(deb "$p")" ] || { echo "FAIL: cpack made no $p package"; ls "$work/packages"; exit 1; }
 done
 
-# contents PACKAGE PATH...: each PATH is in the package (and listed).
+# contents [-q] PACKAGE PATH...: each PATH is in the package; without -q, shows its control fields.
 contents() {
-  local p=$1 f list
+  local quiet=0 p f list
+  [ "$1" = -q ] && { quiet=1; shift; }
+  p=$1
   shift
   list=$(dpkg-deb -c "$(deb "$p")" | awk '{print $6}' | sed 's|^\./|/|')
-  echo "-- $p"; dpkg-deb -f "$(deb "$p")" Package Version Depends | sed 's/^/   /'
+  if [ $quiet -eq 0 ]; then
+    echo "-- $p"; dpkg-deb -f "$(deb "$p")" Package Version Depends | sed 's/^/   /'
+  fi
   for f in "$@"; do
     grep -qx -- "$f" <<<"$list" || { echo "FAIL: $p lacks $f"; fail=1; }
   done
@@ -63,11 +67,21 @@ contents libdiscovery0 "$lib/libdiscovery.so.0" "$lib/libdiscovery.so.$(dpkg-deb
 contents libdiscovery-dev /usr/include/discovery/discovery.h /usr/include/discovery/version.h \
   /usr/include/discovery/export.h "$lib/libdiscovery.so" "$lib/libdiscovery.a" \
   "$lib/pkgconfig/discovery.pc" "$lib/cmake/discovery/discoveryConfig.cmake"
+for p in "${packages[@]}"; do
+  contents -q "$p" "/usr/share/doc/$p/copyright"
+done
+# The man pages, once docs/man exists (its own branch until merged).
+if [ -f "$src/docs/man/CMakeLists.txt" ]; then
+  contents -q discoveryd /usr/share/man/man8/discoveryd.8 /usr/share/man/man1/discoveryctl.1 \
+    /usr/share/man/man5/discoveryd.yaml.5 /usr/share/man/man7/discovery.7
+  contents -q libdiscovery-dev /usr/share/man/man3/libdiscovery.3
+fi
 dpkg-deb -c "$(deb libdiscovery0)" | grep -qE 'include|\.a$|pkgconfig' && { echo "FAIL: libdiscovery0 holds development files"; fail=1; }
 dpkg-deb -c "$(deb discoveryd)" | grep -q 'libdiscovery\.so' && { echo "FAIL: discoveryd holds the library"; fail=1; }
 # Computed by dpkg-shlibdeps: the library's and the daemon's run-time libraries.
 dpkg-deb -f "$(deb libdiscovery0)" Depends | grep -q 'libnng1' || { echo "FAIL: libdiscovery0 does not depend on libnng1"; fail=1; }
 dpkg-deb -f "$(deb discoveryd)" Depends | grep -q 'libcurl4' || { echo "FAIL: discoveryd does not depend on libcurl4"; fail=1; }
+rm -rf "$work/discoveryd.control"
 dpkg-deb -e "$(deb discoveryd)" "$work/discoveryd.control"
 grep -qx /etc/discovery/discoveryd.yaml "$work/discoveryd.control/conffiles" || { echo "FAIL: the configuration is not a conffile"; fail=1; }
 [ $fail -eq 0 ] || exit 1
