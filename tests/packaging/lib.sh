@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the packaging tests: a real discoveryd on loopback port 0.
 # start_discoveryd DISCOVERYD: sets $url, $pub and $daemon_pid; stop_discoveryd ends it.
 start_discoveryd() {
@@ -5,7 +6,8 @@ start_discoveryd() {
   "$1" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: 2>"$daemon_log" &
   daemon_pid=$!
   local _
-  for _ in $(seq 1 1000); do
+  # Ten seconds, stretched like the C tests by DISCOVERY_TEST_SLOWDOWN.
+  for _ in $(seq 1 $((1000 * ${DISCOVERY_TEST_SLOWDOWN:-1}))); do
     grep -q "publishing on" "$daemon_log" && break
     kill -0 "$daemon_pid" 2>/dev/null || break
     sleep 0.01
