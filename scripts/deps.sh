@@ -13,8 +13,10 @@ want=(cmake make gcc pkg-config
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
   # groff-base and man-db: docs/man/man_test.sh renders every man page with groff -ww and man -l.
+  # tests/packaging: dpkg-dev (dpkg-shlibdeps for cpack's .debs, dpkg-architecture),
+  # binutils (nm -D, readelf), systemd (systemd-analyze verify of the unit).
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
-         valgrind groff-base man-db)
+         valgrind groff-base man-db dpkg-dev binutils systemd)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <discovery/export.h>  /* DSC_API */
 #include <discovery/version.h> /* generated: DSC_VERSION_*, dsc_version() */
 
 #ifdef __cplusplus
@@ -50,7 +51,7 @@ typedef enum dsc_err {
 } dsc_err;
 
 /* A static, human-readable text for any value (unknown ones included). */
-const char *dsc_strerror(int err);
+DSC_API const char *dsc_strerror(int err);
 
 /* The detail of a failed call: its code and the server's message, if any. */
 typedef struct dsc_error {
@@ -64,7 +65,7 @@ typedef enum dsc_health {
 	DSC_HEALTH_UNHEALTHY = 2,
 } dsc_health;
 
-const char *dsc_health_name(dsc_health h); /* "unknown", "healthy", ... */
+DSC_API const char *dsc_health_name(dsc_health h); /* "unknown", "healthy", ... */
 
 typedef struct dsc_kv {
 	const char *key;
@@ -87,7 +88,7 @@ typedef struct dsc_instance {
 } dsc_instance;
 
 /* Frees an instance returned by this library; NULL is a no-op. */
-void dsc_instance_free(dsc_instance *inst);
+DSC_API void dsc_instance_free(dsc_instance *inst);
 
 /* A list of instances, sorted by (service, endpoint). */
 typedef struct dsc_instance_list {
@@ -96,7 +97,7 @@ typedef struct dsc_instance_list {
 	uint64_t      revision; /* the registry revision the list reflects */
 } dsc_instance_list;
 
-void dsc_instance_list_free(dsc_instance_list *list);
+DSC_API void dsc_instance_list_free(dsc_instance_list *list);
 
 /* What to register. Only service and endpoint are required. */
 typedef struct dsc_registration {
@@ -139,7 +140,7 @@ typedef struct dsc_tls_options {
  * PEM, a key that matches its certificate, a CA file present. Returns 0,
  * or DSC_EINVAL with err (when not NULL) naming the file and the problem.
  */
-int dsc_tls_check(const dsc_tls_options *tls, dsc_error *err);
+DSC_API int dsc_tls_check(const dsc_tls_options *tls, dsc_error *err);
 
 typedef struct dsc_client_options {
 	int32_t     timeout_ms; /* per call; <= 0 means 5000 */
@@ -155,7 +156,7 @@ typedef struct dsc_client_options {
 } dsc_client_options;
 
 /* Fills opts with the defaults. */
-void dsc_client_options_init(dsc_client_options *opts);
+DSC_API void dsc_client_options_init(dsc_client_options *opts);
 
 /*
  * Opens a client on url (for example "tcp://127.0.0.1:7700"). Unless
@@ -168,8 +169,8 @@ void dsc_client_options_init(dsc_client_options *opts);
  * in the background it looks like a server that is down. opts may be NULL.
  * On success *out owns a client that dsc_client_close releases.
  */
-int  dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opts);
-void dsc_client_close(dsc_client *c);
+DSC_API int  dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opts);
+DSC_API void dsc_client_close(dsc_client *c);
 
 /*
  * The calls. Each returns 0 or a dsc_err; on failure the out-parameters are
@@ -177,25 +178,27 @@ void dsc_client_close(dsc_client *c);
  * message. Out-parameters that are pointers to pointers may be NULL when the
  * caller does not want the result.
  */
-int dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc_error *err);
-int dsc_resolve(
+DSC_API int dsc_register(
+    dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc_error *err);
+DSC_API int dsc_resolve(
     dsc_client *c, const char *service, bool healthy_only, dsc_instance **out, dsc_error *err);
 /* endpoint NULL or "" removes every instance of the service. */
-int dsc_deregister(
+DSC_API int dsc_deregister(
     dsc_client *c, const char *service, const char *endpoint, uint32_t *removed, dsc_error *err);
 /* endpoint NULL or "": healthy when at least one instance is healthy. */
-int dsc_is_healthy(dsc_client *c, const char *service, const char *endpoint, bool *healthy,
+DSC_API int dsc_is_healthy(dsc_client *c, const char *service, const char *endpoint, bool *healthy,
     dsc_health *state, dsc_error *err);
 /* service NULL or "": every service. */
-int dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc_error *err);
-int dsc_heartbeat(
+DSC_API int dsc_get_all(
+    dsc_client *c, const char *service, dsc_instance_list **out, dsc_error *err);
+DSC_API int dsc_heartbeat(
     dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err);
 
 /*
  * The revision of the last Response this client received, error replies
  * included (NOT_FOUND: absent as of it); a call without a reply leaves it.
  */
-uint64_t dsc_client_revision(const dsc_client *c);
+DSC_API uint64_t dsc_client_revision(const dsc_client *c);
 
 /* ---- events and views (the server's --publish socket) ---- */
 
@@ -209,7 +212,7 @@ typedef enum dsc_event_type {
 	DSC_EVENT_SYNC = 5,
 } dsc_event_type;
 
-const char *dsc_event_type_name(dsc_event_type t); /* "registered", ... */
+DSC_API const char *dsc_event_type_name(dsc_event_type t); /* "registered", ... */
 
 /* One decoded Event. For SYNC, service is "" and instance is all empty. */
 typedef struct dsc_event {
@@ -222,7 +225,7 @@ typedef struct dsc_event {
 	char          *reason; /* human-readable, e.g. "HTTP 500" */
 } dsc_event;
 
-void dsc_event_free(dsc_event *ev);
+DSC_API void dsc_event_free(dsc_event *ev);
 
 /*
  * A watch: a SUB socket on the server's publish URL, subscribed to every
@@ -234,7 +237,7 @@ void dsc_event_free(dsc_event *ev);
  */
 typedef struct dsc_watch dsc_watch;
 
-int dsc_watch_open(
+DSC_API int dsc_watch_open(
     dsc_watch **out, const char *publish_url, const char *const *services, size_t n_services);
 /*
  * dsc_watch_open with TLS options (NULL: none) for a tls+tcp:// publish
@@ -243,11 +246,11 @@ int dsc_watch_open(
  * with DSC_ETLS instead of leaving the watch redialing forever; a server
  * that is down is still waited for in the background.
  */
-int dsc_watch_open_tls(dsc_watch **out, const char *publish_url, const char *const *services,
-    size_t n_services, const dsc_tls_options *tls);
+DSC_API int dsc_watch_open_tls(dsc_watch **out, const char *publish_url,
+    const char *const *services, size_t n_services, const dsc_tls_options *tls);
 /* Waits up to timeout_ms (<0: forever) for the next event: 0 and *out, or DSC_ETIMEDOUT. */
-int  dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out);
-void dsc_watch_close(dsc_watch *w);
+DSC_API int  dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out);
+DSC_API void dsc_watch_close(dsc_watch *w);
 
 /*
  * A view: a local copy of the registry (or of some services), seeded with
@@ -270,26 +273,27 @@ typedef struct dsc_view_options {
 	int32_t            recv_buffer; /* SUB queue length in messages; <= 0: 1024 */
 } dsc_view_options;
 
-void dsc_view_options_init(dsc_view_options *opts);
+DSC_API void dsc_view_options_init(dsc_view_options *opts);
 
 /*
  * Opens a view on the server's REQ/REP url and publish url and loads it.
  * Fails (with err) when the first load fails; after that, reloads retry.
  */
-int  dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
+DSC_API int  dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
      const dsc_view_options *opts, dsc_error *err);
-void dsc_view_close(dsc_view *v);
+DSC_API void dsc_view_close(dsc_view *v);
 
 /* Like dsc_resolve, from the local copy: healthy first, else all unless healthy_only. */
-int dsc_view_resolve(dsc_view *v, const char *service, bool healthy_only, dsc_instance **out);
+DSC_API int dsc_view_resolve(
+    dsc_view *v, const char *service, bool healthy_only, dsc_instance **out);
 /* The same without allocating: copies the endpoint into buf (DSC_ELIMIT if it does not fit). */
-int dsc_view_resolve_endpoint(
+DSC_API int dsc_view_resolve_endpoint(
     dsc_view *v, const char *service, bool healthy_only, char *buf, size_t len);
 /* The local copy, sorted by (service, endpoint); service NULL for all. */
-int dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out);
+DSC_API int dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out);
 /* The revision the local copy reflects, and how many full reloads it took. */
-uint64_t dsc_view_revision(dsc_view *v);
-uint64_t dsc_view_reloads(dsc_view *v);
+DSC_API uint64_t dsc_view_revision(dsc_view *v);
+DSC_API uint64_t dsc_view_reloads(dsc_view *v);
 
 /* ---- waiting for services (container entrypoints) ---- */
 
@@ -314,8 +318,8 @@ typedef struct dsc_wait_status {
  * another error (err says which). status, when not NULL, has n entries and
  * is filled in either case, so the caller can tell missing from unhealthy.
  */
-int dsc_wait_for(const char *url, const char *publish_url, const char *const *services, size_t n,
-    dsc_wait_mode mode, int timeout_ms, dsc_wait_status *status, dsc_error *err);
+DSC_API int dsc_wait_for(const char *url, const char *publish_url, const char *const *services,
+    size_t n, dsc_wait_mode mode, int timeout_ms, dsc_wait_status *status, dsc_error *err);
 /*
  * dsc_wait_for with client options (NULL: the defaults): auth_token for a
  * server that guards reads, tls for tls+tcp:// URLs (both sockets). Each
@@ -323,7 +327,7 @@ int dsc_wait_for(const char *url, const char *publish_url, const char *const *se
  * not used. A TLS handshake refused while the server is up ends the wait
  * with DSC_ETLS.
  */
-int dsc_wait_for_opts(const char *url, const char *publish_url, const char *const *services,
+DSC_API int dsc_wait_for_opts(const char *url, const char *publish_url, const char *const *services,
     size_t n, dsc_wait_mode mode, int timeout_ms, const dsc_client_options *opts,
     dsc_wait_status *status, dsc_error *err);
 
