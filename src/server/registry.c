@@ -27,47 +27,6 @@ dsi_registry_limits_default(dsi_registry_limits *l)
 	l->max_metadata_bytes        = 4096;
 }
 
-/* ---- allocation ---- */
-
-static bool
-alloc_allowed(dsi_registry *r)
-{
-	long n = atomic_load(&r->fail_after);
-	while (n >= 0) {
-		if (n == 0) {
-			return false;
-		}
-		if (atomic_compare_exchange_weak(&r->fail_after, &n, n - 1)) {
-			return true;
-		}
-	}
-	return true;
-}
-
-void *
-dsi_reg_malloc(dsi_registry *r, size_t n)
-{
-	return alloc_allowed(r) ? malloc(n) : NULL;
-}
-
-void *
-dsi_reg_calloc(dsi_registry *r, size_t n, size_t size)
-{
-	return alloc_allowed(r) ? calloc(n, size) : NULL;
-}
-
-char *
-dsi_reg_strdup(dsi_registry *r, const char *s)
-{
-	return alloc_allowed(r) ? strdup(s) : NULL;
-}
-
-void
-dsi_registry_fail_alloc_after(dsi_registry *r, long n)
-{
-	atomic_store(&r->fail_after, n < 0 ? -1 : n);
-}
-
 /* ---- services ---- */
 
 static bool

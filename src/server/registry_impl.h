@@ -59,11 +59,6 @@ struct dsi_registry {
 	_Atomic long        fail_after; /* tests: allocations left before failing; -1 never */
 };
 
-/* Allocation, through the test's failure hook. */
-void *dsi_reg_malloc(dsi_registry *r, size_t n);
-void *dsi_reg_calloc(dsi_registry *r, size_t n, size_t size);
-char *dsi_reg_strdup(dsi_registry *r, const char *s);
-
 service *dsi_reg_service_find(const dsi_registry *r, const char *name);
 /* Links s (allocated by the caller, with its name set) into the table. */
 void   dsi_reg_service_link(dsi_registry *r, service *s);
