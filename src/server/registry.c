@@ -27,102 +27,31 @@ dsi_registry_limits_default(dsi_registry_limits *l)
 	l->max_metadata_bytes        = 4096;
 }
 
-/* ---- allocation ---- */
-
-static bool
-alloc_allowed(dsi_registry *r)
-{
-	long n = atomic_load(&r->fail_after);
-	while (n >= 0) {
-		if (n == 0) {
-			return false;
-		}
-		if (atomic_compare_exchange_weak(&r->fail_after, &n, n - 1)) {
-			return true;
-		}
-	}
-	return true;
-}
-
-void *
-dsi_reg_malloc(dsi_registry *r, size_t n)
-{
-	return alloc_allowed(r) ? malloc(n) : NULL;
-}
-
-void *
-dsi_reg_calloc(dsi_registry *r, size_t n, size_t size)
-{
-	return alloc_allowed(r) ? calloc(n, size) : NULL;
-}
-
-char *
-dsi_reg_strdup(dsi_registry *r, const char *s)
-{
-	return alloc_allowed(r) ? strdup(s) : NULL;
-}
-
-void
-dsi_registry_fail_alloc_after(dsi_registry *r, long n)
-{
-	atomic_store(&r->fail_after, n < 0 ? -1 : n);
-}
-
 /* ---- services ---- */
 
-static uint64_t
-hash_name(const char *s)
+static bool
+service_match(const dsi_hash_node *n, const void *name)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++) {
-		h = (h ^ (unsigned char) *s) * 1099511628211ull;
-	}
-	return h;
+	return strcmp(DSI_CONTAINER_OF(n, service, node)->name, name) == 0;
+}
+
+static service *
+service_of(dsi_hash_node *n)
+{
+	return n != NULL ? DSI_CONTAINER_OF(n, service, node) : NULL;
 }
 
 service *
 dsi_reg_service_find(const dsi_registry *r, const char *name)
 {
-	service *s = r->buckets[hash_name(name) & (r->nbuckets - 1)];
-	while (s != NULL && strcmp(s->name, name) != 0) {
-		s = s->next;
-	}
-	return s;
-}
-
-static void
-rehash(dsi_registry *r)
-{
-	size_t    nb = r->nbuckets * 2;
-	service **b  = calloc(nb, sizeof(*b));
-	if (b == NULL) {
-		return; /* longer chains, still correct */
-	}
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		service *s = r->buckets[i];
-		while (s != NULL) {
-			service *next = s->next;
-			size_t   j    = hash_name(s->name) & (nb - 1);
-			s->next       = b[j];
-			b[j]          = s;
-			s             = next;
-		}
-	}
-	free(r->buckets);
-	r->buckets  = b;
-	r->nbuckets = nb;
+	return service_of(dsi_hash_find(&r->services, dsi_hash_str(name), name));
 }
 
 void
 dsi_reg_service_link(dsi_registry *r, service *s)
 {
 	atomic_init(&s->cursor, 0);
-	size_t i      = hash_name(s->name) & (r->nbuckets - 1);
-	s->next       = r->buckets[i];
-	r->buckets[i] = s;
-	if (++r->nservices > r->nbuckets) {
-		rehash(r);
-	}
+	dsi_hash_insert(&r->services, &s->node, dsi_hash_str(s->name));
 }
 
 void
@@ -140,12 +69,7 @@ dsi_reg_rec_free(rec *x)
 void
 dsi_reg_service_remove(dsi_registry *r, service *s)
 {
-	service **pp = &r->buckets[hash_name(s->name) & (r->nbuckets - 1)];
-	while (*pp != s) {
-		pp = &(*pp)->next;
-	}
-	*pp = s->next;
-	r->nservices--;
+	dsi_hash_remove(&r->services, &s->node);
 	for (size_t i = 0; i < s->n; i++) {
 		dsi_reg_rec_free(s->inst[i]);
 	}
@@ -279,8 +203,7 @@ dsi_registry_create(dsi_registry **out, const dsi_registry_limits *limits)
 	if (r == NULL) {
 		return DSC_ENOMEM;
 	}
-	r->nbuckets = 64;
-	if ((r->buckets = calloc(r->nbuckets, sizeof(*r->buckets))) == NULL) {
+	if (dsi_hash_init(&r->services, 64, service_match) != 0) {
 		free(r);
 		return DSC_ENOMEM;
 	}
@@ -290,7 +213,7 @@ dsi_registry_create(dsi_registry **out, const dsi_registry_limits *limits)
 		dsi_registry_limits_default(&r->limits);
 	}
 	if (dsi_rwlock_init(&r->lock) != 0) { /* writer-preferring: resolves cannot starve writes */
-		free(r->buckets);
+		dsi_hash_fini(&r->services);
 		free(r);
 		return DSC_ENOMEM;
 	}
@@ -306,12 +229,12 @@ dsi_registry_destroy(dsi_registry *r)
 	if (r == NULL) {
 		return;
 	}
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		while (r->buckets[i] != NULL) {
-			dsi_reg_service_remove(r, r->buckets[i]);
-		}
+	dsi_hash_iter it;
+	dsi_hash_iter_init(&it, &r->services);
+	for (service *s; (s = service_of(dsi_hash_iter_next(&it))) != NULL;) {
+		dsi_reg_service_remove(r, s); /* the walk allows removing the node it is on */
 	}
-	free(r->buckets);
+	dsi_hash_fini(&r->services);
 	pthread_rwlock_destroy(&r->lock);
 	pthread_mutex_destroy(&r->wmtx);
 	free(r);
@@ -487,17 +410,17 @@ dsi_registry_get_all(dsi_registry *r, const char *svc, dsi_instances *out, uint6
 	if (r->ninstances == 0) {
 		goto unlock;
 	}
-	all        = calloc(r->nservices, sizeof(*all));
+	all        = calloc(dsi_hash_count(&r->services), sizeof(*all));
 	list.items = calloc(r->ninstances, sizeof(*list.items));
 	if (all == NULL || list.items == NULL) {
 		rv = DSC_ENOMEM;
 		goto unlock;
 	}
-	size_t k = 0;
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		for (service *s = r->buckets[i]; s != NULL; s = s->next) {
-			all[k++] = s;
-		}
+	size_t        k = 0;
+	dsi_hash_iter it;
+	dsi_hash_iter_init(&it, &r->services);
+	for (service *s; (s = service_of(dsi_hash_iter_next(&it))) != NULL;) {
+		all[k++] = s;
 	}
 	qsort(all, k, sizeof(*all), service_ptr_cmp);
 	for (size_t i = 0; i < k && rv == 0; i++) {

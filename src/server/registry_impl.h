@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "common/hash.h"
 #include "common/name.h"
 #include "server/registry.h"
 
@@ -33,7 +34,7 @@ typedef struct rec {
 
 /* One service: its instances sorted by endpoint, and its resolve cursor. */
 typedef struct service {
-	struct service  *next; /* hash chain */
+	dsi_hash_node    node; /* in the registry's services, keyed by name */
 	char             name[DSI_NAME_MAX + 1];
 	rec            **inst;
 	size_t           n;
@@ -48,10 +49,8 @@ struct dsi_registry {
 	 * is the only one that does). Taken before lock.
 	 */
 	pthread_mutex_t     wmtx;
-	pthread_rwlock_t    lock; /* the registry lock (docs/design.md): everything below */
-	service           **buckets;
-	size_t              nbuckets; /* a power of two */
-	size_t              nservices;
+	pthread_rwlock_t    lock;     /* the registry lock (docs/design.md): everything below */
+	dsi_hash            services; /* of service, by name */
 	size_t              ninstances;
 	uint64_t            revision;
 	dsi_registry_limits limits;
@@ -59,11 +58,6 @@ struct dsi_registry {
 	void               *observer_arg;
 	_Atomic long        fail_after; /* tests: allocations left before failing; -1 never */
 };
-
-/* Allocation, through the test's failure hook. */
-void *dsi_reg_malloc(dsi_registry *r, size_t n);
-void *dsi_reg_calloc(dsi_registry *r, size_t n, size_t size);
-char *dsi_reg_strdup(dsi_registry *r, const char *s);
 
 service *dsi_reg_service_find(const dsi_registry *r, const char *name);
 /* Links s (allocated by the caller, with its name set) into the table. */

@@ -31,6 +31,47 @@ struct dsi_registry_op {
 	char                 reason[96];
 };
 
+/* ---- allocation, through the test's failure hook (dsi_registry_fail_alloc_after) ---- */
+
+static bool
+alloc_allowed(dsi_registry *r)
+{
+	long n = atomic_load(&r->fail_after);
+	while (n >= 0) {
+		if (n == 0) {
+			return false;
+		}
+		if (atomic_compare_exchange_weak(&r->fail_after, &n, n - 1)) {
+			return true;
+		}
+	}
+	return true;
+}
+
+static void *
+dsi_reg_malloc(dsi_registry *r, size_t n)
+{
+	return alloc_allowed(r) ? malloc(n) : NULL;
+}
+
+static void *
+dsi_reg_calloc(dsi_registry *r, size_t n, size_t size)
+{
+	return alloc_allowed(r) ? calloc(n, size) : NULL;
+}
+
+static char *
+dsi_reg_strdup(dsi_registry *r, const char *s)
+{
+	return alloc_allowed(r) ? strdup(s) : NULL;
+}
+
+void
+dsi_registry_fail_alloc_after(dsi_registry *r, long n)
+{
+	atomic_store(&r->fail_after, n < 0 ? -1 : n);
+}
+
 /* ---- metadata ---- */
 
 static void

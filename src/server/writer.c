@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fifo.h"
+
 /* What one batch has prepared so far, for conflicts and limits. */
 typedef struct planned {
 	const char *service;
@@ -34,9 +36,9 @@ struct dsi_writer {
 	 * release. Whoever holds it checks the revision against ceiling.
 	 */
 	pthread_mutex_t  apply_mtx;
-	pthread_mutex_t  mtx;  /* guards everything below, up to ceiling */
-	pthread_cond_t   work; /* the writer waits here */
-	dsi_write       *head, *tail;
+	pthread_mutex_t  mtx;   /* guards everything below, up to ceiling */
+	pthread_cond_t   work;  /* the writer waits here */
+	dsi_fifo         queue; /* of dsi_write, by link */
 	bool             stopping;
 	bool             topup;   /* a health change found the headroom low */
 	uint64_t         commits; /* transactions committed */
@@ -78,6 +80,13 @@ dsi_writer_locks_held(void)
 #else
 	return 0;
 #endif
+}
+
+/* The write a queue link belongs to; NULL for NULL, to end walks over a chain. */
+static dsi_write *
+write_of(dsi_fifo_node *n)
+{
+	return n != NULL ? DSI_CONTAINER_OF(n, dsi_write, link) : NULL;
 }
 
 /* Two writes to the same instance (or one to a whole service) wait for separate batches. */
@@ -129,7 +138,7 @@ commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
 		return 0;
 	}
 	if (dsi_store_begin(wr->store) == 0) {
-		for (dsi_write *w = batch; w != NULL; w = w->next) {
+		for (dsi_write *w = batch; w != NULL; w = write_of(w->link.next)) {
 			if (w->rv == 0 && w->op != NULL) {
 				dsi_store_write(wr->store, dsi_registry_op_get(w->op));
 			}
@@ -146,7 +155,7 @@ commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
 	}
 	pthread_mutex_lock(&wr->mtx);
 	wr->commits++;
-	for (dsi_write *w = batch; sql && w != NULL; w = w->next) {
+	for (dsi_write *w = batch; sql && w != NULL; w = write_of(w->link.next)) {
 		wr->written += w->rv == 0 && w->op != NULL;
 	}
 	pthread_mutex_unlock(&wr->mtx);
@@ -179,16 +188,8 @@ lock_for_apply(dsi_writer *wr, uint64_t revs)
 static void
 requeue(dsi_writer *wr, dsi_write *rest)
 {
-	dsi_write *last = rest;
-	while (last->next != NULL) {
-		last = last->next;
-	}
 	pthread_mutex_lock(&wr->mtx);
-	last->next = wr->head;
-	if (wr->head == NULL) {
-		wr->tail = last;
-	}
-	wr->head = rest;
+	dsi_fifo_push_front(&wr->queue, &rest->link);
 	pthread_mutex_unlock(&wr->mtx);
 }
 
@@ -196,16 +197,21 @@ requeue(dsi_writer *wr, dsi_write *rest)
 static void
 run_batch(dsi_writer *wr, dsi_write *batch)
 {
-	dsi_write *w, *next, **tail = &batch;
-	uint64_t   revs = 0;
-	bool       sql  = false;
-	char       why[400];
+	dsi_write     *w, *next;
+	dsi_fifo_node *prev = NULL; /* the last write the batch keeps */
+	uint64_t       revs = 0;
+	bool           sql  = false;
+	char           why[400];
 
 	wr->n       = 0;
 	wr->creates = 0;
-	for (w = batch; w != NULL; w = w->next) {
+	for (w = batch; w != NULL; w = write_of(w->link.next)) {
 		if (wr->n == DSI_STORE_BATCH || conflicts(wr, w)) {
-			*tail = NULL;
+			if (prev != NULL) {
+				prev->next = NULL;
+			} else {
+				batch = NULL;
+			}
 			requeue(wr, w);
 			break;
 		}
@@ -220,7 +226,7 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 		}
 		wr->items[wr->n++] = (planned) { w->service, w->endpoint, creates };
 		wr->creates += creates;
-		tail = &w->next;
+		prev = &w->link;
 	}
 
 	int rv = commit(wr, batch, revs, sql);
@@ -236,12 +242,12 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 		dsi_error(wr->log, "data file %s: %s", dsi_store_path(wr->store),
 		    dsi_store_error(wr->store));
 	}
-	for (w = batch; w != NULL; w = w->next) {
+	for (w = batch; w != NULL; w = write_of(w->link.next)) {
 		w->apply(w, rv != 0 ? rv : w->rv, rv != 0 ? why : NULL);
 	}
 	unlock_apply(wr);
 	for (w = batch; w != NULL; w = next) {
-		next = w->next; /* reply may free w */
+		next = write_of(w->link.next); /* reply may free w */
 		w->reply(w);
 	}
 	if (wr->after_batch != NULL) {
@@ -276,15 +282,14 @@ writer_main(void *arg)
 
 	pthread_mutex_lock(&wr->mtx);
 	for (;;) {
-		while (wr->head == NULL && !wr->topup && !wr->stopping) {
+		while (dsi_fifo_empty(&wr->queue) && !wr->topup && !wr->stopping) {
 			pthread_cond_wait(&wr->work, &wr->mtx);
 		}
-		if (wr->head == NULL && !wr->topup) {
+		if (dsi_fifo_empty(&wr->queue) && !wr->topup) {
 			break; /* stopping, and nothing is left */
 		}
-		dsi_write *batch = wr->head;
-		wr->head = wr->tail = NULL;
-		wr->topup           = false;
+		dsi_write *batch = write_of(dsi_fifo_take(&wr->queue));
+		wr->topup        = false;
 		pthread_mutex_unlock(&wr->mtx);
 		run_batch(wr, batch);
 		pthread_mutex_lock(&wr->mtx);
@@ -324,8 +329,7 @@ dsi_writer_start(dsi_writer **out, dsi_store *s, dsi_registry *r, const dsi_log 
 void
 dsi_writer_submit(dsi_writer *wr, dsi_write *w)
 {
-	w->next = NULL;
-	w->op   = NULL;
+	w->op = NULL;
 	pthread_mutex_lock(&wr->mtx);
 	if (!wr->running || wr->stopping) {
 		pthread_mutex_unlock(&wr->mtx);
@@ -333,12 +337,7 @@ dsi_writer_submit(dsi_writer *wr, dsi_write *w)
 		w->reply(w);
 		return;
 	}
-	if (wr->tail != NULL) {
-		wr->tail->next = w;
-	} else {
-		wr->head = w;
-	}
-	wr->tail = w;
+	dsi_fifo_push(&wr->queue, &w->link);
 	pthread_cond_signal(&wr->work);
 	pthread_mutex_unlock(&wr->mtx);
 }

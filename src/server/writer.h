@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "common/fifo.h"
 #include "common/log.h"
 #include "server/registry.h"
 #include "server/store.h"
@@ -50,8 +51,8 @@ struct dsi_write {
 	/* Then, with no lock of the writer's held: answers. May free w. */
 	void (*reply)(dsi_write *w);
 	dsi_registry_op *op;
-	int              rv; /* prepare's result */
-	dsi_write       *next;
+	int              rv;   /* prepare's result */
+	dsi_fifo_node    link; /* in the writer's queue, then in its batch */
 };
 
 /*
