@@ -1,7 +1,10 @@
 /* discoveryd: load the configuration, build the server, wait for a signal, tear down. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "common/error.h"
 #include "server/boot.h"
@@ -9,6 +12,34 @@
 #include "server/server.h"
 
 extern char **environ;
+
+/*
+ * Every connection, data file and health check needs a descriptor: take
+ * all the hard limit allows, and say what that is.
+ */
+static void
+raise_fd_limit(const dsi_log *log)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		dsi_warn(log, "cannot read the file descriptor limit: %s", strerror(errno));
+		return;
+	}
+	rlim_t soft = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			dsi_warn(log,
+			    "cannot raise the file descriptor limit from %llu to %llu: %s",
+			    (unsigned long long) soft, (unsigned long long) rl.rlim_max,
+			    strerror(errno));
+			return;
+		}
+	}
+	dsi_info(log, "file descriptor limit %llu (was %llu; hard limit %llu)",
+	    (unsigned long long) rl.rlim_cur, (unsigned long long) soft,
+	    (unsigned long long) rl.rlim_max);
+}
 
 int
 main(int argc, char **argv)
@@ -38,6 +69,8 @@ main(int argc, char **argv)
 		dsi_config_free(&cfg);
 		return 0;
 	}
+
+	raise_fd_limit(&log);
 
 	/* libcurl's global state must be set up before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
