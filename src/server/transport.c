@@ -83,7 +83,7 @@ struct dsi_rep_server {
 	size_t         max_connections;
 	/* Running totals (dsi_rep_stats) and one rate limiter per kind of line. */
 	_Atomic uint64_t refused, flooded, reply_timeouts, idle_closed, accept_failures;
-	dsi_ratelimit    rl_refused, rl_flooded, rl_reply, rl_idle, rl_accept;
+	dsi_ratelimit    rl_refused, rl_flooded, rl_reply, rl_idle, rl_accept, rl_fds;
 };
 
 /* Marks it done; the caller holds srv->mtx. */
@@ -250,14 +250,14 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
-/* Open descriptors of this process (-1 if /proc cannot say). */
+/* Open descriptors of this process: limit when none is left to look; -1 if /proc cannot say. */
 static long
-open_fds(void)
+open_fds(long limit)
 {
 	DIR *d = opendir("/proc/self/fd");
 	long n = 0;
 	if (d == NULL) {
-		return -1;
+		return errno == EMFILE ? limit : -1;
 	}
 	while (readdir(d) != NULL) {
 		n++;
@@ -267,10 +267,12 @@ open_fds(void)
 }
 
 /*
- * nng 1.5.2 retries a failed accept by itself (after 10 to 100 ms) and tells
- * the application nothing; its listener statistics count the failures. An
- * increase is logged with the descriptor count, which says whether EMFILE is
- * the likely cause (nng counts peers that hang up mid-handshake the same way).
+ * Descriptors and failed accepts. nng 1.5.2 retries a failed accept by
+ * itself (after 10 to 100 ms) and tells the application nothing; its
+ * listener statistics count some failures (not, in our tests, EMFILE while
+ * pipes are being negotiated), together with peers that hang up during the
+ * handshake. So the descriptor count itself is watched too: at 90 % of the
+ * limit, accepts (and health checks) are failing or about to.
  */
 static void
 check_accepts(dsi_rep_server *s, uint64_t *seen)
@@ -279,29 +281,33 @@ check_accepts(dsi_rep_server *s, uint64_t *seen)
 	uint64_t      total = 0;
 	struct rlimit rl;
 
-	if (nng_stats_get(&snap) != 0) {
-		return;
+	if (nng_stats_get(&snap) == 0) {
+		for (size_t i = 0; i < s->n_listen; i++) {
+			total += dsi_listener_accept_failures(snap, s->listeners[i]);
+		}
+		nng_stats_free(snap);
 	}
-	for (size_t i = 0; i < s->n_listen; i++) {
-		total += dsi_listener_accept_failures(snap, s->listeners[i]);
+	long lim  = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+	     ? (long) rl.rlim_cur
+	     : -1;
+	long fds  = open_fds(lim);
+	bool near = fds >= 0 && lim > 0 && fds * 10 >= lim * 9;
+	if (near) {
+		dsi_ratelimit_logf(&s->rl_fds, s->log, DSI_LOG_WARN,
+		    "%ld of %ld file descriptors in use: new connections and health checks fail "
+		    "(raise the hard limit or lower --max-connections)",
+		    fds, lim);
 	}
-	nng_stats_free(snap);
 	if (total <= *seen) {
 		return;
 	}
 	uint64_t delta = total - *seen;
 	*seen          = total;
 	atomic_fetch_add(&s->accept_failures, delta);
-	long fds  = open_fds();
-	long lim  = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-	     ? (long) rl.rlim_cur
-	     : -1;
-	bool near = fds >= 0 && lim > 0 && fds * 10 >= lim * 9;
 	dsi_ratelimit_logf(&s->rl_accept, s->log, near ? DSI_LOG_WARN : DSI_LOG_INFO,
 	    "%llu connections failed in accept or handshake on the REQ/REP listeners; "
-	    "%ld of %ld file descriptors in use%s",
-	    (unsigned long long) delta, fds, lim,
-	    near ? ": out of descriptors (raise the hard limit or lower --max-connections)" : "");
+	    "%ld of %ld file descriptors in use",
+	    (unsigned long long) delta, fds, lim);
 }
 
 /* Closes connections silent for the idle timeout; watches accept failures. */
@@ -425,6 +431,7 @@ dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_disp
 	dsi_ratelimit_init(&s->rl_reply, DSI_RATELIMIT_DEFAULT_MS);
 	dsi_ratelimit_init(&s->rl_idle, DSI_RATELIMIT_DEFAULT_MS);
 	dsi_ratelimit_init(&s->rl_accept, DSI_RATELIMIT_DEFAULT_MS);
+	dsi_ratelimit_init(&s->rl_fds, DSI_RATELIMIT_DEFAULT_MS);
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->sweep_cv, NULL);

@@ -1388,6 +1388,71 @@ test_partial_requests_bounded(void **state)
 	assert_int_equal(td_daemon_stop(&L), 0);
 }
 
+#define FD_LIMIT 64  /* the daemon's descriptor limit in the next test, soft and hard */
+#define FD_CONNS 100 /* raw connections: more than it can accept */
+
+/*
+ * Item 3, the server half: out of descriptors, the daemon says so (nng
+ * retries failed accepts silently, and its statistics missed EMFILE here,
+ * so the descriptor count is what is watched), the raised limit is logged
+ * at start, and once the flood is gone the server serves again.
+ */
+static void
+test_descriptor_exhaustion_logged(void **state)
+{
+	static const char *const args[] = { "--log-level", "info", NULL };
+	static int               fds[FD_CONNS];
+	const char              *prev = getenv("DISCOVERY_TEST_WRAPPER");
+	char                     wrapper[512];
+	int                      rv;
+	(void) state;
+
+	/* prlimit(1) runs the daemon (under any wrapper already asked for) with a low limit. */
+	snprintf(wrapper, sizeof(wrapper), "prlimit --nofile=%d:%d%s%s", FD_LIMIT, FD_LIMIT,
+	    prev != NULL ? " " : "", prev != NULL ? prev : "");
+	char *saved = prev != NULL ? strdup(prev) : NULL;
+	setenv("DISCOVERY_TEST_WRAPPER", wrapper, 1);
+	rv = td_daemon_start(&L, args);
+	if (saved != NULL) {
+		setenv("DISCOVERY_TEST_WRAPPER", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("DISCOVERY_TEST_WRAPPER");
+	}
+	if (rv != 0) {
+		fail_msg("the daemon did not start under prlimit");
+	}
+	assert_true(td_daemon_log_contains(&L, "file descriptor limit " XSTR(FD_LIMIT)));
+	dsc_client *c = limits_client(&L);
+	assert_int_equal(dsc_resolve(c, "nothing", false, NULL, NULL), DSC_ENOTFOUND);
+
+	static const unsigned char hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }; /* req0 */
+	for (int i = 0; i < FD_CONNS; i++) {
+		/* The kernel completes the connection even when the daemon cannot accept it. */
+		fds[i] = tcp_connect_small(tcp_port(L.url), 0);
+		if (fds[i] >= 0) {
+			(void) send(fds[i], hello, sizeof(hello), MSG_NOSIGNAL);
+		}
+	}
+	int64_t end = tu_now_ms() + TU_LIVENESS_MS;
+	while (!td_daemon_log_contains(&L, "file descriptors in use") && tu_now_ms() < end) {
+		tu_sleep_ms(100);
+	}
+	assert_true(td_daemon_log_contains(&L, "file descriptors in use: new connections"));
+	for (int i = 0; i < FD_CONNS; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+	/* Descriptors back: the client that was connected, and a new one, are answered. */
+	assert_int_equal(dsc_resolve(c, "nothing", false, NULL, NULL), DSC_ENOTFOUND);
+	dsc_client_close(c);
+	c = limits_client(&L);
+	assert_int_equal(dsc_resolve(c, "nothing", false, NULL, NULL), DSC_ENOTFOUND);
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&L), 0);
+}
+
 /* Also fixed: anything but tcp:// and tls+tcp:// is refused at start-up, with exit 2. */
 static void
 test_ipc_refused(void **state)
@@ -1441,6 +1506,7 @@ main(void)
 	const struct CMUnitTest limits[] = {
 		cmocka_unit_test_teardown(test_pipelining_non_reader, limits_teardown),
 		cmocka_unit_test_teardown(test_partial_requests_bounded, limits_teardown),
+		cmocka_unit_test_teardown(test_descriptor_exhaustion_logged, limits_teardown),
 		cmocka_unit_test(test_ipc_refused),
 		cmocka_unit_test(test_request_memory_budget),
 	};
