@@ -1407,7 +1407,12 @@ test_descriptor_exhaustion_logged(void **state)
 	int                      rv;
 	(void) state;
 
-	/* prlimit(1) runs the daemon (under any wrapper already asked for) with a low limit. */
+	if (prev != NULL && prev[0] != 0) {
+		/* valgrind keeps descriptors of its own: the limit would not mean the same. */
+		print_message("skipped under DISCOVERY_TEST_WRAPPER\n");
+		skip();
+	}
+	/* prlimit(1) runs the daemon with a low limit. */
 	snprintf(wrapper, sizeof(wrapper), "prlimit --nofile=%d:%d%s%s", FD_LIMIT, FD_LIMIT,
 	    prev != NULL ? " " : "", prev != NULL ? prev : "");
 	char *saved = prev != NULL ? strdup(prev) : NULL;
