@@ -64,6 +64,34 @@ dsi_listener_url(nng_listener l, const char *url, char *out, size_t n)
 	}
 }
 
+bool
+dsi_url_is_served(const char *url)
+{
+	static const char *const ok[]
+	    = { "tcp://", "tcp4://", "tcp6://", "tls+tcp://", "tls+tcp4://", "tls+tcp6://" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (strncmp(url, ok[i], strlen(ok[i])) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+uint64_t
+dsi_listener_accept_failures(nng_stat *snapshot, nng_listener l)
+{
+	static const char *const names[] = { "oom", "other" };
+	nng_stat                *ls = snapshot != NULL ? nng_stat_find_listener(snapshot, l) : NULL;
+	uint64_t                 n  = 0;
+	for (size_t i = 0; ls != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+		nng_stat *st = nng_stat_find(ls, names[i]);
+		if (st != NULL) {
+			n += nng_stat_value(st);
+		}
+	}
+	return n;
+}
+
 /* A socket close handed to its own thread; whoever finishes last frees it. */
 typedef struct closer {
 	nng_socket      sock;

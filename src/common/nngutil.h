@@ -9,10 +9,18 @@
 #include <nng/nng.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/log.h"
 
 #define DSI_CLOSE_BOUND_MS 2000
+
+/*
+ * True for the URLs discoveryd listens on: tcp://, tcp4://, tcp6:// and
+ * their tls+ forms. nng 1.5.2's ipc:// listener breaks when a peer
+ * disconnects during negotiation, so the server refuses anything else.
+ */
+bool dsi_url_is_served(const char *url);
 
 /*
  * The one mapping from an nng error (0 included) to a dsc_err: both the
@@ -27,6 +35,14 @@ int dsi_err_from_nng(int rv);
  * report, is copied as given (truncated to fit).
  */
 void dsi_listener_url(nng_listener l, const char *url, char *out, size_t n);
+
+/*
+ * Connections listener l failed to accept, from an nng_stats_get snapshot:
+ * nng 1.5.2 reports no accept error to the application, but counts them in
+ * the listener's statistics ("oom" for ENOMEM; "other" for the rest, which
+ * is where EMFILE and ENFILE land). 0 when the snapshot does not have it.
+ */
+uint64_t dsi_listener_accept_failures(nng_stat *snapshot, nng_listener l);
 
 /*
  * nng_close with a bound: nng 1.5.2 can block forever closing a socket

@@ -9,6 +9,8 @@
 #include "server/events.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 #include "common/codec.h"
 #include "common/name.h"
 #include "common/nngutil.h"
+#include "common/ratelimit.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 
@@ -52,6 +55,11 @@ struct dsi_events {
 	size_t          queued;
 	uint64_t        dropped;
 	bool            stop;
+	/* Subscribers against the cap (nng's pipe callbacks); running totals. */
+	size_t           max_connections;
+	_Atomic size_t   subscribers;
+	_Atomic uint64_t send_failed, refused;
+	dsi_ratelimit    rl_refused, rl_send;
 };
 
 static void
@@ -98,16 +106,56 @@ dsi_events_enqueue(dsi_events *e, dsi_change *ch)
 	pthread_mutex_unlock(&e->mtx);
 }
 
+/*
+ * nng 1.5.2's PUB drops the oldest queued message of a slow subscriber
+ * without a trace or a statistic; what we can see and count is a message
+ * we could not encode or nng did not take.
+ */
 static void
 publish_event(dsi_events *e, qitem *q)
 {
-	nng_msg *msg;
-	if (dsi_pack(&q->ev.base, &msg) != 0) {
-		return;
-	}
-	if (nng_sendmsg(e->sock, msg, 0) != 0) {
+	nng_msg    *msg;
+	int         rv;
+	const char *why = "cannot encode it";
+	if (dsi_pack(&q->ev.base, &msg) == 0) {
+		if ((rv = nng_sendmsg(e->sock, msg, 0)) == 0) {
+			return;
+		}
 		nng_msg_free(msg);
+		why = nng_strerror(rv);
 	}
+	atomic_fetch_add(&e->send_failed, 1);
+	dsi_ratelimit_logf(&e->rl_send, e->log, DSI_LOG_WARN,
+	    "an event (revision %llu) was not published: %s", (unsigned long long) q->ev.revision,
+	    why);
+}
+
+/* Closes subscribers past the cap as they arrive (nng's threads). */
+static void
+pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	dsi_events *e = arg;
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (atomic_fetch_add(&e->subscribers, 1) >= e->max_connections) {
+			atomic_fetch_add(&e->refused, 1);
+			dsi_ratelimit_logf(&e->rl_refused, e->log, DSI_LOG_WARN,
+			    "refused a subscriber: %zu are connected (--max-connections)",
+			    e->max_connections);
+			nng_pipe_close(p); /* REM_POST still follows and gives the slot back */
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&e->subscribers, 1);
+	}
+}
+
+void
+dsi_events_stats_get(dsi_events *e, dsi_events_stats *out)
+{
+	pthread_mutex_lock(&e->mtx);
+	out->queue_full = e->dropped;
+	pthread_mutex_unlock(&e->mtx);
+	out->send_failed = atomic_load(&e->send_failed);
+	out->refused     = atomic_load(&e->refused);
 }
 
 /*
@@ -193,6 +241,10 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	if (o->sync_interval_ms <= 0 || o->send_buffer <= 0) {
 		return dsi_failf(DSC_EINVAL, why, why_len, "the event options must be positive");
 	}
+	if (!dsi_url_is_served(o->url)) {
+		return dsi_failf(DSC_EINVAL, why, why_len,
+		    "cannot publish on %s: only tcp:// and tls+tcp:// URLs are served", o->url);
+	}
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		return DSC_ENOMEM;
 	}
@@ -200,6 +252,9 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	e->log              = log;
 	e->sync_interval_ms = o->sync_interval_ms;
 	e->max_queue        = o->max_queue > 0 ? o->max_queue : 65536;
+	e->max_connections  = o->max_connections > 0 ? o->max_connections : SIZE_MAX;
+	dsi_ratelimit_init(&e->rl_refused, DSI_RATELIMIT_DEFAULT_MS);
+	dsi_ratelimit_init(&e->rl_send, DSI_RATELIMIT_DEFAULT_MS);
 	pthread_mutex_init(&e->mtx, NULL);
 	pthread_mutex_init(&e->pub_mtx, NULL);
 	pthread_cond_init(&e->cv, NULL);
@@ -210,6 +265,12 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	}
 	/* nng's default of 16 messages per subscriber drops bursts at once. */
 	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer);
+	if ((rv = nng_pipe_notify(e->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, e)) != 0
+	    || (rv = nng_pipe_notify(e->sock, NNG_PIPE_EV_REM_POST, pipe_event, e)) != 0) {
+		snprintf(why, why_len, "cannot watch subscribers: %s", nng_strerror(rv));
+		dsi_events_destroy(e);
+		return dsi_err_from_nng(rv);
+	}
 	if ((rv = nng_listener_create(&e->listener, e->sock, o->url)) != 0
 	    || (dsi_url_is_tls(o->url)
 	        && (rv = nng_listener_set_ptr(e->listener, NNG_OPT_TLS_CONFIG, o->tls)) != 0)
@@ -265,8 +326,8 @@ dsi_events_destroy(dsi_events *e)
 		qitem_free(e->head);
 		e->head = next;
 	}
-	if (nng_socket_id(e->sock) > 0) {
-		dsi_close_bounded(e->sock, DSI_CLOSE_BOUND_MS, e->log);
+	if (nng_socket_id(e->sock) > 0 && !dsi_close_bounded(e->sock, DSI_CLOSE_BOUND_MS, e->log)) {
+		return; /* its pipe callbacks may still run: e stays for the process exit */
 	}
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->pub_mtx);

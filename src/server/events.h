@@ -21,11 +21,15 @@ typedef struct dsi_events_options {
 	int    send_buffer;      /* messages queued per subscriber before nng drops */
 	int    sync_interval_ms; /* SYNC period */
 	size_t max_queue;        /* changes waiting for the thread; past it, dropped (0: 65536) */
+	size_t max_connections;  /* subscribers at once; more are closed on arrival (0: no cap) */
 
 	nng_tls_config *tls; /* for a tls+ URL (the listener holds it); else NULL */
 } dsi_events_options;
 
-/* Opens and binds the PUB socket; why names the URL on failure. */
+/*
+ * Opens and binds the PUB socket; why names the URL on failure (DSC_EINVAL
+ * for a URL that is not tcp:// or tls+tcp://, see dsi_url_is_served).
+ */
 int dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r,
     const dsi_log *log, char *why, size_t why_len);
 
@@ -47,6 +51,21 @@ void dsi_events_enqueue(dsi_events *e, dsi_change *ch);
  * change, outside the registry lock; it never blocks on subscribers.
  */
 void dsi_events_flush(dsi_events *e);
+
+/*
+ * Events lost so far, each a running total: queue_full before publishing;
+ * send_failed where nng refused a message (it never does for PUB in nng
+ * 1.5.2, which drops for a slow subscriber silently: those drops are not
+ * observable here, and subscribers see them as revision gaps at the next
+ * SYNC); refused subscribers past max_connections.
+ */
+typedef struct dsi_events_stats {
+	uint64_t queue_full;
+	uint64_t send_failed;
+	uint64_t refused;
+} dsi_events_stats;
+
+void dsi_events_stats_get(dsi_events *e, dsi_events_stats *out);
 
 /* Publishes what is queued, stops the thread. Idempotent. */
 void dsi_events_stop(dsi_events *e);

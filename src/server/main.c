@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -46,6 +47,34 @@ report_ready(dsi_server *srv, const dsi_server_options *o, const dsi_log *log)
 	close(o->ready_fd);
 }
 
+/*
+ * Every connection, data file and health check needs a descriptor: take
+ * all the hard limit allows, and say what that is.
+ */
+static void
+raise_fd_limit(const dsi_log *log)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		dsi_warn(log, "cannot read the file descriptor limit: %s", strerror(errno));
+		return;
+	}
+	rlim_t soft = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			dsi_warn(log,
+			    "cannot raise the file descriptor limit from %llu to %llu: %s",
+			    (unsigned long long) soft, (unsigned long long) rl.rlim_max,
+			    strerror(errno));
+			return;
+		}
+	}
+	dsi_info(log, "file descriptor limit %llu (was %llu; hard limit %llu)",
+	    (unsigned long long) rl.rlim_cur, (unsigned long long) soft,
+	    (unsigned long long) rl.rlim_max);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -81,6 +110,8 @@ main(int argc, char **argv)
 		dsi_config_free(&cfg);
 		return 2;
 	}
+
+	raise_fd_limit(&log);
 
 	/* libcurl's global state must be set up before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

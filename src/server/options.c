@@ -36,6 +36,9 @@ UINT_SETTER(set_fall, fall, int, 1, 100)
 UINT_SETTER(set_max_checks, max_checks, int, 1, 65536)
 UINT_SETTER(set_event_buffer, event_buffer, int, 1, 1000000)
 UINT_SETTER(set_ready_fd, ready_fd, int, 0, 65535)
+UINT_SETTER(set_max_connections, max_connections, size_t, 1, 65536)
+UINT_SETTER(set_max_conn_requests, max_conn_requests, size_t, 1, 4096)
+UINT_SETTER(set_max_request_memory, max_request_memory, size_t, 65536, UINT64_C(1) << 40)
 
 #define SECONDS_SETTER(fn, field, lo, hi)                                                   \
 	static int fn(dsi_server_options *o, const char *v, char *why, size_t why_len)      \
@@ -52,6 +55,8 @@ SECONDS_SETTER(set_health_interval, health_interval_ms, 0.01, 86400)
 SECONDS_SETTER(set_health_timeout, health_timeout_ms, 0.01, 3600)
 SECONDS_SETTER(set_deregister_after, deregister_after_ms, 0, 2000000)
 SECONDS_SETTER(set_sync_interval, sync_interval_ms, 0.01, 3600)
+SECONDS_SETTER(set_idle_timeout, idle_timeout_ms, 0.1, 86400)
+SECONDS_SETTER(set_reply_timeout, reply_timeout_ms, 0.01, 3600)
 
 static int
 set_listen(dsi_server_options *o, const char *v, char *why, size_t why_len)
@@ -284,6 +289,33 @@ static const struct {
 	        "warning",
 	        false, false, true },
 	    set_strict_config },
+	[DSI_SET_MAX_CONNECTIONS]
+	= { { "max-connections", ENV("MAX_CONNECTIONS"), "max_connections", "N", "1024",
+	        "connections per listening socket (REQ/REP and PUB each); more are closed", false,
+	        false },
+	    set_max_connections },
+	[DSI_SET_IDLE_TIMEOUT]
+	= { { "idle-timeout", ENV("IDLE_TIMEOUT"), "idle_timeout", "SECONDS", "60",
+	        "close a REQ/REP connection with no complete request for this long", false, false },
+	    set_idle_timeout },
+	[DSI_SET_REPLY_TIMEOUT]
+	= { { "reply-timeout", ENV("REPLY_TIMEOUT"), "reply_timeout", "SECONDS", "10",
+	        "close a connection that does not take its reply within this", false, false },
+	    set_reply_timeout },
+	[DSI_SET_MAX_CONN_REQUESTS]
+	= { { "max-connection-requests", ENV("MAX_CONNECTION_REQUESTS"), "max_connection_requests",
+	        "N", "32",
+	        "requests one connection may have in the pool (at most half of --workers); "
+	        "one more closes it",
+	        false, false },
+	    set_max_conn_requests },
+	[DSI_SET_MAX_REQUEST_MEMORY]
+	= { { "max-request-memory", ENV("MAX_REQUEST_MEMORY"), "max_request_memory", "BYTES",
+	        "1073741824",
+	        "budget for partly received requests: --max-connections x --max-request-size "
+	        "must fit",
+	        false, false },
+	    set_max_request_memory },
 };
 
 const dsi_setting_info *

@@ -59,6 +59,11 @@ typedef enum dsi_setting {
 	DSI_SET_REQUIRE,
 	DSI_SET_READY_FD,
 	DSI_SET_STRICT_CONFIG,
+	DSI_SET_MAX_CONNECTIONS,
+	DSI_SET_IDLE_TIMEOUT,
+	DSI_SET_REPLY_TIMEOUT,
+	DSI_SET_MAX_CONN_REQUESTS,
+	DSI_SET_MAX_REQUEST_MEMORY,
 	DSI_SET_COUNT,
 } dsi_setting;
 
@@ -99,6 +104,12 @@ typedef struct dsi_server_options {
 	bool        require_https; /* the production profile */
 	int         ready_fd;      /* -1: none; else gets the bound URLs (docs/ready-fd.md) */
 	bool        strict_config; /* configuration warnings stop start-up */
+	/* connection limits (docs/limits.md) */
+	size_t max_connections;    /* per listening socket */
+	int    idle_timeout_ms;    /* a REP connection with no complete message this long closes */
+	int    reply_timeout_ms;   /* a reply not taken this long closes its connection */
+	size_t max_conn_requests;  /* requests of one connection in the pool; one more closes it */
+	size_t max_request_memory; /* bytes: max_connections x max_request must fit */
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];

@@ -225,6 +225,7 @@ dsi_server_create(
 		.url              = o->publish,
 		.send_buffer      = o->event_buffer,
 		.sync_interval_ms = o->sync_interval_ms,
+		.max_connections  = o->max_connections,
 		.tls              = tls,
 	};
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
@@ -265,6 +266,12 @@ dsi_server_create(
 		.max_request = o->max_request,
 		.workers     = o->workers,
 		.tls         = tls,
+		/* limits: docs/limits.md */
+		.max_connections    = o->max_connections,
+		.idle_timeout_ms    = o->idle_timeout_ms,
+		.reply_timeout_ms   = o->reply_timeout_ms,
+		.max_conn_requests  = o->max_conn_requests,
+		.max_request_memory = o->max_request_memory,
 	};
 	if ((rv = dsi_rep_create(&s->rep, &ro, &s->dispatch, &s->log, why, why_len)) != 0) {
 		goto fail;
