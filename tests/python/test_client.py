@@ -282,13 +282,13 @@ class ClientTest(unittest.TestCase):
 
     def test_req_resend_is_off(self):
         # nng would resend a request after 60 s and run a slow call twice.
-        get_ms = dc._nng.nng_socket_get_ms
-        get_ms.argtypes = [dc._Socket, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)]
+        get_ms = dc._nng.lib.nng_socket_get_ms
+        get_ms.argtypes = [dc._nng.Socket, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)]
         value = ctypes.c_int32(0)
-        self.assertEqual(get_ms(self.c._sock, b"req:resend-time", ctypes.byref(value)), 0)
+        self.assertEqual(get_ms(self.c._socks[0], b"req:resend-time", ctypes.byref(value)), 0)
         self.assertEqual(value.value, -1)  # NNG_DURATION_INFINITE
         self.c.resolve("anything")  # a call sets its receive timeout: the client's
-        self.assertEqual(get_ms(self.c._sock, b"recv-timeout", ctypes.byref(value)), 0)
+        self.assertEqual(get_ms(self.c._socks[0], b"recv-timeout", ctypes.byref(value)), 0)
         self.assertEqual(value.value, 5000)
 
     def test_transport_errors(self):
