@@ -12,8 +12,9 @@ want=(cmake make gcc pkg-config
       libsqlite3-dev)
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
+  # python3-setuptools, -wheel, -pip and -venv: the Python package test (pip install, offline).
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
-         valgrind)
+         valgrind python3-setuptools python3-wheel python3-pip python3-venv)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

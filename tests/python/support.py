@@ -50,10 +50,10 @@ def wait_until(predicate, what, timeout=LIVENESS, interval=0.02):
 class Daemon:
     """discoveryd on ephemeral loopback ports; stop() (or the context) ends it."""
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), scheme="tcp"):
         self.log = tempfile.NamedTemporaryFile(prefix="discoveryd-py-", suffix=".log", delete=False)
-        args = [env_path("DISCOVERYD"), "--listen", "tcp://127.0.0.1:0",
-                "--publish", "tcp://127.0.0.1:0", "--data", ":memory:",
+        args = [env_path("DISCOVERYD"), "--listen", scheme + "://127.0.0.1:0",
+                "--publish", scheme + "://127.0.0.1:0", "--data", ":memory:",
                 "--log-level", "debug"] + list(extra_args)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log)
@@ -63,8 +63,8 @@ class Daemon:
         except BaseException:
             self.stop()
             raise
-        self.url = re.search(r"listening on (tcp://\S+)", text).group(1)
-        self.pub_url = re.search(r"publishing on (tcp://\S+)", text).group(1)
+        self.url = re.search(r"listening on ((?:tls\+)?tcp://\S+)", text).group(1)
+        self.pub_url = re.search(r"publishing on ((?:tls\+)?tcp://\S+)", text).group(1)
 
     def _started(self):
         if self.proc.poll() is not None:
