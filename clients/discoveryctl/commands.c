@@ -33,6 +33,8 @@ static const struct {
 	{ DSC_ETLS, EXIT_UNREACHABLE },
 	{ DSC_EPROTO, EXIT_UNREACHABLE },
 	{ DSC_ENOMEM, EXIT_LOCAL },
+	{ DSC_EAUTH, EXIT_AUTH },
+	{ DSC_EPERM, EXIT_AUTH },
 };
 
 int
@@ -56,8 +58,20 @@ call_failed(const ctl *c, int rv, const dsc_error *err)
 	for (size_t i = 0; i < c->nargs && n < sizeof(what); i++) {
 		n += (size_t) snprintf(what + n, sizeof(what) - n, " %s", c->args[i]);
 	}
-	ctl_say("%s: %s", what,
-	    err->code == rv && err->message[0] != 0 ? err->message : dsc_strerror(rv));
+	/* The server's text names the protobuf field; a user needs the option and variable. */
+	if (rv == DSC_EAUTH) {
+		ctl_say(
+		    "%s: the server needs an auth token for this: give --token-file FILE or set "
+		    "$" TOKEN_ENV,
+		    what);
+	} else if (rv == DSC_EPERM) {
+		ctl_say("%s: the server did not accept the auth token from %s", what,
+		    c->token != NULL ? "--token-file" : "$" TOKEN_ENV);
+	} else {
+		ctl_say("%s: %s", what,
+		    err->code == rv && err->message[0] != 0 ? err->message : dsc_strerror(rv));
+	}
+	ctl_connect_hint(c, c->server, rv);
 	return ctl_exit_for(rv);
 }
 

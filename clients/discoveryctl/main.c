@@ -30,6 +30,7 @@ open_client(ctl *c)
 	}
 	if (rv != 0) {
 		ctl_say("cannot connect to %s: %s", c->server, dsc_strerror(rv));
+		ctl_connect_hint(c, c->server, rv);
 		return ctl_exit_for(rv);
 	}
 	return EXIT_OK;

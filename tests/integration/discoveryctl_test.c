@@ -655,14 +655,38 @@ test_usage_errors(void **state)
 		}
 		argv[n]    = NULL;
 		int status = td_run(argv, out, sizeof(out), err, sizeof(err));
+		/* The command's usage, or for no command a one-line pointer to --help. */
 		if (status != 2 || strstr(err, u->stderr_has) == NULL
-		    || strstr(err, "usage: discoveryctl") == NULL || out[0] != 0
-		    || strncmp(err, "discoveryctl: ", 14) != 0) {
+		    || (strstr(err, "usage: discoveryctl") == NULL
+		        && strstr(err, "Try 'discoveryctl --help'") == NULL)
+		    || out[0] != 0 || strncmp(err, "discoveryctl: ", 14) != 0) {
 			fail_msg("%s: exit %d (want 2), stderr should hold \"%s\" and usage\n"
 			         "--- stdout:\n%s--- stderr:\n%s",
 			    u->name, status, u->stderr_has, out, err);
 		}
 	}
+}
+
+/* A typo gets a suggestion and a pointer to --help, not the whole usage. */
+static void
+test_unknown_command_suggestion(void **state)
+{
+	run r;
+
+	CTL(&r, state, "resolv", "x");
+	assert_exit(&r, 2);
+	assert_string_equal(r.err,
+	    "discoveryctl: unknown command 'resolv'; did you mean 'resolve'?\n"
+	    "Try 'discoveryctl --help' for the commands and options.\n");
+	assert_string_equal(r.out, "");
+	CTL(&r, state, "regster", "x", "http://127.0.0.1:1");
+	assert_exit(&r, 2);
+	assert_contains(r.err, "did you mean 'register'?");
+	CTL(&r, state, "frobnicate");
+	assert_exit(&r, 2);
+	assert_string_equal(r.err,
+	    "discoveryctl: unknown command 'frobnicate'\n"
+	    "Try 'discoveryctl --help' for the commands and options.\n");
 }
 
 static void
@@ -1149,6 +1173,7 @@ main(void)
 		cmocka_unit_test(test_invalid_input_rejected_by_server),
 		cmocka_unit_test(test_invalid_service_name),
 		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_unknown_command_suggestion),
 		cmocka_unit_test(test_too_many_meta),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_server_unreachable),

@@ -281,6 +281,36 @@ class TokenTest(unittest.TestCase):
                 with self.assertRaises(dc.DiscoveryError) as cm:
                     c.register("authd", "http://127.0.0.1:9", ttl_ms=60000)
                 self.assertEqual(cm.exception.status, pb.STATUS_PERMISSION_DENIED)
+            # discoveryctl: a missing token names the option and the variable, not the
+            # protobuf field, and authentication failures exit 6 (EXIT_AUTH).
+            env = {k: v for k, v in os.environ.items() if k != dc.TOKEN_ENV}
+            ctl = [os.environ["DISCOVERYCTL"], "--server", d.url]
+            out = subprocess.run(ctl + ["register", "authd", "http://127.0.0.1:9"], env=env,
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 6, out.stderr)
+            self.assertIn("--token-file FILE", out.stderr)
+            self.assertIn("$SERVICE_DISCOVERY_API_KEY", out.stderr)
+            self.assertNotIn("Request.auth_token", out.stderr)
+            env[dc.TOKEN_ENV] = "wrong"
+            out = subprocess.run(ctl + ["register", "authd", "http://127.0.0.1:9"], env=env,
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 6, out.stderr)
+            self.assertIn("did not accept the auth token from $SERVICE_DISCOVERY_API_KEY",
+                          out.stderr)
+            out = subprocess.run(ctl + ["--token-file", path, "deregister", "authd"], env=env,
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_no_client_takes_a_token_on_the_command_line(self):
+        # discoveryctl and the shell script refuse --token as a usage error; Python
+        # has no command line (token= is code, token_file= a file).
+        cases = [[os.environ["DISCOVERYCTL"], "--token", "s3cret", "list"],
+                 [os.environ["DISCOVERYCTL"], "--token=s3cret", "list"],
+                 ["sh", os.environ["DISCOVERY_SH"], "--token", "s3cret", "list"],
+                 ["sh", os.environ["DISCOVERY_SH"], "--token=s3cret", "list"]]
+        for argv in cases:
+            out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            self.assertEqual(out.returncode, 2, "%s: %s" % (argv, out.stderr))
 
 
 def openssl(*args):
@@ -344,6 +374,24 @@ class TLSTest(unittest.TestCase):
             with dc.Client(d.url, timeout=0.5, tls=nocert) as c:
                 with self.assertRaises(dc.TransportError):
                     c.resolve("tls-svc")
+
+    def test_discoveryctl_hints_at_the_server_name(self):
+        # TLS to an IP address fails the handshake (mbedTLS matches DNS names
+        # only): discoveryctl says to use --tls-server-name.
+        p = self.p
+        args = ["--tls-cert", p("server.crt"), "--tls-key", p("server.key")]
+        with Daemon(args, scheme="tls+tcp") as d:
+            out = subprocess.run([os.environ["DISCOVERYCTL"], "--server", d.url, "--tls-ca",
+                                  p("ca.crt"), "--timeout", "5", "resolve", "x"],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 3, out.stderr)
+            self.assertIn("TLS handshake failed", out.stderr)
+            self.assertIn("use --tls-server-name NAME", out.stderr)
+            out = subprocess.run([os.environ["DISCOVERYCTL"], "--server", d.url, "--tls-ca",
+                                  p("ca.crt"), "--tls-server-name", "localhost", "--timeout", "5",
+                                  "resolve", "x"], capture_output=True, text=True)
+            self.assertEqual(out.returncode, 1, out.stderr)  # connected: x is not found
+            self.assertNotIn("--tls-server-name", out.stderr)
 
     def test_bad_options_fail_the_constructor(self):
         p = self.p
