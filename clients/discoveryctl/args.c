@@ -516,7 +516,8 @@ ctl_print_usage(FILE *f)
 	      "  0  success\n"
 	      "  1  not found, not healthy, or no healthy instance; wait: timed out\n"
 	      "  2  usage error (unknown command or option, wrong arguments, bad number)\n"
-	      "  3  server unreachable or timed out, or the TLS handshake failed\n"
+	      "  3  server unreachable or timed out, the TLS handshake failed, or the peer\n"
+	      "     speaks another protocol; watch: no connection within --timeout\n"
 	      "  4  server rejected the request\n"
 	      "  5  local failure (out of memory, cannot write output)\n"
 	      "  6  authentication: the server needs an auth token, or refused the one given\n",
