@@ -15,8 +15,10 @@ if [ "${1:-runtime}" = test ]; then
   # groff-base and man-db: docs/man/man_test.sh renders every man page with groff -ww and man -l.
   # tests/packaging: dpkg-dev (dpkg-shlibdeps for cpack's .debs, dpkg-architecture),
   # binutils (nm -D, readelf), systemd (systemd-analyze verify of the unit).
+  # python3-setuptools, -wheel, -pip and -venv: the Python package test (pip install, offline).
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
-         valgrind groff-base man-db dpkg-dev binutils systemd)
+         valgrind groff-base man-db dpkg-dev binutils systemd
+         python3-setuptools python3-wheel python3-pip python3-venv)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

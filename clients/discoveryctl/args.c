@@ -309,6 +309,50 @@ parse_option(ctl *c, int argc, char **argv, int *i, char *why, size_t n)
 	return o->set(c, value, why, n);
 }
 
+/* Levenshtein distance between a and b, counting no further than 3. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[32];
+
+	if (la >= 32 || lb >= 32) {
+		return 3;
+	}
+	for (size_t j = 0; j <= lb; j++) {
+		row[j] = j;
+	}
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0]      = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t v  = diag + (a[i - 1] != b[j - 1]);
+			v         = v < up + 1 ? v : up + 1;
+			v         = v < row[j - 1] + 1 ? v : row[j - 1] + 1;
+			row[j]    = v;
+			diag      = up;
+		}
+	}
+	return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* The command a typo most likely meant (at most two edits away), or NULL. */
+static const char *
+closest_command(const char *name)
+{
+	const char *best = NULL;
+	size_t      d    = 3;
+
+	for (size_t i = 0; i < ctl_ncommands; i++) {
+		size_t e = edit_distance(name, ctl_commands[i].name);
+		if (e < d) {
+			d    = e;
+			best = ctl_commands[i].name;
+		}
+	}
+	return best;
+}
+
 /* Checks what only the whole line can tell: the command, its arguments, its options. */
 static int
 check_command(ctl *c, const char *name, char *why, size_t n)
@@ -317,6 +361,11 @@ check_command(ctl *c, const char *name, char *why, size_t n)
 		return bad_usage(why, n, "no command given");
 	}
 	if (c->cmd == NULL) {
+		const char *near = closest_command(name);
+		if (near != NULL) {
+			return bad_usage(
+			    why, n, "unknown command '%s'; did you mean '%s'?", name, near);
+		}
 		return bad_usage(why, n, "unknown command '%s'", name);
 	}
 	if (c->nargs < c->cmd->min_args) {
@@ -467,9 +516,11 @@ ctl_print_usage(FILE *f)
 	      "  0  success\n"
 	      "  1  not found, not healthy, or no healthy instance; wait: timed out\n"
 	      "  2  usage error (unknown command or option, wrong arguments, bad number)\n"
-	      "  3  server unreachable or timed out, or the TLS handshake failed\n"
+	      "  3  server unreachable or timed out, the TLS handshake failed, or the peer\n"
+	      "     speaks another protocol; watch: no connection within --timeout\n"
 	      "  4  server rejected the request\n"
-	      "  5  local failure (out of memory, cannot write output)\n",
+	      "  5  local failure (out of memory, cannot write output)\n"
+	      "  6  authentication: the server needs an auth token, or refused the one given\n",
 	    f);
 }
 
@@ -478,7 +529,8 @@ ctl_print_usage_error(const ctl *c, const char *why)
 {
 	ctl_say("%s", why);
 	if (c->cmd == NULL) {
-		ctl_print_usage(stderr);
+		/* The whole usage would bury the one line that matters. */
+		fputs("Try 'discoveryctl --help' for the commands and options.\n", stderr);
 		return;
 	}
 	fprintf(stderr,

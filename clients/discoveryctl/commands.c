@@ -14,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/internal.h"
 #include "common/name.h"
+#include "common/timeutil.h"
 #include "discoveryctl/output.h"
 
-#define WATCH_POLL_MS 200 /* how soon watch notices SIGINT or SIGTERM */
+#define WATCH_POLL_MS    200  /* how soon watch notices SIGINT or SIGTERM */
+#define WATCH_CONNECT_MS 1000 /* how long watch stays silent about no connection */
 
 /* Which exit status each library error gives; codes not listed are EXIT_REJECTED. */
 static const struct {
@@ -33,6 +36,8 @@ static const struct {
 	{ DSC_ETLS, EXIT_UNREACHABLE },
 	{ DSC_EPROTO, EXIT_UNREACHABLE },
 	{ DSC_ENOMEM, EXIT_LOCAL },
+	{ DSC_EAUTH, EXIT_AUTH },
+	{ DSC_EPERM, EXIT_AUTH },
 };
 
 int
@@ -56,8 +61,20 @@ call_failed(const ctl *c, int rv, const dsc_error *err)
 	for (size_t i = 0; i < c->nargs && n < sizeof(what); i++) {
 		n += (size_t) snprintf(what + n, sizeof(what) - n, " %s", c->args[i]);
 	}
-	ctl_say("%s: %s", what,
-	    err->code == rv && err->message[0] != 0 ? err->message : dsc_strerror(rv));
+	/* The server's text names the protobuf field; a user needs the option and variable. */
+	if (rv == DSC_EAUTH) {
+		ctl_say(
+		    "%s: the server needs an auth token for this: give --token-file FILE or set "
+		    "$" TOKEN_ENV,
+		    what);
+	} else if (rv == DSC_EPERM) {
+		ctl_say("%s: the server did not accept the auth token from %s", what,
+		    c->token != NULL ? "--token-file" : "$" TOKEN_ENV);
+	} else {
+		ctl_say("%s: %s", what,
+		    err->code == rv && err->message[0] != 0 ? err->message : dsc_strerror(rv));
+	}
+	ctl_connect_hint(c, c->server, rv);
 	return ctl_exit_for(rv);
 }
 
@@ -223,6 +240,34 @@ ctl_client_options(const ctl *c, dsc_client_options *opts)
 	opts->tls        = c->tls;
 }
 
+/*
+ * Silence from a watch can mean a quiet registry or no server at all: say so
+ * on stderr once no connection came within a second (and keep trying), and
+ * with --timeout, give up when it passes without one. Returns an EXIT_*.
+ */
+static int
+watch_not_connected(const ctl *c, dsc_watch *w, int64_t start, bool *said)
+{
+	int64_t waited = dsi_monotonic_ms() - start;
+
+	if (dsi_watch_connects(w) > 0) {
+		return EXIT_OK;
+	}
+	if (c->timeout_given && waited >= c->timeout_ms) {
+		ctl_say(
+		    "watch: no connection to %s within %g s", c->publish, c->timeout_ms / 1000.0);
+		return EXIT_UNREACHABLE;
+	}
+	if (!*said && waited >= WATCH_CONNECT_MS) {
+		ctl_say(
+		    "watch: no connection to %s yet; still trying (is discoveryd running, and is "
+		    "this its --publish URL?)",
+		    c->publish);
+		*said = true;
+	}
+	return EXIT_OK;
+}
+
 static int
 cmd_watch(ctl *c)
 {
@@ -261,10 +306,15 @@ cmd_watch(ctl *c)
 		return ctl_exit_for(rv);
 	}
 	/* The watch dials in the background and redials: a server that is down is waited for. */
+	int64_t start = dsi_monotonic_ms();
+	bool    said  = false;
 	while ((c->count == 0 || changes < c->count) && !stop_requested()) {
 		dsc_event *ev = NULL;
 
 		if ((rv = dsc_watch_next(w, WATCH_POLL_MS, &ev)) == DSC_ETIMEDOUT) {
+			if ((status = watch_not_connected(c, w, start, &said)) != EXIT_OK) {
+				break;
+			}
 			continue;
 		}
 		if (rv != 0) {

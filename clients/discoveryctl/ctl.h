@@ -35,6 +35,7 @@ enum {
 	EXIT_UNREACHABLE = 3, /* no answer from the server */
 	EXIT_REJECTED    = 4, /* the server answered with an error */
 	EXIT_LOCAL       = 5, /* out of memory, or stdout cannot be written */
+	EXIT_AUTH        = 6, /* the server wants an auth token, or refused the one given */
 };
 
 /* Options only some commands take; each command lists the ones it accepts. */

@@ -29,7 +29,17 @@ open_client(ctl *c)
 		return EXIT_USAGE;
 	}
 	if (rv != 0) {
-		ctl_say("cannot connect to %s: %s", c->server, dsc_strerror(rv));
+		if (rv == DSC_EPROTO) {
+			ctl_say(
+			    "cannot connect to %s: the peer speaks another protocol (the handshake "
+			    "failed); --server takes discoveryd's REQ/REP URL (--listen, port 7700 "
+			    "by "
+			    "default), not its --publish URL",
+			    c->server);
+		} else {
+			ctl_say("cannot connect to %s: %s", c->server, dsc_strerror(rv));
+		}
+		ctl_connect_hint(c, c->server, rv);
 		return ctl_exit_for(rv);
 	}
 	return EXIT_OK;

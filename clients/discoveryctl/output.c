@@ -4,6 +4,8 @@
  */
 #include "discoveryctl/output.h"
 
+#include <arpa/inet.h>
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
@@ -409,4 +411,42 @@ ctl_print_list_json(const dsc_instance_list *list)
 		json_instance(stdout, &list->items[i]);
 	}
 	fputs("]}\n", stdout);
+}
+
+/* True when url's host is an IPv4 or IPv6 address rather than a name. */
+static bool
+host_is_ip(const char *url)
+{
+	const char   *h = strstr(url, "://");
+	char          host[64];
+	size_t        n;
+	unsigned char addr[16];
+
+	if (h == NULL) {
+		return false;
+	}
+	h += 3;
+	if (*h == '[') {
+		return true;
+	}
+	n = strcspn(h, ":/");
+	if (n == 0 || n >= sizeof(host)) {
+		return false;
+	}
+	memcpy(host, h, n);
+	host[n] = 0;
+	return inet_pton(AF_INET, host, addr) == 1;
+}
+
+void
+ctl_connect_hint(const ctl *c, const char *url, int rv)
+{
+	/* mbedTLS matches the server name against DNS names only, never IP addresses. */
+	if (rv == DSC_ETLS && c->tls.server_name == NULL && host_is_ip(url)) {
+		ctl_say(
+		    "hint: %s names the server by IP address, which TLS cannot check against its "
+		    "certificate here; use --tls-server-name NAME with a DNS name the certificate "
+		    "carries",
+		    url);
+	}
 }

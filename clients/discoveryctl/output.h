@@ -15,6 +15,9 @@
 /* One line on stderr: "discoveryctl: ...". Every failure says exactly one. */
 void ctl_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* After a failed connection to url: a hint on stderr when one fits the error (rv). */
+void ctl_connect_hint(const ctl *c, const char *url, int rv);
+
 /* Writes s with C0 controls and DEL as \xNN, so no reply can drive the terminal. */
 void ctl_put_clean(FILE *f, const char *s);
 

@@ -17,7 +17,7 @@
 
 usage() {
 	cat <<'EOF'
-usage: discovery.sh [--server URL] [--publish URL] [--timeout SECONDS] [--token TOKEN]
+usage: discovery.sh [--server URL] [--publish URL] [--timeout SECONDS] [--token-file FILE]
                     [--proto DIR] [--text] COMMAND [ARGS]
   register SERVICE ENDPOINT [--meta KEY=VALUE]... [--health-path PATH] [--ttl-ms N] [--weight N]
   resolve SERVICE [--healthy-only]      prints the endpoint alone, for $(...)
@@ -30,8 +30,10 @@ usage: discovery.sh [--server URL] [--publish URL] [--timeout SECONDS] [--token 
                                         [PREVIOUS ->] HEALTH [(REASON)]
 --server defaults to $DISCOVERY_SERVER or tcp://127.0.0.1:7700, --publish to
 $DISCOVERY_PUBLISH or tcp://127.0.0.1:7701, --timeout to 5 (whole seconds),
---token to $DISCOVERY_TOKEN, --proto to $DISCOVERY_PROTO or the proto/ directory
-of this repository. --text prints protoc's text format of each reply or event.
+--proto to $DISCOVERY_PROTO or the proto/ directory of this repository. The auth
+token comes from --token-file FILE (readable by its owner only) or else from
+$SERVICE_DISCOVERY_API_KEY, never from the command line. --text prints protoc's
+text format of each reply or event.
 EOF
 }
 
@@ -49,7 +51,12 @@ usage_error() {
 server=${DISCOVERY_SERVER:-tcp://127.0.0.1:7700}
 publish=${DISCOVERY_PUBLISH:-tcp://127.0.0.1:7701}
 timeout=5
-token=${DISCOVERY_TOKEN:-}
+token=${SERVICE_DISCOVERY_API_KEY:-}
+if [ -z "$token" ] && [ -n "${DISCOVERY_TOKEN:-}" ]; then
+	# Deprecated: the one variable every client reads is SERVICE_DISCOVERY_API_KEY.
+	printf 'discovery.sh: DISCOVERY_TOKEN is deprecated; use SERVICE_DISCOVERY_API_KEY or --token-file\n' >&2
+	token=$DISCOVERY_TOKEN
+fi
 proto=${DISCOVERY_PROTO:-$(dirname "$0")/../../proto}
 text=false
 
@@ -61,12 +68,38 @@ is_count() {
 	case $1 in '' | *[!0-9]*) return 1 ;; esac
 }
 
+# The token in file $1, by the server's rules (src/common/tokenfile.c): a
+# regular file neither group nor others can read, one trailing newline (or
+# CRLF) stripped, 1-4095 bytes, no NUL. Sets $token; exits 2 otherwise.
+read_token_file() {
+	tf=$1
+	[ -r "$tf" ] || die 2 "--token-file $tf: cannot read the token file"
+	[ -f "$tf" ] || die 2 "--token-file $tf: the token file is not a regular file"
+	mode=$(stat -L -c %a "$tf") || die 2 "--token-file $tf: cannot read the token file"
+	[ $((0$mode & 077)) -eq 0 ] ||
+		die 2 "--token-file $tf: the token file is readable by group or others (mode $mode); chmod 600 it"
+	size=$(wc -c <"$tf")
+	[ "$(tr -d '\000' <"$tf" | wc -c)" -eq "$size" ] ||
+		die 2 "--token-file $tf: the token file holds a NUL byte"
+	if [ "$size" -gt 0 ] && [ "$(tail -c 1 "$tf" | od -An -tx1 | tr -d ' ')" = 0a ]; then
+		size=$((size - 1))
+		if [ "$size" -gt 0 ] && [ "$(head -c "$size" "$tf" | tail -c 1 | od -An -tx1 | tr -d ' ')" = 0d ]; then
+			size=$((size - 1))
+		fi
+	fi
+	[ "$size" -le 4095 ] ||
+		die 2 "--token-file $tf: the token file is too large: a token has at most 4095 bytes"
+	[ "$size" -gt 0 ] || die 2 "--token-file $tf: the token file is empty"
+	token=$(head -c "$size" "$tf")
+}
+
 while [ $# -gt 0 ]; do
 	case $1 in
 	--server) need_value "$1" $# && server=$2 && shift ;;
 	--publish) need_value "$1" $# && publish=$2 && shift ;;
 	--timeout) need_value "$1" $# && timeout=$2 && shift ;;
-	--token) need_value "$1" $# && token=$2 && shift ;;
+	--token-file) need_value "$1" $# && read_token_file "$2" && shift ;;
+	--token | --token=*) usage_error "$1: a token on the command line is visible to every user (ps); use --token-file FILE or SERVICE_DISCOVERY_API_KEY" ;;
 	--proto) need_value "$1" $# && proto=$2 && shift ;;
 	--text) text=true ;;
 	-h | --help)

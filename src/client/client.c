@@ -41,6 +41,8 @@ struct dsc_client {
 	pthread_mutex_t  mtx; /* with cv: waiting for the first pipe */
 	pthread_cond_t   cv;
 	_Atomic int      pipes;     /* connected pipes, to tell "unreachable" from "slow" */
+	bool             added;     /* under mtx: some pipe was ever added */
+	int              rejected;  /* under mtx: pipes dropped before any was added */
 	_Atomic uint64_t revision;  /* from the last successful reply */
 	_Atomic bool     shut;      /* dsi_client_shutdown was called */
 	bool             tls;       /* the URL is tls+: a failed handshake looks like no server */
@@ -61,7 +63,18 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	dsc_client *c = arg;
 	(void) p;
 	pthread_mutex_lock(&c->mtx);
-	atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+	/*
+	 * nng 1.5.2 reports REM_POST for a pipe it dropped in negotiation (a
+	 * peer of another protocol, such as the PUB port) without its ADD_POST.
+	 */
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		c->added = true;
+		atomic_fetch_add(&c->pipes, 1);
+	} else if (c->added) {
+		atomic_fetch_add(&c->pipes, -1);
+	} else {
+		c->rejected++;
+	}
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -84,12 +97,13 @@ connect_now(dsc_client *c, const char *url, nng_tls_config *tls)
 		return rv;
 	}
 	pthread_mutex_lock(&c->mtx);
-	while (atomic_load(&c->pipes) == 0 && dsi_monotonic_ms() < deadline) {
+	while (atomic_load(&c->pipes) == 0 && c->rejected == 0 && dsi_monotonic_ms() < deadline) {
 		struct timespec ts;
 		dsi_realtime_after(&ts, deadline - dsi_monotonic_ms());
 		pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
 	}
-	rv = atomic_load(&c->pipes) > 0 ? 0 : DSC_ETIMEDOUT;
+	/* A dropped pipe: the peer answered, but not as a REP socket. */
+	rv = atomic_load(&c->pipes) > 0 ? 0 : c->rejected > 0 ? DSC_EPROTO : DSC_ETIMEDOUT;
 	pthread_mutex_unlock(&c->mtx);
 	return rv;
 }

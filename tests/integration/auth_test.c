@@ -117,7 +117,7 @@ test_writes_need_the_token(void **state)
 	char out[2048], errs[2048];
 	assert_int_equal(ctl((const char *[]) { "register", "viactl", "http://127.0.0.1:2", NULL },
 	                     out, sizeof(out), errs, sizeof(errs)),
-	    4);
+	    6); /* EXIT_AUTH */
 	assert_non_null(strstr(errs, "needs an auth token"));
 	assert_int_equal(ctl((const char *[]) { "--token-file", token_file, "register", "viactl",
 	                         "http://127.0.0.1:2", NULL },

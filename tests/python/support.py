@@ -57,11 +57,11 @@ class Daemon:
     Its bound URLs come from --ready-fd (docs/ready-fd.md), not from its log.
     """
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), scheme="tcp"):
         self.log = tempfile.NamedTemporaryFile(prefix="discoveryd-py-", suffix=".log", delete=False)
         ready_r, ready_w = os.pipe()
-        args = [env_path("DISCOVERYD"), "--listen", "tcp://127.0.0.1:0",
-                "--publish", "tcp://127.0.0.1:0", "--data", ":memory:",
+        args = [env_path("DISCOVERYD"), "--listen", scheme + "://127.0.0.1:0",
+                "--publish", scheme + "://127.0.0.1:0", "--data", ":memory:",
                 "--log-level", "debug", "--ready-fd", str(ready_w)] + list(extra_args)
         try:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,

@@ -5,6 +5,7 @@ generated discovery_pb2, and DISCOVERYD naming the server binary.
 """
 
 import ctypes
+import os
 import socket
 import subprocess
 import sys
@@ -280,15 +281,31 @@ class ClientTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 dc.normalize_name(bad)
 
+    def test_the_documented_example_runs(self):
+        # docs/clients.md's Python example, as written, with this daemon's URLs.
+        docs = os.path.join(env_path("PROTO_DIR"), "..", "docs", "clients.md")
+        with open(docs, encoding="utf-8") as f:
+            text = f.read()
+        section = text[text.index("### Python"):]
+        code = section[section.index("```python\n") + 10:]
+        code = code[:code.index("```")]
+        code = code.replace("tcp://127.0.0.1:7700", self.daemon.url)
+        code = code.replace("tcp://127.0.0.1:7701", self.daemon.pub_url)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=LIVENESS * 2)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("True HEALTH_HEALTHY", out.stdout)
+        self.assertIn("5 STATUS_NOT_FOUND", out.stdout)
+
     def test_req_resend_is_off(self):
         # nng would resend a request after 60 s and run a slow call twice.
-        get_ms = dc._nng.nng_socket_get_ms
-        get_ms.argtypes = [dc._Socket, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)]
+        get_ms = dc._nng.lib.nng_socket_get_ms
+        get_ms.argtypes = [dc._nng.Socket, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)]
         value = ctypes.c_int32(0)
-        self.assertEqual(get_ms(self.c._sock, b"req:resend-time", ctypes.byref(value)), 0)
+        self.assertEqual(get_ms(self.c._socks[0], b"req:resend-time", ctypes.byref(value)), 0)
         self.assertEqual(value.value, -1)  # NNG_DURATION_INFINITE
         self.c.resolve("anything")  # a call sets its receive timeout: the client's
-        self.assertEqual(get_ms(self.c._sock, b"recv-timeout", ctypes.byref(value)), 0)
+        self.assertEqual(get_ms(self.c._socks[0], b"recv-timeout", ctypes.byref(value)), 0)
         self.assertEqual(value.value, 5000)
 
     def test_transport_errors(self):

@@ -305,10 +305,79 @@ t_usage() {
   expect_rc 2
 }
 
+# The token convention (docs/clients.md): a file only its owner reads, or
+# SERVICE_DISCOVERY_API_KEY; never the secret on the command line.
 t_token() {
-  ds --token 's3cr"et' resolve shell-svc
+  local tf=$work/token
+  printf 's3cr"et\n' >"$tf"
+  chmod 600 "$tf"
+  ds --token-file "$tf" resolve shell-svc
   expect_rc 0
   expect_out "$live"
+  SERVICE_DISCOVERY_API_KEY='s3cr"et' ds resolve shell-svc
+  expect_rc 0
+  DISCOVERY_TOKEN=old ds resolve shell-svc
+  expect_rc 0
+  expect_err_has "DISCOVERY_TOKEN is deprecated"
+  ds --token 's3cr"et' resolve shell-svc
+  expect_rc 2
+  expect_err_has "use --token-file FILE or SERVICE_DISCOVERY_API_KEY"
+  chmod 640 "$tf"
+  ds --token-file "$tf" resolve shell-svc
+  expect_rc 2
+  expect_err_has "readable by group or others (mode 640)"
+  chmod 604 "$tf"
+  ds --token-file "$tf" resolve shell-svc
+  expect_rc 2
+  printf 'a\000b' >"$tf" && chmod 600 "$tf"
+  ds --token-file "$tf" resolve shell-svc
+  expect_rc 2
+  expect_err_has "NUL"
+  : >"$tf"
+  ds --token-file "$tf" resolve shell-svc
+  expect_rc 2
+  expect_err_has "empty"
+  head -c 4095 /dev/zero | tr '\000' a >"$tf"
+  ds --token-file "$tf" resolve shell-svc
+  expect_rc 0
+  head -c 4096 /dev/zero | tr '\000' a >"$tf"
+  ds --token-file "$tf" resolve shell-svc
+  expect_rc 2
+  expect_err_has "too large"
+  ds --token-file "$work" resolve shell-svc
+  expect_rc 2
+  expect_err_has "not a regular file"
+  ds --token-file "$work/missing" resolve shell-svc
+  expect_rc 2
+}
+
+# The token, read from its file, authenticates against a server that requires it.
+t_token_auth() {
+  local tf=$work/auth-token
+  printf 'right-token\n' >"$tf"
+  chmod 600 "$tf"
+  start_daemon "$work/auth.log" --token-file "$tf"
+  local a_url=$started_url a_pid=$started_pid
+  ds --server "$a_url" --token-file "$tf" register authd http://127.0.0.1:9 --ttl-ms 60000
+  expect_rc 0
+  SERVICE_DISCOVERY_API_KEY=wrong ds --server "$a_url" register authd http://127.0.0.1:9 --ttl-ms 60000
+  expect_rc 4
+  kill "$a_pid"
+  wait "$a_pid"
+}
+
+# Every example of docs/clients.md's shell section, run as written (the
+# first ```sh block after "### Shell"), with the test servers' URLs.
+t_docs_examples() {
+  local docs=$PROTO_DIR/../docs/clients.md block=$work/docs-example.sh
+  awk '/^### Shell/ { s = 1 } s && /^```sh$/ { inb = 1; next } inb && /^```$/ { exit } inb { print }' \
+    "$docs" | sed -e "s#tcp://127.0.0.1:7700#$url#g" -e "s#tcp://127.0.0.1:7701#$pub#g" \
+    -e "s#clients/shell/discovery.sh#$sh_bin $DISCOVERY_SH#g" >"$block"
+  [ -s "$block" ] || { fail "no shell example in $docs"; return; }
+  out=$(cd "$work" && DISCOVERY_PROTO=$PROTO_DIR bash -e "$block" 2>&1)
+  rc=$?
+  expect_rc 0 "the documented example: $(cat "$block")"
+  grep -q "removed 1" <<<"$out" || fail "the example's deregister"
 }
 
 # clients/README-clients.md's raw one-liners, with the test servers' URLs
@@ -350,7 +419,7 @@ t_readme_recipes() {
 
 # t_watch_one_service stops the quiet server: it runs last of the watches.
 for t in t_register_and_resolve t_resolve_unknown t_register_rejected t_health t_list \
-  t_heartbeat t_deregister t_unreachable t_usage t_token t_readme_recipes t_watch_count \
+  t_heartbeat t_deregister t_unreachable t_usage t_token t_token_auth t_docs_examples t_readme_recipes t_watch_count \
   t_watch_idle t_watch_one_service; do
   run_case "$t"
 done
