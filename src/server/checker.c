@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/container_of.h"
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
@@ -81,7 +82,7 @@ dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int 
 static target *
 target_of(dsi_sched_item *it)
 {
-	return (target *) (void *) ((char *) it - offsetof(target, s));
+	return DSI_CONTAINER_OF(it, target, s);
 }
 
 /* Its next check, or TTL look, or deferred result, at due: only checks need a slot. */
@@ -106,26 +107,25 @@ schedule_reap(dsi_checker *c, target *t, int64_t ms)
 
 /* ---- targets ---- */
 
-static target **
-target_slot(dsi_checker *c, const char *svc, const char *ep)
+static target *
+target_find(dsi_checker *c, const char *svc, const char *ep)
 {
-	return dsi_targets_slot(&c->targets, svc, ep);
+	return dsi_targets_find(&c->targets, svc, ep);
 }
 
 static void
 apply_upsert(dsi_checker *c, dsi_inbox_op *o, int64_t now)
 {
-	char     url[DSI_CHECK_URL_MAX];
-	bool     connect_only = false;
-	target **pp           = target_slot(c, o->service, o->endpoint);
-	target  *t            = *pp;
+	char    url[DSI_CHECK_URL_MAX];
+	bool    connect_only = false;
+	target *t            = target_find(c, o->service, o->endpoint);
 
 	if (dsi_check_url(o->endpoint, o->health_path, url, sizeof(url), &connect_only) != 0) {
 		dsi_warn(c->log, "cannot build a check URL for %s; not checked", o->service);
 		return;
 	}
 	if (t == NULL) {
-		if ((t = dsi_targets_insert(&c->targets, pp, o->service, o->endpoint)) == NULL) {
+		if ((t = dsi_targets_insert(&c->targets, o->service, o->endpoint)) == NULL) {
 			dsi_error(c->log, "out of memory: %s is not checked", o->service);
 			return;
 		}
@@ -154,12 +154,11 @@ apply_upsert(dsi_checker *c, dsi_inbox_op *o, int64_t now)
 static void
 apply_remove(dsi_checker *c, dsi_inbox_op *o)
 {
-	target **pp = target_slot(c, o->service, o->endpoint);
-	target  *t  = *pp;
+	target *t = target_find(c, o->service, o->endpoint);
 	if (t == NULL) {
 		return;
 	}
-	dsi_targets_unlink(&c->targets, pp);
+	dsi_targets_remove(&c->targets, t);
 	dsi_sched_forget(&c->sched, &t->s);
 	if (t->easy != NULL) {
 		t->gone = true; /* freed when its check ends */
@@ -281,7 +280,7 @@ rescheduled(dsi_checker *c, target *t, dsi_probe_verdict v, dsc_health prev)
 	bool    down  = t->state == DSC_HEALTH_UNHEALTHY;
 	int64_t delay = dsi_sched_done(&c->sched, &t->s,
 	    v == DSI_PROBE_TIMED_OUT ? DSI_SCHED_TIMED_OUT : DSI_SCHED_ANSWERED, down);
-	if (*target_slot(c, t->service, t->endpoint) == t) {
+	if (target_find(c, t->service, t->endpoint) == t) {
 		schedule(c, t, dsi_monotonic_ms() + delay);
 		if (down && prev != DSC_HEALTH_UNHEALTHY) {
 			schedule_reap(c, t, c->o.deregister_after_ms);
@@ -389,7 +388,7 @@ visit_ttl(dsi_checker *c, target *t)
 		return; /* gone; its removal is in the inbox */
 	}
 	reap(c, t);
-	if (*target_slot(c, t->service, t->endpoint) == t) {
+	if (target_find(c, t->service, t->endpoint) == t) {
 		int64_t delay = next - wall;
 		schedule(c, t, dsi_monotonic_ms() + (delay > 0 ? delay : 1));
 	}
@@ -420,7 +419,7 @@ checker_main(void *arg)
 
 		int64_t now = dsi_monotonic_ms();
 		while (ops != NULL) {
-			dsi_inbox_op *next = ops->next;
+			dsi_inbox_op *next = dsi_inbox_op_next(ops);
 			if (ops->remove) {
 				apply_remove(c, ops);
 			} else {

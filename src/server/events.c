@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common/codec.h"
+#include "common/fifo.h"
 #include "common/name.h"
 #include "common/nngutil.h"
 #include "common/ratelimit.h"
@@ -32,7 +33,7 @@
 
 /* One queued change; reason is copied, instance owned. */
 typedef struct qitem {
-	struct qitem        *next;
+	dsi_fifo_node        link; /* in the queue */
 	Discovery__V1__Event ev;
 	char                 service[DSI_NAME_MAX + 1];
 	char                 reason[128];
@@ -51,7 +52,7 @@ struct dsi_events {
 	pthread_mutex_t mtx;     /* guards the queue and stop */
 	pthread_mutex_t pub_mtx; /* held by whoever drains: one publisher at a time */
 	pthread_cond_t  cv;
-	qitem          *head, *tail;
+	dsi_fifo        queue; /* of qitem, by link; calloc made it empty */
 	size_t          queued;
 	uint64_t        dropped;
 	bool            stop;
@@ -96,12 +97,7 @@ dsi_events_enqueue(dsi_events *e, dsi_change *ch)
 		qitem_free(q);
 		return;
 	}
-	if (e->tail != NULL) {
-		e->tail->next = q;
-	} else {
-		e->head = q;
-	}
-	e->tail = q;
+	dsi_fifo_push(&e->queue, &q->link);
 	e->queued++;
 	pthread_mutex_unlock(&e->mtx);
 }
@@ -167,17 +163,17 @@ drain(dsi_events *e)
 {
 	for (;;) {
 		pthread_mutex_lock(&e->mtx);
-		qitem *batch = e->head;
-		e->head = e->tail = NULL;
-		e->queued         = 0;
+		dsi_fifo_node *batch = dsi_fifo_take(&e->queue);
+		e->queued            = 0;
 		pthread_mutex_unlock(&e->mtx);
 		if (batch == NULL) {
 			return;
 		}
 		while (batch != NULL) {
-			qitem *next = batch->next;
-			publish_event(e, batch);
-			qitem_free(batch);
+			dsi_fifo_node *next = batch->next;
+			qitem         *q    = DSI_CONTAINER_OF(batch, qitem, link);
+			publish_event(e, q);
+			qitem_free(q);
 			batch = next;
 		}
 	}
@@ -321,10 +317,8 @@ dsi_events_destroy(dsi_events *e)
 		return;
 	}
 	dsi_events_stop(e);
-	while (e->head != NULL) {
-		qitem *next = e->head->next;
-		qitem_free(e->head);
-		e->head = next;
+	for (dsi_fifo_node *n; (n = dsi_fifo_pop(&e->queue)) != NULL;) {
+		qitem_free(DSI_CONTAINER_OF(n, qitem, link));
 	}
 	if (nng_socket_id(e->sock) > 0 && !dsi_close_bounded(e->sock, DSI_CLOSE_BOUND_MS, e->log)) {
 		return; /* its pipe callbacks may still run: e stays for the process exit */

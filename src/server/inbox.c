@@ -1,24 +1,28 @@
-/* The checker's inbox: a locked list any thread appends to. */
+/* The checker's inbox: a locked dsi_fifo any thread appends to. */
 #include "server/inbox.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+static dsi_inbox_op *
+op_of(dsi_fifo_node *n)
+{
+	return n != NULL ? DSI_CONTAINER_OF(n, dsi_inbox_op, link) : NULL;
+}
+
 void
 dsi_inbox_init(dsi_inbox *in)
 {
 	pthread_mutex_init(&in->mtx, NULL);
-	in->head = in->tail = NULL;
-	in->stop            = false;
+	dsi_fifo_init(&in->ops);
+	in->stop = false;
 }
 
 void
 dsi_inbox_destroy(dsi_inbox *in)
 {
-	while (in->head != NULL) {
-		dsi_inbox_op *next = in->head->next;
-		dsi_inbox_op_free(in->head);
-		in->head = next;
+	for (dsi_fifo_node *n; (n = dsi_fifo_pop(&in->ops)) != NULL;) {
+		dsi_inbox_op_free(DSI_CONTAINER_OF(n, dsi_inbox_op, link));
 	}
 	pthread_mutex_destroy(&in->mtx);
 }
@@ -54,13 +58,8 @@ dsi_inbox_post(dsi_inbox *in, const dsi_change *ch)
 	o->ttl_ms = ch->instance->ttl_ms;
 	o->health = (dsc_health) ch->instance->health;
 	pthread_mutex_lock(&in->mtx);
-	bool wake = in->head == NULL;
-	if (in->tail != NULL) {
-		in->tail->next = o;
-	} else {
-		in->head = o;
-	}
-	in->tail = o;
+	bool wake = dsi_fifo_empty(&in->ops);
+	dsi_fifo_push(&in->ops, &o->link);
 	pthread_mutex_unlock(&in->mtx);
 	return wake;
 }
@@ -77,9 +76,14 @@ dsi_inbox_op *
 dsi_inbox_take(dsi_inbox *in, bool *stop)
 {
 	pthread_mutex_lock(&in->mtx);
-	dsi_inbox_op *ops = in->head;
-	*stop             = in->stop;
-	in->head = in->tail = NULL;
+	dsi_fifo_node *ops = dsi_fifo_take(&in->ops);
+	*stop              = in->stop;
 	pthread_mutex_unlock(&in->mtx);
-	return ops;
+	return op_of(ops);
+}
+
+dsi_inbox_op *
+dsi_inbox_op_next(const dsi_inbox_op *o)
+{
+	return op_of(o->link.next);
 }

@@ -10,22 +10,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/fifo.h"
 #include "server/registry.h"
 
 /* One change the checker applies: an instance to check, or to forget. */
 typedef struct dsi_inbox_op {
-	struct dsi_inbox_op *next;
-	bool                 remove;
-	char                *service;
-	char                *endpoint;
-	char                *health_path;
-	uint32_t             ttl_ms;
-	dsc_health           health;
+	dsi_fifo_node link; /* in the inbox, then in the chain dsi_inbox_take returns */
+	bool          remove;
+	char         *service;
+	char         *endpoint;
+	char         *health_path;
+	uint32_t      ttl_ms;
+	dsc_health    health;
 } dsi_inbox_op;
 
 typedef struct dsi_inbox {
 	pthread_mutex_t mtx; /* guards all below */
-	dsi_inbox_op   *head, *tail;
+	dsi_fifo        ops; /* of dsi_inbox_op, by link */
 	bool            stop;
 } dsi_inbox;
 
@@ -46,6 +47,9 @@ void dsi_inbox_stop(dsi_inbox *in);
 
 /* Takes every waiting op, oldest first (the caller frees each), and whether to stop. */
 dsi_inbox_op *dsi_inbox_take(dsi_inbox *in, bool *stop);
+
+/* The op after o in what dsi_inbox_take returned, or NULL; read it before freeing o. */
+dsi_inbox_op *dsi_inbox_op_next(const dsi_inbox_op *o);
 
 void dsi_inbox_op_free(dsi_inbox_op *o);
 

@@ -4,16 +4,18 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "common/container_of.h"
+
 static dsi_sched_item *
 item_of_due(dsi_due *d)
 {
-	return (dsi_sched_item *) (void *) ((char *) d - offsetof(dsi_sched_item, due));
+	return DSI_CONTAINER_OF(d, dsi_sched_item, due);
 }
 
 static dsi_sched_item *
 item_of_reap(dsi_due *d)
 {
-	return (dsi_sched_item *) (void *) ((char *) d - offsetof(dsi_sched_item, reap));
+	return DSI_CONTAINER_OF(d, dsi_sched_item, reap);
 }
 
 static bool

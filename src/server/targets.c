@@ -1,4 +1,4 @@
-/* The checker's target table: chained hashing on FNV-1a of (service, endpoint). */
+/* The checker's target table: a dsi_hash on FNV-1a of service "\n" endpoint. */
 #include "server/targets.h"
 
 #include <stdlib.h>
@@ -6,73 +6,64 @@
 
 #include "common/error.h"
 
+/* A target's key, as dsi_hash_find hands it to target_match. */
+typedef struct target_key {
+	const char *service;
+	const char *endpoint;
+} target_key;
+
+/* The newline cannot occur in a service name, so (a, bc) and (ab, c) differ. */
 static uint64_t
 key_hash(const char *svc, const char *ep)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = svc; *p; p++) {
-		h = (h ^ (unsigned char) *p) * 1099511628211ull;
-	}
-	h = (h ^ '\n') * 1099511628211ull;
-	for (const char *p = ep; *p; p++) {
-		h = (h ^ (unsigned char) *p) * 1099511628211ull;
-	}
-	return h;
+	uint64_t h = dsi_hash_mix(DSI_HASH_SEED, svc, strlen(svc));
+	h          = dsi_hash_mix(h, "\n", 1);
+	return dsi_hash_mix(h, ep, strlen(ep));
+}
+
+static bool
+target_match(const dsi_hash_node *n, const void *key)
+{
+	const dsi_target *t = DSI_CONTAINER_OF(n, dsi_target, node);
+	const target_key *k = key;
+	return strcmp(t->service, k->service) == 0 && strcmp(t->endpoint, k->endpoint) == 0;
+}
+
+static dsi_target *
+target_of(dsi_hash_node *n)
+{
+	return n != NULL ? DSI_CONTAINER_OF(n, dsi_target, node) : NULL;
 }
 
 int
 dsi_targets_init(dsi_targets *ts)
 {
-	ts->n        = 0;
-	ts->pop_at   = 0;
-	ts->nbuckets = 64;
-	ts->buckets  = calloc(ts->nbuckets, sizeof(*ts->buckets));
-	return ts->buckets != NULL ? 0 : DSC_ENOMEM;
+	ts->popping = false;
+	return dsi_hash_init(&ts->table, 64, target_match);
 }
 
 void
 dsi_targets_free(dsi_targets *ts)
 {
-	free(ts->buckets);
-	ts->buckets = NULL;
-	ts->n       = 0;
+	dsi_hash_fini(&ts->table);
+	ts->popping = false;
 }
 
-dsi_target **
-dsi_targets_slot(dsi_targets *ts, const char *svc, const char *ep)
+size_t
+dsi_targets_count(const dsi_targets *ts)
 {
-	dsi_target **pp = &ts->buckets[key_hash(svc, ep) & (ts->nbuckets - 1)];
-	while (
-	    *pp != NULL && (strcmp((*pp)->service, svc) != 0 || strcmp((*pp)->endpoint, ep) != 0)) {
-		pp = &(*pp)->hnext;
-	}
-	return pp;
-}
-
-/* Twice the buckets; when that memory is missing, longer chains do. */
-static void
-grow(dsi_targets *ts)
-{
-	size_t       nb = ts->nbuckets * 2;
-	dsi_target **b  = calloc(nb, sizeof(*b));
-	if (b == NULL) {
-		return;
-	}
-	for (size_t i = 0; i < ts->nbuckets; i++) {
-		for (dsi_target *t = ts->buckets[i], *next; t != NULL; t = next) {
-			next     = t->hnext;
-			size_t j = key_hash(t->service, t->endpoint) & (nb - 1);
-			t->hnext = b[j];
-			b[j]     = t;
-		}
-	}
-	free(ts->buckets);
-	ts->buckets  = b;
-	ts->nbuckets = nb;
+	return dsi_hash_count(&ts->table);
 }
 
 dsi_target *
-dsi_targets_insert(dsi_targets *ts, dsi_target **slot, const char *svc, const char *ep)
+dsi_targets_find(const dsi_targets *ts, const char *svc, const char *ep)
+{
+	target_key k = { svc, ep };
+	return target_of(dsi_hash_find(&ts->table, key_hash(svc, ep), &k));
+}
+
+dsi_target *
+dsi_targets_insert(dsi_targets *ts, const char *svc, const char *ep)
 {
 	dsi_target *t = calloc(1, sizeof(*t));
 	if (t == NULL || (t->service = strdup(svc)) == NULL || (t->endpoint = strdup(ep)) == NULL) {
@@ -82,35 +73,32 @@ dsi_targets_insert(dsi_targets *ts, dsi_target **slot, const char *svc, const ch
 		return NULL;
 	}
 	dsi_sched_item_init(&t->s);
-	*slot      = t;
-	ts->pop_at = 0;
-	if (++ts->n > ts->nbuckets) {
-		grow(ts);
-	}
+	ts->popping = false;
+	dsi_hash_insert(&ts->table, &t->node, key_hash(svc, ep));
 	return t;
 }
 
 void
-dsi_targets_unlink(dsi_targets *ts, dsi_target **slot)
+dsi_targets_remove(dsi_targets *ts, dsi_target *t)
 {
-	dsi_target *t = *slot;
-	*slot         = t->hnext;
-	t->hnext      = NULL;
-	ts->n--;
+	ts->popping = false;
+	dsi_hash_remove(&ts->table, &t->node);
 }
 
 dsi_target *
 dsi_targets_pop(dsi_targets *ts)
 {
-	for (size_t i = ts->pop_at; ts->buckets != NULL && i < ts->nbuckets; i++) {
-		ts->pop_at = i;
-		if (ts->buckets[i] != NULL) {
-			dsi_target *t = ts->buckets[i];
-			dsi_targets_unlink(ts, &ts->buckets[i]);
-			return t;
-		}
+	/* The walk resumes where the last pop left it, so emptying the table stays linear. */
+	if (!ts->popping) {
+		dsi_hash_iter_init(&ts->pop_it, &ts->table);
+		ts->popping = true;
 	}
-	return NULL;
+	dsi_target *t = target_of(dsi_hash_iter_next(&ts->pop_it));
+	if (t != NULL) {
+		dsi_hash_remove(
+		    &ts->table, &t->node); /* the node just returned: the walk stays valid */
+	}
+	return t;
 }
 
 void
