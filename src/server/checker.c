@@ -387,6 +387,8 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &t);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_off_t took_us = 0;
+	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &took_us);
 	curl_multi_remove_handle(c->multi, e);
 	curl_easy_cleanup(e);
 	t->easy = NULL;
@@ -396,6 +398,7 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 		return;
 	}
 	bool ok = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
+	dsi_metrics_check(c->o.metrics, ok, (int64_t) took_us * 1000);
 	recorded(c, t, ok, reason);
 }
 

@@ -43,6 +43,7 @@ struct dsi_events {
 	const dsi_log  *log;
 	int             sync_interval_ms;
 	size_t          max_queue;
+	dsi_metrics    *metrics; /* borrowed; may be NULL */
 	pthread_t       thread;
 	bool            started;
 	pthread_mutex_t mtx;     /* guards the queue and stop */
@@ -107,6 +108,8 @@ publish_event(dsi_events *e, qitem *q)
 	}
 	if (nng_sendmsg(e->sock, msg, 0) != 0) {
 		nng_msg_free(msg);
+	} else {
+		dsi_metrics_event(e->metrics);
 	}
 }
 
@@ -200,6 +203,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	e->log              = log;
 	e->sync_interval_ms = o->sync_interval_ms;
 	e->max_queue        = o->max_queue > 0 ? o->max_queue : 65536;
+	e->metrics          = o->metrics;
 	pthread_mutex_init(&e->mtx, NULL);
 	pthread_mutex_init(&e->pub_mtx, NULL);
 	pthread_cond_init(&e->cv, NULL);
@@ -208,6 +212,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 		dsi_events_destroy(e);
 		return dsi_err_from_nng(rv);
 	}
+	dsi_metrics_watch_pipes(o->metrics, e->sock); /* subscribers connected */
 	/* nng's default of 16 messages per subscriber drops bursts at once. */
 	nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, o->send_buffer);
 	if ((rv = nng_listener_create(&e->listener, e->sock, o->url)) != 0

@@ -135,6 +135,22 @@ set_auth_reads(dsi_server_options *o, const char *v, char *why, size_t why_len)
 	return 0;
 }
 
+/* "off", or an http:// or https:// URL (nng checks the rest when it binds). */
+static int
+set_admin(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	if (strcmp(v, "off") == 0) {
+		o->admin = NULL;
+	} else if (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) {
+		o->admin = v;
+	} else {
+		snprintf(why, why_len,
+		    "expects http://HOST:PORT, https://HOST:PORT or off, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	return 0;
+}
+
 static int
 set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
@@ -258,6 +274,11 @@ static const struct {
 	= { { "require", ENV("REQUIRE"), "required", "NAME,...", "none",
 	        "services that must be registered once loading is done", true, false },
 	    set_require },
+	[DSI_SET_ADMIN]
+	= { { "admin", ENV("ADMIN"), "admin", "URL", "http://127.0.0.1:7702",
+	        "HTTP admin endpoint (probes, catalog, metrics); https:// uses --tls-*; off", false,
+	        false },
+	    set_admin },
 };
 
 const dsi_setting_info *

@@ -57,6 +57,7 @@ typedef enum dsi_setting {
 	DSI_SET_ALLOW_ENDPOINT,
 	DSI_SET_DENY_ENDPOINT,
 	DSI_SET_REQUIRE,
+	DSI_SET_ADMIN,
 	DSI_SET_COUNT,
 } dsi_setting;
 
@@ -95,6 +96,7 @@ typedef struct dsi_server_options {
 	const char *require[DSI_MAX_REQUIRE];
 	size_t      n_require;
 	bool        require_https; /* the production profile */
+	const char *admin;         /* the HTTP admin endpoint's URL; NULL: off */
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];
