@@ -9,11 +9,12 @@ set -euo pipefail
 # libmbedtls-dev comes with libnng-dev; it is named since src/common/tls.c uses it directly.
 want=(cmake make gcc pkg-config
       libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev
-      libsqlite3-dev)
+      libsqlite3-dev libjansson-dev)
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
+  # python3-prometheus-client: tests/python/admin_metrics.py parses /metrics with it.
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
-         valgrind)
+         valgrind python3-prometheus-client)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline
