@@ -136,18 +136,42 @@ reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
 	free(body);
 }
 
-static void
-answer_catalog(dsi_admin *a, nng_aio *aio, const query *q)
-{
-	char    *body = NULL;
+/* A body built once and sent to every woken query that asked the same thing. */
+typedef struct built {
+	bool     valid;
+	query    q;
+	int      status;
+	char    *body;
 	uint64_t rev;
-	int status = dsi_catalog_build(a->o.registry, q->kind, q->service, q->healthy, &body, &rev);
-	if (body == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
+} built;
+
+static bool
+same_question(const query *x, const query *y)
+{
+	return x->kind == y->kind && x->healthy == y->healthy
+	    && strcmp(x->service, y->service) == 0;
+}
+
+/* Answers q; cache (may be NULL) reuses a body built for the same question in this round. */
+static void
+answer_catalog(dsi_admin *a, nng_aio *aio, const query *q, built *cache)
+{
+	built local = { .valid = false }, *b = cache != NULL ? cache : &local;
+	if (!b->valid || !same_question(&b->q, q)) {
+		free(b->body);
+		b->q      = *q;
+		b->status = dsi_catalog_build(
+		    a->o.registry, q->kind, q->service, q->healthy, &b->body, &b->rev);
+		b->valid = b->body != NULL;
 	}
-	reply(aio, (uint16_t) status, "application/json", body, true, rev);
-	free(body);
+	if (!b->valid) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+	} else {
+		reply(aio, (uint16_t) b->status, "application/json", b->body, true, b->rev);
+	}
+	if (cache == NULL) {
+		free(local.body);
+	}
 }
 
 /* ---- parsing ---- */
@@ -433,12 +457,14 @@ timer_cb(void *arg)
 		a->timer_running = false;
 	}
 	pthread_mutex_unlock(&a->mtx);
+	built cache = { .valid = false };
 	while (ready != NULL) {
 		parked *p = ready;
 		ready     = p->next;
-		answer_catalog(a, p->aio, &p->q);
+		answer_catalog(a, p->aio, &p->q, &cache);
 		free(p);
 	}
+	free(cache.body);
 }
 
 /* Parks the query; false when it must be answered now (503 with why, or now). */
@@ -554,7 +580,7 @@ handle(nng_aio *aio)
 			return;
 		}
 	}
-	answer_catalog(a, aio, &q);
+	answer_catalog(a, aio, &q, NULL);
 }
 
 /* ---- life cycle ---- */
