@@ -512,6 +512,35 @@ test_bad_requests(void **state)
 	stop();
 }
 
+/* https:// serves TLS with the daemon's --tls-cert and --tls-key. */
+static void
+test_https(void **state)
+{
+	char cert[256], key[256], subj[] = "/CN=127.0.0.1", out[4096], err[4096];
+	http h;
+	(void) state;
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	const char *gen[] = { "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+		"-keyout", key, "-out", cert, "-days", "2", "-subj", subj, "-addext",
+		"subjectAltName=IP:127.0.0.1", NULL };
+	assert_int_equal(td_run(gen, out, sizeof(out), err, sizeof(err)), 0);
+	chmod(key, 0600);
+	const char *args[]
+	    = { "--admin", "https://127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, NULL };
+	assert_int_equal(td_daemon_start(&D, args), 0);
+	assert_int_equal(learn_admin(), 0);
+	assert_int_equal(strncmp(admin, "https://", 8), 0);
+	CURL *e = easy("/v1/services", NULL, &h);
+	curl_easy_setopt(e, CURLOPT_CAINFO, cert);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &h.status);
+	easy_done(e);
+	assert_int_equal(h.status, 200);
+	assert_true(h.revision >= 0);
+	stop();
+}
+
 /* Saves a scrape for the Python parser. */
 static void
 scrape(const char *path)
@@ -584,6 +613,7 @@ main(void)
 		cmocka_unit_test_teardown(test_thousand_parked, teardown),
 		cmocka_unit_test_teardown(test_auth_reads, teardown),
 		cmocka_unit_test_teardown(test_bad_requests, teardown),
+		cmocka_unit_test_teardown(test_https, teardown),
 		cmocka_unit_test_teardown(test_metrics_move, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
