@@ -46,11 +46,11 @@ typedef struct call {
 	const char             *service_or_null; /* NULL when empty and optional */
 	const char             *endpoint;        /* NULL when empty and optional */
 	uint64_t                revision;
-	int64_t                 start_ns; /* for the request duration metric */
-	int                     result;   /* a write's, from apply to reply */
-	bool                    created;  /* register: a new instance */
-	uint32_t                removed;  /* deregister */
+	int                     result;  /* a write's, from apply to reply */
+	bool                    created; /* register: a new instance */
+	uint32_t                removed; /* deregister */
 	char                    message[320];
+	int64_t                 start_ns; /* when it arrived, for the duration metric */
 	union {
 		Discovery__V1__RegisterResponse   reg;
 		Discovery__V1__ResolveResponse    resolve;

@@ -33,6 +33,7 @@ typedef struct shard {
 	histo                request_time[CALLS];
 	atomic_uint_fast64_t checks[2]; /* failed, passed */
 	histo                check_time;
+	histo                commit_time;
 	atomic_uint_fast64_t events;
 	char                 pad[CACHE_LINE]; /* the next shard starts on its own line */
 } shard;
@@ -118,6 +119,14 @@ dsi_metrics_check(dsi_metrics *m, bool passed, int64_t duration_ns)
 	shard *s = shard_of(m);
 	ADD(s->checks[passed ? 1 : 0], 1);
 	observe(&s->check_time, duration_ns);
+}
+
+void
+dsi_metrics_commit(dsi_metrics *m, int64_t start_ns)
+{
+	if (m != NULL) {
+		observe(&shard_of(m)->commit_time, dsi_metrics_now_ns() - start_ns);
+	}
 }
 
 void
@@ -274,6 +283,14 @@ dsi_metrics_render(dsi_metrics *m, dsi_textbuf *b)
 	    "# TYPE discovery_health_check_duration_seconds histogram\n",
 	    (unsigned long long) checks[1], (unsigned long long) checks[0]);
 	render_histo(b, "discovery_health_check_duration_seconds", "", hs);
+	for (size_t k = 0; k < DSI_METRICS_SHARDS; k++) {
+		hs[k] = &m->shards[k].commit_time;
+	}
+	dsi_textbuf_printf(b,
+	    "# HELP discovery_store_commit_duration_seconds One commit to the data file, fsync "
+	    "included.\n"
+	    "# TYPE discovery_store_commit_duration_seconds histogram\n");
+	render_histo(b, "discovery_store_commit_duration_seconds", "", hs);
 	int64_t pipes = GET(m->pipes);
 	dsi_textbuf_printf(b,
 	    "# HELP discovery_events_published_total Events handed to the PUB socket.\n"

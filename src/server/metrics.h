@@ -44,6 +44,9 @@ void dsi_metrics_request(dsi_metrics *m, unsigned call, unsigned status, int64_t
 /* One health check finished, passed or not, after duration_ns. */
 void dsi_metrics_check(dsi_metrics *m, bool passed, int64_t duration_ns);
 
+/* One store commit (the transaction with its fsync) that began at start_ns. */
+void dsi_metrics_commit(dsi_metrics *m, int64_t start_ns);
+
 /* One event handed to the PUB socket. */
 void dsi_metrics_event(dsi_metrics *m);
 

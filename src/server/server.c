@@ -267,6 +267,7 @@ dsi_server_create(
 		goto fail;
 	}
 	s->dispatch.writer = s->writer;
+	dsi_writer_set_metrics(s->writer, s->metrics);
 	dsi_rep_options ro = {
 		.listen      = o->listen,
 		.n_listen    = o->n_listen,

@@ -35,6 +35,7 @@ def main():
                        ("discovery_subscribers", "gauge"),
                        ("discovery_store_commits", "counter"),
                        ("discovery_store_writes", "counter"),
+                       ("discovery_store_commit_duration_seconds", "histogram"),
                        ("process_resident_memory_bytes", "gauge"),
                        ("process_open_fds", "gauge"), ("process_start_time_seconds", "gauge"),
                        ("process_cpu_seconds", "counter")]:
@@ -56,6 +57,7 @@ def main():
     moved("discovery_events_published_total", 1)
     moved("discovery_store_commits_total", 1)
     moved("discovery_store_writes_total", 1)
+    moved("discovery_store_commit_duration_seconds_count", 1)
     if value(after, "process_resident_memory_bytes") <= 0 or value(after, "process_open_fds") <= 0:
         raise AssertionError("process metrics are not filled in")
     if value(after, "process_start_time_seconds") < 1e9:
