@@ -1,6 +1,7 @@
 /*
- * The admin endpoint: routing, access, probes, metrics, and the parked
- * blocking queries. The JSON catalog is admin_catalog.c's.
+ * The admin endpoint: routing, access, the parked blocking queries, life
+ * cycle. The JSON catalog is admin_catalog.c's; /readyz and /metrics are
+ * admin_probes.c's.
  */
 #include "server/admin.h"
 
@@ -20,68 +21,17 @@
 #include "common/parse.h"
 #include "common/text.h"
 #include "common/timeutil.h"
-#include "server/admin_catalog.h"
+#include "server/admin_impl.h"
 
 #define TICK_MS 50 /* how often parked queries look at their deadlines */
-
-typedef enum route_kind {
-	R_HEALTHZ,
-	R_READYZ,
-	R_METRICS,
-	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
-	R_INSTANCES,
-	R_COUNT,
-} route_kind;
 
 static const char *const route_path[R_COUNT]
     = { "/healthz", "/readyz", "/metrics", "/v1/services", "/v1/instances" };
 
-typedef struct route {
-	dsi_admin *a;
-	route_kind kind;
-} route;
-
-/* A catalog request as parsed from its target. */
-typedef struct query {
-	dsi_catalog_kind kind;
-	char             service[DSI_NAME_MAX + 1];
-	bool             healthy;
-	bool             blocking;
-	uint64_t         index;
-	int64_t          deadline_ms; /* monotonic */
-} query;
-
-/* A blocking query waiting for a change or its deadline; the aio is nng's handler aio. */
-typedef struct parked {
-	struct parked *prev, *next;
-	dsi_admin     *a;
-	nng_aio       *aio;
-	query          q;
-	bool           listed; /* in the list: whoever unlinks it answers it */
-} parked;
-
-struct dsi_admin {
-	dsi_admin_options o;
-	dsi_log           log;
-	nng_url          *url;
-	nng_http_server  *srv;
-	char              bound[192];
-	route             routes[R_COUNT];
-	atomic_bool       ready;
-	pthread_mutex_t   mtx; /* guards everything below */
-	parked           *head;
-	size_t            n_parked;
-	uint64_t min_index; /* the smallest parked index: a change past it wakes the timer */
-	nng_aio *timer;
-	bool     timer_running;
-	bool     stopping;
-	bool     stopped;
-};
-
 /* ---- replies ---- */
 
-static void
-reply(
+void
+dsi_admin_reply(
     nng_aio *aio, uint16_t status, const char *ctype, const char *body, bool with_rev, uint64_t rev)
 {
 	nng_http_res *res;
@@ -119,12 +69,12 @@ reply_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message)
 		nng_aio_finish(aio, NNG_ENOMEM);
 		return;
 	}
-	reply(aio, status, "application/json", body, true, rev);
+	dsi_admin_reply(aio, status, "application/json", body, true, rev);
 	free(body);
 }
 
-static void
-reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
+void
+dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
 {
 	char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
@@ -132,7 +82,7 @@ reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
 		nng_aio_finish(aio, NNG_ENOMEM);
 		return;
 	}
-	reply(aio, status, "application/json", body, true, rev);
+	dsi_admin_reply(aio, status, "application/json", body, true, rev);
 	free(body);
 }
 
@@ -167,7 +117,8 @@ answer_catalog(dsi_admin *a, nng_aio *aio, const query *q, built *cache)
 	if (!b->valid) {
 		nng_aio_finish(aio, NNG_ENOMEM);
 	} else {
-		reply(aio, (uint16_t) b->status, "application/json", b->body, true, b->rev);
+		dsi_admin_reply(
+		    aio, (uint16_t) b->status, "application/json", b->body, true, b->rev);
 	}
 	if (cache == NULL) {
 		free(local.body);
@@ -288,108 +239,6 @@ authorize(const dsi_admin *a, nng_http_req *req, char *why, size_t why_len)
 		return 403;
 	}
 	return 0;
-}
-
-/* ---- probes and metrics ---- */
-
-static void
-answer_readyz(dsi_admin *a, nng_aio *aio)
-{
-	json_t  *missing = json_array();
-	uint64_t rev     = dsi_registry_revision(a->o.registry);
-
-	if (!atomic_load(&a->ready)) {
-		json_array_append_new(missing, json_string("the server is still starting"));
-	}
-	for (size_t i = 0; i < a->o.n_require; i++) {
-		bool       healthy = false;
-		dsc_health state;
-		char       name[DSI_NAME_MAX + 1], msg[160];
-		if (dsi_name_normalize(a->o.require[i], name, msg, sizeof(msg)) != 0
-		    || dsi_registry_is_healthy(a->o.registry, name, NULL, &healthy, &state, NULL)
-		        != 0
-		    || !healthy) {
-			snprintf(msg, sizeof(msg), "required service %s has no healthy instance",
-			    a->o.require[i]);
-			json_array_append_new(missing, json_string(msg));
-		}
-	}
-	bool ready = missing != NULL && json_array_size(missing) == 0;
-	reply_json(aio, ready ? 200 : 503,
-	    json_pack("{s:b, s:I, s:o}", "ready", ready, "revision", (json_int_t) rev, "missing",
-	        missing),
-	    rev);
-}
-
-/* Gauges read from the registry and the writer at scrape time. */
-static void
-render_state(dsi_admin *a, dsi_textbuf *b)
-{
-	dsi_instances all = { NULL, 0 };
-	uint64_t      rev = 0, by[3] = { 0, 0, 0 }, services = 0;
-	if (dsi_registry_get_all(a->o.registry, NULL, &all, &rev) == 0) {
-		for (size_t i = 0; i < all.count; i++) {
-			unsigned h = (unsigned) all.items[i]->health;
-			by[h < 3 ? h : 0]++;
-			services += i == 0
-			    || strcmp(all.items[i]->service, all.items[i - 1]->service) != 0;
-		}
-		dsi_instances_free(&all);
-	}
-	dsi_textbuf_printf(b,
-	    "# HELP discovery_instances Registered instances, by health.\n"
-	    "# TYPE discovery_instances gauge\n"
-	    "discovery_instances{health=\"healthy\"} %llu\n"
-	    "discovery_instances{health=\"unhealthy\"} %llu\n"
-	    "discovery_instances{health=\"unknown\"} %llu\n"
-	    "# HELP discovery_services Services with at least one instance.\n"
-	    "# TYPE discovery_services gauge\n"
-	    "discovery_services %llu\n"
-	    "# HELP discovery_revision The registry revision.\n"
-	    "# TYPE discovery_revision gauge\n"
-	    "discovery_revision %llu\n",
-	    (unsigned long long) by[1], (unsigned long long) by[2], (unsigned long long) by[0],
-	    (unsigned long long) services, (unsigned long long) rev);
-	if (a->o.writer != NULL) {
-		uint64_t commits, writes;
-		dsi_writer_stats(a->o.writer, &commits, &writes);
-		dsi_textbuf_printf(b,
-		    "# HELP discovery_store_commits_total Transactions committed to the data "
-		    "file.\n"
-		    "# TYPE discovery_store_commits_total counter\n"
-		    "discovery_store_commits_total %llu\n"
-		    "# HELP discovery_store_writes_total Writes stored; per commit: their ratio.\n"
-		    "# TYPE discovery_store_writes_total counter\n"
-		    "discovery_store_writes_total %llu\n",
-		    (unsigned long long) commits, (unsigned long long) writes);
-	}
-	pthread_mutex_lock(&a->mtx);
-	size_t waiting = a->n_parked;
-	pthread_mutex_unlock(&a->mtx);
-	dsi_textbuf_printf(b,
-	    "# HELP discovery_admin_blocking_queries Blocking queries waiting now.\n"
-	    "# TYPE discovery_admin_blocking_queries gauge\n"
-	    "discovery_admin_blocking_queries %zu\n",
-	    waiting);
-}
-
-static void
-answer_metrics(dsi_admin *a, nng_aio *aio)
-{
-	dsi_textbuf b = { NULL, 0, 0, false };
-	if (a->o.metrics != NULL) {
-		dsi_metrics_render(a->o.metrics, &b);
-	}
-	render_state(a, &b);
-	dsi_metrics_render_process(&b);
-	if (b.failed || b.buf == NULL) {
-		free(b.buf);
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", b.buf, true,
-	    dsi_registry_revision(a->o.registry));
-	free(b.buf);
 }
 
 /* ---- parking ---- */
@@ -548,11 +397,11 @@ handle(nng_aio *aio)
 	}
 	switch (rt->kind) {
 	case R_HEALTHZ:
-		reply_json(aio, 200, json_pack("{s:s}", "status", "serving"),
+		dsi_admin_reply_json(aio, 200, json_pack("{s:s}", "status", "serving"),
 		    dsi_registry_revision(a->o.registry));
 		return;
 	case R_READYZ:
-		answer_readyz(a, aio);
+		dsi_admin_readyz(a, aio);
 		return;
 	default:
 		break;
@@ -562,7 +411,7 @@ handle(nng_aio *aio)
 		return;
 	}
 	if (rt->kind == R_METRICS) {
-		answer_metrics(a, aio);
+		dsi_admin_metrics(a, aio);
 		return;
 	}
 	if ((st = parse_catalog(rt->kind, uri, &q, why, sizeof(why))) != 0) {
