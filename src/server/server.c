@@ -1,6 +1,7 @@
 /* Wires registry, dispatch and transport together for one discoveryd. */
 #include "server/server.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@ struct dsi_server {
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 	dsi_metrics       *metrics;
-	dsi_admin         *admin; /* NULL with --admin off */
+	/* NULL with --admin off; atomic: the writer's thread flushes before it is set. */
+	_Atomic(dsi_admin *) admin;
 };
 
 /* A --deregister-after removal on its way through the writer. */
@@ -47,7 +49,7 @@ static void
 flush_events(void *arg)
 {
 	dsi_events_flush(((dsi_server *) arg)->events);
-	dsi_admin_notify(((dsi_server *) arg)->admin);
+	dsi_admin_notify(atomic_load(&((dsi_server *) arg)->admin));
 }
 
 static void
@@ -278,19 +280,20 @@ dsi_server_create(
 	if ((rv = dsi_rep_create(&s->rep, &ro, &s->dispatch, &s->log, why, why_len)) != 0) {
 		goto fail;
 	}
-	dsi_admin_options ao = { .url = o->admin,
-		.tls                  = tls,
-		.registry             = s->registry,
-		.metrics              = s->metrics,
-		.writer               = s->writer,
-		.token                = o->token,
-		.auth_reads           = o->auth_reads,
-		.require              = o->require,
-		.n_require            = o->n_require };
-	if (o->admin != NULL
-	    && (rv = dsi_admin_create(&s->admin, &ao, &s->log, why, why_len)) != 0) {
+	dsi_admin_options ao    = { .url = o->admin,
+		   .tls                  = tls,
+		   .registry             = s->registry,
+		   .metrics              = s->metrics,
+		   .writer               = s->writer,
+		   .token                = o->token,
+		   .auth_reads           = o->auth_reads,
+		   .require              = o->require,
+		   .n_require            = o->n_require };
+	dsi_admin        *admin = NULL;
+	if (o->admin != NULL && (rv = dsi_admin_create(&admin, &ao, &s->log, why, why_len)) != 0) {
 		goto fail;
 	}
+	atomic_store(&s->admin, admin);
 	*out = s;
 	s    = NULL;
 fail:
@@ -352,9 +355,10 @@ dsi_server_destroy(dsi_server *s)
 	 * The REP socket closes last: if nng 1.5.2 wedges its close (see
 	 * dsi_close_bounded), nng's reaper is stuck and later closes would wait.
 	 */
-	dsi_admin_destroy(s->admin);  /* no handler reads the registry after this */
 	dsi_checker_stop(s->checker); /* it may hold the writer's apply mutex */
 	dsi_writer_stop(s->writer);   /* its last replies go out through the REP items */
+	/* No flush can reach it now; no handler reads the registry after this. */
+	dsi_admin_destroy(atomic_exchange(&s->admin, NULL));
 	if (s->registry != NULL) {
 		dsi_registry_set_observer(s->registry, NULL, NULL);
 	}
