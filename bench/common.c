@@ -261,6 +261,8 @@ bn_discoveryd_start(bn_child *c, const bn_opts *o, const char *const *extra, con
 	argv[n++]     = "tcp://127.0.0.1:0";
 	argv[n++]     = "--publish";
 	argv[n++]     = "tcp://127.0.0.1:0";
+	argv[n++]     = "--admin"; /* never the default port: a running server may hold it */
+	argv[n++]     = "http://127.0.0.1:0";
 	argv[n++]     = "--log-level";
 	argv[n++]     = "info";
 	bool own_data = false;

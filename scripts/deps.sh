@@ -9,16 +9,17 @@ set -euo pipefail
 # libmbedtls-dev comes with libnng-dev; it is named since src/common/tls.c uses it directly.
 want=(cmake make gcc pkg-config
       libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libyaml-dev
-      libsqlite3-dev)
+      libsqlite3-dev libjansson-dev)
 if [ "${1:-runtime}" = test ]; then
   # openssl: tests/tls_test.c makes its throwaway certificates with the command line tool.
   # groff-base and man-db: docs/man/man_test.sh renders every man page with groff -ww and man -l.
   # tests/packaging: dpkg-dev (dpkg-shlibdeps for cpack's .debs, dpkg-architecture),
   # binutils (nm -D, readelf), systemd (systemd-analyze verify of the unit).
+  # python3-prometheus-client: tests/python/admin_metrics.py parses /metrics with it.
   # python3-setuptools, -wheel, -pip and -venv: the Python package test (pip install, offline).
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
          valgrind groff-base man-db dpkg-dev binutils systemd
-         python3-setuptools python3-wheel python3-pip python3-venv)
+         python3-setuptools python3-wheel python3-pip python3-venv python3-prometheus-client)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

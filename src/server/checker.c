@@ -299,6 +299,8 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &t);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_off_t took_us = 0;
+	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &took_us);
 	curl_multi_remove_handle(c->multi, e);
 	curl_easy_cleanup(e);
 	t->easy = NULL;
@@ -311,9 +313,10 @@ finish_check(dsi_checker *c, CURL *e, CURLcode res)
 	dsi_probe_verdict v
 	    = dsi_probe_result(&t->probe, res, code, c->o.timeout_ms, reason, sizeof(reason));
 	if (v == DSI_PROBE_LOCAL_ERROR) {
-		not_judged(c, t, reason);
+		not_judged(c, t, reason); /* not a check of the target: no metric either */
 		return;
 	}
+	dsi_metrics_check(c->o.metrics, v == DSI_PROBE_OK, (int64_t) took_us * 1000);
 	t->not_judged = false;
 	recorded(c, t, v, reason);
 }

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "server/netpolicy.h"
+#include "server/metrics.h"
 #include "server/registry.h"
 
 typedef struct dsi_checker dsi_checker;
@@ -39,7 +40,8 @@ typedef struct dsi_checker_options {
 	int (*reserve)(void *arg);
 	void (*release)(void *arg);
 	void (*reap)(void *arg, const char *service, const char *endpoint, int after_ms);
-	void *store_arg;
+	void        *store_arg;
+	dsi_metrics *metrics; /* checks by result and duration; NULL: not counted */
 } dsi_checker_options;
 
 int dsi_checker_create(

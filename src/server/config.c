@@ -409,6 +409,10 @@ check_tls(const dsi_config *c, char *why, size_t why_len)
 			url_set = DSI_SET_LISTEN;
 		}
 	}
+	if (tls_url == NULL && o->admin != NULL && strncmp(o->admin, "https://", 8) == 0) {
+		tls_url = o->admin; /* the admin endpoint serves TLS with the same files */
+		url_set = DSI_SET_ADMIN;
+	}
 	if (tls_url != NULL && (o->tls_cert == NULL || o->tls_key == NULL)) {
 		return dsi_failf(DSC_EINVAL, why, why_len,
 		    "%s: %s is a TLS URL, which needs a certificate and its key: set --tls-cert "

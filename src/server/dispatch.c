@@ -50,6 +50,7 @@ typedef struct call {
 	bool                    created; /* register: a new instance */
 	uint32_t                removed; /* deregister */
 	char                    message[320];
+	int64_t                 start_ns; /* when it arrived, for the duration metric */
 	union {
 		Discovery__V1__RegisterResponse   reg;
 		Discovery__V1__ResolveResponse    resolve;
@@ -451,6 +452,8 @@ finish(call *c, int rv)
 	resp.status   = dsi_status_from_err(rv);
 	resp.message  = rv != 0 ? c->message : (char *) "";
 	resp.revision = c->revision;
+	dsi_metrics_request(
+	    c->d->metrics, k != NULL ? (unsigned) k->call : 0, (unsigned) resp.status, c->start_ns);
 	if (dsi_pack(&resp.base, &reply) != 0) {
 		reply = NULL;
 	}
@@ -508,6 +511,7 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 		return;
 	}
 	c->d        = d;
+	c->start_ns = dsi_metrics_now_ns();
 	c->done     = done;
 	c->done_arg = arg;
 	if (len == 0) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "common/log.h"
+#include "server/metrics.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
 #include "server/writer.h"
@@ -27,7 +28,8 @@ typedef struct dsi_dispatch {
 	const dsi_registry_limits *limits;
 	/* Called after a write applied at once (no writer), outside the registry lock. */
 	void (*after_write)(void *arg);
-	void *after_write_arg;
+	void        *after_write_arg;
+	dsi_metrics *metrics; /* NULL: nothing counted */
 } dsi_dispatch;
 
 /*

@@ -47,6 +47,7 @@ struct dsi_events {
 	const dsi_log  *log;
 	int             sync_interval_ms;
 	size_t          max_queue;
+	dsi_metrics    *metrics; /* borrowed; may be NULL */
 	pthread_t       thread;
 	bool            started;
 	pthread_mutex_t mtx;     /* guards the queue and stop */
@@ -115,6 +116,7 @@ publish_event(dsi_events *e, qitem *q)
 	const char *why = "cannot encode it";
 	if (dsi_pack(&q->ev.base, &msg) == 0) {
 		if ((rv = nng_sendmsg(e->sock, msg, 0)) == 0) {
+			dsi_metrics_event(e->metrics);
 			return;
 		}
 		nng_msg_free(msg);
@@ -132,6 +134,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	dsi_events *e = arg;
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		dsi_metrics_subscribers(e->metrics, 1); /* undone at REM_POST, refused or not */
 		if (atomic_fetch_add(&e->subscribers, 1) >= e->max_connections) {
 			atomic_fetch_add(&e->refused, 1);
 			dsi_ratelimit_logf(&e->rl_refused, e->log, DSI_LOG_WARN,
@@ -140,6 +143,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 			nng_pipe_close(p); /* REM_POST still follows and gives the slot back */
 		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		dsi_metrics_subscribers(e->metrics, -1);
 		atomic_fetch_sub(&e->subscribers, 1);
 	}
 }
@@ -251,6 +255,7 @@ dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registry *r
 	e->max_connections  = o->max_connections > 0 ? o->max_connections : SIZE_MAX;
 	dsi_ratelimit_init(&e->rl_refused, DSI_RATELIMIT_DEFAULT_MS);
 	dsi_ratelimit_init(&e->rl_send, DSI_RATELIMIT_DEFAULT_MS);
+	e->metrics = o->metrics;
 	pthread_mutex_init(&e->mtx, NULL);
 	pthread_mutex_init(&e->pub_mtx, NULL);
 	pthread_cond_init(&e->cv, NULL);

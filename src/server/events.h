@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "server/registry.h"
 #include "common/tls.h"
+#include "server/metrics.h"
 
 typedef struct dsi_events dsi_events;
 
@@ -23,7 +24,8 @@ typedef struct dsi_events_options {
 	size_t max_queue;        /* changes waiting for the thread; past it, dropped (0: 65536) */
 	size_t max_connections;  /* subscribers at once; more are closed on arrival (0: no cap) */
 
-	nng_tls_config *tls; /* for a tls+ URL (the listener holds it); else NULL */
+	nng_tls_config *tls;     /* for a tls+ URL (the listener holds it); else NULL */
+	dsi_metrics    *metrics; /* events published, subscribers; NULL: not counted */
 } dsi_events_options;
 
 /*

@@ -28,6 +28,10 @@ report_ready(dsi_server *srv, const dsi_server_options *o, const dsi_log *log)
 		n += (size_t) snprintf(
 		    buf + n, sizeof(buf) - n, "listen %s\n", dsi_server_url(srv, i));
 	}
+	const char *admin = dsi_server_admin_url(srv);
+	if (n < sizeof(buf) && admin != NULL) {
+		n += (size_t) snprintf(buf + n, sizeof(buf) - n, "admin %s\n", admin);
+	}
 	if (n < sizeof(buf)) {
 		n += (size_t) snprintf(
 		    buf + n, sizeof(buf) - n, "publish %s\nready\n", dsi_server_publish_url(srv));

@@ -141,6 +141,22 @@ set_auth_reads(dsi_server_options *o, const char *v, char *why, size_t why_len)
 	return 0;
 }
 
+/* "off", or an http:// or https:// URL (nng checks the rest when it binds). */
+static int
+set_admin(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	if (strcmp(v, "off") == 0) {
+		o->admin = NULL;
+	} else if (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) {
+		o->admin = v;
+	} else {
+		snprintf(why, why_len,
+		    "expects http://HOST:PORT, https://HOST:PORT or off, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	return 0;
+}
+
 static int
 set_strict_config(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
@@ -316,6 +332,11 @@ static const struct {
 	        "must fit",
 	        false, false },
 	    set_max_request_memory },
+	[DSI_SET_ADMIN] = { { "admin", ENV("ADMIN"), "admin", "URL", "http://127.0.0.1:7702",
+	                        "HTTP admin endpoint (probes, catalog, metrics); https:// serves "
+	                        "with --tls-cert and --tls-key; off",
+	                        false, false },
+	    set_admin },
 };
 
 const dsi_setting_info *

@@ -64,6 +64,7 @@ typedef enum dsi_setting {
 	DSI_SET_REPLY_TIMEOUT,
 	DSI_SET_MAX_CONN_REQUESTS,
 	DSI_SET_MAX_REQUEST_MEMORY,
+	DSI_SET_ADMIN,
 	DSI_SET_COUNT,
 } dsi_setting;
 
@@ -110,6 +111,7 @@ typedef struct dsi_server_options {
 	int    reply_timeout_ms;   /* a reply not taken this long closes its connection */
 	size_t max_conn_requests;  /* requests of one connection in the pool; one more closes it */
 	size_t max_request_memory; /* bytes: max_connections x max_request must fit */
+	const char *admin;         /* the HTTP admin endpoint's URL; NULL: off */
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];

@@ -1,10 +1,12 @@
 /* Wires registry, dispatch and transport together for one discoveryd. */
 #include "server/server.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
+#include "server/admin.h"
 #include "server/checker.h"
 #include "server/dispatch.h"
 #include "server/events.h"
@@ -26,6 +28,9 @@ struct dsi_server {
 	dsi_store         *store;  /* NULL with --data :memory: */
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
+	dsi_metrics       *metrics;
+	/* NULL with --admin off; atomic: the writer's thread flushes before it is set. */
+	_Atomic(dsi_admin *) admin;
 };
 
 /* A --deregister-after removal on its way through the writer. */
@@ -44,6 +49,7 @@ static void
 flush_events(void *arg)
 {
 	dsi_events_flush(((dsi_server *) arg)->events);
+	dsi_admin_notify(atomic_load(&((dsi_server *) arg)->admin));
 }
 
 static void
@@ -187,7 +193,8 @@ dsi_server_create(
 		s->log.out   = log->out;
 		s->log.queue = log->queue;
 	}
-	if ((rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
+	if ((rv = dsi_metrics_create(&s->metrics)) != 0
+	    || (rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
 	dsi_netpolicy_init(&s->policy);
@@ -206,6 +213,7 @@ dsi_server_create(
 	s->dispatch.limits          = &s->opts.limits;
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
+	s->dispatch.metrics         = s->metrics;
 	if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
 		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
@@ -227,6 +235,7 @@ dsi_server_create(
 		.sync_interval_ms = o->sync_interval_ms,
 		.max_connections  = o->max_connections,
 		.tls              = tls,
+		.metrics          = s->metrics,
 	};
 	if ((rv = dsi_events_create(&s->events, &eo, s->registry, &s->log, why, why_len)) != 0) {
 		goto fail;
@@ -245,6 +254,7 @@ dsi_server_create(
 		.release             = s->store != NULL ? release_revision : NULL,
 		.reap                = s->store != NULL ? reap_submit : NULL,
 		.store_arg           = s,
+		.metrics             = s->metrics,
 	};
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
@@ -260,6 +270,7 @@ dsi_server_create(
 		goto fail;
 	}
 	s->dispatch.writer = s->writer;
+	dsi_writer_set_metrics(s->writer, s->metrics);
 	dsi_rep_options ro = {
 		.listen      = o->listen,
 		.n_listen    = o->n_listen,
@@ -276,6 +287,20 @@ dsi_server_create(
 	if ((rv = dsi_rep_create(&s->rep, &ro, &s->dispatch, &s->log, why, why_len)) != 0) {
 		goto fail;
 	}
+	dsi_admin_options ao    = { .url = o->admin,
+		   .tls                  = tls,
+		   .registry             = s->registry,
+		   .metrics              = s->metrics,
+		   .writer               = s->writer,
+		   .token                = o->token,
+		   .auth_reads           = o->auth_reads,
+		   .require              = o->require,
+		   .n_require            = o->n_require };
+	dsi_admin        *admin = NULL;
+	if (o->admin != NULL && (rv = dsi_admin_create(&admin, &ao, &s->log, why, why_len)) != 0) {
+		goto fail;
+	}
+	atomic_store(&s->admin, admin);
 	*out = s;
 	s    = NULL;
 fail:
@@ -298,6 +323,10 @@ dsi_server_start(dsi_server *s)
 	for (size_t i = 0; i < s->opts.n_listen; i++) {
 		dsi_info(&s->log, "listening on %s", dsi_rep_bound_url(s->rep, i));
 	}
+	if (s->admin != NULL) {
+		dsi_admin_start(s->admin);
+		dsi_info(&s->log, "admin on %s", dsi_admin_url(s->admin));
+	}
 	return 0;
 }
 
@@ -308,6 +337,7 @@ dsi_server_start(dsi_server *s)
 void
 dsi_server_stop(dsi_server *s)
 {
+	dsi_admin_stop(s->admin); /* answers the blocking queries */
 	if (s->rep != NULL) {
 		dsi_rep_stop(s->rep, s->opts.drain_ms);
 	}
@@ -334,6 +364,8 @@ dsi_server_destroy(dsi_server *s)
 	 */
 	dsi_checker_stop(s->checker); /* it may hold the writer's apply mutex */
 	dsi_writer_stop(s->writer);   /* its last replies go out through the REP items */
+	/* No flush can reach it now; no handler reads the registry after this. */
+	dsi_admin_destroy(atomic_exchange(&s->admin, NULL));
 	if (s->registry != NULL) {
 		dsi_registry_set_observer(s->registry, NULL, NULL);
 	}
@@ -343,6 +375,7 @@ dsi_server_destroy(dsi_server *s)
 	dsi_events_destroy(s->events);
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);
+	dsi_metrics_destroy(s->metrics);
 	free(s);
 }
 
@@ -368,4 +401,11 @@ const char *
 dsi_server_publish_url(const dsi_server *s)
 {
 	return dsi_events_url(s->events);
+}
+
+const char *
+dsi_server_admin_url(const dsi_server *s)
+{
+	dsi_admin *a = atomic_load(&((dsi_server *) s)->admin);
+	return a != NULL ? dsi_admin_url(a) : NULL;
 }

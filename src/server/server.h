@@ -45,4 +45,7 @@ const char *dsi_server_url(const dsi_server *s, size_t i);
 /* The bound PUB URL (with the real port for ":0"). */
 const char *dsi_server_publish_url(const dsi_server *s);
 
+/* The bound URL of the HTTP admin endpoint, or NULL with --admin off. */
+const char *dsi_server_admin_url(const dsi_server *s);
+
 #endif

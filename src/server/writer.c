@@ -48,6 +48,8 @@ struct dsi_writer {
 	planned  items[DSI_STORE_BATCH];
 	size_t   n;
 	uint32_t creates;
+	/* Where commit durations go (dsi_writer_set_metrics); NULL: nowhere. */
+	_Atomic(dsi_metrics *) metrics;
 };
 
 #ifndef NDEBUG
@@ -137,6 +139,7 @@ commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
 	if (!sql && !topup) {
 		return 0;
 	}
+	int64_t began = dsi_metrics_now_ns();
 	if (dsi_store_begin(wr->store) == 0) {
 		for (dsi_write *w = batch; w != NULL; w = write_of(w->link.next)) {
 			if (w->rv == 0 && w->op != NULL) {
@@ -150,6 +153,7 @@ commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
 	if (dsi_store_commit(wr->store, want) != 0) {
 		return DSC_EUNAVAILABLE;
 	}
+	dsi_metrics_commit(atomic_load_explicit(&wr->metrics, memory_order_relaxed), began);
 	if (topup) {
 		atomic_store(&wr->ceiling, want);
 	}
@@ -374,6 +378,14 @@ void
 dsi_writer_release(dsi_writer *wr)
 {
 	unlock_apply(wr);
+}
+
+void
+dsi_writer_set_metrics(dsi_writer *wr, dsi_metrics *m)
+{
+	if (wr != NULL) {
+		atomic_store(&wr->metrics, m);
+	}
 }
 
 void

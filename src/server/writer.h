@@ -22,6 +22,7 @@
 
 #include "common/fifo.h"
 #include "common/log.h"
+#include "server/metrics.h"
 #include "server/registry.h"
 #include "server/store.h"
 
@@ -74,6 +75,12 @@ void dsi_writer_submit(dsi_writer *wr, dsi_write *w);
  */
 int  dsi_writer_try_reserve(dsi_writer *wr);
 void dsi_writer_release(dsi_writer *wr);
+
+/*
+ * From now on, each commit's duration goes to m (the commit histogram of
+ * GET /metrics); NULL stops it. Safe while the writer runs.
+ */
+void dsi_writer_set_metrics(dsi_writer *wr, dsi_metrics *m);
 
 /* Transactions committed, and the writes they carried: their ratio is the batching. */
 void dsi_writer_stats(dsi_writer *wr, uint64_t *commits, uint64_t *writes);

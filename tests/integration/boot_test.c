@@ -26,6 +26,7 @@ build(void)
 	o.listen[0] = "tcp://127.0.0.1:0";
 	o.publish   = "tcp://127.0.0.1:0";
 	o.data      = ":memory:";
+	o.admin     = NULL; /* no admin endpoint on its fixed default port */
 	o.workers   = 2;
 	if (dsi_server_create(&s, &o, NULL, why, sizeof(why)) != 0) {
 		fail_msg("create: %s", why);

@@ -30,6 +30,7 @@ start(size_t max_request)
 	o.listen[0]   = "tcp://127.0.0.1:0";
 	o.publish     = "tcp://127.0.0.1:0";
 	o.data        = ":memory:";
+	o.admin       = NULL; /* no admin endpoint on its fixed default port */
 	o.max_request = max_request;
 	o.workers     = 4;
 	if (dsi_server_create(&s, &o, NULL, why, sizeof(why)) != 0) {

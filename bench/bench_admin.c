@@ -1,0 +1,249 @@
+/*
+ * Scenario 8: the HTTP admin endpoint. (a) GET /v1/services/{name}
+ * throughput: 4 libcurl clients on keep-alive connections read one service
+ * of 10 instances for the measuring time. (b) 1,000 parked blocking queries
+ * (?index=N&wait=5m): the daemon's resident memory before and after they
+ * park, then one Register and the time until every one of them has its
+ * answer (wake-up latency: the median and the last).
+ */
+#include <curl/curl.h>
+#include <discovery/discovery.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define CLIENTS 4
+#define PARKED  1000
+
+static char admin[160];
+
+static size_t
+sink(char *p, size_t size, size_t n, void *arg)
+{
+	(void) p;
+	(void) arg;
+	return size * n;
+}
+
+/* The revision header, into *(unsigned long long *) arg. */
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+	if (size * n > 21 && strncmp(p, "X-Discovery-Revision:", 21) == 0) {
+		*(unsigned long long *) arg = strtoull(p + 21, NULL, 10);
+	}
+	return size * n;
+}
+
+/* The admin URL from the child's log. */
+static int
+learn_admin(const bn_child *c)
+{
+	for (int i = 0; i < 1500; i++) {
+		FILE *f = fopen(c->log_path, "r");
+		char  line[512];
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+			char *at = strstr(line, "admin on ");
+			if (at != NULL && sscanf(at + 9, "%159s", admin) == 1) {
+				fclose(f);
+				return 0;
+			}
+		}
+		if (f != NULL) {
+			fclose(f);
+		}
+		bn_sleep_ms(10);
+	}
+	fprintf(stderr, "bench_admin: no \"admin on\" line in %s\n", c->log_path);
+	return -1;
+}
+
+static CURL *
+easy(const char *path)
+{
+	char  url[512];
+	CURL *e = curl_easy_init();
+	snprintf(url, sizeof(url), "%s%s", admin, path);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+	return e;
+}
+
+typedef struct reader {
+	pthread_t t;
+	int64_t   until_ns;
+	long      done;
+} reader;
+
+static void *
+reader_main(void *arg)
+{
+	reader *r = arg;
+	CURL   *e = easy("/v1/services/bench-web");
+	while (bn_now_ns() < r->until_ns && curl_easy_perform(e) == CURLE_OK) {
+		r->done++;
+	}
+	curl_easy_cleanup(e);
+	return NULL;
+}
+
+static int
+register_one(dsc_client *c, const char *service, int i)
+{
+	char             ep[64];
+	dsc_kv           meta[] = { { "zone", "a" }, { "version", "1.0" } };
+	dsc_registration r      = { .service = service,
+		     .endpoint               = ep,
+		     .metadata               = meta,
+		     .n_metadata             = 2,
+		     .ttl_ms                 = 86400000 };
+	snprintf(ep, sizeof(ep), "http://10.0.0.%d:8080", i + 1);
+	return dsc_register(c, &r, NULL, NULL);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	bn_opts o;
+	if (bn_opts_parse(&o, argc, argv, "bench_admin") != 0) {
+		return 2;
+	}
+	bn_raise_nofile();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	double secs   = o.duration_s > 0 ? o.duration_s : (o.smoke ? 0.5 : 5);
+	int    parked = o.smoke ? 50 : PARKED;
+	int    status = 1;
+
+	for (int rep = 0; rep < o.reps; rep++) {
+		bn_child    d;
+		dsc_client *c = NULL;
+		char        tag[64];
+		snprintf(tag, sizeof(tag), "admin-discoveryd-%d", rep + 1);
+		if (bn_discoveryd_start(&d, &o, NULL, tag) != 0 || learn_admin(&d) != 0) {
+			goto out;
+		}
+		if (dsc_client_open(&c, d.url, NULL) != 0) {
+			bn_child_stop(&d);
+			goto out;
+		}
+		for (int i = 0; i < 10; i++) {
+			register_one(c, "bench-web", i);
+		}
+
+		/* (a) catalog reads */
+		reader  r[CLIENTS];
+		int64_t t0 = bn_now_ns();
+		for (int i = 0; i < CLIENTS; i++) {
+			r[i] = (reader) { .until_ns = t0 + (int64_t) (secs * 1e9), .done = 0 };
+			pthread_create(&r[i].t, NULL, reader_main, &r[i]);
+		}
+		long total = 0;
+		for (int i = 0; i < CLIENTS; i++) {
+			pthread_join(r[i].t, NULL);
+			total += r[i].done;
+		}
+		double rate = (double) total / ((double) (bn_now_ns() - t0) / 1e9);
+		bn_raw(&o, "admin-catalog", "discoveryd", CLIENTS, rep + 1, "requests_per_s", rate);
+		bn_emit(&o,
+		    &(bn_row) { "8a. GET /v1/services/{name} (10 instances)", "throughput", CLIENTS,
+		        "req/s", rate, NULL, NAN, NAN, NULL, "reported" });
+
+		/* (b) parked blocking queries */
+		long               rss0 = bn_proc_rss_kib(d.pid, "VmRSS:");
+		CURLM             *m    = curl_multi_init();
+		CURL             **es   = calloc((size_t) parked, sizeof(*es));
+		double            *at   = calloc((size_t) parked, sizeof(*at));
+		char               path[128];
+		unsigned long long rev = 0;
+		{
+			CURL *e = easy("/v1/services/bench-web");
+			curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+			curl_easy_setopt(e, CURLOPT_HEADERDATA, &rev);
+			curl_easy_perform(e);
+			curl_easy_cleanup(e);
+		}
+		snprintf(path, sizeof(path), "/v1/services/bench-web?index=%llu&wait=5m", rev);
+		for (int i = 0; i < parked; i++) {
+			es[i] = easy(path);
+			curl_easy_setopt(es[i], CURLOPT_PRIVATE, (char *) (intptr_t) i);
+			curl_multi_add_handle(m, es[i]);
+		}
+		int running = parked;
+		/* Let them all connect and park (the metric would tell; a settle time is enough
+		 * here). */
+		for (int64_t end = bn_now_ns() + 3000000000LL; bn_now_ns() < end;) {
+			curl_multi_perform(m, &running);
+			curl_multi_poll(m, NULL, 0, 10, NULL);
+		}
+		long rss1 = bn_proc_rss_kib(d.pid, "VmRSS:");
+		bn_raw(&o, "admin-parked", "discoveryd", parked, rep + 1, "rss_delta_kib",
+		    (double) (rss1 - rss0));
+		bn_emit(&o,
+		    &(bn_row) { "8b. parked blocking queries", "memory each", parked, "KiB",
+		        (double) (rss1 - rss0) / parked, NULL, NAN, NAN, NULL, "reported" });
+		int64_t wake = bn_now_ns();
+		register_one(c, "bench-web", 100);
+		int      got = 0;
+		CURLMsg *msg;
+		int      left;
+		while (running > 0 && bn_now_ns() - wake < 60000000000LL) {
+			curl_multi_perform(m, &running);
+			while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+				if (msg->msg == CURLMSG_DONE && got < parked) {
+					at[got++] = (double) (bn_now_ns() - wake) / 1e6;
+				}
+			}
+			curl_multi_poll(m, NULL, 0, 1, NULL);
+		}
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			if (msg->msg == CURLMSG_DONE && got < parked) {
+				at[got++] = (double) (bn_now_ns() - wake) / 1e6;
+			}
+		}
+		qsort(at, (size_t) got, sizeof(*at), cmp_double);
+		double p50 = got > 0 ? at[got / 2] : NAN, last = got > 0 ? at[got - 1] : NAN;
+		bn_raw(&o, "admin-parked", "discoveryd", parked, rep + 1, "wake_p50_ms", p50);
+		bn_raw(&o, "admin-parked", "discoveryd", parked, rep + 1, "wake_last_ms", last);
+		bn_emit(&o,
+		    &(bn_row) { "8b. parked blocking queries", "wake-up, median", parked, "ms", p50,
+		        NULL, NAN, NAN, NULL, "reported" });
+		bn_emit(&o,
+		    &(bn_row) { "8b. parked blocking queries", "wake-up, last", parked, "ms", last,
+		        NULL, NAN, NAN, NULL, "reported" });
+		if (got < parked) {
+			bn_note(&o, "bench_admin: only %d of %d parked queries were answered", got,
+			    parked);
+		}
+		for (int i = 0; i < parked; i++) {
+			curl_multi_remove_handle(m, es[i]);
+			curl_easy_cleanup(es[i]);
+		}
+		curl_multi_cleanup(m);
+		free(es);
+		free(at);
+		dsc_client_close(c);
+		bn_child_stop(&d);
+	}
+	bn_note(&o,
+	    "admin endpoint: %d libcurl clients on keep-alive connections read one service of 10 "
+	    "instances for %.1f s; then %d blocking queries (?index=current&wait=5m) park, the "
+	    "daemon's VmRSS is read before and after, and one Register wakes them all (wake-up: "
+	    "from sending the Register to each answer's arrival); %d repetitions",
+	    CLIENTS, secs, parked, o.reps);
+	status = 0;
+out:
+	curl_global_cleanup();
+	return status;
+}

@@ -1,0 +1,83 @@
+/*
+ * The admin endpoint's insides, shared by admin.c (routing, access, blocking
+ * queries, life cycle) and admin_probes.c (/readyz, /metrics).
+ */
+#ifndef DSI_ADMIN_IMPL_H
+#define DSI_ADMIN_IMPL_H
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/name.h"
+#include "server/admin.h"
+#include "server/admin_catalog.h"
+
+typedef enum route_kind {
+	R_HEALTHZ,
+	R_READYZ,
+	R_METRICS,
+	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
+	R_INSTANCES,
+	R_COUNT,
+} route_kind;
+
+typedef struct route {
+	dsi_admin *a;
+	route_kind kind;
+} route;
+
+/* A catalog request as parsed from its target. */
+typedef struct query {
+	dsi_catalog_kind kind;
+	char             service[DSI_NAME_MAX + 1];
+	bool             healthy;
+	bool             blocking;
+	uint64_t         index;
+	int64_t          deadline_ms; /* monotonic */
+} query;
+
+/* A blocking query waiting for a change or its deadline; the aio is nng's handler aio. */
+typedef struct parked {
+	struct parked *prev, *next;
+	dsi_admin     *a;
+	nng_aio       *aio;
+	query          q;
+	bool           listed; /* in the list: whoever unlinks it answers it */
+} parked;
+
+struct dsi_admin {
+	dsi_admin_options o;
+	dsi_log           log;
+	nng_url          *url;
+	nng_http_server  *srv;
+	char              bound[192];
+	route             routes[R_COUNT];
+	atomic_bool       ready;
+	pthread_mutex_t   mtx; /* guards everything below */
+	parked           *head;
+	size_t            n_parked;
+	uint64_t min_index; /* the smallest parked index: a change past it wakes the timer */
+	nng_aio *timer;
+	bool     timer_running;
+	bool     stopping;
+	bool     stopped;
+};
+
+/*
+ * Completes aio with a response: status, Content-Type ctype, body (copied),
+ * and the revision header when with_rev. On failure the aio fails instead.
+ */
+void dsi_admin_reply(nng_aio *aio, uint16_t status, const char *ctype, const char *body,
+    bool with_rev, uint64_t rev);
+
+/* dsi_admin_reply with o as compact JSON; takes o (NULL: out of memory). */
+void dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev);
+
+/* GET /readyz and GET /metrics; access is checked by the caller. */
+void dsi_admin_readyz(dsi_admin *a, nng_aio *aio);
+void dsi_admin_metrics(dsi_admin *a, nng_aio *aio);
+
+#endif
