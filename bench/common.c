@@ -3,6 +3,7 @@
 #include "common.h"
 
 #include "support/daemon.h"
+#include "support/testutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,30 +137,12 @@ bn_opts_parse(bn_opts *o, int argc, char **argv, const char *prog)
 
 /* ---- child servers ---- */
 
+/* The whole file (the test kit's reader), or NULL. */
 static char *
 slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		return NULL;
-	}
-	size_t cap = 4096, n = 0, r;
-	char  *buf = malloc(cap);
-	while (buf != NULL && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (n + 1 == cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (nb == NULL) {
-				free(buf);
-			}
-			buf = nb;
-		}
-	}
-	fclose(f);
-	if (buf != NULL) {
-		buf[n] = 0;
-	}
-	return buf;
+	size_t len;
+	return tu_slurp(path, &len);
 }
 
 static void

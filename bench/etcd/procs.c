@@ -2,6 +2,8 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "procs.h"
 
+#include "support/testutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -56,31 +58,12 @@ rm_tree(const char *dir)
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* The whole log, NUL-terminated (malloc'd; the caller frees), or NULL. */
+/* The whole log, NUL-terminated (malloc'd; the caller frees), or NULL: the test kit's reader. */
 static char *
 read_all(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		return NULL;
-	}
-	size_t cap = 8192, n = 0, r;
-	char  *buf = malloc(cap);
-	while (buf != NULL && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (n + 1 == cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (nb == NULL) {
-				free(buf);
-			}
-			buf = nb;
-		}
-	}
-	fclose(f);
-	if (buf != NULL) {
-		buf[n] = 0;
-	}
-	return buf;
+	size_t len;
+	return tu_slurp(path, &len);
 }
 
 /* One attempt on two fresh ports: 0 ready, 1 lost a port (retry), -1 failed. */
