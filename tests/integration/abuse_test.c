@@ -61,6 +61,19 @@
 #define F_SETPIPE_SZ 1031 /* Linux's, hidden without _GNU_SOURCE */
 #endif
 
+/*
+ * ThreadSanitizer's shadow memory multiplies a process's RSS and its runtime
+ * takes descriptors of its own: the memory bound and the descriptor limit
+ * below would measure TSan, not discoveryd.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define ABUSE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ABUSE_TSAN 1
+#endif
+#endif
+
 #if defined(__SANITIZE_ADDRESS__)
 #define ABUSE_ASAN 1
 #elif defined(__has_feature)
@@ -1839,6 +1852,12 @@ test_partial_requests_bounded(void **state)
 	static int               fds[PARTIAL_CONNS];
 	(void) state;
 
+	/* Under valgrind or TSan the RSS is theirs; the closing is still checked. */
+	const char *wrap       = getenv("DISCOVERY_TEST_WRAPPER");
+	bool        rss_counts = wrap == NULL || wrap[0] == 0;
+#ifdef ABUSE_TSAN
+	rss_counts = false;
+#endif
 	limits_daemon(args);
 	dsc_client    *c    = limits_client(&L);
 	unsigned char *buf  = calloc(1, 12 + PARTIAL_BODY);
@@ -1853,7 +1872,7 @@ test_partial_requests_bounded(void **state)
 		print_message("round %d: RSS %ld KiB with the partial requests held (before %ld, "
 		              "bound %ld)\n",
 		    round, rss, rss0, bound);
-		if (rss > bound) {
+		if (rss > bound && rss_counts) {
 			fail_msg("round %d: RSS %ld KiB over the bound %ld KiB", round, rss, bound);
 		}
 		/* The client stays busy (so it is not idle) and answered while they are held. */
@@ -1899,6 +1918,10 @@ test_descriptor_exhaustion_logged(void **state)
 		print_message("skipped under DISCOVERY_TEST_WRAPPER\n");
 		skip();
 	}
+#ifdef ABUSE_TSAN
+	print_message("skipped under ThreadSanitizer (its runtime needs descriptors too)\n");
+	skip();
+#endif
 	/* prlimit(1) runs the daemon with a low limit. */
 	snprintf(wrapper, sizeof(wrapper), "prlimit --nofile=%d:%d%s%s", FD_LIMIT, FD_LIMIT,
 	    prev != NULL ? " " : "", prev != NULL ? prev : "");
