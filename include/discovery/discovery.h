@@ -165,8 +165,10 @@ DSC_API void dsc_client_options_init(dsc_client_options *opts);
  * DSC_ECONNREFUSED (never connected) or DSC_ETIMEDOUT. A URL nng cannot
  * dial (unknown scheme, no port), or TLS options that cannot be used, are
  * DSC_EINVAL. With require_connection, a TLS handshake that fails (an
- * untrusted server, a client certificate the server refuses) is DSC_ETLS;
- * in the background it looks like a server that is down. opts may be NULL.
+ * untrusted server, a client certificate the server refuses) is DSC_ETLS,
+ * and a peer that speaks another protocol (a PUB port given as the server)
+ * is DSC_EPROTO; in the background both look like a server that is down.
+ * opts may be NULL.
  * On success *out owns a client that dsc_client_close releases.
  */
 DSC_API int  dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opts);
