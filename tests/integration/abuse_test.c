@@ -1745,8 +1745,18 @@ test_pipelining_non_reader(void **state)
 	char                       val[8][96], ep[64];
 	flooder                    f = { 0 };
 	pthread_t                  th;
+	const char                *wrap = getenv("DISCOVERY_TEST_WRAPPER");
 	(void) state;
 
+	if (wrap != NULL && wrap[0] != 0) {
+		/*
+		 * Under valgrind the daemon runs 10 to 50 times slower: whether the
+		 * reply deadline or the per-connection cap closes the flooder first,
+		 * and when, measures valgrind. The plain, ASan and TSan passes run it.
+		 */
+		print_message("skipped under DISCOVERY_TEST_WRAPPER\n");
+		skip();
+	}
 	limits_daemon(args);
 	dsc_client *c = limits_client(&L);
 	for (int i = 0; i < 8; i++) {
