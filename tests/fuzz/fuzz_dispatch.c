@@ -286,17 +286,24 @@ one_request(run *r, const uint8_t *buf, size_t len)
 	CHECK(resp->revision == r->observed, "reply revision %llu after %llu changes",
 	    (unsigned long long) resp->revision, (unsigned long long) r->observed);
 
-	/* Our own decode tells what the answer must be. */
-	if (!decodes) {
-		req = NULL;
-		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT,
-		    "undecodable bytes got status %d", resp->status);
-	} else if (screened != 0) {
+	/*
+	 * The screen runs before decoding, so it answers first: bytes over the
+	 * decode bounds get its status even when protobuf-c would refuse them
+	 * later for another reason. Then our own decode tells the answer.
+	 */
+	if (screened != 0) {
 		/* Refused before decoding, so before authentication too. */
+		if (!decodes) {
+			req = NULL;
+		}
 		CHECK((int) resp->status == (int) dsi_status_from_err(screened)
 		        && strcmp(resp->message, why) == 0,
 		    "a request over the decode bounds got status %d (%s), not \"%s\"", resp->status,
 		    resp->message, why);
+	} else if (!decodes) {
+		req = NULL;
+		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT,
+		    "undecodable bytes got status %d", resp->status);
 	} else if (req->call_case == DISCOVERY__V1__REQUEST__CALL__NOT_SET) {
 		CHECK(resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_INVALID_ARGUMENT
 		        || resp->status == DISCOVERY__V1__STATUS_CODE__STATUS_UNIMPLEMENTED,
