@@ -191,21 +191,31 @@ dsi_client_timeout(const dsc_client *c)
 	return c->timeout_ms;
 }
 
+/* What dsc_client_close releases once the socket is closed. */
+static void
+client_free(void *arg)
+{
+	dsc_client *c = arg;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+	pthread_mutex_destroy(&c->calls_mtx);
+	free(c->token);
+	free(c);
+}
+
 void
 dsc_client_close(dsc_client *c)
 {
 	if (c != NULL) {
 		dsi_client_shutdown(c);
-		/* No call runs now. If nng 1.5.2 wedges the close, its pipe callbacks
-		 * may still touch c: leave c to the process exit rather than free it. */
-		if (!dsi_close_bounded(c->sock, DSI_CLOSE_BOUND_MS, NULL)) {
-			return;
+		/*
+		 * No call runs now. If nng 1.5.2 wedges the close, its pipe callbacks
+		 * may still touch c: c is freed when the close ends, if it ever does,
+		 * and is otherwise left to the process exit.
+		 */
+		if (dsi_close_bounded_then(c->sock, DSI_CLOSE_BOUND_MS, NULL, client_free, c)) {
+			client_free(c);
 		}
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mtx);
-		pthread_mutex_destroy(&c->calls_mtx);
-		free(c->token);
-		free(c);
 	}
 }
 

@@ -99,6 +99,8 @@ typedef struct closer {
 	pthread_cond_t  cv;
 	bool            done;
 	bool            abandoned;
+	void (*late)(void *); /* runs if the close ends after the bound */
+	void *late_arg;
 } closer;
 
 static void
@@ -120,6 +122,9 @@ closer_main(void *arg)
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mtx);
 	if (abandoned) {
+		if (c->late != NULL) {
+			c->late(c->late_arg);
+		}
 		closer_free(c);
 	}
 	return NULL;
@@ -135,6 +140,13 @@ closer_main(void *arg)
 bool
 dsi_close_bounded(nng_socket sock, int bound_ms, const dsi_log *log)
 {
+	return dsi_close_bounded_then(sock, bound_ms, log, NULL, NULL);
+}
+
+bool
+dsi_close_bounded_then(
+    nng_socket sock, int bound_ms, const dsi_log *log, void (*late)(void *), void *arg)
+{
 	closer         *c = calloc(1, sizeof(*c));
 	pthread_t       t;
 	struct timespec deadline;
@@ -143,7 +155,9 @@ dsi_close_bounded(nng_socket sock, int bound_ms, const dsi_log *log)
 		nng_close(sock);
 		return true;
 	}
-	c->sock = sock;
+	c->sock     = sock;
+	c->late     = late;
+	c->late_arg = arg;
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if (pthread_create(&t, NULL, closer_main, c) != 0) {

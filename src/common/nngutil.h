@@ -54,4 +54,13 @@ uint64_t dsi_listener_accept_failures(nng_stat *snapshot, nng_listener l);
  */
 bool dsi_close_bounded(nng_socket sock, int bound_ms, const dsi_log *log);
 
+/*
+ * dsi_close_bounded, and when the close outlives the bound but ends later
+ * after all, late(arg) runs on the closing thread once nng_close has
+ * returned, when no callback of the socket can run any more: the place to
+ * free what those callbacks touch. A close that never ends never calls it.
+ */
+bool dsi_close_bounded_then(
+    nng_socket sock, int bound_ms, const dsi_log *log, void (*late)(void *), void *arg);
+
 #endif
