@@ -39,27 +39,17 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* The admin URL from the child's log. */
+/* The admin URL the child reported on --ready-fd. */
 static int
 learn_admin(const bn_child *c)
 {
-	for (int i = 0; i < 1500; i++) {
-		FILE *f = fopen(c->log_path, "r");
-		char  line[512];
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-			char *at = strstr(line, "admin on ");
-			if (at != NULL && sscanf(at + 9, "%159s", admin) == 1) {
-				fclose(f);
-				return 0;
-			}
-		}
-		if (f != NULL) {
-			fclose(f);
-		}
-		bn_sleep_ms(10);
+	if (c->admin_url[0] == 0) {
+		fprintf(
+		    stderr, "bench_admin: discoveryd reported no admin URL (%s)\n", c->log_path);
+		return -1;
 	}
-	fprintf(stderr, "bench_admin: no \"admin on\" line in %s\n", c->log_path);
-	return -1;
+	snprintf(admin, sizeof(admin), "%s", c->admin_url);
+	return 0;
 }
 
 static CURL *

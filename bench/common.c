@@ -269,6 +269,10 @@ bn_discoveryd_start(bn_child *c, const bn_opts *o, const char *const *extra, con
 	snprintf(c->url, sizeof(c->url), "%s", d.url);
 	snprintf(c->pub_url, sizeof(c->pub_url), "%s", d.pub_url);
 	snprintf(c->log_path, sizeof(c->log_path), "%s", d.log_path);
+	const char *admin = strstr(d.ready, "admin ");
+	if (admin != NULL && (admin == d.ready || admin[-1] == '\n')) {
+		sscanf(admin + 6, "%159s", c->admin_url);
+	}
 	return 0;
 }
 

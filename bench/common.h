@@ -51,8 +51,9 @@ int bn_opts_parse(bn_opts *o, int argc, char **argv, const char *prog);
 /* A server process on loopback, its stderr in log_path. */
 typedef struct bn_child {
 	pid_t pid;
-	char  url[128];     /* its (first) REQ/REP URL */
-	char  pub_url[128]; /* its PUB URL, when it has one */
+	char  url[128];       /* its (first) REQ/REP URL */
+	char  pub_url[128];   /* its PUB URL, when it has one */
+	char  admin_url[160]; /* its admin URL (discoveryd's --ready-fd "admin" line), or "" */
 	char  log_path[512];
 } bn_child;
 

@@ -186,13 +186,15 @@ td_spawn(td_daemon *d, const char *const *argv, const char *log_path, int bound_
 		return -1;
 	}
 	if (pid == 0) {
-		/* dup2 clears close-on-exec on the copy; a copy onto itself keeps it. */
+		/* stderr first: the log may itself be descriptor TD_READY_FD (the first
+		 * one opened in a process with only 0-2), which the pipe's copy replaces.
+		 * dup2 clears close-on-exec on the copy; a copy onto itself keeps it. */
+		dup2(logfd, 2);
 		if (pipefd[1] == TD_READY_FD) {
 			fcntl(TD_READY_FD, F_SETFD, 0);
 		} else {
 			dup2(pipefd[1], TD_READY_FD);
 		}
-		dup2(logfd, 2);
 		execvp(cmd[0], (char *const *) cmd);
 		_exit(127);
 	}
