@@ -56,15 +56,14 @@ struct dsi_checker {
 /* ---- pure helpers ---- */
 
 dsc_health
-dsi_check_transition(dsc_health state, bool ok, int *ok_run, int *fail_run, int rise, int fall)
+dsi_check_transition(
+    dsc_health state, bool ok, uint16_t *ok_run, uint16_t *fail_run, int rise, int fall)
 {
-	if (ok) {
-		(*ok_run)++;
-		*fail_run = 0;
-	} else {
-		(*fail_run)++;
-		*ok_run = 0;
+	uint16_t *run = ok ? ok_run : fail_run;
+	if (*run < UINT16_MAX) {
+		(*run)++;
 	}
+	*(ok ? fail_run : ok_run) = 0;
 	if (state == DSC_HEALTH_UNKNOWN) {
 		return ok ? DSC_HEALTH_HEALTHY : DSC_HEALTH_UNHEALTHY;
 	}
@@ -192,8 +191,8 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 	}
 	int64_t    now  = dsi_wall_ms();
 	dsc_health prev = t->state;
-	t->state
-	    = dsi_check_transition(t->state, ok, &t->ok_run, &t->fail_run, c->o.rise, c->o.fall);
+	t->state        = (uint8_t) dsi_check_transition(
+	           (dsc_health) t->state, ok, &t->ok_run, &t->fail_run, c->o.rise, c->o.fall);
 	int rv = dsi_registry_set_health(
 	    c->registry, t->service, t->endpoint, t->state, now, ok ? NULL : reason, reason, NULL);
 	if (c->o.release != NULL) {
@@ -332,8 +331,9 @@ recorded(dsi_checker *c, target *t, dsi_probe_verdict v, const char *reason)
 	dsc_health prev = t->state;
 	t->deferred     = !record(c, t, v == DSI_PROBE_OK, reason);
 	if (t->deferred) {
-		t->deferred_verdict = v;
-		snprintf(t->deferred_reason, sizeof(t->deferred_reason), "%s", reason);
+		t->deferred_verdict = (uint8_t) v;
+		free(t->deferred_reason);
+		t->deferred_reason = strdup(reason); /* NULL: a plain reason is recorded later */
 		dsi_sched_done(&c->sched, &t->s, DSI_SCHED_NOT_RUN, false);
 		schedule(c, t, dsi_monotonic_ms() + DEFER_MS);
 		return;
@@ -442,9 +442,11 @@ checker_main(void *arg)
 			if (reap_look) {
 				visit_reap(c, t);
 			} else if (t->deferred) {
-				char reason[sizeof(t->deferred_reason)];
-				memcpy(reason, t->deferred_reason, sizeof(reason));
-				recorded(c, t, t->deferred_verdict, reason);
+				char *reason       = t->deferred_reason;
+				t->deferred_reason = NULL;
+				recorded(c, t, (dsi_probe_verdict) t->deferred_verdict,
+				    reason != NULL ? reason : "check result (recorded late)");
+				free(reason);
 			} else {
 				visit_ttl(c, t);
 			}

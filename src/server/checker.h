@@ -62,9 +62,9 @@ void dsi_checker_destroy(dsi_checker *c);
 /*
  * Applies one result to the run counters and returns the new state. From
  * UNKNOWN the first result decides; after that it takes rise passes or
- * fall failures in a row to change.
+ * fall failures in a row to change. The counters saturate at UINT16_MAX.
  */
 dsc_health dsi_check_transition(
-    dsc_health state, bool ok, int *ok_run, int *fail_run, int rise, int fall);
+    dsc_health state, bool ok, uint16_t *ok_run, uint16_t *fail_run, int rise, int fall);
 
 #endif

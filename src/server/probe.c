@@ -106,7 +106,7 @@ open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 	}
 	curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
 	if (fd == CURL_SOCKET_BAD && dsi_probe_errno_is_local(errno)) {
-		p->local_errno = errno; /* ours, not the target's: see dsi_probe_result */
+		p->local_errno = (int16_t) errno; /* ours, not the target's: see dsi_probe_result */
 	}
 	return fd;
 }
@@ -116,7 +116,9 @@ body_cb(char *data, size_t size, size_t n, void *arg)
 {
 	dsi_probe *p = arg;
 	(void) data;
-	p->body += size * n;
+	size_t got  = size * n;
+	size_t room = p->body < DSI_PROBE_BODY_CAP ? (size_t) DSI_PROBE_BODY_CAP - p->body : 0;
+	p->body     = (uint16_t) (got > room ? DSI_PROBE_BODY_CAP + 1 : p->body + got);
 	if (p->body > DSI_PROBE_BODY_CAP) {
 		p->capped = true;
 		return 0; /* enough: curl stops with CURLE_WRITE_ERROR */
@@ -177,7 +179,7 @@ dsi_probe_ended(dsi_probe *p, CURLcode res)
 	if (fd >= 0) {
 		close(fd);
 	} else if (dsi_probe_errno_is_local(errno)) {
-		p->local_errno = errno;
+		p->local_errno = (int16_t) errno;
 	}
 }
 

@@ -16,15 +16,17 @@
 
 #define DSI_CHECK_URL_MAX  3200 /* endpoint (2048) + health_path (1024) + slack */
 #define DSI_PROBE_BODY_CAP 4096 /* bytes of a health response read; the status is what counts */
+_Static_assert(DSI_PROBE_BODY_CAP < UINT16_MAX, "dsi_probe.body counts to DSI_PROBE_BODY_CAP + 1");
 
 /* One probe's state while its easy handle runs; embedded in the caller's target. */
+/* Embedded in every checked instance: kept small (bench scenario 5 counts it). */
 typedef struct dsi_probe {
-	bool                 connect_only; /* tcp://: a connect is the whole check */
-	size_t               body;         /* response bytes seen */
-	bool                 capped;       /* past DSI_PROBE_BODY_CAP: curl was stopped */
-	char                *refused;      /* why the policy refused the address; owned */
-	const dsi_netpolicy *policy;       /* addresses it may connect to; NULL: any */
-	int local_errno; /* why this process could not open a socket (EMFILE...); 0: it could */
+	char                *refused; /* why the policy refused the address; owned */
+	const dsi_netpolicy *policy;  /* addresses it may connect to; NULL: any */
+	uint16_t             body;    /* response bytes seen, up to DSI_PROBE_BODY_CAP + 1 */
+	int16_t local_errno; /* why this process could not open a socket (EMFILE...); 0: it could */
+	bool    connect_only; /* tcp://: a connect is the whole check */
+	bool    capped;       /* past DSI_PROBE_BODY_CAP: curl was stopped */
 } dsi_probe;
 
 /*

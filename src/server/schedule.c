@@ -191,7 +191,9 @@ dsi_sched_done(dsi_sched *s, dsi_sched_item *it, dsi_sched_outcome o, bool unhea
 		it->timeouts = 0;
 		it->backoff  = 0;
 	} else if (o == DSI_SCHED_TIMED_OUT) {
-		it->timeouts++;
+		if (it->timeouts < UINT16_MAX) {
+			it->timeouts++;
+		}
 		/* Backing off never delays a fall: only targets already UNHEALTHY slow down. */
 		if (unhealthy && (1 << (it->backoff + 1)) <= DSI_SCHED_BACKOFF_MAX) {
 			it->backoff++;

@@ -40,16 +40,16 @@ typedef enum dsi_sched_outcome {
 	DSI_SCHED_NOT_RUN,   /* no verdict (the server's own problem): nothing changes */
 } dsi_sched_outcome;
 
-/* One target's place in the schedule; embedded in the checker's target. */
+/* One target's place in the schedule; embedded in the checker's target, so kept small. */
 typedef struct dsi_sched_item {
-	dsi_due        due;       /* its next check, or TTL look */
-	dsi_due        reap;      /* its next --deregister-after look */
-	dsi_sched_lane lane;      /* where due is queued, or which slots its check holds */
-	bool           running;   /* its check holds a slot */
-	bool           spread;    /* the first reschedule has been randomized */
-	int            timeouts;  /* checks in a row that timed out */
-	int            backoff;   /* its period is interval << backoff */
-	int64_t        period_ms; /* its current period, counted in the due rate; 0: none */
+	dsi_due  due;       /* its next check, or TTL look */
+	dsi_due  reap;      /* its next --deregister-after look */
+	int64_t  period_ms; /* its current period, counted in the due rate; 0: none */
+	uint16_t timeouts;  /* checks in a row that timed out (saturates) */
+	uint8_t  lane;      /* a dsi_sched_lane: where due is queued, or whose slots it holds */
+	uint8_t  backoff;   /* its period is interval << backoff */
+	bool     running;   /* its check holds a slot */
+	bool     spread;    /* the first reschedule has been randomized */
 } dsi_sched_item;
 
 typedef struct dsi_sched {

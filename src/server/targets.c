@@ -65,13 +65,13 @@ dsi_targets_find(const dsi_targets *ts, const char *svc, const char *ep)
 dsi_target *
 dsi_targets_insert(dsi_targets *ts, const char *svc, const char *ep)
 {
-	dsi_target *t = calloc(1, sizeof(*t));
-	if (t == NULL || (t->service = strdup(svc)) == NULL || (t->endpoint = strdup(ep)) == NULL) {
-		if (t != NULL) {
-			dsi_target_free(t);
-		}
+	size_t      ls = strlen(svc) + 1, le = strlen(ep) + 1;
+	dsi_target *t = calloc(1, sizeof(*t) + ls + le);
+	if (t == NULL) {
 		return NULL;
 	}
+	t->service  = memcpy((char *) (t + 1), svc, ls);
+	t->endpoint = memcpy(t->service + ls, ep, le);
 	dsi_sched_item_init(&t->s);
 	ts->popping = false;
 	dsi_hash_insert(&ts->table, &t->node, key_hash(svc, ep));
@@ -105,8 +105,7 @@ void
 dsi_target_free(dsi_target *t)
 {
 	dsi_probe_clear(&t->probe);
-	free(t->service);
-	free(t->endpoint);
 	free(t->url);
+	free(t->deferred_reason);
 	free(t);
 }

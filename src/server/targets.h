@@ -18,23 +18,28 @@
 #include "server/schedule.h"
 
 /* One checked instance. */
+/*
+ * One checked instance. There is one per registered instance, so its size
+ * is the checker's share of bench scenario 5's bytes per instance: service
+ * and endpoint share the allocation, rare state is allocated when needed.
+ */
 typedef struct dsi_target {
-	dsi_hash_node     node;     /* in dsi_targets, keyed by (service, endpoint) */
-	char             *service;  /* owned */
-	char             *endpoint; /* owned */
-	char             *url;      /* owned; what a check fetches */
-	uint32_t          ttl_ms;
-	dsc_health        state; /* as last sent to the registry */
-	int               ok_run;
-	int               fail_run;
-	dsi_sched_item    s;          /* when it is next looked at (monotonic ms) */
-	CURL             *easy;       /* while a check runs */
-	dsi_probe         probe;      /* the check's own state (connect_only stays) */
-	bool              gone;       /* removed while its check ran: freed when it ends */
-	bool              not_judged; /* its last check could not run: our problem, not its */
-	bool              deferred;   /* a verdict waits for the store's headroom */
-	dsi_probe_verdict deferred_verdict;
-	char              deferred_reason[128];
+	dsi_hash_node  node;            /* in dsi_targets, keyed by (service, endpoint) */
+	char          *service;         /* in the same allocation, after the struct */
+	char          *endpoint;        /* in the same allocation, after the struct */
+	char          *url;             /* owned; what a check fetches */
+	CURL          *easy;            /* while a check runs */
+	char          *deferred_reason; /* owned, while deferred (NULL when out of memory) */
+	dsi_sched_item s;               /* when it is next looked at (monotonic ms) */
+	dsi_probe      probe;           /* the check's own state (connect_only stays) */
+	uint32_t       ttl_ms;
+	uint16_t       ok_run;           /* passes in a row (saturates) */
+	uint16_t       fail_run;         /* failures in a row (saturates) */
+	uint8_t        state;            /* a dsc_health: as last sent to the registry */
+	bool           gone;             /* removed while its check ran: freed when it ends */
+	bool           not_judged;       /* its last check could not run: our problem, not its */
+	bool           deferred;         /* a verdict waits for the store's headroom */
+	uint8_t        deferred_verdict; /* a dsi_probe_verdict */
 } dsi_target;
 
 /* The table; its fields are the module's. */

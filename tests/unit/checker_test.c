@@ -13,7 +13,7 @@ static void
 run(dsc_health start, const char *results, int rise, int fall, const char *want)
 {
 	dsc_health st = start;
-	int        ok = 0, bad = 0;
+	uint16_t   ok = 0, bad = 0;
 	for (size_t i = 0; results[i] != 0; i++) {
 		st       = dsi_check_transition(st, results[i] == '+', &ok, &bad, rise, fall);
 		char got = st == DSC_HEALTH_HEALTHY ? 'H' : st == DSC_HEALTH_UNHEALTHY ? 'U' : '?';
