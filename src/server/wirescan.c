@@ -13,11 +13,15 @@
 /* No schema we decode nests this deep; below it a message is walked as opaque bytes. */
 #define DEPTH_MAX 16
 
-/* One walk's state: the result and the path of the field being walked. */
+/*
+ * One walk's state: the result and the names of the fields above the one
+ * being walked. The path is formatted only when a NUL is found: every
+ * request is walked, so the common case costs no string work.
+ */
 typedef struct walk {
 	dsi_wirescan *out;
-	uint32_t      top; /* the top-level field being walked */
-	char          path[DSI_WIRESCAN_PATH_MAX];
+	uint32_t      top;              /* the top-level field being walked */
+	const char   *above[DEPTH_MAX]; /* above[d]: the field at depth d holding this one */
 } walk;
 
 /* A field key (number and wire type) as protobuf-c reads it; 0 when malformed. */
@@ -117,31 +121,29 @@ packable(const ProtobufCFieldDescriptor *f)
 	        && f->type != PROTOBUF_C_TYPE_MESSAGE);
 }
 
-/* Appends name to the path of length at; returns the new length (truncated to fit). */
-static size_t
-path_push(walk *w, size_t at, const char *name)
-{
-	int n = snprintf(w->path + at, sizeof(w->path) - at, "%s%s", at > 0 ? "." : "", name);
-	if (n < 0) {
-		return at;
-	}
-	size_t end = at + (size_t) n;
-	return end < sizeof(w->path) ? end : sizeof(w->path) - 1;
-}
-
 static void
-note_nul(walk *w, size_t at, const char *name)
+note_nul(walk *w, unsigned depth, const char *name)
 {
-	w->out->nul_top |= w->top < 64 ? UINT64_C(1) << w->top : UINT64_C(1);
-	if (w->out->nul_path[0] == 0) {
-		path_push(w, at, name);
-		memcpy(w->out->nul_path, w->path, sizeof(w->out->nul_path));
+	dsi_wirescan *o = w->out;
+	o->nul_top |= w->top < 64 ? UINT64_C(1) << w->top : UINT64_C(1);
+	if (o->nul_path[0] != 0) {
+		return; /* the first one is named */
+	}
+	size_t at = 0;
+	for (unsigned d = 0; d <= depth && at < sizeof(o->nul_path) - 1; d++) {
+		const char *part = d < depth ? w->above[d] : name;
+		int         n    = snprintf(
+		               o->nul_path + at, sizeof(o->nul_path) - at, "%s%s", d > 0 ? "." : "", part);
+		if (n < 0) {
+			break;
+		}
+		at += (size_t) n;
 	}
 }
 
 static int
-walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-    size_t at, unsigned depth)
+walk_message(
+    walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len, unsigned depth)
 {
 	while (len > 0) {
 		uint32_t tag;
@@ -190,11 +192,11 @@ walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p, 
 		/* A known field with another wire type fails in protobuf-c: not ours to judge. */
 		if (f != NULL && delimited && f->type == PROTOBUF_C_TYPE_STRING
 		    && memchr(p + hdr, 0, n - hdr) != NULL) {
-			note_nul(w, at, f->name);
+			note_nul(w, depth, f->name);
 		} else if (f != NULL && delimited && f->type == PROTOBUF_C_TYPE_MESSAGE
 		    && depth + 1 < DEPTH_MAX) {
-			int rv = walk_message(w, f->descriptor, p + hdr, n - hdr,
-			    path_push(w, at, f->name), depth + 1);
+			w->above[depth] = f->name;
+			int rv = walk_message(w, f->descriptor, p + hdr, n - hdr, depth + 1);
 			if (rv != 0) {
 				return rv;
 			}
@@ -209,7 +211,12 @@ int
 dsi_wirescan_run(
     const ProtobufCMessageDescriptor *desc, const void *buf, size_t len, dsi_wirescan *out)
 {
-	walk w = { .out = out, .top = 0, .path = "" };
-	memset(out, 0, sizeof(*out));
-	return walk_message(&w, desc, buf, len, 0, 0);
+	walk w;
+	w.out            = out;
+	w.top            = 0;
+	out->fields      = 0;
+	out->repeated    = 0;
+	out->nul_top     = 0;
+	out->nul_path[0] = 0;
+	return walk_message(&w, desc, buf, len, 0);
 }
