@@ -4,17 +4,23 @@
  * of 10 instances for the measuring time. (b) 1,000 parked blocking queries
  * (?index=N&wait=5m): the daemon's resident memory before and after they
  * park, then one Register and the time until every one of them has its
- * answer (wake-up latency: the median and the last).
+ * answer (wake-up latency: the median and the last). (c) Resolve over nng
+ * on a server whose admin endpoint is scraped every 100 ms, against one with
+ * --admin off, back to back: the endpoint and the metrics must not slow it.
  */
 #include <curl/curl.h>
 #include <discovery/discovery.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "loadgen.h"
+#include "populate.h"
+#include "wire.h"
 
 #define CLIENTS 4
 #define PARKED  1000
@@ -101,6 +107,155 @@ cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *) a, y = *(const double *) b;
 	return x < y ? -1 : x > y;
+}
+
+/* ---- 8c: what the admin endpoint, scraped, costs Resolve over nng ---- */
+
+#define COST_SERVICES 200
+#define COST_CLIENTS  8
+
+static void
+cost_fill(void *arg, size_t i, bn_reg_item *it)
+{
+	(void) arg;
+	snprintf(it->service, sizeof(it->service), "svc-%04zu", i / 4);
+	snprintf(it->endpoint, sizeof(it->endpoint), "http://node-%05zu.bench.internal:8080", i);
+	snprintf(it->keys[0], sizeof(it->keys[0]), "zone");
+	snprintf(it->vals[0], sizeof(it->vals[0]), "zone-%c", (int) ('a' + i % 3));
+	it->n_meta    = 1;
+	it->ttl_ms    = 86400000u;
+	it->heartbeat = true;
+}
+
+/* Scrapes /metrics and reads the catalog every 100 ms until stop: a busy Prometheus. */
+typedef struct scraper {
+	pthread_t   t;
+	char        base[160];
+	atomic_bool stop;
+	long        n;
+} scraper;
+
+static void *
+scraper_main(void *arg)
+{
+	scraper *sc = arg;
+	CURL    *e  = curl_easy_init();
+	char     url[256];
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+	while (!atomic_load(&sc->stop)) {
+		snprintf(url, sizeof(url), "%s%s", sc->base,
+		    sc->n % 2 == 0 ? "/metrics" : "/v1/services/svc-0001");
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		if (curl_easy_perform(e) == CURLE_OK) {
+			sc->n++;
+		}
+		bn_sleep_ms(100);
+	}
+	curl_easy_cleanup(e);
+	return NULL;
+}
+
+static double median(double *v, int n);
+
+/*
+ * Two fresh servers with the same 800 instances, one serving the admin
+ * endpoint (scraped meanwhile) and one with --admin off, loaded back to back
+ * with the same Resolve stream; the ratio of each pair, then the median.
+ */
+static int
+resolve_cost(bn_opts *o)
+{
+	const char *off[] = { "--admin", "off", NULL };
+	bn_child    on_d, off_d;
+	void       *reqs[COST_SERVICES] = { 0 };
+	size_t      lens[COST_SERVICES], reply_len = 0;
+	double      ratio[64], on_rps[64], off_rps[64];
+	int         rv = -1, reps = o->reps < 64 ? o->reps : 64;
+	char        reply_path[600];
+
+	if (bn_discoveryd_start(&on_d, o, NULL, "admin-cost-on") != 0) {
+		return -1;
+	}
+	if (bn_discoveryd_start(&off_d, o, off, "admin-cost-off") != 0) {
+		bn_child_stop(&on_d);
+		return -1;
+	}
+	if (on_d.admin_url[0] == 0 || off_d.admin_url[0] != 0
+	    || bn_register_all(on_d.url, COST_SERVICES * 4, 8, cost_fill, NULL, NULL) != 0
+	    || bn_register_all(off_d.url, COST_SERVICES * 4, 8, cost_fill, NULL, NULL) != 0) {
+		fprintf(stderr, "bench_admin: 8c: the servers did not start as asked\n");
+		goto out;
+	}
+	for (size_t i = 0; i < COST_SERVICES; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%04zu", i);
+		if (bn_pack_resolve(name, &reqs[i], &lens[i]) != 0) {
+			goto out;
+		}
+	}
+	snprintf(reply_path, sizeof(reply_path), "%s/admin-cost-reply.bin", o->out_dir);
+	if (bn_capture_reply(on_d.url, reqs[0], lens[0], 11, reply_path, &reply_len) != 0) {
+		goto out;
+	}
+	scraper sc = { .n = 0 };
+	snprintf(sc.base, sizeof(sc.base), "%s", on_d.admin_url);
+	atomic_init(&sc.stop, false);
+	pthread_create(&sc.t, NULL, scraper_main, &sc);
+	double dur = o->duration_s > 0 ? o->duration_s : (o->smoke ? 0.2 : 2.0);
+	for (int r = 0; r < reps; r++) {
+		double rps[2];
+		for (int k = 0; k < 2; k++) {
+			int          which = r % 2 == 0 ? k : 1 - k; /* alternate who goes first */
+			bn_load_opts lo    = {
+				   .url        = which == 0 ? on_d.url : off_d.url,
+				   .clients    = COST_CLIENTS,
+				   .warmup_s   = o->smoke ? 0.05 : 0.5,
+				   .duration_s = dur,
+				   .reqs       = (const void *const *) reqs,
+				   .req_lens   = lens,
+				   .n_reqs     = COST_SERVICES,
+				   .expect_len = 0,
+			};
+			bn_load_result lr;
+			if (bn_load_run(&lo, &lr) != 0) {
+				atomic_store(&sc.stop, true);
+				pthread_join(sc.t, NULL);
+				goto out;
+			}
+			rps[which] = lr.rps;
+		}
+		on_rps[r]  = rps[0];
+		off_rps[r] = rps[1];
+		ratio[r]   = rps[1] > 0 ? rps[0] / rps[1] : NAN;
+		printf(
+		    "  rep %d resolve, %d clients: admin on (scraped) %.0f req/s, admin off %.0f "
+		    "req/s: ratio %.3f\n",
+		    r + 1, COST_CLIENTS, rps[0], rps[1], ratio[r]);
+		bn_raw(o, "admin-resolve", "admin-on", COST_CLIENTS, r + 1, "req_per_s", rps[0]);
+		bn_raw(o, "admin-resolve", "admin-off", COST_CLIENTS, r + 1, "req_per_s", rps[1]);
+	}
+	atomic_store(&sc.stop, true);
+	pthread_join(sc.t, NULL);
+	double q = median(ratio, reps);
+	bn_emit(o,
+	    &(bn_row) { "admin", "Resolve throughput, admin on and scraped", COST_CLIENTS, "req/s",
+	        median(on_rps, reps), "admin off", median(off_rps, reps), q, ">= 0.95 x admin off",
+	        q >= 0.95 ? "met" : "missed" });
+	bn_note(o,
+	    "admin 8c: Resolve over nng with %d clients on two fresh servers holding the same %d "
+	    "instances, one with the admin endpoint (GET /metrics and a catalog read every 100 ms "
+	    "meanwhile, %ld answered) and one with --admin off, back to back, %d repetitions; the "
+	    "ratio is the median of the pairs' ratios",
+	    COST_CLIENTS, COST_SERVICES * 4, sc.n, reps);
+	rv = 0;
+out:
+	for (size_t i = 0; i < COST_SERVICES; i++) {
+		free(reqs[i]);
+	}
+	bn_child_stop(&off_d);
+	bn_child_stop(&on_d);
+	return rv;
 }
 
 /* The median of v[0..n) (sorts v). */
@@ -232,6 +387,9 @@ main(int argc, char **argv)
 		free(at);
 		dsc_client_close(c);
 		bn_child_stop(&d);
+	}
+	if (resolve_cost(&o) != 0) {
+		goto out;
 	}
 	/* One row per measure, the median of the repetitions, as the other scenarios do. */
 	bn_emit(&o,
