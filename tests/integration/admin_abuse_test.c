@@ -247,7 +247,9 @@ test_not_http(void **state)
 		                      "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: "
 		                                            "chunked\r\n\r\n0\r\n\r\nGET /v1/snapshot HTTP/1.1\r\nHost: x\r\n\r\n",
 		                      "POST /v1/services HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-		                      "GET /v1/services/%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+		                      /* %00 inside the path, not at its end: nng 1.5.2 over-reads there (docs/admin.md).
+		                       */
+		                      "GET /v1/services/%00x HTTP/1.1\r\nHost: x\r\n\r\n",
 		                      "GET /v1/services/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
 		                      "GET /v1/services/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
 		                      "GET /v1/services?index=18446744073709551616&wait=1s HTTP/1.1\r\nHost: x\r\n\r\n",
