@@ -49,7 +49,8 @@ typedef struct dsi_etcd_kv {
  * when it cannot connect, to the next one, each tried once per call; the
  * endpoint that worked stays current. timeout_ms bounds each whole call
  * (all endpoints included) and the connect of a watch. Nothing is sent yet.
- * On 0 *out is the caller's (dsi_etcd_close).
+ * On 0 *out is the caller's (dsi_etcd_close). The program calls
+ * curl_global_init before any thread uses this (discoveryd's main does).
  */
 int  dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *err);
 void dsi_etcd_close(dsi_etcd *e);

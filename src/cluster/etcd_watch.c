@@ -90,6 +90,11 @@ next_message(dsi_etcd_watch *w, int timeout_ms, dsi_etcd_watch_resp *out, dsc_er
 	int64_t deadline = dsi_etcd_now_ms() + timeout_ms;
 	for (;;) {
 		long n = line_len(w);
+		if (n < 0 && w->ended && w->in.overflow) {
+			return dsi_etcd_fail(err, DSC_ELIMIT,
+			    "etcd %s: a watch message over %u bytes", w->endpoint,
+			    DSI_ETCD_MAX_ANSWER);
+		}
 		if (n < 0 && w->ended && w->in.len > 0) {
 			n = (long) w->in.len;
 		}
@@ -113,11 +118,6 @@ next_message(dsi_etcd_watch *w, int timeout_ms, dsi_etcd_watch_resp *out, dsc_er
 			return rv;
 		}
 		if (w->ended) {
-			if (w->in.overflow) {
-				return dsi_etcd_fail(err, DSC_ELIMIT,
-				    "etcd %s: a watch message over %u bytes", w->endpoint,
-				    DSI_ETCD_MAX_ANSWER);
-			}
 			if (w->easy == NULL || w->end_code == CURLE_OK) {
 				return dsi_etcd_fail(err, DSC_ECLOSED,
 				    "etcd %s: the watch stream ended", w->endpoint);

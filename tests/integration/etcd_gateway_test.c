@@ -29,6 +29,10 @@ setup(void **state)
 {
 	fx       *f = calloc(1, sizeof(*f));
 	dsc_error err;
+	if (tu_curl_setup(state) != 0) {
+		free(f);
+		return -1;
+	}
 	if (f == NULL || te_etcd_start(&f->etcd, te_etcd_path(), NULL, NULL, TU_LIVENESS_MS) != 0) {
 		free(f);
 		return -1;
@@ -49,7 +53,7 @@ teardown(void **state)
 	te_etcd_stop(&f->etcd);
 	te_etcd_remove(&f->etcd);
 	free(f);
-	return 0;
+	return tu_curl_teardown(state);
 }
 
 /* Fails with the call's message, not only its code. */

@@ -29,6 +29,10 @@ setup(void **state)
 {
 	fx       *f = calloc(1, sizeof(*f));
 	dsc_error err;
+	if (tu_curl_setup(state) != 0) {
+		free(f);
+		return -1;
+	}
 	/* Progress notifications every half second instead of every 10 minutes. */
 	const char *extra[] = { "--experimental-watch-progress-notify-interval", "500ms", NULL };
 	if (f == NULL
@@ -52,7 +56,7 @@ teardown(void **state)
 	te_etcd_stop(&f->etcd);
 	te_etcd_remove(&f->etcd);
 	free(f);
-	return 0;
+	return tu_curl_teardown(state);
 }
 
 #define assert_etcd(expr)                                                                        \
@@ -283,6 +287,33 @@ test_failover(void **state)
 	close(fd);
 }
 
+/* A member that stops answering: the stream goes silent (a stall to detect), then resumes. */
+static void
+test_paused_member(void **state)
+{
+	fx                 *f = *state;
+	dsi_etcd_watch     *w;
+	dsi_etcd_watch_resp r;
+	dsc_error           err;
+	dsi_etcd_watch_req  q = { .key = "pz", .key_len = 2 };
+	assert_etcd(dsi_etcd_watch_open(f->c, &q, &w, &err));
+	assert_int_equal(te_etcd_pause(&f->etcd), 0);
+	int rv = dsi_etcd_watch_next(w, tu_stretch_ms(300), &r, &err);
+	te_etcd_resume(&f->etcd);
+	if (rv == 0) { /* a progress notification sent just before the pause */
+		assert_int_equal(r.n_events, 0);
+		dsi_etcd_watch_resp_free(&r);
+	} else {
+		assert_int_equal(rv, DSC_ETIMEDOUT);
+		assert_non_null(strstr(err.message, "no watch message"));
+	}
+	int64_t rev = put(f->c, "pz", "1");
+	next_events(w, &r);
+	assert_int_equal(r.revision, rev);
+	dsi_etcd_watch_resp_free(&r);
+	dsi_etcd_watch_close(w);
+}
+
 /* The member dies under an open stream: the next call says so promptly. Last. */
 static void
 test_member_dies(void **state)
@@ -318,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_compacted),
 		cmocka_unit_test(test_progress_notify),
 		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_paused_member),
 		cmocka_unit_test(test_member_dies),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
