@@ -183,9 +183,10 @@ dsi_etcd_endpoint(const dsi_etcd *e)
 
 /*
  * POSTs body (consumed) to path and parses the answer into *answer (the
- * caller's). The whole call, every endpoint tried included, ends within
- * the handle's timeout; each endpoint gets an equal share of what is left
- * to connect.
+ * caller's; it may be etcd's error, which the caller's parser reports).
+ * The next endpoint is tried when nothing was sent, or when etcd refused
+ * with "no leader" (before handling anything). The whole call, every endpoint tried included, ends
+ * within the handle's timeout; each endpoint gets an equal share of what is left to connect.
  */
 static int
 call(dsi_etcd *e, const char *path, json_t *body, json_t **answer, dsc_error *err)
@@ -219,10 +220,19 @@ call(dsi_etcd *e, const char *path, json_t *body, json_t **answer, dsc_error *er
 		if (rc == CURLE_OK) {
 			if (buf.data == NULL) {
 				rv = dsi_etcd_fail(err, DSC_EPROTO, "etcd %s: an empty answer", ep);
-			} else {
-				rv = dsi_etcdj_parse(buf.data, buf.len, answer, err);
+				goto done;
 			}
-			goto done;
+			rv = dsi_etcdj_parse(buf.data, buf.len, answer, err);
+			if (rv != 0 || tried + 1 == e->n_endpoints
+			    || !dsi_etcdj_no_leader(*answer)) {
+				goto done;
+			}
+			/* Refused unhandled by a member without quorum: another may have one. */
+			json_decref(*answer);
+			*answer = NULL;
+			snprintf(why, sizeof(why), "%s: no leader", ep);
+			e->current = (e->current + 1) % e->n_endpoints;
+			continue;
 		}
 		snprintf(why, sizeof(why), "%s: %s", ep, curl_easy_strerror(rc));
 		if (!dsi_etcd_unsent(&buf)) {

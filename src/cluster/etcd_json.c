@@ -172,6 +172,15 @@ dsi_etcdj_error(const json_t *root, dsc_error *err)
 	return dsi_etcd_fail(err, rv, "etcd: %s", msg);
 }
 
+bool
+dsi_etcdj_no_leader(const json_t *root)
+{
+	const json_t *e   = json_object_get(root, "error");
+	const char   *msg = json_is_object(e) ? json_string_value(json_object_get(e, "message"))
+	                                      : json_string_value(e);
+	return msg != NULL && strcmp(msg, "etcdserver: no leader") == 0;
+}
+
 int
 dsi_etcdj_parse(const char *text, size_t len, json_t **out, dsc_error *err)
 {

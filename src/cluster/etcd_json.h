@@ -42,6 +42,13 @@ int dsi_etcdj_grpc_err(int grpc_code, const char *message);
  */
 int dsi_etcdj_error(const json_t *root, dsc_error *err);
 
+/*
+ * Whether root is etcd's "no leader" refusal: the member lost quorum and,
+ * asked with Grpc-Metadata-hasleader, refused the request before handling
+ * it, so another member may safely be asked the same.
+ */
+bool dsi_etcdj_no_leader(const json_t *root);
+
 /* Parses text into *out (the caller's, json_decref). DSC_EPROTO with err when not JSON. */
 int dsi_etcdj_parse(const char *text, size_t len, json_t **out, dsc_error *err);
 

@@ -135,15 +135,15 @@ next_message(dsi_etcd_watch *w, int timeout_ms, dsi_etcd_watch_resp *out, dsc_er
 	}
 }
 
-/* One attempt on endpoint ep; *unconnected set when nothing reached it. */
+/* One attempt on endpoint ep; *retry set when another endpoint may be tried. */
 static int
 open_on(dsi_etcd *e, const char *ep, const char *body, int connect_ms, int timeout_ms,
-    dsi_etcd_watch **out, bool *unconnected, dsc_error *err)
+    dsi_etcd_watch **out, bool *retry, dsc_error *err)
 {
 	dsi_etcd_watch     *w = calloc(1, sizeof(*w));
 	dsi_etcd_watch_resp created;
 	int                 rv;
-	*unconnected = false;
+	*retry = false;
 	if (w == NULL || (w->body = strdup(body)) == NULL || (w->multi = curl_multi_init()) == NULL
 	    || (w->easy = curl_easy_init()) == NULL) {
 		rv = dsi_etcd_fail(err, DSC_ENOMEM, "out of memory");
@@ -158,7 +158,10 @@ open_on(dsi_etcd *e, const char *ep, const char *body, int connect_ms, int timeo
 		goto fail;
 	}
 	if ((rv = next_message(w, timeout_ms, &created, err)) != 0) {
-		*unconnected = w->ended && w->easy != NULL && dsi_etcd_unsent(&w->in);
+		/* Nothing sent, or refused by a member without quorum: both safe to retry. */
+		*retry = (w->ended && w->easy != NULL && dsi_etcd_unsent(&w->in))
+		    || (rv == DSC_EUNAVAILABLE
+		        && strstr(err->message, "etcdserver: no leader") != NULL);
 		goto fail;
 	}
 	bool ok = created.created;
@@ -179,13 +182,17 @@ int
 dsi_etcd_watch_open(
     dsi_etcd *e, const dsi_etcd_watch_req *req, dsi_etcd_watch **out, dsc_error *err)
 {
-	json_t *j        = dsi_etcdj_watch_req(req);
-	char   *body     = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
-	int     rv       = DSC_ECONNREFUSED;
-	int64_t deadline = dsi_etcd_now_ms() + e->timeout_ms;
+	dsc_error local    = { 0 };
+	json_t   *j        = dsi_etcdj_watch_req(req);
+	char     *body     = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	int       rv       = DSC_ECONNREFUSED;
+	int64_t   deadline = dsi_etcd_now_ms() + e->timeout_ms;
 	json_decref(j);
 	if (body == NULL) {
 		return dsi_etcd_fail(err, DSC_ENOMEM, "out of memory");
+	}
+	if (err == NULL) {
+		err = &local; /* open_on reads each attempt's message */
 	}
 	/* The handle's lock only guards the endpoint choice; the stream is the watch's own. */
 	pthread_mutex_lock(&e->lock);
@@ -194,7 +201,7 @@ dsi_etcd_watch_open(
 	for (size_t i = 0; i < n; i++) {
 		size_t  at   = (first + i) % n;
 		int64_t left = deadline - dsi_etcd_now_ms();
-		bool    unconnected;
+		bool    retry;
 		if (left <= 0) {
 			rv = dsi_etcd_fail(err, DSC_ETIMEDOUT,
 			    "etcd: no watch created within %d ms", e->timeout_ms);
@@ -202,8 +209,8 @@ dsi_etcd_watch_open(
 		}
 		/* Each endpoint left gets an equal share of the time left to connect. */
 		rv = open_on(e, e->endpoints[at], body, (int) (left / (int64_t) (n - i)),
-		    (int) left, out, &unconnected, err);
-		if (rv == 0 || !unconnected) {
+		    (int) left, out, &retry, err);
+		if (rv == 0 || !retry) {
 			if (rv == 0) {
 				pthread_mutex_lock(&e->lock);
 				e->current = at;

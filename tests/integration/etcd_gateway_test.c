@@ -83,6 +83,19 @@ put(dsi_etcd *c, const void *key, size_t key_len, const void *value, size_t valu
 	dsi_etcd_txn_resp_free(&r);
 }
 
+/* A count_only range's result; its error in *err. */
+static int
+count_err(dsi_etcd *c, const char *key, dsc_error *err)
+{
+	dsi_etcd_range_req  q = { .key = key, .key_len = strlen(key), .count_only = true };
+	dsi_etcd_range_resp r;
+	int                 rv = dsi_etcd_range(c, &q, &r, err);
+	if (rv == 0) {
+		dsi_etcd_range_resp_free(&r);
+	}
+	return rv;
+}
+
 /* How many keys key holds (0 or 1). */
 static int64_t
 count(dsi_etcd *c, const char *key)
@@ -325,6 +338,33 @@ test_failover(void **state)
 	assert_int_equal(dsi_etcd_open(&c, "", 1000, &err), DSC_EINVAL);
 }
 
+/* A member without quorum refuses ("no leader") before handling: the next one is asked. */
+static void
+test_no_leader_failover(void **state)
+{
+	fx          *f = *state;
+	te_noleader *nl;
+	char         url[64], list[160];
+	dsi_etcd    *c;
+	dsc_error    err;
+	assert_int_equal(te_noleader_start(&nl, url, sizeof(url)), 0);
+	snprintf(list, sizeof(list), "%s,%s", url, f->etcd.url);
+	assert_etcd(dsi_etcd_open(&c, list, tu_stretch_ms(5000), &err));
+	put(c, "nl", 2, "1", 1, 0); /* a txn, refused unhandled, so safe to send again */
+	assert_int_equal(te_noleader_hits(nl), 1);
+	assert_string_equal(dsi_etcd_endpoint(c), f->etcd.url);
+	dsi_etcd_close(c);
+
+	/* Alone, it is the answer: UNAVAILABLE with etcd's words. */
+	assert_etcd(dsi_etcd_open(&c, url, tu_stretch_ms(5000), &err));
+	assert_int_equal(count_err(c, "nl", &err), DSC_EUNAVAILABLE);
+	assert_string_equal(err.message, "etcd: etcdserver: no leader");
+	int64_t ttl;
+	assert_int_equal(dsi_etcd_lease_keepalive(c, 1, &ttl, &err), DSC_EUNAVAILABLE);
+	dsi_etcd_close(c);
+	te_noleader_stop(nl);
+}
+
 /* A member that stops answering (SIGSTOP): the call ends with DSC_ETIMEDOUT, no hang. */
 static void
 test_stopped_member_times_out(void **state)
@@ -404,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_txn_compares),
 		cmocka_unit_test(test_lease_expiry),
 		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_no_leader_failover),
 		cmocka_unit_test(test_stopped_member_times_out),
 		cmocka_unit_test(test_member_dies_mid_call),
 	};

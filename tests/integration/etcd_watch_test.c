@@ -280,6 +280,22 @@ test_failover(void **state)
 	dsi_etcd_watch_close(w);
 	dsi_etcd_close(c);
 
+	/* A member without quorum first: its "no leader" (stream shape) sends us on. */
+	te_noleader *nl;
+	char         nl_url[64];
+	assert_int_equal(te_noleader_start(&nl, nl_url, sizeof(nl_url)), 0);
+	snprintf(list, sizeof(list), "%s,%s", nl_url, f->etcd.url);
+	assert_etcd(dsi_etcd_open(&c, list, tu_stretch_ms(5000), &err));
+	assert_etcd(dsi_etcd_watch_open(c, &q, &w, &err));
+	assert_int_equal(te_noleader_hits(nl), 1);
+	dsi_etcd_watch_close(w);
+	dsi_etcd_close(c);
+	assert_etcd(dsi_etcd_open(&c, nl_url, tu_stretch_ms(5000), &err));
+	assert_int_equal(dsi_etcd_watch_open(c, &q, &w, &err), DSC_EUNAVAILABLE);
+	assert_string_equal(err.message, "etcd: etcdserver: no leader");
+	dsi_etcd_close(c);
+	te_noleader_stop(nl);
+
 	/* Nothing alive: refused. */
 	assert_etcd(dsi_etcd_open(&c, dead, tu_stretch_ms(5000), &err));
 	assert_int_equal(dsi_etcd_watch_open(c, &q, &w, &err), DSC_ECONNREFUSED);

@@ -1,4 +1,6 @@
-/* Debian's etcd as a child process: ports, data directory, readiness, stop. */
+/* Debian's etcd as a child process (ports, data directory, readiness, stop), and a stand-in member
+ * without a leader. */
+#define _GNU_SOURCE /* accept4, strcasestr */
 #include "support/etcd.h"
 
 #include "support/testutil.h"
@@ -7,6 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,4 +250,120 @@ void
 te_etcd_remove(te_etcd *e)
 {
 	tu_rmtree(e->own_dir ? e->dir : e->data_dir);
+}
+
+struct te_noleader {
+	int         fd; /* listening */
+	pthread_t   thread;
+	atomic_bool stop;
+	atomic_int  hits;
+};
+
+/* Reads one request (headers, then Content-Length bytes of body); its path into path. */
+static void
+read_request(int c, char *path, size_t path_len)
+{
+	char   req[8192];
+	size_t n = 0;
+	path[0]  = 0;
+	for (;;) {
+		ssize_t k = read(c, req + n, sizeof(req) - 1 - n);
+		if (k <= 0) {
+			return;
+		}
+		n += (size_t) k;
+		req[n]          = 0;
+		const char *end = strstr(req, "\r\n\r\n");
+		if (end == NULL) {
+			if (n == sizeof(req) - 1) {
+				return;
+			}
+			continue;
+		}
+		const char *cl   = strcasestr(req, "content-length:");
+		size_t      body = cl != NULL ? strtoul(cl + 15, NULL, 10) : 0;
+		if (n >= (size_t) (end + 4 - req) + body || n == sizeof(req) - 1) {
+			sscanf(req, "%*s %255s", path);
+			(void) path_len;
+			return;
+		}
+	}
+}
+
+static void *
+noleader_main(void *arg)
+{
+	te_noleader      *nl       = arg;
+	static const char unary[]  = "{\"error\":\"etcdserver: no leader\",\"message\":"
+	                             "\"etcdserver: no leader\",\"code\":14}";
+	static const char stream[] = "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":"
+	                             "\"etcdserver: no leader\",\"http_status\":\"Service "
+	                             "Unavailable\"}}\n";
+	while (!atomic_load(&nl->stop)) {
+		struct pollfd p = { .fd = nl->fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0) {
+			continue;
+		}
+		int c = accept4(nl->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) {
+			continue;
+		}
+		struct timeval tv = { .tv_sec = 5 };
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		char path[256], head[256];
+		read_request(c, path, sizeof(path));
+		bool        watch = strcmp(path, "/v3/watch") == 0;
+		const char *body  = watch ? stream : unary;
+		int         hl    = snprintf(head, sizeof(head),
+		               "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: "
+		                          "%zu\r\nConnection: close\r\n\r\n",
+                    watch ? "200 OK" : "503 Service Unavailable", strlen(body));
+		if (write(c, head, (size_t) hl) == hl && write(c, body, strlen(body)) > 0) {
+			atomic_fetch_add(&nl->hits, 1);
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+int
+te_noleader_start(te_noleader **out, char *url, size_t len)
+{
+	te_noleader       *nl = calloc(1, sizeof(*nl));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t          al = sizeof(a);
+	if (nl == NULL) {
+		return -1;
+	}
+	nl->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (nl->fd < 0 || bind(nl->fd, (struct sockaddr *) &a, sizeof(a)) != 0
+	    || listen(nl->fd, 16) != 0 || getsockname(nl->fd, (struct sockaddr *) &a, &al) != 0
+	    || pthread_create(&nl->thread, NULL, noleader_main, nl) != 0) {
+		if (nl->fd >= 0) {
+			close(nl->fd);
+		}
+		free(nl);
+		return -1;
+	}
+	snprintf(url, len, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	*out = nl;
+	return 0;
+}
+
+int
+te_noleader_hits(te_noleader *nl)
+{
+	return atomic_load(&nl->hits);
+}
+
+void
+te_noleader_stop(te_noleader *nl)
+{
+	if (nl == NULL) {
+		return;
+	}
+	atomic_store(&nl->stop, true);
+	pthread_join(nl->thread, NULL);
+	close(nl->fd);
+	free(nl);
 }

@@ -7,6 +7,7 @@
 #define TEST_ETCD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* ctest's SKIP_RETURN_CODE for suites that need etcd when it is not installed. */
@@ -53,5 +54,17 @@ void te_etcd_resume(te_etcd *e);
 
 /* Removes the data directory (and a scratch dir) after te_etcd_stop. */
 void te_etcd_remove(te_etcd *e);
+
+/*
+ * A stand-in for a member that lost quorum, which a single real member cannot
+ * play: a loopback HTTP server that answers every request as etcd's gateway
+ * does with Grpc-Metadata-hasleader and no leader ("etcdserver: no leader",
+ * gRPC UNAVAILABLE: the unary error shape, or the stream shape on /v3/watch),
+ * then closes the connection. Its URL goes into url.
+ */
+typedef struct te_noleader te_noleader;
+int                        te_noleader_start(te_noleader **out, char *url, size_t len);
+int                        te_noleader_hits(te_noleader *n); /* requests answered so far */
+void                       te_noleader_stop(te_noleader *n);
 
 #endif
