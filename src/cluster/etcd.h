@@ -45,12 +45,15 @@ typedef struct dsi_etcd_kv {
 
 /*
  * Creates a client for endpoints, a comma-separated list of
- * "http://host:port" (at most 16). A call goes to the current endpoint and,
- * when it cannot connect, to the next one, each tried once per call; the
- * endpoint that worked stays current. timeout_ms bounds each whole call
- * (all endpoints included) and the connect of a watch. Nothing is sent yet.
- * On 0 *out is the caller's (dsi_etcd_close). The program calls
- * curl_global_init before any thread uses this (discoveryd's main does).
+ * "http://host:port" (at most 16). A call goes to the current endpoint and
+ * moves to the next one when nothing of the request was sent (no
+ * connection) or the member refused it with "no leader" (refused before
+ * handling, so safe to repeat); each endpoint is tried once per call, and
+ * one that worked stays current. A request that was sent is never resent.
+ * timeout_ms (<= 0: 5 s) bounds each whole call, all endpoints included,
+ * and the opening of a watch. Nothing is sent yet. On 0 *out is the
+ * caller's (dsi_etcd_close). The program calls curl_global_init before any
+ * thread uses this (discoveryd's main does).
  */
 int  dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *err);
 void dsi_etcd_close(dsi_etcd *e);

@@ -111,8 +111,7 @@ next_message(dsi_etcd_watch *w, int timeout_ms, dsi_etcd_watch_resp *out, dsc_er
 			}
 			json_decref(line);
 			if (rv != 0 || out->canceled) {
-				/* etcd keeps the response open after a cancel: close it ourselves.
-				 */
+				/* etcd keeps a canceled response open: close it ourselves. */
 				detach(w);
 			}
 			return rv;
