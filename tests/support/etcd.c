@@ -259,9 +259,9 @@ struct te_noleader {
 	atomic_int  hits;
 };
 
-/* Reads one request (headers, then Content-Length bytes of body); its path into path. */
+/* Reads one request (headers, then Content-Length bytes of body); its path, or "". */
 static void
-read_request(int c, char *path, size_t path_len)
+read_request(int c, char path[256])
 {
 	char   req[8192];
 	size_t n = 0;
@@ -284,7 +284,6 @@ read_request(int c, char *path, size_t path_len)
 		size_t      body = cl != NULL ? strtoul(cl + 15, NULL, 10) : 0;
 		if (n >= (size_t) (end + 4 - req) + body || n == sizeof(req) - 1) {
 			sscanf(req, "%*s %255s", path);
-			(void) path_len;
 			return;
 		}
 	}
@@ -311,7 +310,7 @@ noleader_main(void *arg)
 		struct timeval tv = { .tv_sec = 5 };
 		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		char path[256], head[256];
-		read_request(c, path, sizeof(path));
+		read_request(c, path);
 		bool        watch = strcmp(path, "/v3/watch") == 0;
 		const char *body  = watch ? stream : unary;
 		int         hl    = snprintf(head, sizeof(head),
