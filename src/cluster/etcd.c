@@ -142,7 +142,13 @@ dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *
 		curl_slist_free_all(h);
 		goto fail;
 	}
-	e->headers = h2;
+	/* No "Expect: 100-continue" on large bodies: a round trip for nothing. */
+	struct curl_slist *h3 = curl_slist_append(h2, "Expect:");
+	if (h3 == NULL) {
+		curl_slist_free_all(h2);
+		goto fail;
+	}
+	e->headers = h3;
 	if ((e->easy = curl_easy_init()) == NULL) {
 		goto fail;
 	}

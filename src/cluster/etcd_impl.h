@@ -21,7 +21,7 @@ struct dsi_etcd {
 	size_t          current; /* where calls go first; moves on a connection failure */
 	int             timeout_ms;
 	CURL           *easy;       /* reused by unary calls, keeping the connection open */
-	struct curl_slist *headers; /* owned; Content-Type and Grpc-Metadata-hasleader */
+	struct curl_slist *headers; /* owned; Content-Type, hasleader, no Expect */
 };
 
 /* A growing byte buffer; data is NUL-terminated when non-NULL. */

@@ -256,6 +256,25 @@ test_txn_compares(void **state)
 	dsi_etcd_txn_resp_free(&r);
 	assert_int_equal(count(f->c, "cas"), 0);
 
+	/*
+	 * Over etcd's request limit (1.5 MiB by default: "request is too large",
+	 * INVALID_ARGUMENT) and over gRPC's (2 MiB: RESOURCE_EXHAUSTED): a limit either way.
+	 */
+	static const size_t sizes[] = { 1600u << 10, 2500u << 10 };
+	for (size_t i = 0; i < 2; i++) {
+		char            *big  = calloc(1, sizes[i]);
+		dsi_etcd_op      huge = { .type = DSI_ETCD_OP_PUT,
+			     .key               = "big",
+			     .key_len           = 3,
+			     .value             = big,
+			     .value_len         = sizes[i] };
+		dsi_etcd_txn_req too  = { .success = &huge, .n_success = 1 };
+		assert_non_null(big);
+		assert_int_equal(dsi_etcd_txn(f->c, &too, &r, &err), DSC_ELIMIT);
+		free(big);
+	}
+	assert_int_equal(count(f->c, "big"), 0);
+
 	/* An invalid txn (one key twice) is etcd's error, not a failed compare. */
 	dsi_etcd_op      twice[] = { ok, ok };
 	dsi_etcd_txn_req bad     = { .success = twice, .n_success = 2 };

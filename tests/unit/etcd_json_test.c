@@ -287,6 +287,26 @@ test_stream_error(void **state)
 	json_decref(j);
 }
 
+/* "no leader" in either shape: the one refusal another member may be asked about. */
+static void
+test_no_leader(void **state)
+{
+	(void) state;
+	json_t *u  = load("{\"error\":\"etcdserver: no leader\",\"message\":\"etcdserver: no "
+	                   "leader\",\"code\":14}");
+	json_t *st = load("{\"error\":{\"grpc_code\":14,\"message\":\"etcdserver: no leader\"}}");
+	json_t *other = load("{\"error\":\"etcdserver: request timed out\",\"code\":14}");
+	json_t *ok    = load("{\"header\":{\"revision\":\"3\"}}");
+	assert_true(dsi_etcdj_no_leader(u));
+	assert_true(dsi_etcdj_no_leader(st));
+	assert_false(dsi_etcdj_no_leader(other)); /* may have been proposed: not repeated */
+	assert_false(dsi_etcdj_no_leader(ok));
+	json_decref(u);
+	json_decref(st);
+	json_decref(other);
+	json_decref(ok);
+}
+
 static void
 test_txn_answers(void **state)
 {
@@ -448,6 +468,7 @@ main(void)
 		cmocka_unit_test(test_range_answer),
 		cmocka_unit_test(test_unary_errors),
 		cmocka_unit_test(test_stream_error),
+		cmocka_unit_test(test_no_leader),
 		cmocka_unit_test(test_txn_answers),
 		cmocka_unit_test(test_lease_answers),
 		cmocka_unit_test(test_watch_answers),
