@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages the project needs, only those missing.
 # Usage: scripts/deps.sh [runtime|test|bench|fuzz]   (test adds what the test suite uses,
 #        valgrind included; bench adds gnuplot-nox, which bench/run plots with, and
-#        etcd-server, golang-go and golang-etcd-server-dev for scenario 7; fuzz
+#        etcd-server (also in test), golang-go and golang-etcd-server-dev for scenario 7; fuzz
 #        adds clang, its libFuzzer/sanitizer runtimes and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 
@@ -17,9 +17,11 @@ if [ "${1:-runtime}" = test ]; then
   # binutils (nm -D, readelf), systemd (systemd-analyze verify of the unit).
   # python3-prometheus-client: tests/python/admin_metrics.py parses /metrics with it.
   # python3-setuptools, -wheel, -pip and -venv: the Python package test (pip install, offline).
+  # etcd-server: tests/integration/etcd_*_test.c run cluster mode's etcd client against it.
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
          valgrind groff-base man-db dpkg-dev binutils systemd
-         python3-setuptools python3-wheel python3-pip python3-venv python3-prometheus-client)
+         python3-setuptools python3-wheel python3-pip python3-venv python3-prometheus-client
+         etcd-server)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

@@ -13,16 +13,15 @@
 /* An etcd member started by bn_etcd_start; stop it with bn_child_stop. */
 typedef struct bn_etcd {
 	bn_child child;         /* child.url is the client URL, http://127.0.0.1:PORT */
-	char     data_dir[512]; /* OUT/etcd-data, removed before the start and by bn_etcd_remove */
+	char     data_dir[512]; /* OUT/etcd: data/ (bn_etcd_remove) and etcd.log */
 	char     version[32];   /* "3.4.23", from its log; "" if not found */
 } bn_etcd;
 
 /*
- * Starts `etcd_path` as a single member with default settings, client and
- * peer URLs on free loopback ports (found by binding port 0; a start that
- * loses a port to another process is retried on new ones), and waits up to
- * 30 s for "ready to serve client requests". Returns 0, or -1 after printing
- * why and the log.
+ * Starts `etcd_path` as a single member with default settings through the
+ * test kit's te_etcd_start (tests/support/etcd.h: free loopback ports, retried
+ * when lost), its data and log under OUT/etcd, and waits up to 30 s for it to
+ * be ready. Returns 0, or -1 after printing why and the log.
  */
 int bn_etcd_start(bn_etcd *e, const char *etcd_path, const char *out_dir);
 
