@@ -32,6 +32,19 @@ is_clean_value(const char *v)
 	return true;
 }
 
+dsi_check_http_options
+dsi_check_http_options_from(const dsi_server_options *o)
+{
+	dsi_check_http_options h = { .ca_file = o->check_ca_file,
+		.cert                         = o->check_cert,
+		.key                          = o->check_key,
+		.headers                      = o->check_header,
+		.n_headers                    = o->n_check_header,
+		.header_files                 = o->check_header_file,
+		.n_header_files               = o->n_check_header_file };
+	return h;
+}
+
 int
 dsi_check_header_parse(
     const char *item, size_t *name_len, const char **value, char *why, size_t why_len)

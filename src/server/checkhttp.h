@@ -12,6 +12,8 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+#include "server/options.h"
+
 /* The settings as configured; every string is the caller's. */
 typedef struct dsi_check_http_options {
 	const char        *ca_file; /* PEM CAs instead of the system bundle; NULL: system */
@@ -30,6 +32,9 @@ typedef struct dsi_check_http {
 	char              *key;
 	struct curl_slist *headers; /* NULL: none */
 } dsi_check_http;
+
+/* The settings o holds, borrowed from it. */
+dsi_check_http_options dsi_check_http_options_from(const dsi_server_options *o);
 
 /*
  * Splits one "Name: value" item: the name must be an HTTP token, the value

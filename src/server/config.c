@@ -440,11 +440,9 @@ check_tls(const dsi_config *c, char *why, size_t why_len)
 static int
 check_health_http(const dsi_config *c, char *why, size_t why_len)
 {
-	const dsi_server_options *o  = &c->options;
-	dsi_check_http_options    ho = { o->check_ca_file, o->check_cert, o->check_key,
-		   o->check_header, o->n_check_header, o->check_header_file, o->n_check_header_file };
-	dsi_check_http            h;
-	int                       rv = dsi_check_http_build(&h, &ho, why, why_len);
+	dsi_check_http_options ho = dsi_check_http_options_from(&c->options);
+	dsi_check_http         h;
+	int                    rv = dsi_check_http_build(&h, &ho, why, why_len);
 	dsi_check_http_free(&h);
 	return rv;
 }

@@ -204,16 +204,16 @@ dsi_server_create(
 	for (size_t i = 0; i < o->n_deny_endpoint; i++) {
 		dsi_netpolicy_add(&s->policy, false, o->deny_endpoint[i], why, why_len);
 	}
-	s->dispatch.registry         = s->registry;
-	s->dispatch.log              = &s->log;
-	s->dispatch.endpoint_schemes = o->endpoint_schemes;
-	s->dispatch.token            = o->token;
-	s->dispatch.auth_reads       = o->auth_reads;
-	s->dispatch.policy           = &s->policy;
-	s->dispatch.limits           = &s->opts.limits;
-	s->dispatch.after_write      = flush_events;
-	s->dispatch.after_write_arg  = s;
-	s->dispatch.metrics          = s->metrics;
+	s->dispatch.registry        = s->registry;
+	s->dispatch.log             = &s->log;
+	s->dispatch.schemes         = o->endpoint_schemes;
+	s->dispatch.token           = o->token;
+	s->dispatch.auth_reads      = o->auth_reads;
+	s->dispatch.policy          = &s->policy;
+	s->dispatch.limits          = &s->opts.limits;
+	s->dispatch.after_write     = flush_events;
+	s->dispatch.after_write_arg = s;
+	s->dispatch.metrics         = s->metrics;
 	if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
 		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
@@ -248,16 +248,15 @@ dsi_server_create(
 		.max_inflight        = o->max_checks,
 		.deregister_after_ms = o->deregister_after_ms,
 		.policy              = &s->policy,
-		.http         = { o->check_ca_file, o->check_cert, o->check_key, o->check_header,
-		            o->n_check_header, o->check_header_file, o->n_check_header_file },
-		.after_change = flush_events,
-		.after_change_arg = s,
-		.reserve          = s->store != NULL ? reserve_revision : NULL,
-		.release          = s->store != NULL ? release_revision : NULL,
-		.reap             = s->store != NULL ? reap_submit : NULL,
-		.store_arg        = s,
-		.metrics          = s->metrics,
+		.after_change        = flush_events,
+		.after_change_arg    = s,
+		.reserve             = s->store != NULL ? reserve_revision : NULL,
+		.release             = s->store != NULL ? release_revision : NULL,
+		.reap                = s->store != NULL ? reap_submit : NULL,
+		.store_arg           = s,
+		.metrics             = s->metrics,
 	};
+	co.http = dsi_check_http_options_from(o);
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
 		goto fail;

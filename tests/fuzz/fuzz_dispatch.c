@@ -367,12 +367,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2 || data[0] != SEQ_MAGIC) {
 		one_request(&r, data, size);
 	} else {
-		r.flags              = data[1];
-		r.d.endpoint_schemes = (r.flags & FLAG_HTTPS_ONLY) != 0 ? DSI_SCHEME_HTTPS : 0;
-		r.d.token            = (r.flags & FLAG_TOKEN) ? FUZZ_TOKEN : NULL;
-		r.d.auth_reads       = (r.flags & FLAG_AUTH_READS) != 0;
-		const uint8_t *p     = data + 2;
-		const uint8_t *end   = data + size;
+		r.flags            = data[1];
+		r.d.schemes        = (r.flags & FLAG_HTTPS_ONLY) != 0 ? DSI_SCHEME_HTTPS : 0;
+		r.d.token          = (r.flags & FLAG_TOKEN) ? FUZZ_TOKEN : NULL;
+		r.d.auth_reads     = (r.flags & FLAG_AUTH_READS) != 0;
+		const uint8_t *p   = data + 2;
+		const uint8_t *end = data + size;
 		for (r.index = 0; r.index < SEQ_MAX; r.index++) {
 			const uint8_t *sep = memmem(p, (size_t) (end - p), SEP, SEP_LEN);
 			one_request(&r, p, (size_t) ((sep != NULL ? sep : end) - p));
