@@ -119,17 +119,18 @@ dsi_check_http_build(dsi_check_http *h, const dsi_check_http_options *o, char *w
 		return dsi_failf(DSC_EINVAL, why, why_len,
 		    "a health check client certificate needs both --check-cert and --check-key");
 	}
-	if ((o->ca_file != NULL
-	        && (rv = checked_copy(
-	                &h->ca_file, o->ca_file, "the health check CA file", false, why, why_len))
-	            != 0)
-	    || (o->cert != NULL
-	        && ((rv = checked_copy(
-	                 &h->cert, o->cert, "the health check certificate", false, why, why_len))
-	                != 0
-	            || (rv = checked_copy(
-	                    &h->key, o->key, "the health check key", true, why, why_len))
-	                != 0))) {
+	if (o->ca_file != NULL
+	    && (rv = checked_copy(
+	            &h->ca_file, o->ca_file, "the health check CA file", false, why, why_len))
+	        != 0) {
+		goto fail;
+	}
+	if (o->cert != NULL
+	    && ((rv = checked_copy(
+	             &h->cert, o->cert, "the health check certificate", false, why, why_len))
+	            != 0
+	        || (rv = checked_copy(&h->key, o->key, "the health check key", true, why, why_len))
+	            != 0)) {
 		goto fail;
 	}
 	for (size_t i = 0; i < o->n_headers + o->n_header_files; i++) {
@@ -162,6 +163,7 @@ dsi_check_http_build(dsi_check_http *h, const dsi_check_http_options *o, char *w
 	}
 	return 0;
 fail:
+	memset(value, 0, sizeof(value));
 	dsi_check_http_free(h);
 	return rv;
 }

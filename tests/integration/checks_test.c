@@ -234,9 +234,11 @@ start_tls_target(bool mtls)
 static void
 start(const char *const *args)
 {
-	const char *argv[40]
-	    = { "--health-interval", "0.1", "--health-timeout", "2", "--rise", "1", "--fall", "1" };
-	size_t n = 8;
+	static char timeout[16]; /* a TLS handshake under valgrind is slow */
+	snprintf(timeout, sizeof(timeout), "%d", 2 * tu_slowdown());
+	const char *argv[40] = { "--health-interval", "0.1", "--health-timeout", timeout, "--rise",
+		"1", "--fall", "1" };
+	size_t      n        = 8;
 	for (size_t i = 0; args != NULL && args[i] != NULL; i++) {
 		assert_true(n + 1 < sizeof(argv) / sizeof(argv[0]));
 		argv[n++] = args[i];
