@@ -161,7 +161,9 @@ dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
 	} else if (http != NULL) {
 		/* Never CURLOPT_VERBOSE: the headers carry secrets. */
 		if (http->ca_file != NULL) {
+			/* Instead of the system's: Debian's libcurl also has a CA directory. */
 			curl_easy_setopt(e, CURLOPT_CAINFO, http->ca_file);
+			curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 		}
 		if (http->cert != NULL) {
 			curl_easy_setopt(e, CURLOPT_SSLCERT, http->cert);
