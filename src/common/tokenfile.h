@@ -21,4 +21,18 @@
  */
 int dsi_token_file_read(const char *path, char *out, size_t out_len, char *why, size_t why_len);
 
+/*
+ * The same rules for any one-line secret (a health check's header value);
+ * what names the file in messages ("the token file").
+ */
+int dsi_secret_file_read(
+    const char *path, const char *what, char *out, size_t out_len, char *why, size_t why_len);
+
+/*
+ * Only the first rules, for a secret another library reads (a private key
+ * curl loads): a regular file that neither group nor others can read.
+ * Returns 0, or DSC_EINVAL with why ("PATH: ...").
+ */
+int dsi_secret_file_check(const char *path, const char *what, char *why, size_t why_len);
+
 #endif

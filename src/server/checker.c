@@ -35,6 +35,7 @@ typedef dsi_target target; /* server/targets.h */
 
 struct dsi_checker {
 	dsi_checker_options o;
+	dsi_check_http      http; /* built from o.http; every probe borrows it */
 	dsi_registry       *registry;
 	const dsi_log      *log;
 	CURLM              *multi;
@@ -259,7 +260,8 @@ not_judged(dsi_checker *c, target *t, const char *reason)
 static void
 start_check(dsi_checker *c, target *t)
 {
-	CURL *e = dsi_probe_start(&t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, t);
+	CURL *e = dsi_probe_start(
+	    &t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, &c->http, t);
 	if (e == NULL) {
 		not_judged(c, t, "curl has no memory for a transfer");
 		return;
@@ -497,12 +499,18 @@ dsi_checker_create(
 	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
 	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
 	dsi_inbox_init(&c->inbox);
-	int rv   = dsi_targets_init(&c->targets);
+	char why[256];
+	int  rv  = dsi_targets_init(&c->targets);
 	c->multi = curl_multi_init();
 	c->share = curl_share_init();
 	if (rv != 0 || c->multi == NULL || c->share == NULL) {
 		dsi_checker_destroy(c);
 		return DSC_ENOMEM;
+	}
+	if ((rv = dsi_check_http_build(&c->http, &o->http, why, sizeof(why))) != 0) {
+		dsi_error(log, "health checks: %s", why); /* never a header value */
+		dsi_checker_destroy(c);
+		return rv;
 	}
 	/*
 	 * Debian's libcurl resolves with one thread per lookup; sharing the DNS
@@ -559,5 +567,6 @@ dsi_checker_destroy(dsi_checker *c)
 	dsi_targets_free(&c->targets);
 	dsi_sched_free(&c->sched);
 	dsi_inbox_destroy(&c->inbox);
+	dsi_check_http_free(&c->http);
 	free(c);
 }

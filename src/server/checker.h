@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "common/log.h"
+#include "server/checkhttp.h"
 #include "server/netpolicy.h"
 #include "server/metrics.h"
 #include "server/registry.h"
@@ -27,6 +28,8 @@ typedef struct dsi_checker_options {
 	int deregister_after_ms; /* 0: never remove unhealthy instances */
 	/* Addresses checks may connect to; NULL: any. */
 	const dsi_netpolicy *policy;
+	/* What HTTP(S) checks trust, present and send; built once at create. */
+	dsi_check_http_options http;
 	/* Called after each result recorded in the registry, outside its lock. */
 	void (*after_change)(void *arg);
 	void *after_change_arg;
@@ -44,6 +47,10 @@ typedef struct dsi_checker_options {
 	dsi_metrics *metrics; /* checks by result and duration; NULL: not counted */
 } dsi_checker_options;
 
+/*
+ * Returns 0, DSC_ENOMEM, or DSC_EINVAL when o->http does not build (the
+ * configuration checks it first: dsi_check_http_build says why).
+ */
 int dsi_checker_create(
     dsi_checker **out, const dsi_checker_options *o, dsi_registry *r, const dsi_log *log);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/checkhttp.h"
 #include "server/endpoint.h"
 #include "server/netpolicy.h"
 #include "common/name.h"
@@ -102,10 +103,11 @@ apply(dsi_config *c, dsi_setting s, const char *value, dsi_source src, const cha
 {
 	const dsi_setting_info *info = dsi_setting_get(s);
 	char                    detail[256];
-	const char             *p = value;
+	const char             *p   = value;
+	const char             *sep = info->map ? "\n" : ","; /* header values hold commas */
 
 	do {
-		size_t len = info->list ? strcspn(p, ",") : strlen(p);
+		size_t len = info->list ? strcspn(p, sep) : strlen(p);
 		char  *v   = own(c, p, len);
 		if (v == NULL) {
 			return dsi_failf(DSC_EINVAL, why, why_len, "out of memory");
@@ -114,7 +116,7 @@ apply(dsi_config *c, dsi_setting s, const char *value, dsi_source src, const cha
 			return dsi_failf(DSC_EINVAL, why, why_len, "%s: %s", origin, detail);
 		}
 		p += len;
-	} while (info->list && *p++ == ',');
+	} while (info->list && *p++ == sep[0]);
 	return 0;
 }
 
@@ -434,6 +436,17 @@ check_tls(const dsi_config *c, char *why, size_t why_len)
 	return 0;
 }
 
+/* The health checks' files and headers, built once here so that a mistake stops start-up. */
+static int
+check_health_http(const dsi_config *c, char *why, size_t why_len)
+{
+	dsi_check_http_options ho = dsi_check_http_options_from(&c->options);
+	dsi_check_http         h;
+	int                    rv = dsi_check_http_build(&h, &ho, why, why_len);
+	dsi_check_http_free(&h);
+	return rv;
+}
+
 int
 dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, FILE *out, char *why,
     size_t why_len)
@@ -535,25 +548,30 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 		goto done;
 	}
 
-	if ((rv = check_tls(c, why, why_len)) != 0) {
+	if ((rv = check_tls(c, why, why_len)) != 0
+	    || (rv = check_health_http(c, why, why_len)) != 0) {
 		goto done;
 	}
-	if (c->options.require_https) {
-		if (c->options.token == NULL) {
-			rv = dsi_failf(DSC_EINVAL, why, why_len,
-			    "the production profile needs an auth token: set "
-			    "SERVICE_DISCOVERY_API_KEY "
-			    "or --token-file");
+	if (c->options.require_https && c->options.token == NULL) {
+		rv = dsi_failf(DSC_EINVAL, why, why_len,
+		    "the production profile needs an auth token: set SERVICE_DISCOVERY_API_KEY "
+		    "or --token-file");
+		goto done;
+	}
+	/* endpoint_schemes: unless a source set it, the profile decides (production: https). */
+	if (c->options.endpoint_schemes == 0) {
+		c->options.endpoint_schemes = c->options.require_https
+		    ? DSI_SCHEME_HTTPS | DSI_SCHEMES_PRODUCTION
+		    : DSI_SCHEMES_ANY;
+	}
+	for (size_t i = 0; i < c->n_boot; i++) {
+		char reason[320];
+		if (dsi_endpoint_scheme_check(
+		        c->options.endpoint_schemes, c->boot[i].endpoint, reason, sizeof(reason))
+		    != 0) {
+			rv = dsi_failf(DSC_EINVAL, why, why_len, "%s: service %s: %s",
+			    c->boot[i].origin, c->boot[i].service, reason);
 			goto done;
-		}
-		for (size_t i = 0; i < c->n_boot; i++) {
-			if (strncasecmp(c->boot[i].endpoint, "https://", 8) != 0) {
-				rv = dsi_failf(DSC_EINVAL, why, why_len,
-				    "%s: service %s: the production profile accepts only https:// "
-				    "endpoints",
-				    c->boot[i].origin, c->boot[i].service);
-				goto done;
-			}
 		}
 	}
 	rv = 0;

@@ -35,6 +35,36 @@ dsi_config_print(const dsi_config *c, FILE *out)
 			if (o->n_require == 0) {
 				snprintf(value, sizeof(value), "none");
 			}
+		} else if (s == DSI_SET_ENDPOINT_SCHEMES) {
+			static const char *const names[]
+			    = { "http", "https", "tcp" }; /* bit order */
+			for (unsigned b = 0; b < 3; b++) {
+				size_t len = strlen(value);
+				if ((o->endpoint_schemes & (1u << b)) != 0) {
+					snprintf(value + len, sizeof(value) - len, "%s%s",
+					    len > 0 ? "," : "", names[b]);
+				}
+			}
+		} else if (s == DSI_SET_CHECK_HEADER) {
+			/* Names only: header values are never shown. */
+			for (size_t i = 0; i < o->n_check_header; i++) {
+				size_t len = strlen(value);
+				snprintf(value + len, sizeof(value) - len, "%s%.*s: (set)",
+				    i ? "," : "", (int) strcspn(o->check_header[i], ":"),
+				    o->check_header[i]);
+			}
+			if (o->n_check_header == 0) {
+				snprintf(value, sizeof(value), "none");
+			}
+		} else if (s == DSI_SET_CHECK_HEADER_FILE) {
+			for (size_t i = 0; i < o->n_check_header_file; i++) {
+				size_t len = strlen(value);
+				snprintf(value + len, sizeof(value) - len, "%s%s", i ? "," : "",
+				    o->check_header_file[i]);
+			}
+			if (o->n_check_header_file == 0) {
+				snprintf(value, sizeof(value), "none");
+			}
 		} else if (s == DSI_SET_ENV_PREFIX) {
 			snprintf(value, sizeof(value), "%s", c->prefix ? c->prefix : "");
 		} else if (info->secret) {
@@ -45,8 +75,10 @@ dsi_config_print(const dsi_config *c, FILE *out)
 		}
 		const char *name = info->flag != NULL ? info->flag : "api-key";
 		fprintf(out, "%-26s %-30s %s\n", name, value,
-		    s == DSI_SET_ENV_PREFIX && o->source[s] == DSI_SRC_DEFAULT ? "profile"
-		                                                               : o->origin[s]);
+		    (s == DSI_SET_ENV_PREFIX || s == DSI_SET_ENDPOINT_SCHEMES)
+		            && o->source[s] == DSI_SRC_DEFAULT
+		        ? "profile"
+		        : o->origin[s]);
 	}
 	fprintf(out, "services:%s\n", c->n_boot == 0 ? " none" : "");
 	for (size_t i = 0; i < c->n_boot; i++) {

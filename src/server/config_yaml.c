@@ -152,8 +152,34 @@ setting_from_yaml(yaml_ctx *y, dsi_setting s, const char *key, const yaml_node_t
 		}
 		return 0;
 	}
-	return yfail(
-	    y, v, "%s: expects a %s", key, dsi_setting_get(s)->list ? "value or a list" : "value");
+	if (v->type == YAML_MAPPING_NODE && dsi_setting_get(s)->map) {
+		/* Name: value pairs become the "Name: value" items a flag gives. */
+		for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+		     p < v->data.mapping.pairs.top; p++) {
+			const yaml_node_t *pk = node(y, p->key), *pv = node(y, p->value);
+			if (scalar(pk) == NULL || scalar(pv) == NULL) {
+				return yfail(
+				    y, pk, "%s: expects a mapping of names to values", key);
+			}
+			size_t len  = strlen(scalar(pk)) + strlen(scalar(pv)) + 3;
+			char  *item = malloc(len);
+			if (item == NULL) {
+				return dsi_failf(DSC_EINVAL, y->why, y->why_len, "out of memory");
+			}
+			snprintf(item, len, "%s: %s", scalar(pk), scalar(pv));
+			int rv = add_setting(y, s, item, origin);
+			memset(item, 0, len); /* a header value may be a secret */
+			free(item);
+			if (rv != 0) {
+				return rv;
+			}
+		}
+		return 0;
+	}
+	return yfail(y, v, "%s: expects a %s", key,
+	    dsi_setting_get(s)->map        ? "mapping of names to values"
+	        : dsi_setting_get(s)->list ? "value or a list"
+	                                   : "value");
 }
 
 /* Adds one instance of svc from a URL scalar or an {endpoint, ...} mapping. */

@@ -182,7 +182,7 @@ int
 dsi_dispatch_check_registration(
     const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
 {
-	return dsi_validate_registration(d->policy, d->require_https, reg, msg, len);
+	return dsi_validate_registration(d->policy, d->schemes, reg, msg, len);
 }
 
 static int

@@ -19,11 +19,11 @@
 typedef struct dsi_dispatch {
 	dsi_registry        *registry;
 	const dsi_log       *log;
-	bool                 require_https; /* the production profile */
-	const char          *token;         /* NULL: no authentication */
-	bool                 auth_reads;    /* reads need the token too */
-	const dsi_netpolicy *policy;        /* addresses endpoints may use */
-	dsi_writer          *writer;        /* NULL: writes are not stored */
+	unsigned             schemes;    /* DSI_SCHEME_* bits endpoints may use; 0: any */
+	const char          *token;      /* NULL: no authentication */
+	bool                 auth_reads; /* reads need the token too */
+	const dsi_netpolicy *policy;     /* addresses endpoints may use */
+	dsi_writer          *writer;     /* NULL: writes are not stored */
 	/* The registry's limits, checked on raw requests too; NULL: the defaults. */
 	const dsi_registry_limits *limits;
 	/* Called after a write applied at once (no writer), outside the registry lock. */

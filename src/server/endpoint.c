@@ -147,3 +147,68 @@ dsi_endpoint_host(const char *url, char *host, size_t len)
 	curl_url_cleanup(u);
 	return rv;
 }
+
+static const struct {
+	const char *name;
+	unsigned    bit;
+} schemes[]
+    = { { "http", DSI_SCHEME_HTTP }, { "https", DSI_SCHEME_HTTPS }, { "tcp", DSI_SCHEME_TCP } };
+
+unsigned
+dsi_endpoint_scheme_bit(const char *name)
+{
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		if (strcasecmp(name, schemes[i].name) == 0) {
+			return schemes[i].bit;
+		}
+	}
+	return 0;
+}
+
+const char *
+dsi_endpoint_schemes_text(unsigned mask, char *buf, size_t len)
+{
+	size_t count = 0, used = 0, k = 0;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		count += (mask & schemes[i].bit) != 0;
+	}
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		if ((mask & schemes[i].bit) != 0) {
+			k++;
+			int n = snprintf(buf + used, len - used, "%s%s://",
+			    k == 1 ? "" : (k == count ? " and " : ", "), schemes[i].name);
+			if (n < 0 || (size_t) n >= len - used) {
+				break; /* cut short */
+			}
+			used += (size_t) n;
+		}
+	}
+	return buf;
+}
+
+int
+dsi_endpoint_scheme_check(unsigned schemes_ok, const char *url, char *why, size_t why_len)
+{
+	const char *sep = strstr(url, "://");
+	char        name[8], list[64];
+	unsigned    mask = schemes_ok & DSI_SCHEMES_ANY;
+
+	if (mask == 0) {
+		return 0;
+	}
+	if (sep != NULL && (size_t) (sep - url) < sizeof(name)) {
+		snprintf(name, sizeof(name), "%.*s", (int) (sep - url), url);
+		if ((dsi_endpoint_scheme_bit(name) & mask) != 0) {
+			return 0;
+		}
+	}
+	dsi_endpoint_schemes_text(mask, list, sizeof(list));
+	snprintf(why, why_len,
+	    "%s accepts only %s endpoints; endpoint_schemes (--endpoint-schemes, "
+	    "SERVICE_DISCOVERY_ENDPOINT_SCHEMES) sets the schemes it accepts, for example "
+	    "https,tcp",
+	    (schemes_ok & DSI_SCHEMES_PRODUCTION) != 0 ? "the production profile" : "this server",
+	    list);
+	return DSC_EINVAL;
+}

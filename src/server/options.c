@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "common/parse.h"
+#include "server/checkhttp.h"
+#include "server/endpoint.h"
 
 typedef int (*setter)(dsi_server_options *o, const char *v, char *why, size_t why_len);
 
@@ -155,6 +157,52 @@ set_admin(dsi_server_options *o, const char *v, char *why, size_t why_len)
 		return DSC_EINVAL;
 	}
 	return 0;
+}
+
+/* One scheme of the list; the profile's default applies when no source gives one. */
+static int
+set_endpoint_schemes(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	unsigned bit = dsi_endpoint_scheme_bit(v + strspn(v, " "));
+	if (bit == 0) {
+		snprintf(why, why_len, "expects http, https or tcp, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	o->endpoint_schemes |= bit;
+	return 0;
+}
+
+STRING_SETTER(set_check_ca_file, check_ca_file)
+STRING_SETTER(set_check_cert, check_cert)
+STRING_SETTER(set_check_key, check_key)
+
+/* "Name: value" items; the message names the header, never its value. */
+static int
+add_header(const char **list, size_t *n, const char *v, char *why, size_t why_len)
+{
+	size_t      name_len;
+	const char *value;
+	if (dsi_check_header_parse(v, &name_len, &value, why, why_len) != 0) {
+		return DSC_EINVAL;
+	}
+	if (*n == DSI_MAX_CHECK_HEADERS) {
+		snprintf(why, why_len, "takes at most %d headers", DSI_MAX_CHECK_HEADERS);
+		return DSC_EINVAL;
+	}
+	list[(*n)++] = v;
+	return 0;
+}
+
+static int
+set_check_header(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	return add_header(o->check_header, &o->n_check_header, v, why, why_len);
+}
+
+static int
+set_check_header_file(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	return add_header(o->check_header_file, &o->n_check_header_file, v, why, why_len);
 }
 
 static int
@@ -337,6 +385,38 @@ static const struct {
 	                        "with --tls-cert and --tls-key; off",
 	                        false, false },
 	    set_admin },
+	[DSI_SET_ENDPOINT_SCHEMES]
+	= { { "endpoint-schemes", ENV("ENDPOINT_SCHEMES"), "endpoint_schemes", "SCHEME,...",
+	        "http,https,tcp (production: https)",
+	        "schemes registered endpoints may use: http, https, tcp", true, false },
+	    set_endpoint_schemes, true },
+	[DSI_SET_CHECK_CA_FILE]
+	= { { "check-ca-file", ENV("HEALTH_CHECK_CA_FILE"), "health_check.ca_file", "FILE", "none",
+	        "PEM CAs that https:// health checks trust instead of the system bundle", false,
+	        false },
+	    set_check_ca_file },
+	[DSI_SET_CHECK_CERT]
+	= { { "check-cert", ENV("HEALTH_CHECK_CERT"), "health_check.cert", "FILE", "none",
+	        "PEM client certificate health checks present (services with mutual TLS)", false,
+	        false },
+	    set_check_cert },
+	[DSI_SET_CHECK_KEY]
+	= { { "check-key", ENV("HEALTH_CHECK_KEY"), "health_check.key", "FILE", "none",
+	        "PEM private key of --check-cert, unencrypted; group and others must not read it",
+	        false, false },
+	    set_check_key },
+	[DSI_SET_CHECK_HEADER]
+	= { { "check-header", ENV("HEALTH_CHECK_HEADERS"), "health_check.headers", "NAME:VALUE",
+	        "none", "a header HTTP(S) health checks send (values never shown); repeatable",
+	        true, true, false, true },
+	    set_check_header },
+	[DSI_SET_CHECK_HEADER_FILE]
+	= { { "check-header-file", ENV("HEALTH_CHECK_HEADER_FILES"), "health_check.header_files",
+	        "NAME:FILE", "none",
+	        "a header health checks send, its value the file's (group and others must not "
+	        "read it); repeatable",
+	        true, false, false, true },
+	    set_check_header_file },
 };
 
 const dsi_setting_info *
@@ -388,6 +468,15 @@ dsi_options_set(dsi_server_options *o, dsi_setting s, const char *value, dsi_sou
 			break;
 		case DSI_SET_DENY_ENDPOINT:
 			o->n_deny_endpoint = 0;
+			break;
+		case DSI_SET_ENDPOINT_SCHEMES:
+			o->endpoint_schemes = 0;
+			break;
+		case DSI_SET_CHECK_HEADER:
+			o->n_check_header = 0;
+			break;
+		case DSI_SET_CHECK_HEADER_FILE:
+			o->n_check_header_file = 0;
 			break;
 		default:
 			o->n_require = 0;

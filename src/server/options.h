@@ -14,10 +14,11 @@
 #include "server/netpolicy.h"
 #include "server/registry.h"
 
-#define DSI_MAX_LISTEN   16
-#define DSI_MAX_REQUIRE  64
-#define DSI_OPTIONS_EXIT 1000 /* --help or --version was handled */
-#define DSI_DRAIN_MS     5000 /* shutdown grace for in-flight requests (not a setting) */
+#define DSI_MAX_LISTEN        16
+#define DSI_MAX_REQUIRE       64
+#define DSI_MAX_CHECK_HEADERS 32   /* headers health checks send, from text and from files */
+#define DSI_OPTIONS_EXIT      1000 /* --help or --version was handled */
+#define DSI_DRAIN_MS          5000 /* shutdown grace for in-flight requests (not a setting) */
 
 /* The development profile's PREFIX<NAME>=URL prefix, as the table shows it. */
 #define DSI_DEFAULT_ENV_PREFIX "SERVICE_"
@@ -65,6 +66,12 @@ typedef enum dsi_setting {
 	DSI_SET_MAX_CONN_REQUESTS,
 	DSI_SET_MAX_REQUEST_MEMORY,
 	DSI_SET_ADMIN,
+	DSI_SET_ENDPOINT_SCHEMES,
+	DSI_SET_CHECK_CA_FILE,
+	DSI_SET_CHECK_CERT,
+	DSI_SET_CHECK_KEY,
+	DSI_SET_CHECK_HEADER,
+	DSI_SET_CHECK_HEADER_FILE,
 	DSI_SET_COUNT,
 } dsi_setting;
 
@@ -112,6 +119,16 @@ typedef struct dsi_server_options {
 	size_t max_conn_requests;  /* requests of one connection in the pool; one more closes it */
 	size_t max_request_memory; /* bytes: max_connections x max_request must fit */
 	const char *admin;         /* the HTTP admin endpoint's URL; NULL: off */
+	/* DSI_SCHEME_* bits (server/endpoint.h) endpoints may use; 0 until the profile decides */
+	unsigned endpoint_schemes;
+	/* what HTTP(S) health checks trust, present and send (server/checkhttp.h) */
+	const char *check_ca_file; /* PEM CAs instead of the system bundle; NULL: system */
+	const char *check_cert;    /* PEM client certificate; NULL: none */
+	const char *check_key;     /* its key, a file group and others cannot read */
+	const char *check_header[DSI_MAX_CHECK_HEADERS]; /* "Name: value" */
+	size_t      n_check_header;
+	const char *check_header_file[DSI_MAX_CHECK_HEADERS]; /* "Name: path" */
+	size_t      n_check_header_file;
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];
@@ -130,6 +147,11 @@ typedef struct dsi_setting_info {
 	bool        list;   /* repeatable; a comma list in the environment */
 	bool        secret; /* shown as "(set)" */
 	bool        toggle; /* a flag without a value; true/false elsewhere */
+	/*
+	 * A list of "NAME: VALUE" items: a mapping in YAML, one item per flag,
+	 * items on separate lines in the environment (values may hold commas).
+	 */
+	bool map;
 } dsi_setting_info;
 
 const dsi_setting_info *dsi_setting_get(dsi_setting s);

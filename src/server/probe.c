@@ -128,7 +128,7 @@ body_cb(char *data, size_t size, size_t n, void *arg)
 
 CURL *
 dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
-    const dsi_netpolicy *policy, void *private_data)
+    const dsi_netpolicy *policy, const dsi_check_http *http, void *private_data)
 {
 	CURL *e = curl_easy_init();
 	if (e == NULL) {
@@ -158,6 +158,20 @@ dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
 	if (p->connect_only) {
 		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	} else if (http != NULL) {
+		/* Never CURLOPT_VERBOSE: the headers carry secrets. */
+		if (http->ca_file != NULL) {
+			/* Instead of the system's: Debian's libcurl also has a CA directory. */
+			curl_easy_setopt(e, CURLOPT_CAINFO, http->ca_file);
+			curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		}
+		if (http->cert != NULL) {
+			curl_easy_setopt(e, CURLOPT_SSLCERT, http->cert);
+			curl_easy_setopt(e, CURLOPT_SSLKEY, http->key);
+		}
+		if (http->headers != NULL) {
+			curl_easy_setopt(e, CURLOPT_HTTPHEADER, http->headers);
+		}
 	}
 	return e;
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "server/checkhttp.h"
 #include "server/netpolicy.h"
 
 #define DSI_CHECK_URL_MAX  3200 /* endpoint (2048) + health_path (1024) + slack */
@@ -54,11 +55,13 @@ int dsi_check_url(
 /*
  * A new easy handle that fetches url (connect only if p->connect_only),
  * with p reset for this run and the caller's private pointer set as
- * CURLINFO_PRIVATE. p must stay put until the handle is cleaned up.
- * Returns NULL when curl has no memory; the caller owns the handle.
+ * CURLINFO_PRIVATE. An HTTP(S) fetch trusts, presents and sends what http
+ * says (NULL: curl's defaults, no headers). p and http must stay put until
+ * the handle is cleaned up. Returns NULL when curl has no memory; the
+ * caller owns the handle.
  */
 CURL *dsi_probe_start(dsi_probe *p, const char *url, int timeout_ms, CURLSH *share,
-    const dsi_netpolicy *policy, void *private_data);
+    const dsi_netpolicy *policy, const dsi_check_http *http, void *private_data);
 
 /*
  * Called when the transfer ends, before dsi_probe_result. For a failure

@@ -206,7 +206,7 @@ dsi_server_create(
 	}
 	s->dispatch.registry        = s->registry;
 	s->dispatch.log             = &s->log;
-	s->dispatch.require_https   = o->require_https;
+	s->dispatch.schemes         = o->endpoint_schemes;
 	s->dispatch.token           = o->token;
 	s->dispatch.auth_reads      = o->auth_reads;
 	s->dispatch.policy          = &s->policy;
@@ -256,6 +256,7 @@ dsi_server_create(
 		.store_arg           = s,
 		.metrics             = s->metrics,
 	};
+	co.http = dsi_check_http_options_from(o);
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
 		goto fail;

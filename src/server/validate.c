@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/text.h"
 #include "server/endpoint.h"
@@ -74,10 +73,10 @@ dsi_validate_metadata_sent(const dsi_registry_limits *limits,
 }
 
 int
-dsi_validate_registration(const dsi_netpolicy *policy, bool require_https,
+dsi_validate_registration(const dsi_netpolicy *policy, unsigned schemes,
     const dsi_registration *reg, char *msg, size_t len)
 {
-	char host[DSI_ENDPOINT_MAX + 1], why[192], esc[96];
+	char host[DSI_ENDPOINT_MAX + 1], why[256], esc[96];
 
 	if (policy != NULL && dsi_endpoint_host(reg->endpoint, host, sizeof(host)) == 0
 	    && !dsi_netpolicy_permits_host(policy, host, why, sizeof(why))) {
@@ -85,10 +84,9 @@ dsi_validate_registration(const dsi_netpolicy *policy, bool require_https,
 		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)), why);
 		return DSC_EINVAL;
 	}
-	if (require_https && strncasecmp(reg->endpoint, "https://", 8) != 0) {
-		snprintf(msg, len,
-		    "endpoint \"%s\": the production profile accepts only https:// endpoints",
-		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)));
+	if (dsi_endpoint_scheme_check(schemes, reg->endpoint, why, sizeof(why)) != 0) {
+		snprintf(msg, len, "endpoint \"%s\": %s",
+		    dsi_text_escape(reg->endpoint, esc, sizeof(esc)), why);
 		return DSC_EINVAL;
 	}
 	/* The path as stored: a leading '/' and at most DSI_HEALTH_PATH_MAX bytes after it. */

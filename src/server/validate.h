@@ -36,10 +36,11 @@ int dsi_validate_metadata_sent(const dsi_registry_limits *limits,
 
 /*
  * The rules a registration must meet beyond its service name and endpoint:
- * the endpoint policy (policy NULL: none), https only (require_https),
- * health path, TTL and metadata. DSC_EINVAL.
+ * the endpoint policy (policy NULL: none), the schemes endpoints may use
+ * (DSI_SCHEME_* bits of server/endpoint.h; 0: any), health path, TTL and
+ * metadata. DSC_EINVAL.
  */
-int dsi_validate_registration(const dsi_netpolicy *policy, bool require_https,
+int dsi_validate_registration(const dsi_netpolicy *policy, unsigned schemes,
     const dsi_registration *reg, char *msg, size_t len);
 
 #endif

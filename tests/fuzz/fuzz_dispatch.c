@@ -368,7 +368,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		one_request(&r, data, size);
 	} else {
 		r.flags            = data[1];
-		r.d.require_https  = (r.flags & FLAG_HTTPS_ONLY) != 0;
+		r.d.schemes        = (r.flags & FLAG_HTTPS_ONLY) != 0 ? DSI_SCHEME_HTTPS : 0;
 		r.d.token          = (r.flags & FLAG_TOKEN) ? FUZZ_TOKEN : NULL;
 		r.d.auth_reads     = (r.flags & FLAG_AUTH_READS) != 0;
 		const uint8_t *p   = data + 2;

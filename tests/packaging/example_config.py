@@ -63,6 +63,12 @@ def main():
         with open(token, "w", encoding="utf-8") as f:
             f.write("example-token\n")
         os.chmod(token, 0o600)
+        # The health checks' files: only their kind and mode are checked at start.
+        for name in ("check-ca.crt", "check-client.crt", "check-client.key", "check-auth"):
+            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                f.write("example\n")
+            os.chmod(os.path.join(tmp, name), 0o600)
+            text = text.replace("/etc/discovery/" + name, os.path.join(tmp, name))
         # Drop the tls: section (lines from "tls:" up to the next top-level line).
         text = re.sub(r"(?m)^tls:\n(?:[ #].*\n|\n)*?(?=^\S)", "", text)
         text = text.replace("/etc/discovery/token", token)

@@ -26,6 +26,7 @@ typedef struct th_route {
 	char            *path;
 	int              status;   /* 0: never set, answers 404 */
 	char            *location; /* not NULL: answers 302 with it */
+	char            *need;     /* not NULL: "Name: value" a request must carry, else 403 */
 	bool             hang;
 	int              hits;
 } th_route;
@@ -271,6 +272,32 @@ has_token(const char *value, size_t n, const char *word)
 	return false;
 }
 
+/* Does the header block [p, end) hold want ("Name: value"), name in any case, value exactly? */
+static bool
+has_header(const char *p, const char *end, const char *want)
+{
+	size_t      nlen = strcspn(want, ":");
+	const char *wv   = want + nlen + (want[nlen] == ':');
+	wv += strspn(wv, " ");
+	for (const char *eol; p < end - 2; p = eol + 2) {
+		eol = memchr(p, '\r', (size_t) (end - p));
+		if (eol == NULL) {
+			return false;
+		}
+		const char *v = p + nlen + 1;
+		if ((size_t) (eol - p) > nlen && p[nlen] == ':'
+		    && strncasecmp(p, want, nlen) == 0) {
+			while (v < eol && (*v == ' ' || *v == '\t')) {
+				v++;
+			}
+			if ((size_t) (eol - v) == strlen(wv) && memcmp(v, wv, strlen(wv)) == 0) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /*
  * Answers the request whose head is c->buf[0..head). Returns true when the
  * connection stays open for another request.
@@ -295,9 +322,10 @@ serve(th_conn *c, size_t head)
 		respond(c->fd, 400, NULL, false, false);
 		return false;
 	}
-	head_only  = sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0;
-	http10     = sp2[8] == '0';
-	keep_alive = !http10;
+	const char *headers = eol + 2;
+	head_only           = sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0;
+	http10              = sp2[8] == '0';
+	keep_alive          = !http10;
 
 	/* Headers: only Connection and Content-Length matter here. */
 	for (p = eol + 2; p < end - 2; p = eol + 2) {
@@ -364,6 +392,8 @@ serve(th_conn *c, size_t head)
 	}
 	if (r == NULL) {
 		status = 500; /* out of memory: no route to count on */
+	} else if (r->need != NULL && !has_header(headers, end, r->need)) {
+		status = 403;
 	} else if (r->location != NULL) {
 		status   = 302;
 		location = strdup(r->location);
@@ -611,6 +641,7 @@ th_stop(th_server *s)
 		s->routes = r->next;
 		free(r->path);
 		free(r->location);
+		free(r->need);
 		free(r);
 	}
 	close(s->lfd);
@@ -720,4 +751,24 @@ th_total_hits(th_server *s)
 	int n = s->total_hits;
 	pthread_mutex_unlock(&s->mtx);
 	return n;
+}
+
+int
+th_set_require_header(th_server *s, const char *path, const char *header)
+{
+	th_route *r;
+	char     *copy = NULL;
+	int       rv;
+
+	if (header != NULL && (strchr(header, ':') == NULL || (copy = strdup(header)) == NULL)) {
+		return strchr(header, ':') == NULL ? EINVAL : ENOMEM;
+	}
+	if ((rv = route_for(s, path, &r)) != 0) {
+		free(copy);
+		return rv;
+	}
+	free(r->need);
+	r->need = copy;
+	pthread_mutex_unlock(&s->mtx);
+	return 0;
 }

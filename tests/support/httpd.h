@@ -46,6 +46,13 @@ int th_set(th_server *s, const char *path, int status);
 int th_set_redirect(th_server *s, const char *path, const char *location);
 int th_set_hang(th_server *s, const char *path, bool hang);
 
+/*
+ * th_set_require_header: requests for path answer 403 unless they carry
+ * header ("Name: value"; the name in any case, the value exactly). NULL
+ * lifts the requirement.
+ */
+int th_set_require_header(th_server *s, const char *path, const char *header);
+
 /* Requests received for path, counted as soon as a request is read, hanging or not. */
 int th_hits(th_server *s, const char *path);
 

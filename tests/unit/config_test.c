@@ -17,6 +17,7 @@
 #include <discovery/discovery.h>
 
 #include "server/config.h"
+#include "server/endpoint.h"
 
 typedef struct fixture {
 	char       dir[64];
@@ -555,6 +556,100 @@ test_warnings_capped(void **state)
 
 /* An environment entry without "=" is no variable (the fuzzer's envp can hold one). */
 static void
+test_endpoint_schemes(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(load(f, NULL, NULL), 0);
+	assert_int_equal(f->c.options.endpoint_schemes, DSI_SCHEMES_ANY); /* as before */
+
+	const char *prod[] = { "ENVIRONMENT=production", "SERVICE_DISCOVERY_API_KEY=s3cret", NULL };
+	assert_int_equal(load(f, NULL, prod), 0);
+	assert_int_equal(f->c.options.endpoint_schemes, DSI_SCHEME_HTTPS | DSI_SCHEMES_PRODUCTION);
+
+	const char *yaml = file(f, "s.yaml",
+	    "endpoint_schemes: [https, tcp]\nservices:\n  db: tcp://db.internal:5432\n");
+	assert_int_equal(load(f, (const char *[]) { "--config", yaml, NULL }, prod), 0);
+	assert_int_equal(f->c.options.endpoint_schemes, DSI_SCHEME_HTTPS | DSI_SCHEME_TCP);
+	assert_int_equal(f->c.n_boot, 1);
+
+	/* The environment replaces the file's list; a flag replaces the environment's. */
+	const char *prod_env[] = { "ENVIRONMENT=production", "SERVICE_DISCOVERY_API_KEY=s3cret",
+		"SERVICE_DISCOVERY_ENDPOINT_SCHEMES=https", NULL };
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", yaml, NULL }, prod_env), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "service db: this server accepts only https:// endpoints"));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", yaml, "--endpoint-schemes", "tcp, https", NULL },
+	        prod_env),
+	    0);
+	assert_int_equal(f->c.options.endpoint_schemes, DSI_SCHEME_HTTPS | DSI_SCHEME_TCP);
+
+	/* Every profile: development limited to https refuses an http:// service. */
+	const char *dev[] = { "SERVICE_A=http://a:1", NULL };
+	assert_int_equal(
+	    load(f, (const char *[]) { "--endpoint-schemes", "https", NULL }, dev), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "env SERVICE_A"));
+	assert_non_null(strstr(f->why, "--endpoint-schemes"));
+	assert_int_equal(
+	    load(f, (const char *[]) { "--endpoint-schemes", "ftp", NULL }, NULL), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "flag --endpoint-schemes"));
+
+	char  buf[8192];
+	FILE *out = fmemopen(buf, sizeof(buf), "w");
+	assert_int_equal(load(f, NULL, prod), 0);
+	dsi_config_print(&f->c, out);
+	fclose(out);
+	assert_non_null(strstr(buf, "https                          profile"));
+}
+
+static void
+test_check_headers(void **state)
+{
+	fixture *f = *state;
+	char     auth[128], yaml_text[512]; /* file() reuses its buffer */
+	snprintf(auth, sizeof(auth), "%s", file(f, "auth", "Bearer from-file\n"));
+	chmod(auth, 0600);
+	snprintf(yaml_text, sizeof(yaml_text),
+	    "health_check:\n  headers:\n    Host: api.internal\n    Accept: \"a, b\"\n"
+	    "  header_files:\n    Authorization: %s\n",
+	    auth);
+	const char *yaml = file(f, "h.yaml", yaml_text);
+	assert_int_equal(load(f, (const char *[]) { "--config", yaml, NULL }, NULL), 0);
+	assert_int_equal(f->c.options.n_check_header, 2);
+	assert_string_equal(f->c.options.check_header[0], "Host: api.internal");
+	assert_string_equal(f->c.options.check_header[1], "Accept: a, b"); /* not split */
+	assert_int_equal(f->c.options.n_check_header_file, 1);
+
+	/* Environment items are lines; its list replaces the file's. */
+	const char *env[]
+	    = { "SERVICE_DISCOVERY_HEALTH_CHECK_HEADERS=X-A: 1, 2\nX-B: hidden-value", NULL };
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", yaml, "--print-config", NULL }, env), 0);
+	assert_int_equal(f->c.options.n_check_header, 2);
+	assert_string_equal(f->c.options.check_header[0], "X-A: 1, 2");
+	char  buf[8192];
+	FILE *out = fmemopen(buf, sizeof(buf), "w");
+	dsi_config_print(&f->c, out);
+	fclose(out);
+	assert_non_null(strstr(buf, "X-A: (set),X-B: (set)"));
+	assert_null(strstr(buf, "hidden-value"));
+	assert_null(strstr(buf, "from-file"));
+
+	/* Bad items name the header, never the value; files keep the token file's rule. */
+	assert_int_equal(
+	    load(f, (const char *[]) { "--check-header", "Bad Name: hidden-value", NULL }, NULL),
+	    DSC_EINVAL);
+	assert_non_null(strstr(f->why, "flag --check-header"));
+	assert_null(strstr(f->why, "hidden-value"));
+	chmod(auth, 0644);
+	assert_int_equal(load(f, (const char *[]) { "--config", yaml, NULL }, NULL), DSC_EINVAL);
+	assert_non_null(strstr(f->why, "readable by group or others"));
+	assert_null(strstr(f->why, "from-file"));
+	const char *bad = file(f, "b.yaml", "health_check:\n  headers: [1, 2]\n");
+	assert_int_equal(load(f, (const char *[]) { "--config", bad, NULL }, NULL), DSC_EINVAL);
+}
+
+static void
 test_entry_without_value(void **state)
 {
 	fixture    *f     = *state;
@@ -587,6 +682,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_strict_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warnings_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entry_without_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endpoint_schemes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_headers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,12 +131,52 @@ test_host_as_judged(void **state)
 	}
 }
 
+static void
+test_schemes(void **state)
+{
+	static const struct {
+		unsigned    mask;
+		const char *url;
+		const char *refusal; /* NULL: accepted */
+	} scheme_cases[] = {
+		{ 0, "tcp://127.0.0.1:5432", NULL },
+		{ DSI_SCHEMES_ANY, "http://a:1", NULL },
+		{ DSI_SCHEME_HTTPS | DSI_SCHEMES_PRODUCTION, "HTTPS://a:1", NULL },
+		{ DSI_SCHEME_HTTPS | DSI_SCHEMES_PRODUCTION, "tcp://127.0.0.1:5432",
+		    "the production profile accepts only https:// endpoints; endpoint_schemes "
+		    "(--endpoint-schemes, SERVICE_DISCOVERY_ENDPOINT_SCHEMES)" },
+		{ DSI_SCHEME_HTTPS | DSI_SCHEME_TCP, "tcp://127.0.0.1:5432", NULL },
+		{ DSI_SCHEME_HTTPS | DSI_SCHEME_TCP, "http://a:1",
+		    "this server accepts only https:// and tcp:// endpoints" },
+		{ DSI_SCHEMES_ANY & ~DSI_SCHEME_TCP, "tcp://a:1",
+		    "accepts only http:// and https:// endpoints" },
+		{ DSI_SCHEME_TCP, "httpsx://a:1", "accepts only tcp:// endpoints" },
+	};
+	(void) state;
+	for (size_t i = 0; i < sizeof(scheme_cases) / sizeof(scheme_cases[0]); i++) {
+		char why[256] = "";
+		int  rv       = dsi_endpoint_scheme_check(
+		           scheme_cases[i].mask, scheme_cases[i].url, why, sizeof(why));
+		if (scheme_cases[i].refusal == NULL
+		        ? rv != 0
+		        : rv != DSC_EINVAL || strstr(why, scheme_cases[i].refusal) == NULL) {
+			fail_msg("case %zu (%s): rv %d, \"%s\"", i, scheme_cases[i].url, rv, why);
+		}
+	}
+	assert_int_equal(dsi_endpoint_scheme_bit("TCP"), DSI_SCHEME_TCP);
+	assert_int_equal(dsi_endpoint_scheme_bit("ftp"), 0);
+	char buf[64];
+	assert_string_equal(dsi_endpoint_schemes_text(DSI_SCHEMES_ANY, buf, sizeof(buf)),
+	    "http://, https:// and tcp://");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_length_limit),
+		cmocka_unit_test(test_schemes),
 		cmocka_unit_test(test_host_as_judged),
 	};
 	return cmocka_run_group_tests(tests, tu_curl_setup, tu_curl_teardown);

@@ -126,9 +126,10 @@ test_classification(void **state)
 	}
 }
 
-/* One probe of url, run to its end; returns whether it passed, with the reason. */
+/* One probe of url with http's settings, run to its end; whether it passed, and why. */
 static dsi_probe_verdict
-probe(const char *endpoint, const char *path, const dsi_netpolicy *policy, char *reason, size_t len)
+probe_with(const char *endpoint, const char *path, const dsi_netpolicy *policy,
+    const dsi_check_http *http, char *reason, size_t len)
 {
 	char      url[DSI_CHECK_URL_MAX];
 	dsi_probe p    = { 0 };
@@ -136,7 +137,7 @@ probe(const char *endpoint, const char *path, const dsi_netpolicy *policy, char 
 	int       marker;
 	void     *priv = NULL;
 	assert_ok(dsi_check_url(endpoint, path, url, sizeof(url), &p.connect_only));
-	CURL *e = dsi_probe_start(&p, url, 5000 * tu_slowdown(), NULL, policy, &marker);
+	CURL *e = dsi_probe_start(&p, url, 5000 * tu_slowdown(), NULL, policy, http, &marker);
 	assert_non_null(e);
 	CURLcode res = curl_easy_perform(e);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
@@ -148,6 +149,12 @@ probe(const char *endpoint, const char *path, const dsi_netpolicy *policy, char 
 	dsi_probe_clear(&p);
 	assert_null(p.refused);
 	return v;
+}
+
+static dsi_probe_verdict
+probe(const char *endpoint, const char *path, const dsi_netpolicy *policy, char *reason, size_t len)
+{
+	return probe_with(endpoint, path, policy, NULL, reason, len);
 }
 
 static void
@@ -182,6 +189,23 @@ test_real_probes(void **state)
 	    DSI_PROBE_FAILED, probe(base, "/up", &deny_loopback, reason, sizeof(reason)));
 	assert_non_null(strstr(reason, "refused by the endpoint policy"));
 	assert_int_equal(th_total_hits(h), before);
+
+	/* Configured headers go with every HTTP check, commas in values included. */
+	const char            *hdr[] = { "X-Check-Auth: s3cret, really", "Host: api.internal" };
+	dsi_check_http_options ho    = { .headers = hdr, .n_headers = 2 };
+	dsi_check_http         http;
+	assert_int_equal(th_set(h, "/auth", 200), 0);
+	assert_int_equal(th_set_require_header(h, "/auth", "x-check-auth: s3cret, really"), 0);
+	assert_int_equal(DSI_PROBE_FAILED, probe(base, "/auth", NULL, reason, sizeof(reason)));
+	assert_string_equal(reason, "HTTP 403");
+	assert_ok(dsi_check_http_build(&http, &ho, why, sizeof(why)));
+	assert_int_equal(
+	    DSI_PROBE_OK, probe_with(base, "/auth", NULL, &http, reason, sizeof(reason)));
+	assert_int_equal(th_set_require_header(h, "/auth", "Host: api.internal"), 0);
+	assert_int_equal(
+	    DSI_PROBE_OK, probe_with(base, "/auth", NULL, &http, reason, sizeof(reason)));
+	assert_int_equal(DSI_PROBE_OK, probe_with(tcp, NULL, NULL, &http, reason, sizeof(reason)));
+	dsi_check_http_free(&http);
 	th_stop(h);
 }
 
@@ -209,7 +233,7 @@ test_no_descriptor_is_a_local_error(void **state)
 		dsi_probe p = { 0 };
 		assert_ok(dsi_check_url(
 		    round == 0 ? base : tcp, "/up", url, sizeof(url), &p.connect_only));
-		CURL *e = dsi_probe_start(&p, url, 5000 * tu_slowdown(), NULL, NULL, NULL);
+		CURL *e = dsi_probe_start(&p, url, 5000 * tu_slowdown(), NULL, NULL, NULL, NULL);
 		assert_non_null(e);
 		assert_int_equal(curl_multi_add_handle(m, e), CURLM_OK);
 
