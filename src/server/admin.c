@@ -22,6 +22,7 @@
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "server/admin_impl.h"
+#include "server/admin_probes.h"
 
 #define TICK_MS 50 /* how often parked queries look at their deadlines */
 
@@ -30,60 +31,11 @@ static const char *const route_path[R_COUNT]
 
 /* ---- replies ---- */
 
-void
-dsi_admin_reply(
-    nng_aio *aio, uint16_t status, const char *ctype, const char *body, bool with_rev, uint64_t rev)
-{
-	nng_http_res *res;
-	char          revtext[32];
-	int           rv;
-
-	if ((rv = nng_http_res_alloc(&res)) != 0) {
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	snprintf(revtext, sizeof(revtext), "%llu", (unsigned long long) rev);
-	if ((rv = nng_http_res_set_status(res, status)) != 0
-	    || (rv = nng_http_res_set_header(res, "Content-Type", ctype)) != 0
-	    || (rv = nng_http_res_set_header(res, "Cache-Control", "no-store")) != 0
-	    || (with_rev
-	        && (rv = nng_http_res_set_header(res, "X-Discovery-Revision", revtext)) != 0)
-	    || (status == 401
-	        && (rv = nng_http_res_set_header(res, "WWW-Authenticate", "Bearer")) != 0)
-	    || (rv = nng_http_res_copy_data(res, body, strlen(body))) != 0) {
-		nng_http_res_free(res);
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
-
-/* A JSON {"error": ..., "revision": ...} reply; body text owned here. */
+/* A JSON {"error": ..., "revision": ...} reply, at the current revision. */
 static void
 reply_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message)
 {
-	uint64_t rev  = dsi_registry_revision(a->o.registry);
-	char    *body = dsi_catalog_error(message, rev);
-	if (body == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	dsi_admin_reply(aio, status, "application/json", body, true, rev);
-	free(body);
-}
-
-void
-dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
-{
-	char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (body == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	dsi_admin_reply(aio, status, "application/json", body, true, rev);
-	free(body);
+	dsi_admin_reply_error(aio, status, message, dsi_registry_revision(a->o.registry));
 }
 
 /* A body built once and sent to every woken query that asked the same thing. */
@@ -401,7 +353,8 @@ handle(nng_aio *aio)
 		    dsi_registry_revision(a->o.registry));
 		return;
 	case R_READYZ:
-		dsi_admin_readyz(a, aio);
+		dsi_admin_readyz(
+		    aio, a->o.registry, a->o.require, a->o.n_require, atomic_load(&a->ready));
 		return;
 	default:
 		break;
@@ -411,7 +364,8 @@ handle(nng_aio *aio)
 		return;
 	}
 	if (rt->kind == R_METRICS) {
-		dsi_admin_metrics(a, aio);
+		dsi_admin_metrics(
+		    aio, a->o.metrics, a->o.registry, a->o.writer, dsi_admin_parked(a));
 		return;
 	}
 	if ((st = parse_catalog(rt->kind, uri, &q, why, sizeof(why))) != 0) {
