@@ -1,7 +1,7 @@
 /*
  * The admin endpoint: routing, access, the parked blocking queries, life
  * cycle. The JSON catalog is admin_catalog.c's; /readyz and /metrics are
- * admin_probes.c's.
+ * admin_probes.c's; the page at / is dashboard.html, embedded at build time.
  */
 #include "server/admin.h"
 
@@ -23,11 +23,12 @@
 #include "common/timeutil.h"
 #include "server/admin_impl.h"
 #include "server/admin_probes.h"
+#include "server/dashboard.h"
 
 #define TICK_MS 50 /* how often parked queries look at their deadlines */
 
 static const char *const route_path[R_COUNT]
-    = { "/healthz", "/readyz", "/metrics", "/v1/services", "/v1/instances" };
+    = { "/healthz", "/readyz", "/metrics", "/v1/services", "/v1/instances", "/" };
 
 /* ---- replies ---- */
 
@@ -351,6 +352,9 @@ handle(nng_aio *aio)
 	case R_HEALTHZ:
 		dsi_admin_reply_json(aio, 200, json_pack("{s:s}", "status", "serving"),
 		    dsi_registry_revision(a->o.registry));
+		return;
+	case R_DASHBOARD: /* no data in it: its reads are /v1/ requests, checked as such */
+		dsi_admin_reply_page(aio, dsi_dashboard_html);
 		return;
 	case R_READYZ:
 		dsi_admin_readyz(

@@ -23,6 +23,7 @@ typedef enum route_kind {
 	R_METRICS,
 	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
 	R_INSTANCES,
+	R_DASHBOARD, /* GET /: the page */
 	R_COUNT,
 } route_kind;
 
