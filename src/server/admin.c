@@ -5,7 +5,6 @@
  */
 #include "server/admin.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <math.h>
 #include <nng/supplemental/http/http.h>
@@ -397,15 +396,13 @@ static void
 bound_url(dsi_admin *a)
 {
 	nng_sockaddr sa;
-	char         host[64] = "";
-	if (nng_http_server_get_addr(a->srv, &sa) == 0 && sa.s_family == NNG_AF_INET) {
-		inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host));
-		snprintf(a->bound, sizeof(a->bound), "%s://%s:%u", a->url->u_scheme, host,
-		    (unsigned) ntohs(sa.s_in.sa_port));
-	} else if (nng_http_server_get_addr(a->srv, &sa) == 0 && sa.s_family == NNG_AF_INET6) {
-		inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host));
-		snprintf(a->bound, sizeof(a->bound), "%s://[%s]:%u", a->url->u_scheme, host,
-		    (unsigned) ntohs(sa.s_in6.sa_port));
+	char         host[128] = "";
+	if (nng_http_server_get_addr(a->srv, &sa) == 0
+	    && (sa.s_family == NNG_AF_INET || sa.s_family == NNG_AF_INET6)) {
+		dsi_sockaddr_text(&sa, host, sizeof(host));
+	}
+	if (host[0] != 0) {
+		snprintf(a->bound, sizeof(a->bound), "%s://%s", a->url->u_scheme, host);
 	} else {
 		snprintf(a->bound, sizeof(a->bound), "%s", a->o.url);
 	}
