@@ -8,16 +8,10 @@
 
 #include "server/admin_catalog.h"
 
-/* The page's policy: its inline parts, fetches to its own origin, nothing else. */
-#define PAGE_CSP                                                                          \
-	"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "     \
-	"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; " \
-	"frame-ancestors 'none'"
-
 /* Fills res; 0 or an nng error. */
 static int
 fill(nng_http_res *res, uint16_t status, const char *ctype, const char *body, bool with_rev,
-    uint64_t rev, bool page)
+    uint64_t rev, const char *csp)
 {
 	char revtext[32];
 	int  rv;
@@ -31,8 +25,8 @@ fill(nng_http_res *res, uint16_t status, const char *ctype, const char *body, bo
 	        && (rv = nng_http_res_set_header(res, "X-Discovery-Revision", revtext)) != 0)
 	    || (status == 401
 	        && (rv = nng_http_res_set_header(res, "WWW-Authenticate", "Bearer")) != 0)
-	    || (page
-	        && ((rv = nng_http_res_set_header(res, "Content-Security-Policy", PAGE_CSP)) != 0
+	    || (csp != NULL
+	        && ((rv = nng_http_res_set_header(res, "Content-Security-Policy", csp)) != 0
 	            || (rv = nng_http_res_set_header(res, "X-Frame-Options", "DENY")) != 0
 	            || (rv = nng_http_res_set_header(res, "Referrer-Policy", "no-referrer"))
 	                != 0))) {
@@ -43,7 +37,7 @@ fill(nng_http_res *res, uint16_t status, const char *ctype, const char *body, bo
 
 static void
 send_reply(nng_aio *aio, uint16_t status, const char *ctype, const char *body, bool with_rev,
-    uint64_t rev, bool page)
+    uint64_t rev, const char *csp)
 {
 	nng_http_res *res;
 	int           rv;
@@ -52,7 +46,7 @@ send_reply(nng_aio *aio, uint16_t status, const char *ctype, const char *body, b
 		nng_aio_finish(aio, rv);
 		return;
 	}
-	if ((rv = fill(res, status, ctype, body, with_rev, rev, page)) != 0) {
+	if ((rv = fill(res, status, ctype, body, with_rev, rev, csp)) != 0) {
 		nng_http_res_free(res);
 		nng_aio_finish(aio, rv);
 		return;
@@ -65,7 +59,7 @@ void
 dsi_admin_reply(
     nng_aio *aio, uint16_t status, const char *ctype, const char *body, bool with_rev, uint64_t rev)
 {
-	send_reply(aio, status, ctype, body, with_rev, rev, false);
+	send_reply(aio, status, ctype, body, with_rev, rev, NULL);
 }
 
 void
@@ -94,7 +88,7 @@ dsi_admin_reply_error(nng_aio *aio, uint16_t status, const char *message, uint64
 }
 
 void
-dsi_admin_reply_page(nng_aio *aio, const char *html)
+dsi_admin_reply_page(nng_aio *aio, const char *html, const char *csp)
 {
-	send_reply(aio, 200, "text/html; charset=utf-8", html, false, 0, true);
+	send_reply(aio, 200, "text/html; charset=utf-8", html, false, 0, csp);
 }

@@ -25,10 +25,9 @@ void dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev
 void dsi_admin_reply_error(nng_aio *aio, uint16_t status, const char *message, uint64_t rev);
 
 /*
- * A 200 HTML page (html: borrowed, copied) with a Content-Security-Policy
- * that allows only the page's own inline script and style and requests to
- * its own origin, so nothing the page shows can load or run anything else.
+ * A 200 HTML page (html: borrowed, copied) with csp as its
+ * Content-Security-Policy, and frames and referrers refused.
  */
-void dsi_admin_reply_page(nng_aio *aio, const char *html);
+void dsi_admin_reply_page(nng_aio *aio, const char *html, const char *csp);
 
 #endif

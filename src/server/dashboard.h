@@ -11,4 +11,8 @@
 extern const char   dsi_dashboard_html[];
 extern const size_t dsi_dashboard_html_len;
 
+/* The CSP source expressions ('sha256-...') of the page's inline script and style. */
+extern const char dsi_dashboard_html_script_hash[];
+extern const char dsi_dashboard_html_style_hash[];
+
 #endif

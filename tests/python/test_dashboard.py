@@ -140,6 +140,9 @@ class DashboardTest(unittest.TestCase):
         with urllib.request.urlopen(url + "/", timeout=LIVENESS) as r:
             csp = r.headers.get("Content-Security-Policy", "")
             self.assertIn("default-src 'none'", csp)
+            # Inline code runs by hash only: the page's own script and style.
+            self.assertNotIn("unsafe-inline", csp)
+            self.assertRegex(csp, r"script-src 'sha256-[A-Za-z0-9+/]{43}='")
             self.assertEqual(r.headers.get("X-Content-Type-Options"), "nosniff")
             self.assertTrue(r.headers.get("Content-Type", "").startswith("text/html"))
 
