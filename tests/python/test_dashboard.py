@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 
@@ -49,14 +48,22 @@ class Browser:
                 "--remote-debugging-port=0", "--window-size=1280,720", "about:blank"]
         self.log = open(os.path.join(self.profile, "chromium.log"), "wb")
         self.proc = spawn(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        port_file = os.path.join(self.profile, "DevToolsActivePort")
-        port = wait_until(lambda: self._read_port(port_file), "chromium's DevTools port")
-        targets = wait_until(lambda: self._pages(port), "chromium's first page")
-        self.ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"],
-                                              timeout=LIVENESS, suppress_origin=True)
+        self.ws = None
         self.ids = itertools.count(1)
-        self.call("Page.enable")
-        self.call("Runtime.enable")
+        try:
+            port_file = os.path.join(self.profile, "DevToolsActivePort")
+            port = wait_until(lambda: self._read_port(port_file), "chromium's DevTools port")
+            targets = wait_until(lambda: self._pages(port), "chromium's first page")
+            self.ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"],
+                                                  timeout=LIVENESS, suppress_origin=True)
+            self.call("Page.enable")
+            self.call("Runtime.enable")
+        except BaseException:
+            self.log.flush()
+            with open(self.log.name, encoding="utf-8", errors="replace") as f:
+                sys.stderr.write("---- chromium log ----\n%s----\n" % f.read())
+            self.close()
+            raise
 
     @staticmethod
     def _read_port(path):
@@ -115,7 +122,8 @@ class Browser:
 
     def close(self):
         try:
-            self.ws.close()
+            if self.ws is not None:
+                self.ws.close()
         finally:
             stop_process(self.proc)
             self.log.close()
