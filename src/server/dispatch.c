@@ -571,10 +571,12 @@ dsi_dispatch_begin_from(
 		if (rv == 0 && k->check != NULL) {
 			rv = k->check(c);
 		}
+		/* The writer's address, for log_write (heartbeats are not logged). */
 		nng_sockaddr sa;
-		if (rv == 0 && (k->flags & WRITES) && nng_pipe_id(pipe) > 0
+		if (rv == 0 && k->call != DISCOVERY__V1__REQUEST__CALL_HEARTBEAT
+		    && (k->flags & WRITES) && nng_pipe_id(pipe) > 0
 		    && nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0) {
-			dsi_sockaddr_text(&sa, c->peer, sizeof(c->peer)); /* for the log line */
+			dsi_sockaddr_text(&sa, c->peer, sizeof(c->peer));
 		}
 		if (rv == 0 && (k->flags & WRITES) && d->writer != NULL) {
 			c->w.service  = c->service;
