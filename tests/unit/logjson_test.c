@@ -4,11 +4,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "server/logjson.h"
@@ -160,6 +162,69 @@ test_through_a_logger(void **state)
 	json_decref(o);
 }
 
+/*
+ * Through a queue whose output stalls: the queue's own "N log lines dropped"
+ * report is JSON too, so every line stays parseable.
+ */
+static void
+test_a_queue_reports_drops_as_json(void **state)
+{
+	int       fds[2];
+	dsi_logq *q;
+	(void) state;
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	assert_ok(dsi_logq_create(&q, fds[1], 8192));
+	dsi_logq_set_format(q, dsi_log_format_json);
+	dsi_log log
+	    = { .level = DSI_LOG_DEBUG, .out = NULL, .queue = q, .format = dsi_log_format_json };
+	/* More than the pipe (64 KiB) and the queue hold while nobody reads. */
+	for (int i = 0; i < 4000; i++) {
+		dsi_debug(&log, "line %d of a stalled log", i);
+	}
+	assert_true(dsi_logq_dropped(q) > 0);
+
+	/* Drain the pipe as the queue writes out the rest and its report. */
+	size_t cap = 1 << 20, len = 0;
+	char  *buf = malloc(cap);
+	assert_non_null(buf);
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	bool    done     = false;
+	while (!done && tu_now_ms() < deadline) {
+		ssize_t n = read(fds[0], buf + len, cap - 1 - len);
+		if (n > 0) {
+			len += (size_t) n;
+		} else {
+			done = dsi_logq_flush(q, 10);
+		}
+	}
+	ssize_t n;
+	while ((n = read(fds[0], buf + len, cap - 1 - len)) > 0) {
+		len += (size_t) n;
+	}
+	buf[len] = 0;
+	dsi_logq_destroy(q, TU_LIVENESS_MS);
+	close(fds[0]);
+	close(fds[1]);
+	assert_true(done);
+
+	bool  reported = false;
+	char *save     = NULL;
+	for (char *l = strtok_r(buf, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+		json_error_t err;
+		json_t      *o = json_loads(l, 0, &err);
+		if (o == NULL) {
+			fail_msg("not JSON (%s): %s", err.text, l);
+		}
+		reported |= strstr(str(o, "msg"), "log lines dropped") != NULL
+		    && strcmp(str(o, "level"), "warn") == 0;
+		json_decref(o);
+	}
+	free(buf);
+	assert_true(reported);
+}
+
 int
 main(void)
 {
@@ -170,6 +235,7 @@ main(void)
 		cmocka_unit_test(test_text_that_is_not_utf8),
 		cmocka_unit_test(test_long_lines_are_cut_and_stay_json),
 		cmocka_unit_test(test_through_a_logger),
+		cmocka_unit_test(test_a_queue_reports_drops_as_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
