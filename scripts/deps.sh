@@ -18,10 +18,12 @@ if [ "${1:-runtime}" = test ]; then
   # python3-prometheus-client: tests/python/admin_metrics.py parses /metrics with it.
   # python3-setuptools, -wheel, -pip and -venv: the Python package test (pip install, offline).
   # etcd-server: tests/integration/etcd_*_test.c run cluster mode's etcd client against it.
+  # chromium and python3-websocket: tests/python/test_dashboard.py drives the dashboard in
+  # headless chromium over the DevTools protocol.
   want+=(libcmocka-dev nng-utils protobuf-compiler clang-format python3 python3-protobuf openssl
          valgrind groff-base man-db dpkg-dev binutils systemd
          python3-setuptools python3-wheel python3-pip python3-venv python3-prometheus-client
-         etcd-server)
+         etcd-server chromium python3-websocket)
 fi
 if [ "${1:-runtime}" = bench ]; then
   # Scenario 7 runs Debian's etcd and builds etcd's own Go client (clientv3) offline

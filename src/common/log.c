@@ -27,19 +27,20 @@ static const char *const level_tags[]  = { "ERROR", "WARN", "INFO", "DEBUG" };
 
 /* The queue's bytes and counters are protected by mtx; buf is a ring. */
 struct dsi_logq {
-	pthread_mutex_t mtx;
-	pthread_cond_t  wake;    /* to the drainer: lines were queued, or stop */
-	pthread_cond_t  drained; /* from the drainer: the queue is empty */
-	pthread_t       thread;
-	int             fd; /* the caller's */
-	char           *buf;
-	size_t          cap;
-	size_t          head;       /* first byte not yet written */
-	size_t          used;       /* bytes queued from head on, wrapping at cap */
-	uint64_t        unreported; /* lines dropped since the last report */
-	uint64_t        dropped;    /* lines dropped in all */
-	bool            broken;     /* a write failed: the output is gone for good */
-	bool            stop;
+	pthread_mutex_t   mtx;
+	pthread_cond_t    wake;    /* to the drainer: lines were queued, or stop */
+	pthread_cond_t    drained; /* from the drainer: the queue is empty */
+	pthread_t         thread;
+	int               fd; /* the caller's */
+	char             *buf;
+	size_t            cap;
+	size_t            head;       /* first byte not yet written */
+	size_t            used;       /* bytes queued from head on, wrapping at cap */
+	uint64_t          unreported; /* lines dropped since the last report */
+	uint64_t          dropped;    /* lines dropped in all */
+	bool              broken;     /* a write failed: the output is gone for good */
+	dsi_log_formatter format;     /* of the drop report; NULL: text */
+	bool              stop;
 };
 
 int
@@ -54,63 +55,131 @@ dsi_log_level_parse(const char *s, dsi_log_level *out)
 	return DSC_EINVAL;
 }
 
-/* Formats one line, '\n' included, into line[LINE_MAX_BYTES]; returns its length. */
-static size_t
-format_line(char *line, dsi_log_level level, const char *fmt, va_list ap)
+int
+dsi_log_format_parse(const char *s, dsi_log_format *out)
 {
-	struct timespec ts;
-	struct tm       tm;
-	size_t          n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, LINE_MAX_BYTES, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t) snprintf(
-	    line + n, LINE_MAX_BYTES - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level_tags[level]);
-	int m = vsnprintf(line + n, LINE_MAX_BYTES - n - 1, fmt, ap);
-	if (m < 0) {
-		m = 0;
+	if (strcmp(s, "text") == 0) {
+		*out = DSI_LOG_TEXT;
+	} else if (strcmp(s, "json") == 0) {
+		*out = DSI_LOG_JSON;
+	} else {
+		return DSC_EINVAL;
 	}
-	n += (size_t) m;
-	if (n > LINE_MAX_BYTES - 2) {
-		n = LINE_MAX_BYTES - 2;
+	return 0;
+}
+
+const char *
+dsi_log_level_name(dsi_log_level level)
+{
+	return (unsigned) level <= DSI_LOG_DEBUG ? level_names[level] : "info";
+}
+
+void
+dsi_log_timestamp(char *buf, size_t cap, const struct timespec *ts)
+{
+	struct tm tm;
+	gmtime_r(&ts->tv_sec, &tm);
+	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, cap - n, ".%03ldZ", ts->tv_nsec / 1000000);
+}
+
+size_t
+dsi_log_format_text(char *line, size_t cap, const struct timespec *ts, dsi_log_level level,
+    const char *msg, const dsi_log_field *fields, size_t n_fields)
+{
+	char stamp[40];
+	(void) fields;
+	(void) n_fields;
+	dsi_log_timestamp(stamp, sizeof(stamp), ts);
+	int    m = snprintf(line, cap - 1, "%s %-5s %s", stamp,
+	       level_tags[(unsigned) level <= DSI_LOG_DEBUG ? level : DSI_LOG_INFO], msg);
+	size_t n = m < 0 ? 0 : (size_t) m;
+	if (n > cap - 2) {
+		n = cap - 2;
 	}
 	line[n++] = '\n';
 	return n;
 }
 
-static size_t format_linef(char *line, dsi_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Formats one line in format (NULL: text) into line[LINE_MAX_BYTES]; returns its length. */
+static size_t
+format_line(char *line, dsi_log_formatter format, dsi_log_level level, const dsi_log_field *fields,
+    size_t n_fields, const char *fmt, va_list ap)
+{
+	struct timespec ts;
+	char            msg[LINE_MAX_BYTES];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0) {
+		msg[0] = 0;
+	}
+	if (format == NULL) {
+		format = dsi_log_format_text;
+	}
+	return format(line, LINE_MAX_BYTES, &ts, level, msg, fields, n_fields);
+}
+
+static size_t format_linef(char *line, dsi_log_formatter format, dsi_log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static size_t
-format_linef(char *line, dsi_log_level level, const char *fmt, ...)
+format_linef(char *line, dsi_log_formatter format, dsi_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	size_t n = format_line(line, level, fmt, ap);
+	size_t n = format_line(line, format, level, NULL, 0, fmt, ap);
 	va_end(ap);
 	return n;
 }
 
-void
-dsi_logf(const dsi_log *log, dsi_log_level level, const char *fmt, ...)
+static void
+log_line(const dsi_log *log, dsi_log_level level, const dsi_log_field *fields, size_t n_fields,
+    const char *fmt, va_list ap)
 {
-	char    line[LINE_MAX_BYTES];
-	size_t  n;
-	va_list ap;
-
-	if (log == NULL || (log->out == NULL && log->queue == NULL) || level > log->level) {
+	char   line[LINE_MAX_BYTES];
+	size_t n = format_line(line, log->format, level, fields, n_fields, fmt, ap);
+	if (n == 0) {
 		return;
 	}
-	va_start(ap, fmt);
-	n = format_line(line, level, fmt, ap);
-	va_end(ap);
 	if (log->queue != NULL) {
 		dsi_logq_push(log->queue, line, n);
 		return;
 	}
 	fwrite(line, 1, n, log->out);
 	fflush(log->out);
+}
+
+static bool
+enabled(const dsi_log *log, dsi_log_level level)
+{
+	return log != NULL && (log->out != NULL || log->queue != NULL) && level <= log->level;
+}
+
+void
+dsi_logf(const dsi_log *log, dsi_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!enabled(log, level)) {
+		return;
+	}
+	va_start(ap, fmt);
+	log_line(log, level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+dsi_logf_fields(const dsi_log *log, dsi_log_level level, const dsi_log_field *fields,
+    size_t n_fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!enabled(log, level)) {
+		return;
+	}
+	va_start(ap, fmt);
+	log_line(log, level, fields, n_fields, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- the queue ---- */
@@ -153,10 +222,10 @@ report_locked(dsi_logq *q)
 	if (q->unreported == 0 || q->broken || q->cap - q->used < q->cap / 2) {
 		return;
 	}
-	n = format_linef(line, DSI_LOG_WARN,
+	n = format_linef(line, q->format, DSI_LOG_WARN,
 	    "%llu log lines dropped: the log output did not keep up",
 	    (unsigned long long) q->unreported);
-	if (append_locked(q, line, n)) {
+	if (n > 0 && append_locked(q, line, n)) {
 		q->unreported = 0;
 	}
 }
@@ -279,6 +348,14 @@ dsi_logq_create(dsi_logq **out, int fd, size_t bytes)
 	}
 	*out = q;
 	return 0;
+}
+
+void
+dsi_logq_set_format(dsi_logq *q, dsi_log_formatter format)
+{
+	pthread_mutex_lock(&q->mtx);
+	q->format = format;
+	pthread_mutex_unlock(&q->mtx);
 }
 
 bool

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 typedef enum dsi_log_level {
 	DSI_LOG_ERROR = 0,
@@ -17,6 +18,37 @@ typedef enum dsi_log_level {
 	DSI_LOG_INFO  = 2,
 	DSI_LOG_DEBUG = 3,
 } dsi_log_level;
+
+/* How a line looks: text (the default) or one JSON object a line. */
+typedef enum dsi_log_format {
+	DSI_LOG_TEXT = 0,
+	DSI_LOG_JSON = 1,
+} dsi_log_format;
+
+/*
+ * One structured field of a log line, shown as its own key by a
+ * structured format (the text format leaves it out: its message says it).
+ * A string when str is non-NULL (borrowed, client text included as is:
+ * the formatter escapes it), otherwise the number num.
+ */
+typedef struct dsi_log_field {
+	const char *key;
+	const char *str;
+	long long   num;
+} dsi_log_field;
+
+#define DSI_LOG_STR(k, v) ((dsi_log_field) { .key = (k), .str = (v), .num = 0 })
+#define DSI_LOG_NUM(k, v) ((dsi_log_field) { .key = (k), .str = NULL, .num = (long long) (v) })
+
+/*
+ * Formats one line: at ts, level, the message msg (already formatted) and
+ * n_fields fields, '\n' included, into line[cap]; returns its length, at
+ * most cap (0: nothing to write). A line that would not fit is shortened
+ * and stays well formed.
+ * Must not block: it runs on the thread that logs.
+ */
+typedef size_t (*dsi_log_formatter)(char *line, size_t cap, const struct timespec *ts,
+    dsi_log_level level, const char *msg, const dsi_log_field *fields, size_t n_fields);
 
 /*
  * A bounded in-memory queue of log lines and the thread that writes them
@@ -28,9 +60,10 @@ typedef struct dsi_logq dsi_logq;
 
 /* A logger is a value: the level and where lines go, passed where needed. */
 typedef struct dsi_log {
-	dsi_log_level level;
-	FILE         *out;   /* without a queue: written and flushed at once; NULL: nowhere */
-	dsi_logq     *queue; /* borrowed; NULL: write to out synchronously */
+	dsi_log_level     level;
+	FILE             *out;    /* without a queue: written and flushed at once; NULL: nowhere */
+	dsi_logq         *queue;  /* borrowed; NULL: write to out synchronously */
+	dsi_log_formatter format; /* NULL: the text format */
 } dsi_log;
 
 #define DSI_LOGQ_BYTES    (256 * 1024) /* discoveryd's queue: about 2,000 lines */
@@ -39,14 +72,31 @@ typedef struct dsi_log {
 /* Parses "error", "warn", "info" or "debug". Returns 0 or DSC_EINVAL. */
 int dsi_log_level_parse(const char *s, dsi_log_level *out);
 
+/* Parses "text" or "json". Returns 0 or DSC_EINVAL. */
+int dsi_log_format_parse(const char *s, dsi_log_format *out);
+
+/* "error", "warn", "info", "debug": a level's name. */
+const char *dsi_log_level_name(dsi_log_level level);
+
+/* The text format: "<UTC timestamp> <LEVEL> <message>\n"; fields are left out. */
+size_t dsi_log_format_text(char *line, size_t cap, const struct timespec *ts, dsi_log_level level,
+    const char *msg, const dsi_log_field *fields, size_t n_fields);
+
+/* ts as "2026-12-01T12:00:00.123Z" into buf (24 bytes or more). */
+void dsi_log_timestamp(char *buf, size_t cap, const struct timespec *ts);
+
 /*
- * Writes "<UTC timestamp> <LEVEL> <message>\n" as one line, so lines from
- * several threads never interleave. With a queue it never blocks on the
- * output. Strings from clients must be escaped (dsi_text_escape) before
- * they reach fmt's arguments.
+ * Writes one line in log's format (text: "<UTC timestamp> <LEVEL>
+ * <message>\n"), so lines from several threads never interleave. With a
+ * queue it never blocks on the output. Strings from clients must be
+ * escaped (dsi_text_escape) before they reach fmt's arguments.
  */
 void dsi_logf(const dsi_log *log, dsi_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* dsi_logf with n_fields structured fields (borrowed) for formats that show them. */
+void dsi_logf_fields(const dsi_log *log, dsi_log_level level, const dsi_log_field *fields,
+    size_t n_fields, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #define dsi_error(log, ...) dsi_logf((log), DSI_LOG_ERROR, __VA_ARGS__)
 #define dsi_warn(log, ...)  dsi_logf((log), DSI_LOG_WARN, __VA_ARGS__)
@@ -60,6 +110,12 @@ void dsi_logf(const dsi_log *log, dsi_log_level level, const char *fmt, ...)
  * dsi_logq_destroy.
  */
 int dsi_logq_create(dsi_logq **out, int fd, size_t bytes);
+
+/*
+ * The format of the lines the queue writes itself (its "N log lines
+ * dropped" report); NULL: text. Set it to the loggers' format.
+ */
+void dsi_logq_set_format(dsi_logq *q, dsi_log_formatter format);
 
 /* Queues one line of n bytes ending in '\n'; drops and counts it when full. */
 void dsi_logq_push(dsi_logq *q, const char *line, size_t n);

@@ -186,3 +186,20 @@ dsi_close_bounded_then(
 	}
 	return done;
 }
+
+void
+dsi_sockaddr_text(const nng_sockaddr *sa, char *out, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+
+	out[0] = 0;
+	if (sa->s_family == NNG_AF_INET) {
+		inet_ntop(AF_INET, &sa->s_in.sa_addr, host, sizeof(host));
+		snprintf(out, n, "%s:%u", host, (unsigned) ntohs(sa->s_in.sa_port));
+	} else if (sa->s_family == NNG_AF_INET6) {
+		inet_ntop(AF_INET6, sa->s_in6.sa_addr, host, sizeof(host));
+		snprintf(out, n, "[%s]:%u", host, (unsigned) ntohs(sa->s_in6.sa_port));
+	} else if (sa->s_family == NNG_AF_IPC) {
+		snprintf(out, n, "%s", sa->s_ipc.sa_path);
+	}
+}

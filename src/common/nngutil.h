@@ -37,6 +37,12 @@ int dsi_err_from_nng(int rv);
 void dsi_listener_url(nng_listener l, const char *url, char *out, size_t n);
 
 /*
+ * sa as text into out (n bytes): "127.0.0.1:7700", "[::1]:7700", or an IPC
+ * path; "" for any other family.
+ */
+void dsi_sockaddr_text(const nng_sockaddr *sa, char *out, size_t n);
+
+/*
  * Connections listener l failed to accept, from an nng_stats_get snapshot:
  * nng 1.5.2 reports no accept error to the application, but counts them in
  * the listener's statistics ("oom" for ENOMEM; "other" for the rest, which

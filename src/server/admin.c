@@ -1,11 +1,10 @@
 /*
  * The admin endpoint: routing, access, the parked blocking queries, life
  * cycle. The JSON catalog is admin_catalog.c's; /readyz and /metrics are
- * admin_probes.c's.
+ * admin_probes.c's; the page at / is dashboard.html, embedded at build time.
  */
 #include "server/admin.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <math.h>
 #include <nng/supplemental/http/http.h>
@@ -22,68 +21,36 @@
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "server/admin_impl.h"
+#include "server/admin_probes.h"
+#include "server/dashboard.h"
 
 #define TICK_MS 50 /* how often parked queries look at their deadlines */
 
 static const char *const route_path[R_COUNT]
-    = { "/healthz", "/readyz", "/metrics", "/v1/services", "/v1/instances" };
+    = { "/healthz", "/readyz", "/metrics", "/v1/services", "/v1/instances", "/" };
 
 /* ---- replies ---- */
 
-void
-dsi_admin_reply(
-    nng_aio *aio, uint16_t status, const char *ctype, const char *body, bool with_rev, uint64_t rev)
+/*
+ * The dashboard with its policy: its own inline script and style (by hash,
+ * so no other inline code runs), requests to its own origin, nothing else.
+ */
+static void
+reply_dashboard(nng_aio *aio)
 {
-	nng_http_res *res;
-	char          revtext[32];
-	int           rv;
-
-	if ((rv = nng_http_res_alloc(&res)) != 0) {
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	snprintf(revtext, sizeof(revtext), "%llu", (unsigned long long) rev);
-	if ((rv = nng_http_res_set_status(res, status)) != 0
-	    || (rv = nng_http_res_set_header(res, "Content-Type", ctype)) != 0
-	    || (rv = nng_http_res_set_header(res, "Cache-Control", "no-store")) != 0
-	    || (with_rev
-	        && (rv = nng_http_res_set_header(res, "X-Discovery-Revision", revtext)) != 0)
-	    || (status == 401
-	        && (rv = nng_http_res_set_header(res, "WWW-Authenticate", "Bearer")) != 0)
-	    || (rv = nng_http_res_copy_data(res, body, strlen(body))) != 0) {
-		nng_http_res_free(res);
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	char csp[512];
+	snprintf(csp, sizeof(csp),
+	    "default-src 'none'; script-src %s; style-src %s; connect-src 'self'; img-src 'self'; "
+	    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+	    dsi_dashboard_html_script_hash, dsi_dashboard_html_style_hash);
+	dsi_admin_reply_page(aio, dsi_dashboard_html, csp);
 }
 
-/* A JSON {"error": ..., "revision": ...} reply; body text owned here. */
+/* A JSON {"error": ..., "revision": ...} reply, at the current revision. */
 static void
 reply_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message)
 {
-	uint64_t rev  = dsi_registry_revision(a->o.registry);
-	char    *body = dsi_catalog_error(message, rev);
-	if (body == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	dsi_admin_reply(aio, status, "application/json", body, true, rev);
-	free(body);
-}
-
-void
-dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
-{
-	char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (body == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	dsi_admin_reply(aio, status, "application/json", body, true, rev);
-	free(body);
+	dsi_admin_reply_error(aio, status, message, dsi_registry_revision(a->o.registry));
 }
 
 /* A body built once and sent to every woken query that asked the same thing. */
@@ -400,8 +367,12 @@ handle(nng_aio *aio)
 		dsi_admin_reply_json(aio, 200, json_pack("{s:s}", "status", "serving"),
 		    dsi_registry_revision(a->o.registry));
 		return;
+	case R_DASHBOARD: /* no data in it: its reads are /v1/ requests, checked as such */
+		reply_dashboard(aio);
+		return;
 	case R_READYZ:
-		dsi_admin_readyz(a, aio);
+		dsi_admin_readyz(
+		    aio, a->o.registry, a->o.require, a->o.n_require, atomic_load(&a->ready));
 		return;
 	default:
 		break;
@@ -411,7 +382,8 @@ handle(nng_aio *aio)
 		return;
 	}
 	if (rt->kind == R_METRICS) {
-		dsi_admin_metrics(a, aio);
+		dsi_admin_metrics(
+		    aio, a->o.metrics, a->o.registry, a->o.writer, dsi_admin_parked(a));
 		return;
 	}
 	if ((st = parse_catalog(rt->kind, uri, &q, why, sizeof(why))) != 0) {
@@ -439,15 +411,13 @@ static void
 bound_url(dsi_admin *a)
 {
 	nng_sockaddr sa;
-	char         host[64] = "";
-	if (nng_http_server_get_addr(a->srv, &sa) == 0 && sa.s_family == NNG_AF_INET) {
-		inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host));
-		snprintf(a->bound, sizeof(a->bound), "%s://%s:%u", a->url->u_scheme, host,
-		    (unsigned) ntohs(sa.s_in.sa_port));
-	} else if (nng_http_server_get_addr(a->srv, &sa) == 0 && sa.s_family == NNG_AF_INET6) {
-		inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host));
-		snprintf(a->bound, sizeof(a->bound), "%s://[%s]:%u", a->url->u_scheme, host,
-		    (unsigned) ntohs(sa.s_in6.sa_port));
+	char         host[128] = "";
+	if (nng_http_server_get_addr(a->srv, &sa) == 0
+	    && (sa.s_family == NNG_AF_INET || sa.s_family == NNG_AF_INET6)) {
+		dsi_sockaddr_text(&sa, host, sizeof(host));
+	}
+	if (host[0] != 0) {
+		snprintf(a->bound, sizeof(a->bound), "%s://%s", a->url->u_scheme, host);
 	} else {
 		snprintf(a->bound, sizeof(a->bound), "%s", a->o.url);
 	}

@@ -2,7 +2,8 @@
  * The HTTP admin endpoint (--admin URL), served by nng's own HTTP server:
  * probes (/healthz, /readyz), the JSON catalog (/v1/services,
  * /v1/services/{name}, /v1/instances) with blocking queries, and
- * Prometheus metrics (/metrics). Read-only: writes stay on REQ/REP.
+ * Prometheus metrics (/metrics), and a live dashboard page (/). Read-only:
+ * writes stay on REQ/REP.
  *
  * Blocking queries (?index=N&wait=D) park the handler's nng_aio in a list:
  * no thread waits per request. dsi_admin_notify (after every change,

@@ -1,6 +1,7 @@
 /*
- * The admin endpoint's insides, shared by admin.c (routing, access, blocking
- * queries, life cycle) and admin_probes.c (/readyz, /metrics).
+ * The admin endpoint's insides: the server body and its parked blocking
+ * queries, for admin.c and any part split from it. The probes
+ * (admin_probes.h) and the replies (admin_reply.h) do not see it.
  */
 #ifndef DSI_ADMIN_IMPL_H
 #define DSI_ADMIN_IMPL_H
@@ -14,6 +15,7 @@
 #include "common/name.h"
 #include "server/admin.h"
 #include "server/admin_catalog.h"
+#include "server/admin_reply.h"
 
 typedef enum route_kind {
 	R_HEALTHZ,
@@ -21,6 +23,7 @@ typedef enum route_kind {
 	R_METRICS,
 	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
 	R_INSTANCES,
+	R_DASHBOARD, /* GET /: the page */
 	R_COUNT,
 } route_kind;
 
@@ -65,19 +68,5 @@ struct dsi_admin {
 	bool     stopping;
 	bool     stopped;
 };
-
-/*
- * Completes aio with a response: status, Content-Type ctype, body (copied),
- * and the revision header when with_rev. On failure the aio fails instead.
- */
-void dsi_admin_reply(nng_aio *aio, uint16_t status, const char *ctype, const char *body,
-    bool with_rev, uint64_t rev);
-
-/* dsi_admin_reply with o as compact JSON; takes o (NULL: out of memory). */
-void dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev);
-
-/* GET /readyz and GET /metrics; access is checked by the caller. */
-void dsi_admin_readyz(dsi_admin *a, nng_aio *aio);
-void dsi_admin_metrics(dsi_admin *a, nng_aio *aio);
 
 #endif

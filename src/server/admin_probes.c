@@ -1,30 +1,33 @@
 /* The admin endpoint's probes (/readyz) and its Prometheus text (/metrics). */
+#include "server/admin_probes.h"
+
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/name.h"
-#include "server/admin_impl.h"
+#include "server/admin_reply.h"
 
 void
-dsi_admin_readyz(dsi_admin *a, nng_aio *aio)
+dsi_admin_readyz(
+    nng_aio *aio, dsi_registry *r, const char *const *require, size_t n_require, bool started)
 {
 	json_t  *missing = json_array();
-	uint64_t rev     = dsi_registry_revision(a->o.registry);
+	uint64_t rev     = dsi_registry_revision(r);
 
-	if (!atomic_load(&a->ready)) {
+	if (!started) {
 		json_array_append_new(missing, json_string("the server is still starting"));
 	}
-	for (size_t i = 0; i < a->o.n_require; i++) {
+	for (size_t i = 0; i < n_require; i++) {
 		bool       healthy = false;
 		dsc_health state;
 		char       name[DSI_NAME_MAX + 1], msg[160];
-		if (dsi_name_normalize(a->o.require[i], name, msg, sizeof(msg)) != 0
-		    || dsi_registry_is_healthy(a->o.registry, name, NULL, &healthy, &state, NULL)
-		        != 0
+		if (dsi_name_normalize(require[i], name, msg, sizeof(msg)) != 0
+		    || dsi_registry_is_healthy(r, name, NULL, &healthy, &state, NULL) != 0
 		    || !healthy) {
 			snprintf(msg, sizeof(msg), "required service %s has no healthy instance",
-			    a->o.require[i]);
+			    require[i]);
 			json_array_append_new(missing, json_string(msg));
 		}
 	}
@@ -37,11 +40,11 @@ dsi_admin_readyz(dsi_admin *a, nng_aio *aio)
 
 /* Gauges read from the registry and the writer at scrape time. */
 static void
-render_state(dsi_admin *a, dsi_textbuf *b)
+render_state(dsi_registry *r, dsi_writer *w, size_t waiting, dsi_textbuf *b)
 {
 	dsi_instances all = { NULL, 0 };
 	uint64_t      rev = 0, by[3] = { 0, 0, 0 }, services = 0;
-	if (dsi_registry_get_all(a->o.registry, NULL, &all, &rev) == 0) {
+	if (dsi_registry_get_all(r, NULL, &all, &rev) == 0) {
 		for (size_t i = 0; i < all.count; i++) {
 			unsigned h = (unsigned) all.items[i]->health;
 			by[h < 3 ? h : 0]++;
@@ -64,9 +67,9 @@ render_state(dsi_admin *a, dsi_textbuf *b)
 	    "discovery_revision %llu\n",
 	    (unsigned long long) by[1], (unsigned long long) by[2], (unsigned long long) by[0],
 	    (unsigned long long) services, (unsigned long long) rev);
-	if (a->o.writer != NULL) {
+	if (w != NULL) {
 		uint64_t commits, writes;
-		dsi_writer_stats(a->o.writer, &commits, &writes);
+		dsi_writer_stats(w, &commits, &writes);
 		dsi_textbuf_printf(b,
 		    "# HELP discovery_store_commits_total Transactions committed to the data "
 		    "file.\n"
@@ -77,9 +80,6 @@ render_state(dsi_admin *a, dsi_textbuf *b)
 		    "discovery_store_writes_total %llu\n",
 		    (unsigned long long) commits, (unsigned long long) writes);
 	}
-	pthread_mutex_lock(&a->mtx);
-	size_t waiting = a->n_parked;
-	pthread_mutex_unlock(&a->mtx);
 	dsi_textbuf_printf(b,
 	    "# HELP discovery_admin_blocking_queries Blocking queries waiting now.\n"
 	    "# TYPE discovery_admin_blocking_queries gauge\n"
@@ -88,13 +88,13 @@ render_state(dsi_admin *a, dsi_textbuf *b)
 }
 
 void
-dsi_admin_metrics(dsi_admin *a, nng_aio *aio)
+dsi_admin_metrics(nng_aio *aio, dsi_metrics *m, dsi_registry *r, dsi_writer *w, size_t parked)
 {
 	dsi_textbuf b = { NULL, 0, 0, false };
-	if (a->o.metrics != NULL) {
-		dsi_metrics_render(a->o.metrics, &b);
+	if (m != NULL) {
+		dsi_metrics_render(m, &b);
 	}
-	render_state(a, &b);
+	render_state(r, w, parked, &b);
 	dsi_metrics_render_process(&b);
 	if (b.failed || b.buf == NULL) {
 		free(b.buf);
@@ -102,6 +102,6 @@ dsi_admin_metrics(dsi_admin *a, nng_aio *aio)
 		return;
 	}
 	dsi_admin_reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", b.buf, true,
-	    dsi_registry_revision(a->o.registry));
+	    dsi_registry_revision(r));
 	free(b.buf);
 }

@@ -203,10 +203,14 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		return true; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
-		char esc[96];
-		dsi_info(c->log, "health %s %s: %s -> %s (%s)", t->service,
-		    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsi_health_name(prev),
-		    dsi_health_name(t->state), reason);
+		char          esc[96];
+		dsi_log_field f[] = { DSI_LOG_STR("event", "health"),
+			DSI_LOG_STR("service", t->service), DSI_LOG_STR("endpoint", t->endpoint),
+			DSI_LOG_STR("health", dsi_health_name(t->state)),
+			DSI_LOG_STR("reason", reason) };
+		dsi_logf_fields(c->log, DSI_LOG_INFO, f, 5, "health %s %s: %s -> %s (%s)",
+		    t->service, dsi_text_escape(t->endpoint, esc, sizeof(esc)),
+		    dsi_health_name(prev), dsi_health_name(t->state), reason);
 	}
 	return true;
 }

@@ -14,6 +14,7 @@
 
 #include "common/codec.h"
 #include "common/error.h"
+#include "common/nngutil.h"
 #include "server/endpoint.h"
 #include "common/name.h"
 #include "common/status.h"
@@ -50,6 +51,7 @@ typedef struct call {
 	bool                    created; /* register: a new instance */
 	uint32_t                removed; /* deregister */
 	char                    message[320];
+	char                    peer[80]; /* a write's client address; "" when not known */
 	int64_t                 start_ns; /* when it arrived, for the duration metric */
 	union {
 		Discovery__V1__RegisterResponse   reg;
@@ -397,20 +399,35 @@ authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool t
 	return 0;
 }
 
-/* A write that changed the registry, in the log. */
+/*
+ * A write that changed the registry, in the log, with fields for structured
+ * formats; "from PEER" when it came over a connection (not at start-up).
+ */
 static void
 log_write(const call *c)
 {
-	char esc[96];
-	if (c->k->call == DISCOVERY__V1__REQUEST__CALL_REGISTER) {
-		dsi_info(c->d->log, "%s %s %s (revision %llu)",
+	char          esc[96], from[96] = "";
+	bool          reg = c->k->call == DISCOVERY__V1__REQUEST__CALL_REGISTER;
+	dsi_log_field f[]
+	    = { DSI_LOG_STR("event", reg ? (c->created ? "register" : "update") : "deregister"),
+		      DSI_LOG_STR("service", c->service), DSI_LOG_STR("endpoint", c->endpoint),
+		      DSI_LOG_NUM("revision", c->revision), DSI_LOG_NUM("removed", c->removed),
+		      DSI_LOG_STR("peer", c->peer) };
+	size_t n = sizeof(f) / sizeof(f[0]) - (c->peer[0] == 0);
+	if (c->peer[0] != 0) {
+		snprintf(from, sizeof(from), " from %s", c->peer);
+	}
+	if (reg) {
+		f[4] = f[5]; /* no "removed" */
+		dsi_logf_fields(c->d->log, DSI_LOG_INFO, f, n - 1, "%s %s %s (revision %llu)%s",
 		    c->created ? "registered" : "updated", c->service,
 		    dsi_text_escape(c->endpoint, esc, sizeof(esc)),
-		    (unsigned long long) c->revision);
+		    (unsigned long long) c->revision, from);
 	} else if (c->k->call == DISCOVERY__V1__REQUEST__CALL_DEREGISTER) {
-		dsi_info(c->d->log, "deregistered %s %s: %u removed (revision %llu)", c->service,
+		dsi_logf_fields(c->d->log, DSI_LOG_INFO, f, n,
+		    "deregistered %s %s: %u removed (revision %llu)%s", c->service,
 		    c->endpoint ? dsi_text_escape(c->endpoint, esc, sizeof(esc)) : "(all)",
-		    c->removed, (unsigned long long) c->revision);
+		    c->removed, (unsigned long long) c->revision, from);
 	}
 }
 
@@ -503,6 +520,13 @@ reply_write(dsi_write *w)
 void
 dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply_fn done, void *arg)
 {
+	dsi_dispatch_begin_from(d, buf, len, (nng_pipe) NNG_PIPE_INITIALIZER, done, arg);
+}
+
+void
+dsi_dispatch_begin_from(
+    const dsi_dispatch *d, const void *buf, size_t len, nng_pipe pipe, dsi_reply_fn done, void *arg)
+{
 	call *c = calloc(1, sizeof(*c));
 	int   rv;
 
@@ -546,6 +570,13 @@ dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply
 		}
 		if (rv == 0 && k->check != NULL) {
 			rv = k->check(c);
+		}
+		/* The writer's address, for log_write (heartbeats are not logged). */
+		nng_sockaddr sa;
+		if (rv == 0 && k->call != DISCOVERY__V1__REQUEST__CALL_HEARTBEAT
+		    && (k->flags & WRITES) && nng_pipe_id(pipe) > 0
+		    && nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0) {
+			dsi_sockaddr_text(&sa, c->peer, sizeof(c->peer));
 		}
 		if (rv == 0 && (k->flags & WRITES) && d->writer != NULL) {
 			c->w.service  = c->service;

@@ -59,6 +59,10 @@ typedef void (*dsi_reply_fn)(void *arg, nng_msg *reply);
 void dsi_dispatch_begin(
     const dsi_dispatch *d, const void *buf, size_t len, dsi_reply_fn done, void *arg);
 
+/* dsi_dispatch_begin for a request that came through pipe: a write logs the peer's address. */
+void dsi_dispatch_begin_from(const dsi_dispatch *d, const void *buf, size_t len, nng_pipe pipe,
+    dsi_reply_fn done, void *arg);
+
 /*
  * dsi_dispatch_begin, waiting for the Response (*reply, owned by the
  * caller). Returns 0, or DSC_ENOMEM when not even an error reply could be

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "server/boot.h"
 #include "server/config.h"
+#include "server/logjson.h"
 #include "server/server.h"
 
 extern char **environ;
@@ -100,6 +101,9 @@ main(int argc, char **argv)
 	}
 	dsi_log   log  = { .level = cfg.options.log_level, .out = stderr, .queue = NULL };
 	dsi_logq *logq = NULL;
+	if (cfg.options.log_format == DSI_LOG_JSON) {
+		log.format = dsi_log_format_json;
+	}
 	for (size_t i = 0; i < cfg.n_warnings; i++) {
 		dsi_warn(&log, "%s", cfg.warnings[i]);
 	}
@@ -135,6 +139,7 @@ main(int argc, char **argv)
 	/* A stalled stderr must never stall serving: lines go through a queue (or, failing that,
 	 * straight out). */
 	if (dsi_logq_create(&logq, fileno(stderr), DSI_LOGQ_BYTES) == 0) {
+		dsi_logq_set_format(logq, log.format);
 		log.queue = logq;
 	}
 

@@ -229,6 +229,16 @@ set_log_level(dsi_server_options *o, const char *v, char *why, size_t why_len)
 	return 0;
 }
 
+static int
+set_log_format(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	if (dsi_log_format_parse(v, &o->log_format) != 0) {
+		snprintf(why, why_len, "expects text or json, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	return 0;
+}
+
 #define ENV(x) "SERVICE_DISCOVERY_" x
 
 /* The one table, in dsi_setting order. */
@@ -253,6 +263,10 @@ static const struct {
 	[DSI_SET_LOG_LEVEL] = { { "log-level", ENV("LOG_LEVEL"), "log_level", "LEVEL", "info",
 	                            "error, warn, info or debug", false, false },
 	    set_log_level },
+	[DSI_SET_LOG_FORMAT]
+	= { { "log-format", ENV("LOG_FORMAT"), "log_format", "FORMAT", "text",
+	        "log lines as text, or json (one object a line)", false, false },
+	    set_log_format },
 	[DSI_SET_DATA]
 	= { { "data", ENV("DATA"), "data", "PATH", "discovery.db",
 	        "SQLite file for registrations; :memory: keeps nothing", false, false },

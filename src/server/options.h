@@ -35,6 +35,7 @@ typedef enum dsi_setting {
 	DSI_SET_LISTEN,
 	DSI_SET_PUBLISH,
 	DSI_SET_LOG_LEVEL,
+	DSI_SET_LOG_FORMAT,
 	DSI_SET_DATA,
 	DSI_SET_MAX_REQUEST,
 	DSI_SET_MAX_INSTANCES,
@@ -80,6 +81,7 @@ typedef struct dsi_server_options {
 	size_t              n_listen;
 	const char         *publish;
 	dsi_log_level       log_level;
+	dsi_log_format      log_format;
 	const char         *data;        /* the SQLite file; ":memory:" keeps nothing */
 	size_t              max_request; /* bytes */
 	size_t              workers;     /* REP contexts */

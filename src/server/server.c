@@ -190,8 +190,9 @@ dsi_server_create(
 	s->opts      = *o;
 	s->log.level = o->log_level;
 	if (log != NULL) { /* its queue, if any, outlives the server */
-		s->log.out   = log->out;
-		s->log.queue = log->queue;
+		s->log.out    = log->out;
+		s->log.queue  = log->queue;
+		s->log.format = log->format;
 	}
 	if ((rv = dsi_metrics_create(&s->metrics)) != 0
 	    || (rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {

@@ -204,7 +204,8 @@ item_cb(void *arg)
 		pthread_mutex_lock(&s->mtx);
 		it->state = ITEM_WAIT;
 		pthread_mutex_unlock(&s->mtx);
-		dsi_dispatch_begin(s->d, nng_msg_body(req), nng_msg_len(req), item_reply, it);
+		dsi_dispatch_begin_from(
+		    s->d, nng_msg_body(req), nng_msg_len(req), it->pipe, item_reply, it);
 		nng_msg_free(req);
 		return;
 	case ITEM_SEND:

@@ -79,6 +79,8 @@ class Daemon:
             os.close(ready_r)
         self.url = next(line.split(" ", 1)[1] for line in lines if line.startswith("listen "))
         self.pub_url = next(line.split(" ", 1)[1] for line in lines if line.startswith("publish "))
+        self.admin_url = next((line.split(" ", 1)[1] for line in lines
+                               if line.startswith("admin ")), None)
 
     def _await_ready(self, fd):
         """The lines up to "ready"; fails on EOF before it or after LIVENESS."""

@@ -31,6 +31,38 @@ test_level_parse(void **state)
 }
 
 static void
+test_format_parse(void **state)
+{
+	dsi_log_format f;
+	(void) state;
+	assert_ok(dsi_log_format_parse("json", &f));
+	assert_int_equal(f, DSI_LOG_JSON);
+	assert_ok(dsi_log_format_parse("text", &f));
+	assert_int_equal(f, DSI_LOG_TEXT);
+	assert_int_equal(dsi_log_format_parse("xml", &f), DSC_EINVAL);
+}
+
+/* The text format leaves structured fields out: its message says them. */
+static void
+test_text_leaves_fields_out(void **state)
+{
+	char                buf[512] = "";
+	FILE               *f        = tmpfile();
+	dsi_log             log      = { .level = DSI_LOG_INFO, .out = f, .queue = NULL };
+	const dsi_log_field fields[] = { DSI_LOG_STR("service", "db"), DSI_LOG_NUM("revision", 9) };
+	(void) state;
+
+	assert_non_null(f);
+	dsi_logf_fields(&log, DSI_LOG_INFO, fields, 2, "registered %s", "db");
+	rewind(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n]   = 0;
+	fclose(f);
+	assert_non_null(strstr(buf, "Z INFO  registered db\n"));
+	assert_null(strstr(buf, "revision"));
+}
+
+static void
 test_without_a_queue_lines_go_out_at_once(void **state)
 {
 	char    buf[512] = "";
@@ -199,6 +231,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_level_parse),
+		cmocka_unit_test(test_format_parse),
+		cmocka_unit_test(test_text_leaves_fields_out),
 		cmocka_unit_test(test_without_a_queue_lines_go_out_at_once),
 		cmocka_unit_test(test_a_stalled_output_drops_lines_and_reports_them),
 		cmocka_unit_test(test_destroy_is_bounded_when_the_output_never_drains),

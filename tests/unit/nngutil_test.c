@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,38 @@ test_listener_url_no_port(void **state)
 
 /* An idle socket closes well within the bound, and then is gone. */
 static void
+test_sockaddr_text(void **state)
+{
+	nng_sockaddr sa;
+	char         buf[128];
+	(void) state;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.s_in.sa_family = NNG_AF_INET;
+	sa.s_in.sa_addr   = htonl(0x7f000001);
+	sa.s_in.sa_port   = htons(7700);
+	dsi_sockaddr_text(&sa, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:7700");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.s_in6.sa_family   = NNG_AF_INET6;
+	sa.s_in6.sa_addr[15] = 1;
+	sa.s_in6.sa_port     = htons(80);
+	dsi_sockaddr_text(&sa, buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:80");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.s_ipc.sa_family = NNG_AF_IPC;
+	snprintf(sa.s_ipc.sa_path, sizeof(sa.s_ipc.sa_path), "/tmp/d.sock");
+	dsi_sockaddr_text(&sa, buf, sizeof(buf));
+	assert_string_equal(buf, "/tmp/d.sock");
+
+	sa.s_family = NNG_AF_UNSPEC;
+	dsi_sockaddr_text(&sa, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
+static void
 test_close_bounded(void **state)
 {
 	nng_socket s;
@@ -116,6 +149,7 @@ main(void)
 		cmocka_unit_test(test_err_from_nng),
 		cmocka_unit_test(test_listener_url_port_zero),
 		cmocka_unit_test(test_listener_url_no_port),
+		cmocka_unit_test(test_sockaddr_text),
 		cmocka_unit_test(test_close_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
