@@ -1,6 +1,7 @@
 /*
  * The admin endpoint's insides, shared by admin.c (routing, access, blocking
- * queries, life cycle) and admin_probes.c (/readyz, /metrics).
+ * queries, life cycle), admin_probes.c (/readyz, /metrics) and
+ * admin_snapshot.c (/v1/snapshot).
  */
 #ifndef DSI_ADMIN_IMPL_H
 #define DSI_ADMIN_IMPL_H
@@ -21,6 +22,8 @@ typedef enum route_kind {
 	R_METRICS,
 	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
 	R_INSTANCES,
+	R_STATUS,
+	R_SNAPSHOT,
 	R_COUNT,
 } route_kind;
 
@@ -64,6 +67,8 @@ struct dsi_admin {
 	bool     timer_running;
 	bool     stopping;
 	bool     stopped;
+	struct snapshot_job *snapshot;      /* admin_snapshot.c's: the one being taken, or NULL */
+	pthread_cond_t       snapshot_gone; /* signalled when snapshot goes back to NULL */
 };
 
 /*
@@ -75,6 +80,25 @@ void dsi_admin_reply(nng_aio *aio, uint16_t status, const char *ctype, const cha
 
 /* dsi_admin_reply with o as compact JSON; takes o (NULL: out of memory). */
 void dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev);
+
+/*
+ * 0 when the request may go on; otherwise the status (401, 403) with why.
+ * With a token configured, always (the snapshot) or with --auth-reads.
+ */
+uint16_t dsi_admin_authorize(
+    const dsi_admin *a, nng_http_req *req, bool always, char *why, size_t why_len);
+
+/* A JSON {"error": ..., "revision": ...} reply. */
+void dsi_admin_reply_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message);
+
+/* GET /v1/status (admin_catalog.c), access checked by the caller. */
+void dsi_admin_status(dsi_admin *a, nng_aio *aio);
+
+/* GET /v1/snapshot, access checked by the caller: answers later, from another thread. */
+void dsi_admin_snapshot(dsi_admin *a, nng_aio *aio);
+
+/* Waits until no snapshot is in progress (the writer must be stopping or stopped). */
+void dsi_admin_snapshot_wait(dsi_admin *a);
 
 /* GET /readyz and GET /metrics; access is checked by the caller. */
 void dsi_admin_readyz(dsi_admin *a, nng_aio *aio);
