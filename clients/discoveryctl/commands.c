@@ -427,7 +427,7 @@ const command ctl_commands[] = {
 	    cmd_status },
 	{ "snapshot", 2, 2, 0, true, DIALS_ADMIN, "save FILE",
 	    "save an online copy of the server's data file to FILE (atomically, mode 0600),\n"
-	    "      from its admin endpoint (--admin); discoveryd --data FILE starts from it",
+	    "      from its admin endpoint (--admin): a data file discoveryd can start from",
 	    ctl_cmd_snapshot },
 };
 
