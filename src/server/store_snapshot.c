@@ -71,6 +71,16 @@ dsi_store_snapshot_step(
 		snprintf(why, why_len, "reading the copy: %s", sqlite3_errmsg(sn->dst));
 		return DSC_EUNAVAILABLE;
 	}
+	/*
+	 * The header's file format versions (offsets 18 and 19) came from the
+	 * WAL-mode source: 2 would make every reader of the copy look for a
+	 * -wal file. 1 (rollback journal) opens anywhere, read-only and in
+	 * memory included; discoveryd turns WAL on again when it opens it.
+	 */
+	if (sn->len >= 20 && sn->bytes[18] == 2 && sn->bytes[19] == 2) {
+		sn->bytes[18] = 1;
+		sn->bytes[19] = 1;
+	}
 	sn->complete = true;
 	*complete    = true;
 	return 0;
