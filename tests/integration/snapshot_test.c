@@ -415,6 +415,80 @@ test_no_token_open(void **state)
 	close(dead_fd);
 }
 
+static void *
+register_one(void *arg)
+{
+	dsc_client        *c;
+	dsc_client_options o;
+	dsc_client_options_init(&o);
+	o.timeout_ms       = (int32_t) TU_LIVENESS_MS;
+	dsc_registration r = { .service = "slow", .endpoint = "http://127.0.0.1:9000" };
+	if (dsc_client_open(&c, D.url, &o) == 0) {
+		*(int *) arg = dsc_register(c, &r, NULL, NULL);
+		dsc_client_close(c);
+	}
+	return NULL;
+}
+
+/*
+ * One snapshot at a time: with the writer held in a slow commit (an fsync
+ * made slow by LD_PRELOAD), two snapshots asked at once get one 200 and
+ * one 429.
+ */
+static void
+test_one_snapshot_at_a_time(void **state)
+{
+	char      ms[32];
+	pthread_t t;
+	int       reg_rv = -1;
+	http      h[2];
+	CURL     *e[2];
+	(void) state;
+	snprintf(ms, sizeof(ms), "%d", 500 * tu_slowdown()); /* start-up makes 7 fsyncs */
+	setenv("LD_PRELOAD", SLOW_FSYNC_PATH, 1);
+	setenv("DISCOVERY_SLOW_FSYNC_MS", ms, 1);
+	start(NULL);
+	unsetenv("LD_PRELOAD");
+	unsetenv("DISCOVERY_SLOW_FSYNC_MS");
+	assert_int_equal(pthread_create(&t, NULL, register_one, &reg_rv), 0);
+	tu_sleep_ms(100 * tu_slowdown()); /* the register reaches the writer, which waits */
+	CURLM *m = curl_multi_init();
+	for (int i = 0; i < 2; i++) {
+		char url[512];
+		memset(&h[i], 0, sizeof(h[i]));
+		snprintf(url, sizeof(url), "%s/v1/snapshot", admin);
+		e[i] = curl_easy_init();
+		curl_easy_setopt(e[i], CURLOPT_URL, url);
+		curl_easy_setopt(e[i], CURLOPT_NOPROXY, "*");
+		curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(e[i], CURLOPT_WRITEDATA, &h[i]);
+		curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, (long) TU_LIVENESS_MS);
+		curl_multi_add_handle(m, e[i]);
+	}
+	for (int running = 1; running > 0;) {
+		curl_multi_perform(m, &running);
+		if (running > 0) {
+			curl_multi_poll(m, NULL, 0, 100, NULL);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &h[i].status);
+		curl_multi_remove_handle(m, e[i]);
+		curl_easy_cleanup(e[i]);
+	}
+	curl_multi_cleanup(m);
+	pthread_join(t, NULL);
+	assert_int_equal(reg_rv, 0);
+	long lo = h[0].status < h[1].status ? h[0].status : h[1].status;
+	long hi = h[0].status < h[1].status ? h[1].status : h[0].status;
+	if (lo != 200 || hi != 429) {
+		fail_msg("two snapshots at once answered %ld and %ld, want 200 and 429", lo, hi);
+	}
+	free(h[0].body);
+	free(h[1].body);
+	stop();
+}
+
 static int
 group_setup(void **state)
 {
@@ -440,6 +514,7 @@ main(void)
 		cmocka_unit_test_teardown(test_token_guards_snapshot, teardown),
 		cmocka_unit_test_teardown(test_auth_reads_on, teardown),
 		cmocka_unit_test_teardown(test_no_token_open, teardown),
+		cmocka_unit_test_teardown(test_one_snapshot_at_a_time, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
