@@ -74,6 +74,16 @@ opt_publish(ctl *c, char *value, char *why, size_t n)
 }
 
 static int
+opt_admin(ctl *c, char *value, char *why, size_t n)
+{
+	if (value[0] == 0) {
+		return bad_usage(why, n, "--admin needs a URL");
+	}
+	c->admin = value;
+	return PARSE_RUN;
+}
+
+static int
 opt_json(ctl *c, char *value, char *why, size_t n)
 {
 	(void) value, (void) why, (void) n;
@@ -245,6 +255,7 @@ static const struct option {
 } options[] = {
 	{ "server", true, 0, opt_server },
 	{ "publish", true, 0, opt_publish },
+	{ "admin", true, 0, opt_admin },
 	{ "json", false, 0, opt_json },
 	{ "timeout", true, 0, opt_timeout },
 	{ "token-file", true, 0, opt_token_file },
@@ -412,9 +423,11 @@ static int
 check_tls(ctl *c, char *why, size_t n)
 {
 	ctl_dials   dials   = c->cmd->dials;
-	const char *tls_url = dials != DIALS_PUBLISH && dsi_url_is_tls(c->server) ? c->server
-	    : dials != DIALS_SERVER && dsi_url_is_tls(c->publish)                 ? c->publish
-	                                                                          : NULL;
+	const char *tls_url = dials == DIALS_ADMIN
+	    ? (strncmp(c->admin, "https://", 8) == 0 ? c->admin : NULL)
+	    : dials != DIALS_PUBLISH && dsi_url_is_tls(c->server) ? c->server
+	    : dials != DIALS_SERVER && dsi_url_is_tls(c->publish) ? c->publish
+	                                                          : NULL;
 	dsc_error   err;
 
 	c->tls.ca_file     = flag_or_env(c->tls.ca_file, TLS_CA_ENV);
@@ -423,9 +436,11 @@ check_tls(ctl *c, char *why, size_t n)
 	c->tls.server_name = flag_or_env(c->tls.server_name, TLS_SERVER_NAME_ENV);
 	if (tls_url == NULL) {
 		if (c->tls_flags) {
-			return bad_usage(why, n,
-			    "--tls-* options need a tls+tcp:// URL, and %s is not one",
-			    dials == DIALS_PUBLISH ? c->publish : c->server);
+			return bad_usage(why, n, "--tls-* options need a %s URL, and %s is not one",
+			    dials == DIALS_ADMIN ? "https://" : "tls+tcp://",
+			    dials == DIALS_ADMIN         ? c->admin
+			        : dials == DIALS_PUBLISH ? c->publish
+			                                 : c->server);
 		}
 		return PARSE_RUN;
 	}
@@ -475,6 +490,10 @@ ctl_parse(ctl *c, int argc, char **argv, char *why, size_t n)
 		const char *env = getenv(PUBLISH_ENV);
 		c->publish      = env != NULL && env[0] != 0 ? env : DEFAULT_PUBLISH;
 	}
+	if (c->admin == NULL) {
+		const char *env = getenv(ADMIN_ENV);
+		c->admin        = env != NULL && env[0] != 0 ? env : DEFAULT_ADMIN;
+	}
 	return check_tls(c, why, n);
 }
 
@@ -496,13 +515,16 @@ ctl_print_usage(FILE *f)
 	      ", else " DEFAULT_SERVER ")\n"
 	      "  --publish URL      discoveryd's event URL, for watch and wait\n"
 	      "                     (default: $" PUBLISH_ENV ", else " DEFAULT_PUBLISH ")\n"
+	      "  --admin URL        discoveryd's admin endpoint, for snapshot\n"
+	      "                     (default: $" ADMIN_ENV ", else " DEFAULT_ADMIN ")\n"
 	      "  --json             print one JSON object on stdout (watch: one per line)\n"
 	      "  --timeout SECONDS  bound on the call; fractions allowed (default: 5). For wait,\n"
 	      "                     the bound on the whole wait (default: 60)\n"
 	      "  --token-file FILE  the auth token, for servers that require one\n"
 	      "                     (default: $" TOKEN_ENV ")\n"
-	      "  --tls-ca FILE      for tls+tcp:// URLs: the CA (PEM) that signs the server's\n"
-	      "                     certificate (default: $" TLS_CA_ENV ")\n"
+	      "  --tls-ca FILE      for tls+tcp:// URLs (and an https:// --admin): the CA (PEM)\n"
+	      "                     that signs the server's certificate (default: $" TLS_CA_ENV
+	      ")\n"
 	      "  --tls-cert FILE    a client certificate (PEM), for servers that require one\n"
 	      "                     (default: $" TLS_CERT_ENV ")\n"
 	      "  --tls-key FILE     its unencrypted private key (default: $" TLS_KEY_ENV ")\n"

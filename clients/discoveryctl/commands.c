@@ -18,6 +18,7 @@
 #include "common/name.h"
 #include "common/timeutil.h"
 #include "discoveryctl/output.h"
+#include "discoveryctl/snapshot.h"
 
 #define WATCH_POLL_MS    200  /* how soon watch notices SIGINT or SIGTERM */
 #define WATCH_CONNECT_MS 1000 /* how long watch stays silent about no connection */
@@ -221,6 +222,21 @@ cmd_heartbeat(ctl *c)
 	return rv != 0 ? call_failed(c, rv, &err) : instance_done(c, x);
 }
 
+static int
+cmd_status(ctl *c)
+{
+	dsc_server_status *st  = NULL;
+	dsc_error          err = { .code = 0 };
+	int                rv  = dsc_status(c->client, &st, &err);
+
+	if (rv != 0) {
+		return call_failed(c, rv, &err);
+	}
+	ctl_print_status(c, st);
+	dsc_server_status_free(st);
+	return EXIT_OK;
+}
+
 /* True once SIGINT or SIGTERM, blocked by cmd_watch, is waiting to be delivered. */
 static bool
 stop_requested(void)
@@ -405,6 +421,14 @@ const command ctl_commands[] = {
 	    "      \"ready: SERVICE...\". After --timeout (60 s unless given) exit 1, naming\n"
 	    "      those missing and those unhealthy. For entrypoints: wait db && exec app",
 	    cmd_wait },
+	{ "status", 0, 0, 0, false, DIALS_SERVER, "",
+	    "print the server's version, uptime, revision, instances by health, listeners,\n"
+	    "      data file and store commits",
+	    cmd_status },
+	{ "snapshot", 2, 2, 0, true, DIALS_ADMIN, "save FILE",
+	    "save an online copy of the server's data file to FILE (atomically, mode 0600),\n"
+	    "      from its admin endpoint (--admin): a data file discoveryd can start from",
+	    ctl_cmd_snapshot },
 };
 
 const size_t ctl_ncommands = sizeof(ctl_commands) / sizeof(ctl_commands[0]);

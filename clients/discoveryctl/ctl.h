@@ -15,6 +15,8 @@
 #define SERVER_ENV         "DISCOVERY_SERVER"
 #define DEFAULT_PUBLISH    "tcp://127.0.0.1:7701"
 #define PUBLISH_ENV        "DISCOVERY_PUBLISH"
+#define DEFAULT_ADMIN      "http://127.0.0.1:7702"
+#define ADMIN_ENV          "SERVICE_DISCOVERY_ADMIN" /* the server's own --admin variable */
 #define TOKEN_ENV          "SERVICE_DISCOVERY_API_KEY"
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_WAIT_MS    60000 /* wait: --timeout bounds the whole wait, not one call */
@@ -55,6 +57,7 @@ typedef enum ctl_dials {
 	DIALS_SERVER,  /* --server: the REQ/REP calls */
 	DIALS_PUBLISH, /* --publish alone: watch */
 	DIALS_BOTH,    /* both: wait */
+	DIALS_ADMIN,   /* --admin, over HTTP(S) with libcurl: snapshot */
 } ctl_dials;
 
 typedef struct ctl ctl;
@@ -76,6 +79,7 @@ typedef struct command {
 struct ctl {
 	const char    *server;
 	const char    *publish; /* for watch and wait */
+	const char    *admin;   /* the admin endpoint's URL, for snapshot */
 	int32_t        timeout_ms;
 	bool           timeout_given; /* wait: --timeout was given, else DEFAULT_WAIT_MS */
 	bool           json;

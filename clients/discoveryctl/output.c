@@ -450,3 +450,56 @@ ctl_connect_hint(const ctl *c, const char *url, int rv)
 		    url);
 	}
 }
+
+void
+ctl_print_status(const ctl *c, const dsc_server_status *st)
+{
+	if (c->json) {
+		fputs("{\"version\":", stdout);
+		ctl_json_string(stdout, st->version);
+		printf(",\"started_at_ms\":%" PRId64 ",\"uptime_ms\":%" PRIu64
+		       ",\"revision\":%" PRIu64 ",\"services\":%" PRIu32 ",\"instances\":%" PRIu32
+		       ",\"healthy\":%" PRIu32 ",\"unhealthy\":%" PRIu32 ",\"unknown\":%" PRIu32
+		       ",\"listeners\":[",
+		    st->started_at_ms, st->uptime_ms, st->revision, st->services, st->instances,
+		    st->healthy, st->unhealthy, st->unknown);
+		for (size_t i = 0; i < st->n_listeners; i++) {
+			fputs(i > 0 ? "," : "", stdout);
+			ctl_json_string(stdout, st->listeners[i]);
+		}
+		fputs("],\"publish\":", stdout);
+		ctl_json_string(stdout, st->publish);
+		fputs(",\"admin\":", stdout);
+		ctl_json_string(stdout, st->admin);
+		fputs(",\"data\":", stdout);
+		ctl_json_string(stdout, st->data);
+		printf(",\"commits\":%" PRIu64 ",\"writes_stored\":%" PRIu64 "}\n", st->commits,
+		    st->writes_stored);
+		return;
+	}
+	char     when[32];
+	uint64_t s = st->uptime_ms / 1000;
+	fputs("version:       ", stdout);
+	ctl_put_clean(stdout, st->version);
+	printf("\nstarted:       %s\n", format_ms(st->started_at_ms, when));
+	printf("uptime:        %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 "\n", s / 86400,
+	    s / 3600 % 24, s / 60 % 60, s % 60);
+	printf("revision:      %" PRIu64 "\n", st->revision);
+	printf("services:      %" PRIu32 "\n", st->services);
+	printf("instances:     %" PRIu32 " (healthy %" PRIu32 ", unhealthy %" PRIu32
+	       ", unknown %" PRIu32 ")\n",
+	    st->instances, st->healthy, st->unhealthy, st->unknown);
+	for (size_t i = 0; i < st->n_listeners; i++) {
+		fputs("listening on:  ", stdout);
+		ctl_put_clean(stdout, st->listeners[i]);
+		fputc('\n', stdout);
+	}
+	fputs("publishing on: ", stdout);
+	ctl_put_clean(stdout, st->publish);
+	fputs("\nadmin:         ", stdout);
+	ctl_put_clean(stdout, st->admin[0] != 0 ? st->admin : "off");
+	fputs("\ndata file:     ", stdout);
+	ctl_put_clean(stdout, st->data);
+	printf("\ncommits:       %" PRIu64 " (%" PRIu64 " writes stored)\n", st->commits,
+	    st->writes_stored);
+}

@@ -40,6 +40,9 @@ void ctl_print_service_health(
 /* One watch event, as one line or one JSON object; plain output skips SYNC. */
 void ctl_print_event(const ctl *c, const dsc_event *ev);
 
+/* status: "field: value" lines, or one JSON object with GET /v1/status's names. */
+void ctl_print_status(const ctl *c, const dsc_server_status *st);
+
 /* wait's answer: "ready: SERVICE..." or {"ready":...,"missing":[...],"unhealthy":[...]}. */
 void ctl_print_wait_ready(const ctl *c, const dsc_wait_status *st, size_t n);
 void ctl_print_wait_json(const ctl *c, bool ready, const dsc_wait_status *st, size_t n);

@@ -197,6 +197,33 @@ DSC_API int dsc_heartbeat(
     dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err);
 
 /*
+ * A running server's state (the Status call). Allocated by the library
+ * only (fields may be added at the end); strings are never NULL.
+ */
+typedef struct dsc_server_status {
+	char    *version;       /* discoveryd's */
+	int64_t  started_at_ms; /* Unix ms */
+	uint64_t uptime_ms;
+	uint64_t revision;
+	uint32_t services; /* with at least one instance */
+	uint32_t instances;
+	uint32_t healthy;
+	uint32_t unhealthy;
+	uint32_t unknown;
+	char   **listeners; /* REQ/REP URLs, as bound */
+	size_t   n_listeners;
+	char    *publish; /* the PUB URL */
+	char    *admin;   /* the admin URL; "" when off */
+	char    *data;    /* the data file, or ":memory:" */
+	uint64_t commits; /* transactions committed to the data file */
+	uint64_t writes_stored;
+} dsc_server_status;
+
+/* On success *out owns a status that dsc_server_status_free releases. */
+DSC_API int  dsc_status(dsc_client *c, dsc_server_status **out, dsc_error *err);
+DSC_API void dsc_server_status_free(dsc_server_status *st); /* NULL is a no-op */
+
+/*
  * The revision of the last Response this client received, error replies
  * included (NOT_FOUND: absent as of it); a call without a reply leaves it.
  */

@@ -562,3 +562,10 @@ dsc_heartbeat(
 	}
 	return rv;
 }
+
+int
+dsi_client_roundtrip(
+    dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err)
+{
+	return roundtrip(c, req, resp, err);
+}

@@ -40,6 +40,14 @@ int32_t dsi_client_timeout(const dsc_client *c);
  */
 void dsi_client_shutdown(dsc_client *c);
 
+/*
+ * The one round trip every call makes (status.c's too): on success *resp is
+ * the server's OK answer (free with protobuf_c_message_free_unpacked);
+ * otherwise err says why. Sets req->auth_token.
+ */
+int dsi_client_roundtrip(
+    dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err);
+
 /* ---- watches (watch.c), for the view ---- */
 
 /*

@@ -26,8 +26,8 @@
 
 #define TICK_MS 50 /* how often parked queries look at their deadlines */
 
-static const char *const route_path[R_COUNT]
-    = { "/healthz", "/readyz", "/metrics", "/v1/services", "/v1/instances", "/" };
+static const char *const route_path[R_COUNT] = { "/healthz", "/readyz", "/metrics", "/v1/services",
+	"/v1/instances", "/", "/v1/status", "/v1/snapshot" };
 
 /* ---- replies ---- */
 
@@ -90,6 +90,12 @@ answer_catalog(dsi_admin *a, nng_aio *aio, const query *q, built *cache)
 	if (cache == NULL) {
 		free(local.body);
 	}
+}
+
+void
+dsi_admin_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message)
+{
+	reply_error(a, aio, status, message);
 }
 
 /* ---- parsing ---- */
@@ -189,16 +195,16 @@ parse_catalog(route_kind kind, const char *uri, query *q, char *why, size_t why_
 
 /* ---- access ---- */
 
-/* 0 when the request may read; otherwise the status (401, 403) with why. */
-static uint16_t
-authorize(const dsi_admin *a, nng_http_req *req, char *why, size_t why_len)
+uint16_t
+dsi_admin_authorize(const dsi_admin *a, nng_http_req *req, bool always, char *why, size_t why_len)
 {
-	if (a->o.token == NULL || !a->o.auth_reads) {
+	if (a->o.token == NULL || (!a->o.auth_reads && !always)) {
 		return 0;
 	}
 	const char *h = nng_http_req_get_header(req, "Authorization");
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == 0) {
-		snprintf(why, why_len, "this needs Authorization: Bearer <token> (--auth-reads)");
+		snprintf(why, why_len, "this needs Authorization: Bearer <token>%s",
+		    always ? "" : " (--auth-reads)");
 		return 401;
 	}
 	if (!dsi_secret_equal(h + 7, a->o.token)) {
@@ -377,13 +383,21 @@ handle(nng_aio *aio)
 	default:
 		break;
 	}
-	if ((st = authorize(a, req, why, sizeof(why))) != 0) {
+	if ((st = dsi_admin_authorize(a, req, rt->kind == R_SNAPSHOT, why, sizeof(why))) != 0) {
 		reply_error(a, aio, st, why);
 		return;
 	}
 	if (rt->kind == R_METRICS) {
 		dsi_admin_metrics(
 		    aio, a->o.metrics, a->o.registry, a->o.writer, dsi_admin_parked(a));
+		return;
+	}
+	if (rt->kind == R_SNAPSHOT) {
+		dsi_admin_snapshot(a, aio);
+		return;
+	}
+	if (rt->kind == R_STATUS) {
+		dsi_admin_status(a, aio);
 		return;
 	}
 	if ((st = parse_catalog(rt->kind, uri, &q, why, sizeof(why))) != 0) {
@@ -438,6 +452,7 @@ dsi_admin_create(
 		a->log = *log;
 	}
 	pthread_mutex_init(&a->mtx, NULL);
+	pthread_cond_init(&a->snapshot_gone, NULL);
 	if ((rv = nng_aio_alloc(&a->timer, timer_cb, a)) != 0) {
 		goto fail;
 	}
@@ -533,11 +548,13 @@ dsi_admin_destroy(dsi_admin *a)
 		return;
 	}
 	dsi_admin_stop(a);
+	dsi_admin_snapshot_wait(a);
 	if (a->srv != NULL) {
 		nng_http_server_release(a->srv);
 	}
 	nng_aio_free(a->timer);
 	nng_url_free(a->url);
+	pthread_cond_destroy(&a->snapshot_gone);
 	pthread_mutex_destroy(&a->mtx);
 	free(a);
 }

@@ -20,6 +20,7 @@
 #include "common/tls.h"
 #include "server/metrics.h"
 #include "server/registry.h"
+#include "server/statusinfo.h"
 #include "server/writer.h"
 
 #define DSI_ADMIN_MAX_PARKED  4096   /* blocking queries waiting at once; 503 beyond */
@@ -30,16 +31,17 @@ typedef struct dsi_admin dsi_admin;
 
 /* Everything is borrowed and must outlive the admin server. */
 typedef struct dsi_admin_options {
-	const char        *url; /* http://HOST:PORT or https://HOST:PORT */
-	nng_tls_config    *tls; /* the server's, for https://; NULL: none configured */
-	dsi_registry      *registry;
-	dsi_metrics       *metrics;
-	dsi_writer        *writer;     /* store commits; NULL with :memory: */
-	const char        *token;      /* NULL: no authentication */
-	bool               auth_reads; /* /v1/ and /metrics need the token */
-	const char *const *require;    /* services /readyz waits for */
-	size_t             n_require;
-	size_t             max_parked; /* 0: DSI_ADMIN_MAX_PARKED */
+	const char           *url; /* http://HOST:PORT or https://HOST:PORT */
+	nng_tls_config       *tls; /* the server's, for https://; NULL: none configured */
+	dsi_registry         *registry;
+	dsi_metrics          *metrics;
+	dsi_writer           *writer;     /* store commits; NULL with :memory: */
+	const char           *token;      /* NULL: no authentication */
+	bool                  auth_reads; /* /v1/ and /metrics need the token */
+	const char *const    *require;    /* services /readyz waits for */
+	size_t                n_require;
+	size_t                max_parked; /* 0: DSI_ADMIN_MAX_PARKED */
+	const dsi_statusinfo *status;     /* GET /v1/status; NULL: the registry's state alone */
 } dsi_admin_options;
 
 /*

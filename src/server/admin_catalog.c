@@ -1,5 +1,9 @@
-/* JSON views of the registry for the admin endpoint (jansson only, no hand-made JSON). */
+/*
+ * JSON views of the registry for the admin endpoint (jansson only, no
+ * hand-made JSON): the catalog, and GET /v1/status.
+ */
 #include "server/admin_catalog.h"
+#include "server/admin_impl.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -131,4 +135,22 @@ done:
 	json_decref(o);
 	dsi_instances_free(&all);
 	return status;
+}
+
+void
+dsi_admin_status(dsi_admin *a, nng_aio *aio)
+{
+	Discovery__V1__StatusResponse st;
+	dsi_statusinfo                bare = { .registry = a->o.registry };
+
+	if (!atomic_load(&a->ready)) { /* the status is filled in before the server starts */
+		dsi_admin_error(a, aio, 503, "the server is still starting");
+		return;
+	}
+	if (dsi_statusinfo_fill(a->o.status != NULL ? a->o.status : &bare, &st) != 0) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	dsi_admin_reply_json(aio, 200, dsi_statusinfo_json(&st), st.revision);
+	dsi_statusinfo_clear(&st);
 }

@@ -1,6 +1,7 @@
 /*
  * The admin endpoint's insides: the server body and its parked blocking
- * queries, for admin.c and any part split from it. The probes
+ * queries, for admin.c and the parts split from it that need the server
+ * (admin_snapshot.c, /v1/status in admin_catalog.c). The probes
  * (admin_probes.h) and the replies (admin_reply.h) do not see it.
  */
 #ifndef DSI_ADMIN_IMPL_H
@@ -24,6 +25,8 @@ typedef enum route_kind {
 	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
 	R_INSTANCES,
 	R_DASHBOARD, /* GET /: the page */
+	R_STATUS,
+	R_SNAPSHOT,
 	R_COUNT,
 } route_kind;
 
@@ -67,6 +70,27 @@ struct dsi_admin {
 	bool     timer_running;
 	bool     stopping;
 	bool     stopped;
+	struct snapshot_job *snapshot;      /* admin_snapshot.c's: the one being taken, or NULL */
+	pthread_cond_t       snapshot_gone; /* signalled when snapshot goes back to NULL */
 };
+
+/*
+ * 0 when the request may go on; otherwise the status (401, 403) with why.
+ * With a token configured, always (the snapshot) or with --auth-reads.
+ */
+uint16_t dsi_admin_authorize(
+    const dsi_admin *a, nng_http_req *req, bool always, char *why, size_t why_len);
+
+/* A JSON {"error": ..., "revision": ...} reply at the registry's current revision. */
+void dsi_admin_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message);
+
+/* GET /v1/status (admin_catalog.c), access checked by the caller. */
+void dsi_admin_status(dsi_admin *a, nng_aio *aio);
+
+/* GET /v1/snapshot, access checked by the caller: answers later, from another thread. */
+void dsi_admin_snapshot(dsi_admin *a, nng_aio *aio);
+
+/* Waits until no snapshot is in progress (the writer must be stopping or stopped). */
+void dsi_admin_snapshot_wait(dsi_admin *a);
 
 #endif

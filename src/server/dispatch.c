@@ -60,6 +60,7 @@ typedef struct call {
 		Discovery__V1__IsHealthyResponse  is_healthy;
 		Discovery__V1__GetAllResponse     get_all;
 		Discovery__V1__HeartbeatResponse  heartbeat;
+		Discovery__V1__StatusResponse     status;
 	} out;
 	dsi_instance *one; /* exported data the reply points into */
 	dsi_instances many;
@@ -83,6 +84,7 @@ static int do_deregister(call *c);
 static int do_is_healthy(call *c);
 static int do_get_all(call *c);
 static int do_heartbeat(call *c);
+static int do_status(call *c);
 
 /*
  * The one table from call kind to handler; the oneof numbers are shared.
@@ -115,6 +117,7 @@ static const struct kind {
 	/* Nothing to store: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
 	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat, do_heartbeat },
+	{ DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS, "status", 0, NULL, NULL, NULL, do_status },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -355,6 +358,17 @@ do_heartbeat(call *c)
 	return rv;
 }
 
+static int
+do_status(call *c)
+{
+	dsi_statusinfo bare = { .registry = c->d->registry };
+	int rv = dsi_statusinfo_fill(c->d->status != NULL ? c->d->status : &bare, &c->out.status);
+	if (rv == 0) {
+		c->revision = c->out.status.revision;
+	}
+	return rv;
+}
+
 /* ---- the entry point ---- */
 
 /* Why a request with no known call failed: empty, or a call we do not know. */
@@ -477,6 +491,9 @@ finish(call *c, int rv)
 
 	dsi_reply_fn done = c->done;
 	void        *arg  = c->done_arg;
+	if (k != NULL && k->call == DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS) {
+		dsi_statusinfo_clear(&c->out.status); /* its listeners array, filled or not */
+	}
 	free(c->one);
 	dsi_instances_free(&c->many);
 	free(c->kv);

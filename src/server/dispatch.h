@@ -13,6 +13,7 @@
 #include "server/metrics.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
+#include "server/statusinfo.h"
 #include "server/writer.h"
 
 /* What handlers need; owned by the server, borrowed here. */
@@ -30,6 +31,8 @@ typedef struct dsi_dispatch {
 	void (*after_write)(void *arg);
 	void        *after_write_arg;
 	dsi_metrics *metrics; /* NULL: nothing counted */
+	/* What the Status call reports; NULL: the registry's state alone. */
+	const dsi_statusinfo *status;
 } dsi_dispatch;
 
 /*

@@ -31,6 +31,7 @@ struct dsi_server {
 	dsi_metrics       *metrics;
 	/* NULL with --admin off; atomic: the writer's thread flushes before it is set. */
 	_Atomic(dsi_admin *) admin;
+	dsi_statusinfo status; /* for the Status call and GET /v1/status; set before serving */
 };
 
 /* A --deregister-after removal on its way through the writer. */
@@ -215,6 +216,11 @@ dsi_server_create(
 	s->dispatch.after_write     = flush_events;
 	s->dispatch.after_write_arg = s;
 	s->dispatch.metrics         = s->metrics;
+	s->dispatch.status          = &s->status;
+	s->status.started_wall_ms   = dsi_wall_ms();
+	s->status.started_mono_ms   = dsi_monotonic_ms();
+	s->status.registry          = s->registry;
+	s->status.data              = s->opts.data;
 	if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
 		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
@@ -297,14 +303,21 @@ dsi_server_create(
 		   .token                = o->token,
 		   .auth_reads           = o->auth_reads,
 		   .require              = o->require,
-		   .n_require            = o->n_require };
+		   .n_require            = o->n_require,
+		   .status               = &s->status };
 	dsi_admin        *admin = NULL;
 	if (o->admin != NULL && (rv = dsi_admin_create(&admin, &ao, &s->log, why, why_len)) != 0) {
 		goto fail;
 	}
 	atomic_store(&s->admin, admin);
-	*out = s;
-	s    = NULL;
+	s->status.writer = s->writer;
+	for (size_t i = 0; i < o->n_listen && i < DSI_STATUS_MAX_LISTENERS; i++) {
+		s->status.listeners[s->status.n_listeners++] = dsi_rep_bound_url(s->rep, i);
+	}
+	s->status.publish = dsi_events_url(s->events);
+	s->status.admin   = admin != NULL ? dsi_admin_url(admin) : NULL;
+	*out              = s;
+	s                 = NULL;
 fail:
 	if (tls != NULL) {
 		nng_tls_config_free(tls);

@@ -10,6 +10,7 @@
  * -shm file).
  */
 #include "server/store.h"
+#include "server/store_snapshot.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -635,4 +636,11 @@ dsi_store_close(dsi_store *s)
 	}
 	free(s->path);
 	free(s);
+}
+
+/* For store_snapshot.c, on the thread that owns the store (the writer). */
+sqlite3 *
+dsi_store_db(dsi_store *s)
+{
+	return s->db;
 }

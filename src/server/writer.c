@@ -39,6 +39,7 @@ struct dsi_writer {
 	pthread_mutex_t  mtx;   /* guards everything below, up to ceiling */
 	pthread_cond_t   work;  /* the writer waits here */
 	dsi_fifo         queue; /* of dsi_write, by link */
+	dsi_fifo         tasks; /* of dsi_writer_task, by link; the head is the one running */
 	bool             stopping;
 	bool             topup;   /* a health change found the headroom low */
 	uint64_t         commits; /* transactions committed */
@@ -279,6 +280,28 @@ store_exact(dsi_writer *wr)
 	unlock_apply(wr);
 }
 
+static dsi_writer_task *
+task_of(dsi_fifo_node *n)
+{
+	return n != NULL ? DSI_CONTAINER_OF(n, dsi_writer_task, link) : NULL;
+}
+
+/* One step of the oldest task, between batches; called and returns with mtx held. */
+static void
+step_task_locked(dsi_writer *wr)
+{
+	dsi_writer_task *t = task_of(wr->tasks.head);
+	pthread_mutex_unlock(&wr->mtx);
+	bool complete = t->step(t, wr->store);
+	pthread_mutex_lock(&wr->mtx);
+	if (complete) {
+		dsi_fifo_pop(&wr->tasks);
+		pthread_mutex_unlock(&wr->mtx);
+		t->done(t, 0);
+		pthread_mutex_lock(&wr->mtx);
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -286,19 +309,32 @@ writer_main(void *arg)
 
 	pthread_mutex_lock(&wr->mtx);
 	for (;;) {
-		while (dsi_fifo_empty(&wr->queue) && !wr->topup && !wr->stopping) {
+		while (dsi_fifo_empty(&wr->queue) && !wr->topup && !wr->stopping
+		    && dsi_fifo_empty(&wr->tasks)) {
 			pthread_cond_wait(&wr->work, &wr->mtx);
 		}
-		if (dsi_fifo_empty(&wr->queue) && !wr->topup) {
-			break; /* stopping, and nothing is left */
+		if (dsi_fifo_empty(&wr->queue) && !wr->topup
+		    && (wr->stopping || dsi_fifo_empty(&wr->tasks))) {
+			break; /* stopping, and no write is left (tasks are dropped) */
 		}
-		dsi_write *batch = write_of(dsi_fifo_take(&wr->queue));
-		wr->topup        = false;
-		pthread_mutex_unlock(&wr->mtx);
-		run_batch(wr, batch);
-		pthread_mutex_lock(&wr->mtx);
+		if (!dsi_fifo_empty(&wr->queue) || wr->topup) {
+			dsi_write *batch = write_of(dsi_fifo_take(&wr->queue));
+			wr->topup        = false;
+			pthread_mutex_unlock(&wr->mtx);
+			run_batch(wr, batch);
+			pthread_mutex_lock(&wr->mtx);
+		}
+		if (!dsi_fifo_empty(&wr->tasks) && !wr->stopping) {
+			step_task_locked(wr);
+		}
 	}
+	dsi_writer_task *dropped = task_of(dsi_fifo_take(&wr->tasks));
 	pthread_mutex_unlock(&wr->mtx);
+	while (dropped != NULL) {
+		dsi_writer_task *t = dropped;
+		dropped            = task_of(t->link.next);
+		t->done(t, DSC_EUNAVAILABLE); /* may free t */
+	}
 	store_exact(wr);
 	return NULL;
 }
@@ -344,6 +380,21 @@ dsi_writer_submit(dsi_writer *wr, dsi_write *w)
 	dsi_fifo_push(&wr->queue, &w->link);
 	pthread_cond_signal(&wr->work);
 	pthread_mutex_unlock(&wr->mtx);
+}
+
+int
+dsi_writer_run(dsi_writer *wr, dsi_writer_task *t)
+{
+	pthread_mutex_lock(&wr->mtx);
+	if (!wr->running || wr->stopping) {
+		pthread_mutex_unlock(&wr->mtx);
+		return DSC_EUNAVAILABLE;
+	}
+	t->link.next = NULL;
+	dsi_fifo_push(&wr->tasks, &t->link);
+	pthread_cond_signal(&wr->work);
+	pthread_mutex_unlock(&wr->mtx);
+	return 0;
 }
 
 static void

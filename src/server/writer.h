@@ -57,6 +57,22 @@ struct dsi_write {
 };
 
 /*
+ * A long job on the data file (a snapshot), run by the writer thread a step
+ * at a time between batches, so that writes wait for one step at most,
+ * never for the whole job. step runs on the writer thread with no lock of
+ * the writer's held and returns true when the job is complete; done then
+ * runs there once with 0. If the writer stops first, done runs with
+ * DSC_EUNAVAILABLE instead (and step no more). The submitter owns t; done
+ * may free it.
+ */
+typedef struct dsi_writer_task dsi_writer_task;
+struct dsi_writer_task {
+	bool (*step)(dsi_writer_task *t, dsi_store *s);
+	void (*done)(dsi_writer_task *t, int rv);
+	dsi_fifo_node link; /* in the writer's task queue */
+};
+
+/*
  * Starts the writer thread on s and r; after_batch (may be NULL) runs on
  * it after each batch has been answered, outside every lock.
  */
@@ -65,6 +81,9 @@ int dsi_writer_start(dsi_writer **out, dsi_store *s, dsi_registry *r, const dsi_
 
 /* Queues w; or, once stopping, answers it at once with DSC_EUNAVAILABLE. */
 void dsi_writer_submit(dsi_writer *wr, dsi_write *w);
+
+/* Queues t: 0, or DSC_EUNAVAILABLE (t untouched, done not called) once stopping. */
+int dsi_writer_run(dsi_writer *wr, dsi_writer_task *t);
 
 /*
  * For a change made outside the writer (health): returns 0 holding the

@@ -178,6 +178,17 @@ class ClientTest(unittest.TestCase):
                           "http://127.0.0.1:9022")
         self.assertStatus(pb.STATUS_NOT_FOUND, self.c.heartbeat, "hb-svc", "http://127.0.0.1:9")
 
+    # ---- status ----
+
+    def test_status(self):
+        self.c.register("st-svc", "http://127.0.0.1:9031", ttl_ms=60000)
+        st = self.c.status()
+        self.assertGreaterEqual(st.instances, 1)
+        self.assertEqual(st.healthy + st.unhealthy + st.unknown, st.instances)
+        self.assertEqual(st.revision, self.c.revision)
+        self.assertEqual(list(st.listeners), [self.daemon.url])
+        self.assertTrue(st.version)
+
     # ---- watch ----
 
     def test_watch_one_service(self):

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <discovery/version.h>
+
 #include "common/codec.h"
 #include "server/dispatch.h"
 #include "support/testutil.h"
@@ -326,6 +328,23 @@ test_status_of_each_kind(void **state)
 	assert_int_equal(r->get_all->n_instances, 1);
 	assert_int_equal(r->get_all->revision, 1);
 	assert_int_equal(r->revision, 1);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+
+	/* Status: no fields to validate; without server facts, the registry's state. */
+	Discovery__V1__StatusRequest sr = DISCOVERY__V1__STATUS_REQUEST__INIT;
+	discovery__v1__request__init(&req);
+	req.call_case     = DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS;
+	req.server_status = &sr;
+	r                 = handle(f, &req);
+	assert_int_equal(r->status, DISCOVERY__V1__STATUS_CODE__STATUS_OK);
+	assert_int_equal(r->result_case, DISCOVERY__V1__RESPONSE__RESULT_SERVER_STATUS);
+	assert_string_equal(r->server_status->version, DSC_VERSION_STRING);
+	assert_int_equal(r->server_status->instances, 1);
+	assert_int_equal(r->server_status->services, 1);
+	assert_int_equal(r->server_status->unknown, 1);
+	assert_int_equal(r->server_status->revision, 1);
+	assert_int_equal(r->revision, 1);
+	assert_string_equal(r->server_status->data, ":memory:");
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 
 	Discovery__V1__DeregisterRequest dr = DISCOVERY__V1__DEREGISTER_REQUEST__INIT;

@@ -24,7 +24,7 @@ class AsyncClient:
 
     Every call of Client is here as a coroutine with the same arguments and
     results (register, resolve, resolve_instance, deregister, health,
-    is_healthy, get_all, heartbeat, call), plus wait_for_services and
+    is_healthy, get_all, heartbeat, status, call), plus wait_for_services and
     watch(), whose result is iterated with `async for`. max_workers bounds
     the threads (and sockets) used for calls. Use it as `async with`, or
     await close().
@@ -101,6 +101,9 @@ class AsyncClient:
 
     async def heartbeat(self, service, endpoint):
         return await self._run("heartbeat", service, endpoint)
+
+    async def status(self):
+        return await self._run("status")
 
     async def wait_for_services(self, names, timeout):
         """As Client.wait_for_services, on a thread and a Client of its own."""

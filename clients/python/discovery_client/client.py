@@ -214,6 +214,10 @@ class Client:
         msg = pb.HeartbeatRequest(service=service, endpoint=endpoint)
         return self.call("heartbeat", msg).instance
 
+    def status(self):
+        """The server's state (the Status call): a discovery.v1.StatusResponse."""
+        return self.call("server_status", pb.StatusRequest())
+
     # ---- events ----
 
     def watch(self, services=None, include_sync=False):
