@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes with libFuzzer + ASan + UBSan, built with clang in build/fuzz, two targets:
+# Fuzzes with libFuzzer + ASan + UBSan, built with clang in build/fuzz, three targets:
 #   fuzz_dispatch  request decoding, validation and dispatch (tests/fuzz/fuzz_dispatch.c)
 #   fuzz_config    the configuration loader: YAML file and environment (tests/fuzz/fuzz_config.c)
-# Usage: scripts/fuzz.sh [SECONDS]   (default 60, in total: two thirds to dispatch,
-#        one third to config; 0 only replays the regressions)
-# First replays every input in tests/fuzz/regressions/ (dispatch) and
-# tests/fuzz/regressions-config/ (config), then fuzzes each target from its seeds
-# (tests/fuzz/corpus/, tests/fuzz/corpus-config/) plus what earlier runs found
-# (build/fuzz/corpus/, build/fuzz/corpus-config/). Exits non-zero on any crash,
-# leak, UB, timeout or failed check; the input that did it is left in
-# build/fuzz/artifacts/ (build/fuzz/artifacts-config/).
+#   fuzz_admin     the admin endpoint's request targets (tests/fuzz/fuzz_admin.c)
+# Usage: scripts/fuzz.sh [SECONDS]   (default 60, in total: half to dispatch,
+#        a third to config, a sixth to admin; 0 only replays the regressions)
+# First replays every input in tests/fuzz/regressions/ (dispatch),
+# tests/fuzz/regressions-config/ (config) and tests/fuzz/regressions-admin/ (admin),
+# then fuzzes each target from its seeds (tests/fuzz/corpus*/) plus what earlier
+# runs found (build/fuzz/corpus*/). Exits non-zero on any crash, leak, UB,
+# timeout or failed check; the input that did it is left in build/fuzz/artifacts*/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -19,9 +19,9 @@ esac
 scripts/deps.sh fuzz
 
 dir=build/fuzz
-echo "== build $dir/fuzz_dispatch and $dir/fuzz_config (clang, libFuzzer + ASan + UBSan)"
+echo "== build $dir/fuzz_dispatch, fuzz_config and fuzz_admin (clang, libFuzzer + ASan + UBSan)"
 cmake -S tests/fuzz -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$dir" --target fuzz_dispatch fuzz_config -j2
+cmake --build "$dir" --target fuzz_dispatch fuzz_config fuzz_admin -j2
 
 export ASAN_OPTIONS=detect_leaks=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -69,12 +69,16 @@ fuzz() {
 }
 
 config_secs=$((seconds / 3))
+admin_secs=$((seconds / 6))
 # -timeout: a configuration (at most 1 MiB, 32 levels) loads in far less
 # than a second; libyaml's loader on deep nesting took minutes.
-fuzz dispatch "" $((seconds - config_secs)) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+fuzz dispatch "" $((seconds - config_secs - admin_secs)) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
   -dict=tests/fuzz/dispatch.dict
 fuzz config -config "$config_secs" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
   -dict=tests/fuzz/config.dict
+# A target is parsed in microseconds; 2 KiB is the most the handler parses.
+fuzz admin -admin "$admin_secs" -timeout=5 -rss_limit_mb=2048 -max_len=2048 \
+  -dict=tests/fuzz/admin.dict
 if [ "$seconds" -gt 0 ]; then
   echo "== fuzzing found nothing in ${seconds}s"
 else

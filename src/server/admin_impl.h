@@ -16,6 +16,7 @@
 #include "common/name.h"
 #include "server/admin.h"
 #include "server/admin_catalog.h"
+#include "server/admin_query.h"
 #include "server/admin_reply.h"
 
 typedef enum route_kind {
@@ -35,15 +36,8 @@ typedef struct route {
 	route_kind kind;
 } route;
 
-/* A catalog request as parsed from its target. */
-typedef struct query {
-	dsi_catalog_kind kind;
-	char             service[DSI_NAME_MAX + 1];
-	bool             healthy;
-	bool             blocking;
-	uint64_t         index;
-	int64_t          deadline_ms; /* monotonic */
-} query;
+/* A catalog request: its target parsed (admin_query.h), its deadline set when it came. */
+typedef dsi_admin_query query;
 
 /* A blocking query waiting for a change or its deadline; the aio is nng's handler aio. */
 typedef struct parked {
