@@ -43,6 +43,10 @@ struct dsi_checker {
 	bool                started;
 
 	dsi_inbox inbox; /* registry changes and stop, from any thread */
+	/* A reload's settings waiting for the thread; guarded by set_mtx. */
+	pthread_mutex_t      set_mtx;
+	dsi_checker_settings set;
+	bool                 set_pending;
 
 	/* Below: the checker thread's alone. */
 	dsi_targets targets;
@@ -411,13 +415,44 @@ drop_targets(dsi_checker *c)
 	dsi_sched_free(&c->sched);
 }
 
+void
+dsi_checker_reconfigure(dsi_checker *c, const dsi_checker_settings *s)
+{
+	pthread_mutex_lock(&c->set_mtx);
+	c->set         = *s;
+	c->set_pending = true;
+	pthread_mutex_unlock(&c->set_mtx);
+	curl_multi_wakeup(c->multi);
+}
+
+/* On the checker's thread: takes a reload's settings, if any. */
+static void
+take_settings(dsi_checker *c)
+{
+	pthread_mutex_lock(&c->set_mtx);
+	bool                 pending = c->set_pending;
+	dsi_checker_settings s       = c->set;
+	c->set_pending               = false;
+	pthread_mutex_unlock(&c->set_mtx);
+	if (pending) {
+		c->o.interval_ms         = s.interval_ms;
+		c->o.timeout_ms          = s.timeout_ms;
+		c->o.rise                = s.rise;
+		c->o.fall                = s.fall;
+		c->o.max_inflight        = s.max_inflight;
+		c->o.deregister_after_ms = s.deregister_after_ms;
+		dsi_sched_set(&c->sched, s.interval_ms, s.timeout_ms, s.max_inflight);
+	}
+}
+
 static void *
 checker_main(void *arg)
 {
 	dsi_checker *c = arg;
 
 	for (;;) {
-		bool          stop;
+		bool stop;
+		take_settings(c);
 		dsi_inbox_op *ops = dsi_inbox_take(&c->inbox, &stop);
 
 		int64_t now = dsi_monotonic_ms();
@@ -497,6 +532,7 @@ dsi_checker_create(
 	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
 	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
 	dsi_inbox_init(&c->inbox);
+	pthread_mutex_init(&c->set_mtx, NULL);
 	int rv   = dsi_targets_init(&c->targets);
 	c->multi = curl_multi_init();
 	c->share = curl_share_init();
@@ -559,5 +595,6 @@ dsi_checker_destroy(dsi_checker *c)
 	dsi_targets_free(&c->targets);
 	dsi_sched_free(&c->sched);
 	dsi_inbox_destroy(&c->inbox);
+	pthread_mutex_destroy(&c->set_mtx);
 	free(c);
 }

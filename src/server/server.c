@@ -391,6 +391,12 @@ dsi_server_registry(dsi_server *s)
 	return s->registry;
 }
 
+const dsi_log *
+dsi_server_log(dsi_server *s)
+{
+	return &s->log;
+}
+
 const char *
 dsi_server_url(const dsi_server *s, size_t i)
 {
@@ -408,4 +414,44 @@ dsi_server_admin_url(const dsi_server *s)
 {
 	dsi_admin *a = atomic_load(&((dsi_server *) s)->admin);
 	return a != NULL ? dsi_admin_url(a) : NULL;
+}
+
+void
+dsi_server_set_log_level(dsi_server *s, dsi_log_level level)
+{
+	s->log.level = level;
+}
+
+void
+dsi_server_set_token(dsi_server *s, const char *token)
+{
+	atomic_store(&s->dispatch.token, token);
+	dsi_admin_set_token(atomic_load(&s->admin), token);
+}
+
+void
+dsi_server_set_health(dsi_server *s, const dsi_checker_settings *cs)
+{
+	dsi_checker_reconfigure(s->checker, cs);
+}
+
+int
+dsi_server_set_tls(dsi_server *s, const dsi_tls_files *files, char *why, size_t why_len)
+{
+	nng_tls_config *tls = NULL; /* ours; each listener takes its own reference */
+	int             rv, nrv;
+
+	if ((rv = dsi_tls_config(&tls, NNG_TLS_MODE_SERVER, files, why, why_len)) != 0) {
+		return rv;
+	}
+	if ((nrv = dsi_rep_set_tls(s->rep, tls)) != 0
+	    || (nrv = dsi_events_set_tls(s->events, tls)) != 0
+	    || (nrv = dsi_admin_set_tls(atomic_load(&s->admin), tls)) != 0) {
+		rv = dsi_failf(DSC_ESTATE, why, why_len,
+		    "a listener refused the new TLS configuration (%s); some may use it and others "
+		    "the old one until a restart",
+		    nng_strerror(nrv));
+	}
+	nng_tls_config_free(tls);
+	return rv;
 }
