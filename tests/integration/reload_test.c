@@ -1,0 +1,353 @@
+/*
+ * Reload (SIGHUP) and declarative configuration against the real
+ * discoveryd: the token, the log level and the configured services change
+ * without a restart; a configuration start-up would refuse changes
+ * nothing; instances keep their origin across a restart. Each reload is
+ * waited for through the daemon's log (a bounded poll), never a sleep.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <discovery/discovery.h>
+
+#include "support/daemon.h"
+#include "support/testutil.h"
+
+static char dir[256];   /* this run's scratch directory */
+static char yaml[300];  /* dir/discoveryd.yaml */
+static char token[300]; /* dir/token */
+static char data[300];  /* dir/registry.db */
+
+static int
+setup(void **state)
+{
+	(void) state;
+	if (tu_mkdtemp(dir, sizeof(dir), "discovery-reload") != 0) {
+		return -1;
+	}
+	snprintf(yaml, sizeof(yaml), "%s/discoveryd.yaml", dir);
+	snprintf(token, sizeof(token), "%s/token", dir);
+	snprintf(data, sizeof(data), "%s/registry.db", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void) state;
+	tu_rmtree(dir);
+	return 0;
+}
+
+/* Replaces path's contents at once (rename), so a reload never reads half a file. */
+static void
+write_file(const char *path, mode_t mode, const char *text)
+{
+	char tmp[320];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	FILE *f = fopen(tmp, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(tmp, mode), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Occurrences of text in the daemon's log. */
+static size_t
+log_count(const td_daemon *d, const char *text)
+{
+	size_t n   = 0, len;
+	char  *log = tu_slurp(d->log_path, &len);
+	for (const char *p = log; p != NULL && (p = strstr(p, text)) != NULL; p += strlen(text)) {
+		n++;
+	}
+	free(log);
+	return n;
+}
+
+/*
+ * Sends SIGHUP and waits (a liveness bound) until the daemon logs the
+ * reload's outcome; returns whether it was applied ("reload done") rather
+ * than refused ("reload failed").
+ */
+static bool
+reload(td_daemon *d)
+{
+	size_t  done = log_count(d, "reload done"), failed = log_count(d, "reload failed");
+	int64_t end = tu_now_ms() + TU_LIVENESS_MS;
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	while (tu_now_ms() < end) {
+		if (log_count(d, "reload done") > done) {
+			return true;
+		}
+		if (log_count(d, "reload failed") > failed) {
+			return false;
+		}
+		tu_sleep_ms(20);
+	}
+	fail_msg("no reload outcome logged within the liveness bound");
+	return false;
+}
+
+static dsc_client *
+client(const td_daemon *d, const char *tok)
+{
+	dsc_client        *c;
+	dsc_client_options o;
+	dsc_client_options_init(&o);
+	o.timeout_ms = tu_stretch_ms(5000);
+	o.auth_token = tok;
+	assert_ok(dsc_client_open(&c, d->url, &o));
+	return c;
+}
+
+static bool
+has(dsc_client *c, const char *service, const char *endpoint)
+{
+	dsc_instance_list *l   = NULL;
+	bool               yes = false;
+	if (dsc_get_all(c, service, &l, NULL) == 0) {
+		for (size_t i = 0; i < l->count; i++) {
+			yes = yes || strcmp(l->items[i].endpoint, endpoint) == 0;
+		}
+		dsc_instance_list_free(l);
+	}
+	return yes;
+}
+
+/*
+ * discoveryd on the scratch files, without the kit's --log-level flag (it
+ * would outrank the file's log_level), with extra arguments appended.
+ */
+static void
+start(td_daemon *d, const char *const *extra)
+{
+	char        log[320];
+	const char *args[24] = { DISCOVERYD_PATH, "--listen", "tcp://127.0.0.1:0", "--publish",
+		"tcp://127.0.0.1:0", "--config", yaml, "--data", data };
+	size_t      n        = 9;
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 23; i++) {
+		args[n++] = extra[i];
+	}
+	args[n] = NULL;
+	snprintf(log, sizeof(log), "%s/discoveryd.log", dir);
+	assert_int_equal(td_spawn(d, args, log, TU_LIVENESS_MS), 0);
+}
+
+static void
+api_register(dsc_client *c, const char *service, const char *endpoint)
+{
+	dsc_registration r = { .service = service, .endpoint = endpoint, .ttl_ms = 600000 };
+	assert_ok(dsc_register(c, &r, NULL, NULL));
+}
+
+static void
+test_token_change_takes_effect(void **state)
+{
+	td_daemon d;
+	(void) state;
+	write_file(yaml, 0644, "log_level: info\n");
+	write_file(token, 0600, "first-token\n");
+	start(&d, (const char *[]) { "--token-file", token, NULL });
+	dsc_client *one = client(&d, "first-token"), *two = client(&d, "second-token");
+	api_register(one, "guarded", "http://127.0.0.1:1");
+	assert_int_equal(dsc_deregister(two, "guarded", NULL, NULL, NULL), DSC_EPERM);
+
+	write_file(token, 0600, "second-token\n");
+	assert_true(reload(&d));
+	/* The same connections, the other token. */
+	dsc_registration r = { .service = "guarded", .endpoint = "http://127.0.0.1:2" };
+	assert_int_equal(dsc_register(one, &r, NULL, NULL), DSC_EPERM);
+	assert_ok(dsc_register(two, &r, NULL, NULL));
+	assert_true(td_daemon_log_contains(&d, "reload: api-key changed"));
+
+	/* An unreadable token file is a failed reload: the running token stays. */
+	assert_int_equal(chmod(token, 0644), 0);
+	assert_false(reload(&d));
+	assert_ok(dsc_deregister(two, "guarded", "http://127.0.0.1:1", NULL, NULL));
+	dsc_client_close(one);
+	dsc_client_close(two);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+static void
+test_log_level_change(void **state)
+{
+	td_daemon d;
+	(void) state;
+	write_file(yaml, 0644, "log_level: info\n");
+	start(&d, NULL);
+	dsc_client *c = client(&d, NULL);
+	/* A failed call is a debug line: not logged at info, logged at debug. */
+	assert_int_equal(dsc_resolve(c, "before-reload", false, NULL, NULL), DSC_ENOTFOUND);
+	write_file(yaml, 0644, "log_level: debug\n");
+	assert_true(reload(&d));
+	assert_true(td_daemon_log_contains(&d, "reload: log-level info -> debug"));
+	assert_int_equal(dsc_resolve(c, "after-reload", false, NULL, NULL), DSC_ENOTFOUND);
+	int64_t end = tu_now_ms() + TU_LIVENESS_MS;
+	while (!td_daemon_log_contains(&d, "after-reload") && tu_now_ms() < end) {
+		tu_sleep_ms(20);
+	}
+	assert_true(td_daemon_log_contains(&d, "after-reload"));
+	/* One queue, in order: had the first been logged, it would be there by now. */
+	assert_false(td_daemon_log_contains(&d, "before-reload"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+static void
+test_removed_service_is_deregistered(void **state)
+{
+	td_daemon d;
+	(void) state;
+	write_file(yaml, 0644,
+	    "services:\n"
+	    "  web: http://127.0.0.1:8080\n"
+	    "  api: http://127.0.0.1:9090\n");
+	start(&d, NULL);
+	dsc_client *c = client(&d, NULL);
+	assert_true(has(c, "web", "http://127.0.0.1:8080"));
+	assert_true(has(c, "api", "http://127.0.0.1:9090"));
+	api_register(
+	    c, "api", "http://127.0.0.1:9091"); /* the API's: configuration never touches it */
+
+	write_file(yaml, 0644, "services:\n  web: http://127.0.0.1:8080\n");
+	assert_true(reload(&d));
+	assert_true(has(c, "web", "http://127.0.0.1:8080"));
+	assert_false(has(c, "api", "http://127.0.0.1:9090"));
+	assert_true(has(c, "api", "http://127.0.0.1:9091"));
+
+	/* Added back, and a new one, on the next reload. */
+	write_file(yaml, 0644,
+	    "services:\n"
+	    "  web: http://127.0.0.1:8080\n"
+	    "  api: http://127.0.0.1:9090\n"
+	    "  db: tcp://127.0.0.1:5432\n");
+	assert_true(reload(&d));
+	assert_true(has(c, "api", "http://127.0.0.1:9090"));
+	assert_true(has(c, "db", "tcp://127.0.0.1:5432"));
+	assert_true(has(c, "api", "http://127.0.0.1:9091"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+static void
+test_broken_yaml_keeps_configuration(void **state)
+{
+	td_daemon d;
+	(void) state;
+	write_file(yaml, 0644, "log_level: info\nservices:\n  web: http://127.0.0.1:8080\n");
+	start(&d, NULL);
+	dsc_client *c = client(&d, NULL);
+
+	write_file(yaml, 0644, "log_level: debug\nservices: [\n");
+	assert_false(reload(&d));
+	assert_true(td_daemon_log_contains(&d, "the running configuration stays"));
+	assert_true(has(c, "web", "http://127.0.0.1:8080"));
+	api_register(c, "still-serving", "http://127.0.0.1:1");
+	assert_true(has(c, "still-serving", "http://127.0.0.1:1"));
+
+	/* A service start-up would refuse is a failed reload too. */
+	write_file(yaml, 0644, "services:\n  web: ftp://127.0.0.1:21\n");
+	assert_false(reload(&d));
+	assert_true(has(c, "web", "http://127.0.0.1:8080"));
+
+	/* Fixed, it applies. */
+	write_file(yaml, 0644, "services:\n  other: http://127.0.0.1:8081\n");
+	assert_true(reload(&d));
+	assert_false(has(c, "web", "http://127.0.0.1:8080"));
+	assert_true(has(c, "other", "http://127.0.0.1:8081"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+static void
+test_strict_config_fails_reload(void **state)
+{
+	td_daemon d;
+	(void) state;
+	write_file(yaml, 0644, "services:\n  web: http://127.0.0.1:8080\n");
+	start(&d, (const char *[]) { "--strict-config", NULL });
+	dsc_client *c = client(&d, NULL);
+	write_file(yaml, 0644, "no_such_key: 1\nservices:\n  api: http://127.0.0.1:9090\n");
+	assert_false(reload(&d));
+	assert_true(has(c, "web", "http://127.0.0.1:8080"));
+	assert_false(has(c, "api", "http://127.0.0.1:9090"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	/* Without it, the unknown key is a warning and the rest applies. */
+	start(&d, NULL);
+	c = client(&d, NULL);
+	write_file(yaml, 0644, "no_such_key: 2\nservices:\n  api: http://127.0.0.1:9090\n");
+	assert_true(reload(&d));
+	assert_true(has(c, "api", "http://127.0.0.1:9090"));
+	assert_false(has(c, "web", "http://127.0.0.1:8080"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+static void
+test_restart_keeps_origins(void **state)
+{
+	td_daemon d;
+	(void) state;
+	write_file(yaml, 0644,
+	    "services:\n"
+	    "  web: http://127.0.0.1:8080\n"
+	    "  api: http://127.0.0.1:9090\n");
+	start(&d, NULL);
+	dsc_client *c = client(&d, NULL);
+	api_register(c, "manual", "http://127.0.0.1:7070");
+	api_register(c, "web", "http://127.0.0.1:8081");
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	/* Changed while stopped: api is gone from the file. */
+	write_file(yaml, 0644, "services:\n  web: http://127.0.0.1:8080\n");
+	start(&d, NULL);
+	c = client(&d, NULL);
+	assert_true(has(c, "web", "http://127.0.0.1:8080"));
+	assert_false(has(c, "api", "http://127.0.0.1:9090"));
+	assert_true(has(c, "manual", "http://127.0.0.1:7070"));
+	assert_true(has(c, "web", "http://127.0.0.1:8081"));
+	assert_true(td_daemon_log_contains(&d, "deregistered api http://127.0.0.1:9090"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+
+	/* With no services at all, only the configuration's go. */
+	write_file(yaml, 0644, "log_level: info\n");
+	start(&d, NULL);
+	c = client(&d, NULL);
+	assert_false(has(c, "web", "http://127.0.0.1:8080"));
+	assert_true(has(c, "manual", "http://127.0.0.1:7070"));
+	assert_true(has(c, "web", "http://127.0.0.1:8081"));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&d), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_token_change_takes_effect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_level_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_removed_service_is_deregistered, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_broken_yaml_keeps_configuration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strict_config_fails_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_keeps_origins, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
