@@ -1,10 +1,13 @@
 /* Wires registry, dispatch and transport together for one discoveryd. */
 #include "server/server.h"
 
+#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "server/admin.h"
 #include "server/checker.h"
@@ -435,6 +438,39 @@ dsi_server_set_health(dsi_server *s, const dsi_checker_settings *cs)
 	dsi_checker_reconfigure(s->checker, cs);
 }
 
+/*
+ * nng 1.5.2 prepares each TLS accept, configuration included, before the
+ * connection arrives, so the next connection after a swap would still get
+ * the old certificate: one plain connection of ours, closed at once, takes
+ * that accept. url is a bound URL (numeric host, real port).
+ */
+static void
+use_up_accept(const char *url)
+{
+	nng_url         *u  = NULL;
+	struct addrinfo *ai = NULL,
+	                hints
+	    = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	if (url == NULL || nng_url_parse(&u, url) != 0) {
+		return;
+	}
+	const char *host = u->u_hostname;
+	if (host[0] == 0 || strcmp(host, "0.0.0.0") == 0) {
+		host = "127.0.0.1";
+	} else if (strcmp(host, "::") == 0) {
+		host = "::1";
+	}
+	if (getaddrinfo(host, u->u_port, &hints, &ai) == 0) {
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			(void) connect(fd, ai->ai_addr, ai->ai_addrlen);
+			close(fd);
+		}
+		freeaddrinfo(ai);
+	}
+	nng_url_free(u);
+}
+
 int
 dsi_server_set_tls(dsi_server *s, const dsi_tls_files *files, char *why, size_t why_len)
 {
@@ -451,6 +487,19 @@ dsi_server_set_tls(dsi_server *s, const dsi_tls_files *files, char *why, size_t 
 		    "a listener refused the new TLS configuration (%s); some may use it and others "
 		    "the old one until a restart",
 		    nng_strerror(nrv));
+	}
+	for (size_t i = 0; i < s->opts.n_listen; i++) {
+		const char *url = dsi_rep_bound_url(s->rep, i);
+		if (dsi_url_is_tls(url)) {
+			use_up_accept(url);
+		}
+	}
+	if (dsi_url_is_tls(dsi_events_url(s->events))) {
+		use_up_accept(dsi_events_url(s->events));
+	}
+	const char *admin = dsi_server_admin_url(s);
+	if (admin != NULL && strncmp(admin, "https:", 6) == 0) {
+		use_up_accept(admin);
 	}
 	nng_tls_config_free(tls);
 	return rv;
