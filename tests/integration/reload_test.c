@@ -20,6 +20,7 @@
 #include <discovery/discovery.h>
 
 #include "support/daemon.h"
+#include "support/httpd.h"
 #include "support/testutil.h"
 
 static char      dir[256];   /* this run's scratch directory */
@@ -337,6 +338,56 @@ test_restart_keeps_origins(void **state)
 	assert_int_equal(td_daemon_stop(&D), 0);
 }
 
+/* Waits (a liveness bound) until service's instance at endpoint is in state want. */
+static bool
+wait_state(dsc_client *c, const char *service, const char *endpoint, dsc_health want)
+{
+	int64_t end = tu_now_ms() + TU_LIVENESS_MS;
+	do {
+		bool       healthy;
+		dsc_health state = DSC_HEALTH_UNKNOWN;
+		if (dsc_is_healthy(c, service, endpoint, &healthy, &state, NULL) == 0
+		    && state == want) {
+			return true;
+		}
+		tu_sleep_ms(20);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+static void
+test_health_settings_change(void **state)
+{
+	th_server *web;
+	char       text[512], ep[64];
+	(void) state;
+	assert_int_equal(th_start(&web), 0);
+	assert_int_equal(th_set(web, "/ok", 200), 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", th_port(web));
+	/* 100 failures at 1 s each: far past the liveness bound, unless the reload applies. */
+	snprintf(text, sizeof(text),
+	    "health_check: {interval: 1, rise: 1, fall: 100}\n"
+	    "services:\n  web: {endpoint: \"%s\", health_path: /ok}\n",
+	    ep);
+	write_file(yaml, 0644, text);
+	start(&D, NULL);
+	dsc_client *c = client(&D, NULL);
+	assert_true(wait_state(c, "web", ep, DSC_HEALTH_HEALTHY));
+
+	assert_int_equal(th_set(web, "/ok", 500), 0);
+	snprintf(text, sizeof(text),
+	    "health_check: {interval: 0.2, rise: 1, fall: 1}\n"
+	    "services:\n  web: {endpoint: \"%s\", health_path: /ok}\n",
+	    ep);
+	write_file(yaml, 0644, text);
+	assert_true(reload(&D));
+	assert_true(td_daemon_log_contains(&D, "reload: fall 100 -> 1"));
+	assert_true(wait_state(c, "web", ep, DSC_HEALTH_UNHEALTHY));
+	dsc_client_close(c);
+	assert_int_equal(td_daemon_stop(&D), 0);
+	th_stop(web);
+}
+
 /* Runs argv to completion; 0 when it exits 0 (what it printed goes to stderr otherwise). */
 static int
 run_quiet(const char *const *argv)
@@ -457,6 +508,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_token_change_takes_effect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_level_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_settings_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_removed_service_is_deregistered, setup, teardown),
 		cmocka_unit_test_setup_teardown(
