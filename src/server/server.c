@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "server/admin.h"
@@ -461,8 +462,10 @@ use_up_accept(const char *url)
 		host = "::1";
 	}
 	if (getaddrinfo(host, u->u_port, &hints, &ai) == 0) {
-		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct timeval tv = { .tv_sec = 1 }; /* a full backlog must not hold the reload */
 		if (fd >= 0) {
+			(void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 			(void) connect(fd, ai->ai_addr, ai->ai_addrlen);
 			close(fd);
 		}
