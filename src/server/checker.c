@@ -451,9 +451,9 @@ checker_main(void *arg)
 	dsi_checker *c = arg;
 
 	for (;;) {
-		bool stop;
-		take_settings(c);
+		bool          stop;
 		dsi_inbox_op *ops = dsi_inbox_take(&c->inbox, &stop);
+		take_settings(c);
 
 		int64_t now = dsi_monotonic_ms();
 		while (ops != NULL) {

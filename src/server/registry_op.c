@@ -165,7 +165,7 @@ str_eq(const char *a, const char *b)
 	return strcmp(a == NULL ? "" : a, b == NULL ? "" : b) == 0;
 }
 
-/* Whether a register of (hp, ttl, weight, meta) would change cur. */
+/* Whether a register of (hp, ttl, weight, meta, origin) would change cur. */
 static bool
 rec_differs(const rec *cur, const char *hp, uint32_t ttl_ms, uint32_t weight, const char *meta,
     uint32_t meta_len, uint8_t origin)
