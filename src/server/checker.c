@@ -425,6 +425,28 @@ dsi_checker_reconfigure(dsi_checker *c, const dsi_checker_settings *s)
 	curl_multi_wakeup(c->multi);
 }
 
+/*
+ * A shorter interval (a reload): no polled target waits for the old one;
+ * those due later than one new interval are spread over it.
+ */
+static void
+pull_in_checks(dsi_checker *c, int interval_ms)
+{
+	int64_t       now = dsi_monotonic_ms();
+	dsi_hash_iter it;
+	dsi_hash_iter_init(&it, &c->targets.table);
+	for (dsi_hash_node *n; (n = dsi_hash_iter_next(&it)) != NULL;) {
+		target *t     = DSI_CONTAINER_OF(n, target, node);
+		int64_t limit = now + ((int64_t) interval_ms << t->s.backoff);
+		if (t->ttl_ms == 0 && t->easy == NULL && !t->deferred
+		    && t->s.due.idx != DSI_DUE_NONE && t->s.lane != DSI_LANE_TIMERS
+		    && t->s.due.at > limit) {
+			schedule(
+			    c, t, now + (int64_t) ((uintptr_t) t / 64 % (uintptr_t) interval_ms));
+		}
+	}
+}
+
 /* On the checker's thread: takes a reload's settings, if any. */
 static void
 take_settings(dsi_checker *c)
@@ -435,6 +457,9 @@ take_settings(dsi_checker *c)
 	c->set_pending               = false;
 	pthread_mutex_unlock(&c->set_mtx);
 	if (pending) {
+		if (s.interval_ms > 0 && s.interval_ms < c->o.interval_ms) {
+			pull_in_checks(c, s.interval_ms);
+		}
 		c->o.interval_ms         = s.interval_ms;
 		c->o.timeout_ms          = s.timeout_ms;
 		c->o.rise                = s.rise;

@@ -364,9 +364,9 @@ test_health_settings_change(void **state)
 	assert_int_equal(th_start(&web), 0);
 	assert_int_equal(th_set(web, "/ok", 200), 0);
 	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", th_port(web));
-	/* 100 failures at 1 s each: far past the liveness bound, unless the reload applies. */
+	/* The next check in an hour, and 100 failures: far past the bound, unless reloaded. */
 	snprintf(text, sizeof(text),
-	    "health_check: {interval: 1, rise: 1, fall: 100}\n"
+	    "health_check: {interval: 3600, rise: 1, fall: 100}\n"
 	    "services:\n  web: {endpoint: \"%s\", health_path: /ok}\n",
 	    ep);
 	write_file(yaml, 0644, text);
