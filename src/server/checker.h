@@ -62,8 +62,9 @@ typedef struct dsi_checker_settings {
 
 /*
  * Hands new settings to the checker's thread (any thread): checks started
- * from then on use them; each target moves to the new interval at its next
- * reschedule.
+ * from then on use them. A shorter interval brings forward the checks due
+ * later than one new interval; a longer one applies from each target's
+ * next reschedule.
  */
 void dsi_checker_reconfigure(dsi_checker *c, const dsi_checker_settings *s);
 
