@@ -60,10 +60,10 @@ typedef struct dsi_logq dsi_logq;
 
 /* A logger is a value: the level and where lines go, passed where needed. */
 typedef struct dsi_log {
-	dsi_log_level     level;
-	FILE             *out;    /* without a queue: written and flushed at once; NULL: nowhere */
-	dsi_logq         *queue;  /* borrowed; NULL: write to out synchronously */
-	dsi_log_formatter format; /* NULL: the text format */
+	_Atomic dsi_log_level level; /* atomic: a reload (SIGHUP) changes it while others log */
+	FILE                 *out; /* without a queue: written and flushed at once; NULL: nowhere */
+	dsi_logq             *queue;  /* borrowed; NULL: write to out synchronously */
+	dsi_log_formatter     format; /* NULL: the text format */
 } dsi_log;
 
 #define DSI_LOGQ_BYTES    (256 * 1024) /* discoveryd's queue: about 2,000 lines */

@@ -12,6 +12,13 @@
 #define DSI_TOKEN_MAX 4095 /* bytes of token, the trailing newline not counted */
 
 /*
+ * A server's token as its handlers read it: a reload (SIGHUP) swaps it
+ * while they run, never between NULL (no authentication) and a token, and
+ * every token stays valid until the server is gone.
+ */
+typedef _Atomic(const char *) dsi_token_ref;
+
+/*
  * Reads the token in path into out (NUL-terminated). The file must be a
  * regular file that neither group nor others can read, hold at most
  * min(DSI_TOKEN_MAX, out_len - 1) bytes of token after one trailing

@@ -407,6 +407,22 @@ out:
 	return rv;
 }
 
+void
+dsi_admin_set_token(dsi_admin *a, const char *token)
+{
+	if (a != NULL) {
+		atomic_store(&a->o.token, token);
+	}
+}
+
+int
+dsi_admin_set_tls(dsi_admin *a, nng_tls_config *tls)
+{
+	return a != NULL && strcmp(a->url->u_scheme, "https") == 0
+	    ? nng_http_server_set_tls(a->srv, tls)
+	    : 0;
+}
+
 const char *
 dsi_admin_url(const dsi_admin *a)
 {

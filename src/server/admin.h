@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/tls.h"
+#include "common/tokenfile.h"
 #include "server/metrics.h"
 #include "server/registry.h"
 #include "server/statusinfo.h"
@@ -36,7 +37,7 @@ typedef struct dsi_admin_options {
 	dsi_registry         *registry;
 	dsi_metrics          *metrics;
 	dsi_writer           *writer;     /* store commits; NULL with :memory: */
-	const char           *token;      /* NULL: no authentication */
+	dsi_token_ref         token;      /* NULL: no authentication; see dsi_admin_set_token */
 	bool                  auth_reads; /* /v1/ and /metrics need the token */
 	const char *const    *require;    /* services /readyz waits for */
 	size_t                n_require;
@@ -59,6 +60,12 @@ void dsi_admin_start(dsi_admin *a);
 
 /* After a registry change, outside its lock: wakes blocking queries. Cheap. */
 void dsi_admin_notify(dsi_admin *a);
+
+/* A reload's new token (borrowed, outliving the admin server); a NULL a is fine. */
+void dsi_admin_set_token(dsi_admin *a, const char *token);
+
+/* A reload's TLS configuration for new https connections; 0 or an nng error. */
+int dsi_admin_set_tls(dsi_admin *a, nng_tls_config *tls);
 
 /* Answers every parked query with what is current, then stops serving. Idempotent. */
 void dsi_admin_stop(dsi_admin *a);

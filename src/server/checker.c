@@ -44,6 +44,10 @@ struct dsi_checker {
 	bool                started;
 
 	dsi_inbox inbox; /* registry changes and stop, from any thread */
+	/* A reload's settings waiting for the thread; guarded by set_mtx. */
+	pthread_mutex_t      set_mtx;
+	dsi_checker_settings set;
+	bool                 set_pending;
 
 	/* Below: the checker thread's alone. */
 	dsi_targets targets;
@@ -417,6 +421,61 @@ drop_targets(dsi_checker *c)
 	dsi_sched_free(&c->sched);
 }
 
+void
+dsi_checker_reconfigure(dsi_checker *c, const dsi_checker_settings *s)
+{
+	pthread_mutex_lock(&c->set_mtx);
+	c->set         = *s;
+	c->set_pending = true;
+	pthread_mutex_unlock(&c->set_mtx);
+	curl_multi_wakeup(c->multi);
+}
+
+/*
+ * A shorter interval (a reload): no polled target waits for the old one;
+ * those due later than one new interval are spread over it.
+ */
+static void
+pull_in_checks(dsi_checker *c, int interval_ms)
+{
+	int64_t       now = dsi_monotonic_ms();
+	dsi_hash_iter it;
+	dsi_hash_iter_init(&it, &c->targets.table);
+	for (dsi_hash_node *n; (n = dsi_hash_iter_next(&it)) != NULL;) {
+		target *t     = DSI_CONTAINER_OF(n, target, node);
+		int64_t limit = now + ((int64_t) interval_ms << t->s.backoff);
+		if (t->ttl_ms == 0 && t->easy == NULL && !t->deferred
+		    && t->s.due.idx != DSI_DUE_NONE && t->s.lane != DSI_LANE_TIMERS
+		    && t->s.due.at > limit) {
+			schedule(
+			    c, t, now + (int64_t) ((uintptr_t) t / 64 % (uintptr_t) interval_ms));
+		}
+	}
+}
+
+/* On the checker's thread: takes a reload's settings, if any. */
+static void
+take_settings(dsi_checker *c)
+{
+	pthread_mutex_lock(&c->set_mtx);
+	bool                 pending = c->set_pending;
+	dsi_checker_settings s       = c->set;
+	c->set_pending               = false;
+	pthread_mutex_unlock(&c->set_mtx);
+	if (pending) {
+		if (s.interval_ms > 0 && s.interval_ms < c->o.interval_ms) {
+			pull_in_checks(c, s.interval_ms);
+		}
+		c->o.interval_ms         = s.interval_ms;
+		c->o.timeout_ms          = s.timeout_ms;
+		c->o.rise                = s.rise;
+		c->o.fall                = s.fall;
+		c->o.max_inflight        = s.max_inflight;
+		c->o.deregister_after_ms = s.deregister_after_ms;
+		dsi_sched_set(&c->sched, s.interval_ms, s.timeout_ms, s.max_inflight);
+	}
+}
+
 static void *
 checker_main(void *arg)
 {
@@ -425,6 +484,7 @@ checker_main(void *arg)
 	for (;;) {
 		bool          stop;
 		dsi_inbox_op *ops = dsi_inbox_take(&c->inbox, &stop);
+		take_settings(c);
 
 		int64_t now = dsi_monotonic_ms();
 		while (ops != NULL) {
@@ -503,6 +563,7 @@ dsi_checker_create(
 	dsi_sched_init(&c->sched, o->interval_ms, o->timeout_ms, o->max_inflight,
 	    (uint64_t) dsi_monotonic_ms() * 2654435761u ^ (uintptr_t) c);
 	dsi_inbox_init(&c->inbox);
+	pthread_mutex_init(&c->set_mtx, NULL);
 	char why[256];
 	int  rv  = dsi_targets_init(&c->targets);
 	c->multi = curl_multi_init();
@@ -572,5 +633,6 @@ dsi_checker_destroy(dsi_checker *c)
 	dsi_sched_free(&c->sched);
 	dsi_inbox_destroy(&c->inbox);
 	dsi_check_http_free(&c->http);
+	pthread_mutex_destroy(&c->set_mtx);
 	free(c);
 }

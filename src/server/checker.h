@@ -57,6 +57,24 @@ int dsi_checker_create(
 /* Tells the checker about a registry change (memory only; any thread). */
 void dsi_checker_notify(dsi_checker *c, const dsi_change *ch);
 
+/* The settings a reload (SIGHUP) changes; the same meaning as in dsi_checker_options. */
+typedef struct dsi_checker_settings {
+	int interval_ms;
+	int timeout_ms;
+	int rise;
+	int fall;
+	int max_inflight;
+	int deregister_after_ms;
+} dsi_checker_settings;
+
+/*
+ * Hands new settings to the checker's thread (any thread): checks started
+ * from then on use them. A shorter interval brings forward the checks due
+ * later than one new interval; a longer one applies from each target's
+ * next reschedule.
+ */
+void dsi_checker_reconfigure(dsi_checker *c, const dsi_checker_settings *s);
+
 int dsi_checker_start(dsi_checker *c);
 
 /* Checks not run for a reason of this server's own (no descriptor, no memory); any thread. */

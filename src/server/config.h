@@ -56,6 +56,9 @@ int dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *env
 /* The effective configuration and where each value came from. */
 void dsi_config_print(const dsi_config *c, FILE *out);
 
+/* One setting's effective value as --print-config shows it (a secret as "(set)"). */
+void dsi_config_value(const dsi_config *c, dsi_setting s, char *value, size_t len);
+
 void dsi_config_free(dsi_config *c);
 
 #endif

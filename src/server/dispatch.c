@@ -222,6 +222,7 @@ check_register(call *c)
 		.health_path = c->path,
 		.ttl_ms      = rq->ttl_ms,
 		.weight      = rq->weight,
+		.origin      = c->d->origin,
 	};
 	return dsi_dispatch_check_registration(c->d, &c->reg, c->message, sizeof(c->message));
 }

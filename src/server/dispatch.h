@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "common/log.h"
+#include "common/tokenfile.h"
 #include "server/metrics.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
@@ -21,7 +22,7 @@ typedef struct dsi_dispatch {
 	dsi_registry        *registry;
 	const dsi_log       *log;
 	unsigned             schemes;    /* DSI_SCHEME_* bits endpoints may use; 0: any */
-	const char          *token;      /* NULL: no authentication */
+	dsi_token_ref        token;      /* NULL: no authentication; a reload swaps it */
 	bool                 auth_reads; /* reads need the token too */
 	const dsi_netpolicy *policy;     /* addresses endpoints may use */
 	dsi_writer          *writer;     /* NULL: writes are not stored */
@@ -33,6 +34,7 @@ typedef struct dsi_dispatch {
 	dsi_metrics *metrics; /* NULL: nothing counted */
 	/* What the Status call reports; NULL: the registry's state alone. */
 	const dsi_statusinfo *status;
+	uint8_t origin; /* a dsi_origin for what Register stores: the API's, or boot's */
 } dsi_dispatch;
 
 /*

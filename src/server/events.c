@@ -292,6 +292,13 @@ dsi_events_url(const dsi_events *e)
 }
 
 int
+dsi_events_set_tls(dsi_events *e, nng_tls_config *tls)
+{
+	return dsi_url_is_tls(e->bound) ? nng_listener_set_ptr(e->listener, NNG_OPT_TLS_CONFIG, tls)
+	                                : 0;
+}
+
+int
 dsi_events_start(dsi_events *e)
 {
 	if (pthread_create(&e->thread, NULL, events_main, e) != 0) {

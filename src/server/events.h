@@ -38,6 +38,9 @@ int dsi_events_create(dsi_events **out, const dsi_events_options *o, dsi_registr
 /* The bound URL (with the real port for ":0"). */
 const char *dsi_events_url(const dsi_events *e);
 
+/* A reload's TLS configuration for new subscribers (see dsi_rep_set_tls). */
+int dsi_events_set_tls(dsi_events *e, nng_tls_config *tls);
+
 /* Starts the thread; the first thing it publishes is a SYNC. */
 int dsi_events_start(dsi_events *e);
 

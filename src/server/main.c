@@ -1,4 +1,4 @@
-/* discoveryd: load the configuration, build the server, wait for a signal, tear down. */
+/* discoveryd: load the configuration, build the server, serve until a signal, tear down. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include "server/boot.h"
 #include "server/config.h"
 #include "server/logjson.h"
+#include "server/reload.h"
 #include "server/server.h"
 
 extern char **environ;
@@ -128,10 +129,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Block the shutdown signals before any thread starts, then wait for one. */
+	/* Block the signals we wait for before any thread starts: shutdown, and SIGHUP (reload). */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write must fail (and be answered) rather than kill us. */
@@ -170,10 +172,20 @@ main(int argc, char **argv)
 	if (cfg.options.ready_fd >= 0) {
 		report_ready(srv, &cfg.options, &log);
 	}
-	sigwait(&sigs, &sig);
+	dsi_reload *reload = NULL;
+	if (dsi_reload_create(&reload, srv, &cfg, argc, argv, &log) != 0) {
+		dsi_warn(&log, "out of memory: SIGHUP cannot reload the configuration");
+	}
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+		dsi_info(&log, "SIGHUP received: reloading the configuration");
+		if (reload != NULL) {
+			dsi_reload_run(reload, environ);
+		}
+	}
 	dsi_info(&log, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	dsi_server_stop(srv);
 	dsi_server_destroy(srv);
+	dsi_reload_destroy(reload); /* after the server: it may have read a reload's token */
 	dsi_info(&log, "stopped");
 	dsi_logq_destroy(logq, DSI_LOGQ_FLUSH_MS);
 	curl_global_cleanup();

@@ -438,6 +438,40 @@ unlock:
 	return 0;
 }
 
+int
+dsi_registry_get_origin(dsi_registry *r, uint8_t origin, dsi_instances *out)
+{
+	dsi_instances list = { NULL, 0 };
+	int           rv   = 0;
+	dsi_hash_iter it;
+
+	pthread_rwlock_rdlock(&r->lock);
+	if (r->ninstances > 0
+	    && (list.items = calloc(r->ninstances, sizeof(*list.items))) == NULL) {
+		rv = DSC_ENOMEM;
+	}
+	dsi_hash_iter_init(&it, &r->services);
+	for (service *s; rv == 0 && (s = service_of(dsi_hash_iter_next(&it))) != NULL;) {
+		for (size_t i = 0; i < s->n && rv == 0; i++) {
+			if (s->inst[i]->origin != origin) {
+				continue;
+			}
+			if ((list.items[list.count] = rec_export(s->name, s->inst[i])) == NULL) {
+				rv = DSC_ENOMEM;
+			} else {
+				list.count++;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&r->lock);
+	if (rv != 0) {
+		dsi_instances_free(&list);
+		return rv;
+	}
+	*out = list;
+	return 0;
+}
+
 /*
  * Sets health and the check fields (taking err), and reports a change of
  * state as one registry change.

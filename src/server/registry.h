@@ -37,6 +37,17 @@ typedef struct dsi_registry_limits {
  */
 void dsi_registry_limits_default(dsi_registry_limits *l);
 
+/*
+ * Where an instance came from, stored with it: the configuration (YAML
+ * services, PREFIX<NAME>=URL variables), which reconciles what it
+ * registered on start and on reload, or the API, which configuration
+ * never touches. The last registration of an instance sets it.
+ */
+typedef enum dsi_origin {
+	DSI_ORIGIN_API    = 0,
+	DSI_ORIGIN_CONFIG = 1,
+} dsi_origin;
+
 /* What Register stores. Strings are borrowed for the call's duration. */
 typedef struct dsi_registration {
 	const char   *service;  /* normalized */
@@ -47,6 +58,7 @@ typedef struct dsi_registration {
 	uint32_t      ttl_ms;
 	uint32_t      weight;
 	int64_t       registered_at_ms; /* a new instance's; 0: now */
+	uint8_t       origin;           /* a dsi_origin */
 } dsi_registration;
 
 /* A list of exported instances; release with dsi_instances_free. */
@@ -127,6 +139,7 @@ typedef struct dsi_registry_op_info {
 	const char *meta; /* "key\0value\0" pairs, sorted by key, keys unique */
 	uint32_t    meta_len;
 	uint32_t    n_meta;
+	uint8_t     origin; /* register: a dsi_origin */
 } dsi_registry_op_info;
 
 /*
@@ -192,6 +205,9 @@ int dsi_registry_is_healthy(dsi_registry *r, const char *service, const char *en
 
 /* Sorted by (service, endpoint); service NULL lists every service. */
 int dsi_registry_get_all(dsi_registry *r, const char *service, dsi_instances *out, uint64_t *rev);
+
+/* Every instance whose origin is origin (a dsi_origin), in no particular order. */
+int dsi_registry_get_origin(dsi_registry *r, uint8_t origin, dsi_instances *out);
 
 /*
  * Marks a TTL instance alive: HEALTHY, with its TTL counted from now.

@@ -30,6 +30,7 @@ typedef struct rec {
 	int64_t    ttl_deadline_ms;    /* TTL instances: unhealthy after this */
 	int64_t    unhealthy_since_ms; /* when it last became UNHEALTHY */
 	dsc_health health;
+	uint8_t    origin; /* a dsi_origin; fits the padding after health */
 } rec;
 
 /* One service: its instances sorted by endpoint, and its resolve cursor. */

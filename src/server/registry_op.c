@@ -165,13 +165,13 @@ str_eq(const char *a, const char *b)
 	return strcmp(a == NULL ? "" : a, b == NULL ? "" : b) == 0;
 }
 
-/* Whether a register of (hp, ttl, weight, meta) would change cur. */
+/* Whether a register of (hp, ttl, weight, meta, origin) would change cur. */
 static bool
 rec_differs(const rec *cur, const char *hp, uint32_t ttl_ms, uint32_t weight, const char *meta,
-    uint32_t meta_len)
+    uint32_t meta_len, uint8_t origin)
 {
 	return !str_eq(cur->health_path, hp) || cur->ttl_ms != ttl_ms || cur->weight != weight
-	    || cur->meta_len != meta_len
+	    || cur->origin != origin || cur->meta_len != meta_len
 	    || (meta_len > 0 && memcmp(cur->meta, meta, meta_len) != 0);
 }
 
@@ -298,6 +298,7 @@ dsi_registry_prepare_register(dsi_registry *r, const dsi_registration *reg,
 	x->registered_at_ms = reg->registered_at_ms != 0 ? reg->registered_at_ms : now_ms;
 	x->ttl_deadline_ms  = now_ms + reg->ttl_ms;
 	x->health           = DSC_HEALTH_UNKNOWN;
+	x->origin           = reg->origin;
 
 	/* Decide under the read lock; allocate what the decision needs after it. */
 	pthread_rwlock_rdlock(&r->lock);
@@ -305,8 +306,8 @@ dsi_registry_prepare_register(dsi_registry *r, const dsi_registration *reg,
 	rec     *cur     = dsi_reg_inst_find(r, reg->service, reg->endpoint, &s);
 	bool     changes = true;
 	if (cur != NULL) {
-		changes
-		    = rec_differs(cur, x->health_path, x->ttl_ms, x->weight, x->meta, x->meta_len);
+		changes = rec_differs(
+		    cur, x->health_path, x->ttl_ms, x->weight, x->meta, x->meta_len, x->origin);
 		x->registered_at_ms = cur->registered_at_ms;
 	} else {
 		rv = check_limits(r, s, reg->service, pending_service, pending_total, why, why_len);
@@ -341,6 +342,7 @@ dsi_registry_prepare_register(dsi_registry *r, const dsi_registration *reg,
 		.meta             = x->meta,
 		.meta_len         = x->meta_len,
 		.n_meta           = x->n_meta,
+		.origin           = x->origin,
 	};
 	*out = op;
 	return 0;
@@ -463,6 +465,7 @@ commit_register(dsi_registry *r, dsi_registry_op *op, dsi_instance **out)
 			}
 			cur->ttl_ms = x->ttl_ms;
 			cur->weight = x->weight;
+			cur->origin = x->origin;
 			dsi_reg_note_change(r, DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED, s->name,
 			    cur, cur->health, op->now_ms, "", next_event(op));
 		}

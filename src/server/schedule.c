@@ -27,12 +27,18 @@ before(const dsi_due *a, const dsi_due *b)
 void
 dsi_sched_init(dsi_sched *s, int interval_ms, int timeout_ms, int max_inflight, uint64_t seed)
 {
-	*s              = (dsi_sched) { 0 };
+	*s = (dsi_sched) { 0 };
+	dsi_sched_set(s, interval_ms, timeout_ms, max_inflight);
+	s->rng = seed != 0 ? seed : 88172645463325252ull;
+}
+
+void
+dsi_sched_set(dsi_sched *s, int interval_ms, int timeout_ms, int max_inflight)
+{
 	s->interval_ms  = interval_ms > 0 ? interval_ms : 1;
 	s->timeout_ms   = timeout_ms > 0 ? timeout_ms : 1;
 	s->max_inflight = max_inflight > 0 ? max_inflight : 1;
 	s->suspect_max  = s->max_inflight / 2 > 0 ? s->max_inflight / 2 : 1;
-	s->rng          = seed != 0 ? seed : 88172645463325252ull;
 }
 
 void

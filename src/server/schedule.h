@@ -65,6 +65,12 @@ typedef struct dsi_sched {
 
 void dsi_sched_init(dsi_sched *s, int interval_ms, int timeout_ms, int max_inflight, uint64_t seed);
 
+/*
+ * New settings (a reload): each item keeps its period until its next
+ * reschedule, and checks already holding slots keep them.
+ */
+void dsi_sched_set(dsi_sched *s, int interval_ms, int timeout_ms, int max_inflight);
+
 /* Forgets every item (the items are the caller's) and frees the queues. */
 void dsi_sched_free(dsi_sched *s);
 

@@ -1,10 +1,14 @@
 /* Wires registry, dispatch and transport together for one discoveryd. */
 #include "server/server.h"
 
+#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "server/admin.h"
 #include "server/checker.h"
@@ -406,6 +410,12 @@ dsi_server_registry(dsi_server *s)
 	return s->registry;
 }
 
+const dsi_log *
+dsi_server_log(dsi_server *s)
+{
+	return &s->log;
+}
+
 const char *
 dsi_server_url(const dsi_server *s, size_t i)
 {
@@ -423,4 +433,92 @@ dsi_server_admin_url(const dsi_server *s)
 {
 	dsi_admin *a = atomic_load(&((dsi_server *) s)->admin);
 	return a != NULL ? dsi_admin_url(a) : NULL;
+}
+
+void
+dsi_server_set_log_level(dsi_server *s, dsi_log_level level)
+{
+	s->log.level = level;
+}
+
+void
+dsi_server_set_token(dsi_server *s, const char *token)
+{
+	atomic_store(&s->dispatch.token, token);
+	dsi_admin_set_token(atomic_load(&s->admin), token);
+}
+
+void
+dsi_server_set_health(dsi_server *s, const dsi_checker_settings *cs)
+{
+	dsi_checker_reconfigure(s->checker, cs);
+}
+
+/*
+ * nng 1.5.2 prepares each TLS accept, configuration included, before the
+ * connection arrives, so the next connection after a swap would still get
+ * the old certificate: one plain connection of ours, closed at once, takes
+ * that accept. url is a bound URL (numeric host, real port).
+ */
+static void
+use_up_accept(const char *url)
+{
+	nng_url         *u  = NULL;
+	struct addrinfo *ai = NULL,
+	                hints
+	    = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	if (url == NULL || nng_url_parse(&u, url) != 0) {
+		return;
+	}
+	const char *host = u->u_hostname;
+	if (host[0] == 0 || strcmp(host, "0.0.0.0") == 0) {
+		host = "127.0.0.1";
+	} else if (strcmp(host, "::") == 0) {
+		host = "::1";
+	}
+	if (getaddrinfo(host, u->u_port, &hints, &ai) == 0) {
+		int            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct timeval tv = { .tv_sec = 1 }; /* a full backlog must not hold the reload */
+		if (fd >= 0) {
+			(void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			(void) connect(fd, ai->ai_addr, ai->ai_addrlen);
+			close(fd);
+		}
+		freeaddrinfo(ai);
+	}
+	nng_url_free(u);
+}
+
+int
+dsi_server_set_tls(dsi_server *s, const dsi_tls_files *files, char *why, size_t why_len)
+{
+	nng_tls_config *tls = NULL; /* ours; each listener takes its own reference */
+	int             rv, nrv;
+
+	if ((rv = dsi_tls_config(&tls, NNG_TLS_MODE_SERVER, files, why, why_len)) != 0) {
+		return rv;
+	}
+	if ((nrv = dsi_rep_set_tls(s->rep, tls)) != 0
+	    || (nrv = dsi_events_set_tls(s->events, tls)) != 0
+	    || (nrv = dsi_admin_set_tls(atomic_load(&s->admin), tls)) != 0) {
+		rv = dsi_failf(DSC_ESTATE, why, why_len,
+		    "a listener refused the new TLS configuration (%s); some may use it and others "
+		    "the old one until a restart",
+		    nng_strerror(nrv));
+	}
+	for (size_t i = 0; i < s->opts.n_listen; i++) {
+		const char *url = dsi_rep_bound_url(s->rep, i);
+		if (dsi_url_is_tls(url)) {
+			use_up_accept(url);
+		}
+	}
+	if (dsi_url_is_tls(dsi_events_url(s->events))) {
+		use_up_accept(dsi_events_url(s->events));
+	}
+	const char *admin = dsi_server_admin_url(s);
+	if (admin != NULL && strncmp(admin, "https:", 6) == 0) {
+		use_up_accept(admin);
+	}
+	nng_tls_config_free(tls);
+	return rv;
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 
 #include "common/log.h"
+#include "common/tls.h"
+#include "server/checker.h"
 #include "server/dispatch.h"
 #include "server/options.h"
 #include "server/registry.h"
@@ -36,8 +38,9 @@ void dsi_server_destroy(dsi_server *s);
  * The server's dispatcher and registry, for start-up work that goes through
  * them (server/boot.c). Both belong to the server.
  */
-dsi_dispatch *dsi_server_dispatch(dsi_server *s);
-dsi_registry *dsi_server_registry(dsi_server *s);
+dsi_dispatch  *dsi_server_dispatch(dsi_server *s);
+dsi_registry  *dsi_server_registry(dsi_server *s);
+const dsi_log *dsi_server_log(dsi_server *s); /* the server's logger, at its current level */
 
 /* The bound REQ/REP URL of listener i (with the real port for ":0"). */
 const char *dsi_server_url(const dsi_server *s, size_t i);
@@ -47,5 +50,23 @@ const char *dsi_server_publish_url(const dsi_server *s);
 
 /* The bound URL of the HTTP admin endpoint, or NULL with --admin off. */
 const char *dsi_server_admin_url(const dsi_server *s);
+
+/*
+ * What a reload (SIGHUP, server/reload.c) changes while the server runs;
+ * any thread. Connections stay open.
+ */
+void dsi_server_set_log_level(dsi_server *s, dsi_log_level level);
+
+/* token must stay valid until the server is destroyed; never NULL to not, or back. */
+void dsi_server_set_token(dsi_server *s, const char *token);
+
+void dsi_server_set_health(dsi_server *s, const dsi_checker_settings *cs);
+
+/*
+ * Reads the TLS files and gives the new configuration to every tls+ and
+ * https listener, for connections accepted from now on. On failure (with
+ * why) the listeners keep the old one, unless DSC_ESTATE: one refused it.
+ */
+int dsi_server_set_tls(dsi_server *s, const dsi_tls_files *files, char *why, size_t why_len);
 
 #endif

@@ -48,6 +48,10 @@ static const char *const migrations[DSI_STORE_SCHEMA] = {
 	" PRIMARY KEY (service, endpoint, key)) WITHOUT ROWID;"
 	"CREATE TABLE state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT INTO state (name, value) VALUES ('revision', 0);",
+	/* 1 -> 2: each instance's origin (dsi_origin: 0 the API, 1 the configuration). Rows of
+	 * schema 1 count as the API's: configuration never removes what it cannot tell is its own.
+	 */
+	"ALTER TABLE instances ADD COLUMN origin INTEGER NOT NULL DEFAULT 0;",
 };
 
 enum {
@@ -67,10 +71,10 @@ enum {
 
 static const char *const statements[ST_COUNT] = {
 	[ST_PUT]          = "INSERT INTO instances"
-	                    " (service, endpoint, health_path, ttl_ms, weight, registered_at_ms)"
-	                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-	                    " ON CONFLICT (service, endpoint) DO UPDATE SET"
-	                    " health_path = ?3, ttl_ms = ?4, weight = ?5, registered_at_ms = ?6",
+	                    " (service, endpoint, health_path, ttl_ms, weight, registered_at_ms, origin)"
+	                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	                    " ON CONFLICT (service, endpoint) DO UPDATE SET health_path = ?3,"
+	                    " ttl_ms = ?4, weight = ?5, registered_at_ms = ?6, origin = ?7",
 	[ST_META_CLEAR]   = "DELETE FROM metadata WHERE service = ?1 AND endpoint = ?2",
 	[ST_META_PUT]     = "INSERT OR REPLACE INTO metadata (service, endpoint, key, value)"
 	                    " VALUES (?1, ?2, ?3, ?4)",
@@ -413,6 +417,8 @@ load_one(dsi_store *s, dsi_registry *r, sqlite3_stmt *row, sqlite3_stmt *meta, i
 		.ttl_ms           = (uint32_t) sqlite3_column_int64(row, 3),
 		.weight           = (uint32_t) sqlite3_column_int64(row, 4),
 		.registered_at_ms = sqlite3_column_int64(row, 5),
+		.origin = sqlite3_column_int64(row, 6) == DSI_ORIGIN_CONFIG ? DSI_ORIGIN_CONFIG
+		                                                            : DSI_ORIGIN_API,
 	};
 	if (check != NULL && check(check_arg, &reg, msg, sizeof(msg)) != 0) {
 		free_metadata(kv, n, strs);
@@ -447,7 +453,7 @@ dsi_store_load(dsi_store *s, dsi_registry *r, dsi_store_check_fn check, void *ch
 	int           rc, rv = 0;
 
 	rc = sqlite3_prepare_v2(s->db,
-	    "SELECT service, endpoint, health_path, ttl_ms, weight, registered_at_ms"
+	    "SELECT service, endpoint, health_path, ttl_ms, weight, registered_at_ms, origin"
 	    " FROM instances ORDER BY service, endpoint",
 	    -1, &row, NULL);
 	if (rc == SQLITE_OK) {
@@ -529,6 +535,7 @@ put(dsi_store *s, const dsi_registry_op_info *op)
 	sqlite3_bind_int64(st[ST_PUT], 4, op->ttl_ms);
 	sqlite3_bind_int64(st[ST_PUT], 5, op->weight);
 	sqlite3_bind_int64(st[ST_PUT], 6, op->registered_at_ms);
+	sqlite3_bind_int64(st[ST_PUT], 7, op->origin);
 	step(s, st[ST_PUT], "storing an instance");
 	if (!op->creates) {
 		bind_key(st[ST_META_CLEAR], op->service, op->endpoint);

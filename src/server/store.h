@@ -24,7 +24,7 @@
 #include "common/log.h"
 #include "server/registry.h"
 
-#define DSI_STORE_SCHEMA    1    /* the schema version this build writes */
+#define DSI_STORE_SCHEMA    2    /* the schema version this build writes */
 #define DSI_STORE_RESERVE   4096 /* the reservation, counted from the revision when stored */
 #define DSI_STORE_LOW_WATER 1024 /* headroom below which the writer stores a new one */
 #define DSI_STORE_BATCH     256  /* writes per commit at most */

@@ -509,6 +509,18 @@ dsi_rep_bound_url(const dsi_rep_server *s, size_t i)
 }
 
 int
+dsi_rep_set_tls(dsi_rep_server *s, nng_tls_config *tls)
+{
+	int rv = 0;
+	for (size_t i = 0; i < s->n_listen && rv == 0; i++) {
+		if (dsi_url_is_tls(s->bound[i])) {
+			rv = nng_listener_set_ptr(s->listeners[i], NNG_OPT_TLS_CONFIG, tls);
+		}
+	}
+	return rv;
+}
+
+int
 dsi_rep_start(dsi_rep_server *s)
 {
 	pthread_mutex_lock(&s->mtx);

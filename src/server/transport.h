@@ -56,6 +56,13 @@ int dsi_rep_create(dsi_rep_server **out, const dsi_rep_options *opts, const dsi_
 /* The URL listener i is bound to, with the real port. */
 const char *dsi_rep_bound_url(const dsi_rep_server *s, size_t i);
 
+/*
+ * Gives the tls+ listeners a new TLS configuration (a reload): connections
+ * accepted from now on use it, those open keep theirs. Each listener holds
+ * its own reference. Returns 0 or an nng error.
+ */
+int dsi_rep_set_tls(dsi_rep_server *s, nng_tls_config *tls);
+
 /* Arms the work items and starts the thread that enforces the idle timeout. */
 int dsi_rep_start(dsi_rep_server *s);
 

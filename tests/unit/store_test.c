@@ -925,6 +925,64 @@ test_empty_file_is_new(void **state)
 	assert_int_equal(dsi_registry_count(f->reg), 1);
 }
 
+/* Instances of origin (a dsi_origin) in memory. */
+static size_t
+origin_count(fixture *f, uint8_t origin)
+{
+	dsi_instances l = { NULL, 0 };
+	assert_ok(dsi_registry_get_origin(f->reg, origin, &l));
+	size_t n = l.count;
+	dsi_instances_free(&l);
+	return n;
+}
+
+static void
+test_schema_1_upgrade_and_origins(void **state)
+{
+	fixture *f = *state;
+	sqlite3 *db;
+	char     sql[1024];
+	/* As discoveryd before origins left it: schema 1, one instance. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	    "PRAGMA journal_mode = WAL; PRAGMA application_id = %d; PRAGMA user_version = 1;"
+	    "CREATE TABLE instances (service TEXT NOT NULL, endpoint TEXT NOT NULL,"
+	    " health_path TEXT NOT NULL, ttl_ms INTEGER NOT NULL, weight INTEGER NOT NULL,"
+	    " registered_at_ms INTEGER NOT NULL, PRIMARY KEY (service, endpoint)) WITHOUT ROWID;"
+	    "CREATE TABLE metadata (service TEXT NOT NULL, endpoint TEXT NOT NULL,"
+	    " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (service, endpoint, key))"
+	    " WITHOUT ROWID;"
+	    "CREATE TABLE state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	    "INSERT INTO state (name, value) VALUES ('revision', 7);"
+	    "INSERT INTO instances VALUES ('old', 'http://o:80', '/health', 0, 1, 1000);",
+	    APP_ID);
+	exec_sql(db, sql);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+	/* Upgraded; what it held counts as the API's. */
+	open_store(f);
+	assert_int_equal(dsi_registry_count(f->reg), 1);
+	assert_int_equal(origin_count(f, DSI_ORIGIN_API), 1);
+	/* Registered again by the configuration, it is the configuration's, and stays so. */
+	f->d.origin = DSI_ORIGIN_CONFIG;
+	expect(send_register(f, "old", "http://o:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	expect(send_register(f, "new", "http://n:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	f->d.origin = DSI_ORIGIN_API;
+	expect(send_register(f, "api", "http://a:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	assert_int_equal(origin_count(f, DSI_ORIGIN_CONFIG), 2);
+	close_store(f);
+	check_schema_of(f->path);
+	open_store(f);
+	assert_int_equal(origin_count(f, DSI_ORIGIN_CONFIG), 2);
+	assert_int_equal(origin_count(f, DSI_ORIGIN_API), 1);
+	/* The API registering one of them again takes it over. */
+	expect(send_register(f, "new", "http://n:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	close_store(f);
+	open_store(f);
+	assert_int_equal(origin_count(f, DSI_ORIGIN_CONFIG), 1);
+	assert_int_equal(origin_count(f, DSI_ORIGIN_API), 2);
+}
+
 /* ---- the revision reservation ---- */
 
 static void
@@ -1084,6 +1142,7 @@ main(void)
 		CASE(test_refuses_missing_directory),
 		CASE(test_new_file_gets_schema),
 		CASE(test_empty_file_is_new),
+		CASE(test_schema_1_upgrade_and_origins),
 		CASE(test_reserve_covers_health_changes),
 		CASE(test_reserve_never_waits_for_the_writer),
 		CASE(test_large_deregister_keeps_revision),
