@@ -8,7 +8,8 @@ discoveryd=$1
 example=$2
 log=$(mktemp)
 out=$(mktemp)
-"$discoveryd" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: 2>"$log" &
+"$discoveryd" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --admin http://127.0.0.1:0 \
+  --data :memory: 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log" "$out"' EXIT
 for _ in $(seq 1 1000); do

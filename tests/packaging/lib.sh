@@ -3,7 +3,9 @@
 # start_discoveryd DISCOVERYD: sets $url, $pub and $daemon_pid; stop_discoveryd ends it.
 start_discoveryd() {
   daemon_log=$(mktemp)
-  "$1" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: 2>"$daemon_log" &
+  # Every port 0, the admin endpoint's too: a server on the defaults may hold 7700-7702.
+  "$1" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --admin http://127.0.0.1:0 \
+    --data :memory: 2>"$daemon_log" &
   daemon_pid=$!
   local _
   # Ten seconds, stretched like the C tests by DISCOVERY_TEST_SLOWDOWN.

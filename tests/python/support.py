@@ -62,6 +62,7 @@ class Daemon:
         ready_r, ready_w = os.pipe()
         args = [env_path("DISCOVERYD"), "--listen", scheme + "://127.0.0.1:0",
                 "--publish", scheme + "://127.0.0.1:0", "--data", ":memory:",
+                "--admin", "http://127.0.0.1:0",
                 "--log-level", "debug", "--ready-fd", str(ready_w)] + list(extra_args)
         try:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,

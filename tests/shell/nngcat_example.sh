@@ -9,7 +9,7 @@ ready=$(mktemp)
 # Its bound URLs come from --ready-fd (docs/ready-fd.md); the bound stretches
 # by DISCOVERY_TEST_SLOWDOWN.
 "$discoveryd" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: \
-  --ready-fd 3 2>"$log" 3>"$ready" &
+  --admin http://127.0.0.1:0 --ready-fd 3 2>"$log" 3>"$ready" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log" "$ready"' EXIT
 for _ in $(seq 1 $((1000 * ${DISCOVERY_TEST_SLOWDOWN:-1}))); do

@@ -27,7 +27,8 @@ start_daemon() {
   local log=$1
   shift
   local ready=$log.ready
-  "$DISCOVERYD" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --data :memory: --log-level debug \
+  "$DISCOVERYD" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 --admin http://127.0.0.1:0 \
+    --data :memory: --log-level debug \
     --health-interval 0.1 --rise 1 --fall 1 --ready-fd 3 "$@" 2>"$log" 3>"$ready" &
   started_pid=$!
   pids+=("$started_pid")

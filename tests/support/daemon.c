@@ -251,6 +251,10 @@ td_daemon_start(td_daemon *d, const char *const *extra_args)
 	}
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
+	/* The admin endpoint on port 0 too: a server on the defaults may hold 7702. A
+	 * test's own --admin comes later and wins. */
+	argv[n++] = "--admin";
+	argv[n++] = "http://127.0.0.1:0";
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL && n < 62; i++) {
 		argv[n++] = extra_args[i];
 	}

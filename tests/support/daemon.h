@@ -34,7 +34,8 @@ int td_spawn(td_daemon *d, const char *const *argv, const char *log_path, int bo
 /*
  * Starts discoveryd listening on tcp://127.0.0.1:0 and publishing on
  * tcp://127.0.0.1:0, storing into a fresh temporary data file (unless
- * extra_args has its own --listen, --publish or --data), with extra_args
+ * extra_args has its own --listen, --publish or --data), its admin endpoint on
+ * port 0 (a later --admin in extra_args wins), with extra_args
  * (NULL-terminated, may be NULL) appended, with td_spawn, and waits until it
  * reports ready (a liveness bound of 10 s times tu_slowdown()). Returns 0, or
  * -1 after printing why (and the log) to stderr.
