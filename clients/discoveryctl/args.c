@@ -414,8 +414,9 @@ flag_or_env(const char *flag, const char *env)
 }
 
 /*
- * --server and --publish may be lists (failover): a bad entry is a usage
- * error that names it, checked only for the URLs the command dials.
+ * --server and --publish may be lists (failover): a bad entry of a list is
+ * a usage error that names it, checked only for the URLs the command
+ * dials. A single URL keeps the messages it always had, from the open.
  */
 static int
 check_urls(const ctl *c, char *why, size_t n)
@@ -423,11 +424,11 @@ check_urls(const ctl *c, char *why, size_t n)
 	ctl_dials dials = c->cmd->dials;
 	dsc_error err;
 
-	if ((dials == DIALS_SERVER || dials == DIALS_BOTH)
+	if ((dials == DIALS_SERVER || dials == DIALS_BOTH) && strchr(c->server, ',') != NULL
 	    && dsc_url_list_check(c->server, NULL, &err) != 0) {
 		return bad_usage(why, n, "--server: %s", err.message);
 	}
-	if ((dials == DIALS_PUBLISH || dials == DIALS_BOTH)
+	if ((dials == DIALS_PUBLISH || dials == DIALS_BOTH) && strchr(c->publish, ',') != NULL
 	    && dsc_url_list_check(c->publish, NULL, &err) != 0) {
 		return bad_usage(why, n, "--publish: %s", err.message);
 	}

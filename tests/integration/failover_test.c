@@ -32,9 +32,16 @@ pair_setup(void **state)
 {
 	pair *p = calloc(1, sizeof(*p));
 	assert_non_null(p);
-	assert_int_equal(td_daemon_start_sync(&p->a, NULL), 0);
+	if (td_daemon_start_sync(&p->a, NULL) != 0) {
+		free(p);
+		fail_msg("the first discoveryd did not start");
+	}
 	p->a_up = true;
-	assert_int_equal(td_daemon_start_sync(&p->b, NULL), 0);
+	if (td_daemon_start_sync(&p->b, NULL) != 0) {
+		td_daemon_kill(&p->a); /* no teardown runs after a failed setup */
+		free(p);
+		fail_msg("the second discoveryd did not start");
+	}
 	p->b_up = true;
 	snprintf(p->urls, sizeof(p->urls), "%s,%s", p->a.url, p->b.url);
 	snprintf(p->pubs, sizeof(p->pubs), "%s,%s", p->a.pub_url, p->b.pub_url);
