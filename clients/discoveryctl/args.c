@@ -414,6 +414,28 @@ flag_or_env(const char *flag, const char *env)
 }
 
 /*
+ * --server and --publish may be lists (failover): a bad entry of a list is
+ * a usage error that names it, checked only for the URLs the command
+ * dials. A single URL keeps the messages it always had, from the open.
+ */
+static int
+check_urls(const ctl *c, char *why, size_t n)
+{
+	ctl_dials dials = c->cmd->dials;
+	dsc_error err;
+
+	if ((dials == DIALS_SERVER || dials == DIALS_BOTH) && strchr(c->server, ',') != NULL
+	    && dsc_url_list_check(c->server, NULL, &err) != 0) {
+		return bad_usage(why, n, "--server: %s", err.message);
+	}
+	if ((dials == DIALS_PUBLISH || dials == DIALS_BOTH) && strchr(c->publish, ',') != NULL
+	    && dsc_url_list_check(c->publish, NULL, &err) != 0) {
+		return bad_usage(why, n, "--publish: %s", err.message);
+	}
+	return PARSE_RUN;
+}
+
+/*
  * TLS applies to the tls+tcp:// URLs the command dials (watch: --publish;
  * wait: both; the rest: --server). --tls-* flags with none of them are a
  * mistake that would otherwise go out in plaintext; the variables are
@@ -494,6 +516,9 @@ ctl_parse(ctl *c, int argc, char **argv, char *why, size_t n)
 		const char *env = getenv(ADMIN_ENV);
 		c->admin        = env != NULL && env[0] != 0 ? env : DEFAULT_ADMIN;
 	}
+	if ((rv = check_urls(c, why, n)) != PARSE_RUN) {
+		return rv;
+	}
 	return check_tls(c, why, n);
 }
 
@@ -511,9 +536,10 @@ ctl_print_usage(FILE *f)
 	}
 	fputs("\n"
 	      "Options may come before or after COMMAND, as --opt VALUE or --opt=VALUE:\n"
-	      "  --server URL       discoveryd's URL (default: $" SERVER_ENV
-	      ", else " DEFAULT_SERVER ")\n"
-	      "  --publish URL      discoveryd's event URL, for watch and wait\n"
+	      "  --server URL       discoveryd's URL, or a comma-separated list of servers\n"
+	      "                     tried in order (default: $" SERVER_ENV ", else " DEFAULT_SERVER
+	      ")\n"
+	      "  --publish URL      discoveryd's event URL (or a list), for watch and wait\n"
 	      "                     (default: $" PUBLISH_ENV ", else " DEFAULT_PUBLISH ")\n"
 	      "  --admin URL        discoveryd's admin endpoint, for snapshot\n"
 	      "                     (default: $" ADMIN_ENV ", else " DEFAULT_ADMIN ")\n"

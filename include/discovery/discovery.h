@@ -159,6 +159,35 @@ typedef struct dsc_client_options {
 DSC_API void dsc_client_options_init(dsc_client_options *opts);
 
 /*
+ * Client failover. Wherever a function below takes a server URL (clients,
+ * watches, views, waits), it also takes a comma-separated list of up to
+ * DSC_MAX_SERVERS URLs, "tcp://127.0.0.1:7700,tcp://127.0.0.1:7710";
+ * blanks around an entry are ignored, and every entry shares the TLS
+ * options. A client's calls go to one server at a time, starting with the
+ * first. A call moves on to the next server (in list order, wrapping
+ * around, each tried at most once per call) when the current one cannot be
+ * reached, does not answer within timeout_ms, or answers DSC_EUNAVAILABLE
+ * (except Resolve, where that answer means no healthy instance), and the
+ * client stays on the server that answered. Every call of this protocol is
+ * idempotent (Register, Deregister, Heartbeat and the reads), so a call
+ * that may already have run on a server that then failed is sent again to
+ * the next one. timeout_ms bounds each attempt; a server with no
+ * connection is skipped after a quick connect probe rather than waited on.
+ * When every server fails, the error is the last one's code and its message
+ * names each server tried and what went wrong there.
+ */
+#define DSC_MAX_SERVERS 8
+
+/*
+ * Checks a server list as the functions that take one read it: splits it
+ * and asks nng whether each entry can be dialed. Returns 0 and, when count
+ * is not NULL, the number of entries; or DSC_EINVAL with err naming the
+ * bad entry (empty, blanks inside, no scheme://, too long, listed twice,
+ * or too many entries). The opening functions only say DSC_EINVAL.
+ */
+DSC_API int dsc_url_list_check(const char *urls, size_t *count, dsc_error *err);
+
+/*
  * Opens a client on url (for example "tcp://127.0.0.1:7700"). Unless
  * opts->require_connection is set, connecting happens in the background, so
  * opening succeeds while the server is down; calls then fail with

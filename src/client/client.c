@@ -1,8 +1,9 @@
 /*
- * libdiscovery: each call packs a Request, runs it on its own REQ context
- * with an explicit deadline, and copies the Response into caller-owned
- * structs. The socket dials in the background and redials after a restart
- * (how it dials, TLS included, is client/dial.c).
+ * libdiscovery's REQ side: one REQ socket per server of the client's list,
+ * each dialing in the background and redialing after a restart (how it
+ * dials, TLS included, is client/dial.c), and the one round trip every
+ * call makes, which picks the server and fails over (docs/clients.md).
+ * Each attempt runs on its own REQ context with an explicit deadline.
  */
 #include <discovery/discovery.h>
 #include <nng/nng.h>
@@ -17,15 +18,16 @@
 #include "client/dial.h"
 #include "client/error.h"
 #include "client/internal.h"
+#include "client/urllist.h"
 #include "common/codec.h"
 #include "common/nngutil.h"
-#include "common/request.h"
 #include "common/status.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "common/tls.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
+#define PROBE_MS           1000 /* bound on the connect probe of a server with no pipe */
 
 /* One call in flight, linked into its client so a shutdown can cancel it. */
 typedef struct call {
@@ -33,19 +35,28 @@ typedef struct call {
 	nng_aio     *aio;
 } call;
 
+/* One server of the list: its REQ socket and what its pipe callback counts. */
+typedef struct node {
+	nng_socket      sock;
+	char           *url;
+	bool            tls;    /* the URL is tls+: a failed handshake looks like no server */
+	nng_tls_config *tlscfg; /* held for the failover probe; NULL without TLS */
+	pthread_mutex_t mtx;    /* with cv: waiting for the first pipe */
+	pthread_cond_t  cv;
+	_Atomic int     pipes;    /* connected pipes, to tell "unreachable" from "slow" */
+	bool            added;    /* under mtx: some pipe was ever added */
+	int             rejected; /* under mtx: pipes dropped before any was added */
+	bool            open;     /* sock, mtx and cv exist */
+} node;
+
 struct dsc_client {
-	nng_socket       sock;
+	node             nodes[DSC_MAX_SERVERS];
+	size_t           n;
+	_Atomic size_t   current; /* the node calls start with: the last one that answered */
 	int32_t          timeout_ms;
 	char            *token;
-	char             url[256];
-	pthread_mutex_t  mtx; /* with cv: waiting for the first pipe */
-	pthread_cond_t   cv;
-	_Atomic int      pipes;     /* connected pipes, to tell "unreachable" from "slow" */
-	bool             added;     /* under mtx: some pipe was ever added */
-	int              rejected;  /* under mtx: pipes dropped before any was added */
-	_Atomic uint64_t revision;  /* from the last successful reply */
+	_Atomic uint64_t revision;  /* from the last reply */
 	_Atomic bool     shut;      /* dsi_client_shutdown was called */
-	bool             tls;       /* the URL is tls+: a failed handshake looks like no server */
 	pthread_mutex_t  calls_mtx; /* guards calls, and the start of every call step */
 	struct call     *calls;     /* calls in flight, for dsi_client_shutdown to cancel */
 };
@@ -60,52 +71,118 @@ dsc_client_options_init(dsc_client_options *opts)
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	dsc_client *c = arg;
+	node *d = arg;
 	(void) p;
-	pthread_mutex_lock(&c->mtx);
+	pthread_mutex_lock(&d->mtx);
 	/*
 	 * nng 1.5.2 reports REM_POST for a pipe it dropped in negotiation (a
 	 * peer of another protocol, such as the PUB port) without its ADD_POST.
 	 */
 	if (ev == NNG_PIPE_EV_ADD_POST) {
-		c->added = true;
-		atomic_fetch_add(&c->pipes, 1);
-	} else if (c->added) {
-		atomic_fetch_add(&c->pipes, -1);
+		d->added = true;
+		atomic_fetch_add(&d->pipes, 1);
+	} else if (d->added) {
+		atomic_fetch_add(&d->pipes, -1);
 	} else {
-		c->rejected++;
+		d->rejected++;
 	}
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mtx);
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mtx);
 }
 
 /*
- * Connects within the client's timeout or fails. A plain blocking nng_dial
- * can hang for nng's own handshake timeout on a stopped server, so probe
- * the address with a bounded connection first (a closed port fails at
- * once, a refused TLS handshake too), then dial in the background and
- * wait, bounded, for the pipe.
+ * Connects within timeout_ms or fails. A plain blocking nng_dial can hang
+ * for nng's own handshake timeout on a stopped server, so probe the
+ * address with a bounded connection first (a closed port fails at once, a
+ * refused TLS handshake too), then wait, bounded, for the background
+ * dial's pipe. The node dials in the background either way.
  */
 static int
-connect_now(dsc_client *c, const char *url, nng_tls_config *tls)
+connect_now(node *d, int32_t timeout_ms)
 {
-	int64_t deadline = dsi_monotonic_ms() + c->timeout_ms;
-	int     rv;
+	int64_t deadline = dsi_monotonic_ms() + timeout_ms;
+	int     rv, drv;
 
-	if ((rv = dsi_probe(url, tls, c->timeout_ms)) != 0
-	    || (rv = dsi_dial(c->sock, url, tls)) != 0) {
-		return rv;
+	rv = dsi_probe(d->url, d->tlscfg, timeout_ms);
+	if ((drv = dsi_dial(d->sock, d->url, d->tlscfg)) != 0 || rv != 0) {
+		return drv != 0 ? drv : rv;
 	}
-	pthread_mutex_lock(&c->mtx);
-	while (atomic_load(&c->pipes) == 0 && c->rejected == 0 && dsi_monotonic_ms() < deadline) {
+	pthread_mutex_lock(&d->mtx);
+	while (atomic_load(&d->pipes) == 0 && d->rejected == 0 && dsi_monotonic_ms() < deadline) {
 		struct timespec ts;
 		dsi_realtime_after(&ts, deadline - dsi_monotonic_ms());
-		pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+		pthread_cond_timedwait(&d->cv, &d->mtx, &ts);
 	}
 	/* A dropped pipe: the peer answered, but not as a REP socket. */
-	rv = atomic_load(&c->pipes) > 0 ? 0 : c->rejected > 0 ? DSC_EPROTO : DSC_ETIMEDOUT;
-	pthread_mutex_unlock(&c->mtx);
+	rv = atomic_load(&d->pipes) > 0 ? 0 : d->rejected > 0 ? DSC_EPROTO : DSC_ETIMEDOUT;
+	pthread_mutex_unlock(&d->mtx);
 	return rv;
+}
+
+/* Opens node d's socket on url; 0 or a dsc_err. The dial starts later. */
+static int
+node_open(node *d, const char *url, const dsc_tls_options *tls)
+{
+	int rv;
+
+	if ((d->url = strdup(url)) == NULL) {
+		return DSC_ENOMEM;
+	}
+	d->tls = dsi_url_is_tls(url);
+	if ((rv = dsi_client_tls(&d->tlscfg, url, tls, NULL, 0))
+	    != 0) { /* dsc_tls_check says why */
+		return rv;
+	}
+	if ((rv = nng_req0_open(&d->sock)) != 0) {
+		return dsi_err_from_nng(rv);
+	}
+	pthread_mutex_init(&d->mtx, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	d->open = true;
+	/*
+	 * nng resends a request after 60 s by default, so a slow call would run
+	 * twice on the server. Calls have their own deadline instead.
+	 */
+	nng_socket_set_ms(d->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, d);
+	nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, pipe_cb, d);
+	return 0;
+}
+
+/*
+ * Closes every socket, then frees the client. If nng 1.5.2 wedges a close,
+ * that socket's pipe callbacks may still touch its node: the client is then
+ * left to the process exit.
+ */
+static void
+client_free(dsc_client *c)
+{
+	bool closed = true;
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->nodes[i].open) {
+			closed = dsi_close_bounded(c->nodes[i].sock, DSI_CLOSE_BOUND_MS, NULL)
+			    && closed;
+		}
+	}
+	if (!closed) {
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		node *d = &c->nodes[i];
+		if (d->open) {
+			pthread_cond_destroy(&d->cv);
+			pthread_mutex_destroy(&d->mtx);
+		}
+		if (d->tlscfg != NULL) {
+			nng_tls_config_free(d->tlscfg);
+		}
+		free(d->url);
+	}
+	pthread_mutex_destroy(&c->calls_mtx);
+	free(c->token);
+	free(c);
 }
 
 int
@@ -113,61 +190,54 @@ dsc_client_open(dsc_client **out, const char *url, const dsc_client_options *opt
 {
 	dsc_client_options def;
 	dsc_client        *c;
-	nng_tls_config    *tls = NULL;
-	int                rv;
+	dsi_url_list       urls;
+	char               why[256];
+	int                rv = 0;
 
 	if (out == NULL || url == NULL || url[0] == 0) {
 		return DSC_EINVAL;
+	}
+	if ((rv = dsi_url_list_parse(&urls, url, why, sizeof(why))) != 0) {
+		return rv; /* dsc_url_list_check says why */
 	}
 	if (opts == NULL) {
 		dsc_client_options_init(&def);
 		opts = &def;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		dsi_url_list_free(&urls);
 		return DSC_ENOMEM;
 	}
-	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
-	dsi_strlcpy(c->url, url, sizeof(c->url));
-	if (opts->auth_token != NULL && (c->token = strdup(opts->auth_token)) == NULL) {
-		free(c);
-		return DSC_ENOMEM;
-	}
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		free(c->token);
-		free(c);
-		return dsi_err_from_nng(rv);
-	}
-	pthread_mutex_init(&c->mtx, NULL);
 	pthread_mutex_init(&c->calls_mtx, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	/*
-	 * nng resends a request after 60 s by default, so a slow call would run
-	 * twice on the server. Calls have their own deadline instead.
-	 */
-	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
-
-	c->tls = dsi_url_is_tls(url);
-	rv     = dsi_client_tls(&tls, url, &opts->tls, NULL, 0); /* dsc_tls_check says why */
-	if (rv == 0 && opts->require_connection) {
-		rv = connect_now(c, url, tls);
-	} else if (rv == 0) {
-		/* Dial in the background: the client works once the server is up. */
-		rv = dsi_dial(c->sock, url, tls);
+	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	if (opts->auth_token != NULL && (c->token = strdup(opts->auth_token)) == NULL) {
+		rv = DSC_ENOMEM;
 	}
-	if (tls != NULL) {
-		nng_tls_config_free(tls);
+	for (size_t i = 0; rv == 0 && i < urls.n; i++) {
+		c->n = i + 1;
+		rv   = node_open(&c->nodes[i], urls.url[i], &opts->tls);
+	}
+	dsi_url_list_free(&urls);
+	if (rv == 0 && opts->require_connection) {
+		/* The first server that connects becomes the current one; the rest dial on. */
+		for (size_t i = 0; i < c->n; i++) {
+			if ((rv = connect_now(&c->nodes[i], c->timeout_ms)) == 0) {
+				atomic_store(&c->current, i);
+				for (size_t j = i + 1; rv == 0 && j < c->n; j++) {
+					rv = dsi_dial(
+					    c->nodes[j].sock, c->nodes[j].url, c->nodes[j].tlscfg);
+				}
+				break;
+			}
+		}
+	} else {
+		/* Dial in the background: the client works once a server is up. */
+		for (size_t i = 0; rv == 0 && i < c->n; i++) {
+			rv = dsi_dial(c->nodes[i].sock, c->nodes[i].url, c->nodes[i].tlscfg);
+		}
 	}
 	if (rv != 0) {
-		nng_close(c->sock);
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mtx);
-		pthread_mutex_destroy(&c->calls_mtx);
-		free(c->token);
-		free(c);
+		client_free(c);
 		return rv;
 	}
 	*out = c;
@@ -191,31 +261,24 @@ dsi_client_timeout(const dsc_client *c)
 	return c->timeout_ms;
 }
 
-/* What dsc_client_close releases once the socket is closed. */
-static void
-client_free(void *arg)
+size_t
+dsi_client_servers(const dsc_client *c)
 {
-	dsc_client *c = arg;
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mtx);
-	pthread_mutex_destroy(&c->calls_mtx);
-	free(c->token);
-	free(c);
+	return c->n;
+}
+
+size_t
+dsi_client_current(const dsc_client *c)
+{
+	return atomic_load(&((dsc_client *) c)->current);
 }
 
 void
 dsc_client_close(dsc_client *c)
 {
 	if (c != NULL) {
-		dsi_client_shutdown(c);
-		/*
-		 * No call runs now. If nng 1.5.2 wedges the close, its pipe callbacks
-		 * may still touch c: c is freed when the close ends, if it ever does,
-		 * and is otherwise left to the process exit.
-		 */
-		if (dsi_close_bounded_then(c->sock, DSI_CLOSE_BOUND_MS, NULL, client_free, c)) {
-			client_free(c);
-		}
+		dsi_client_shutdown(c); /* no call runs now */
+		client_free(c);
 	}
 }
 
@@ -274,54 +337,76 @@ call_unlink(dsc_client *c, call *k)
 	pthread_mutex_unlock(&c->calls_mtx);
 }
 
+/* How an attempt on one server ended, for the failover decision. */
+typedef enum fate {
+	FATE_ANSWER, /* a Response to hand back (OK or not): stop here */
+	FATE_UNSENT, /* the request never reached the server: safe to move on */
+	FATE_MAYBE,  /* it may have run there (no reply in time, connection lost) */
+	FATE_BUSY,   /* the server answered UNAVAILABLE: it may have run there too */
+	FATE_FINAL,  /* the client is shut down, or a local failure: stop */
+} fate;
+
 /*
- * The one round trip every call makes. On success *resp is the server's
- * OK answer (free with protobuf_c_message_free_unpacked); otherwise err
- * says why.
+ * One request on node d within the client's timeout. msg is consumed. On
+ * FATE_ANSWER and FATE_BUSY *resp is the unpacked Response; otherwise err
+ * says why, naming the server.
  */
-static int
-roundtrip(
-    dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err)
+static fate
+attempt(dsc_client *c, node *d, nng_msg *msg, Discovery__V1__Response **resp, dsc_error *err)
 {
 	nng_aio                 *aio = NULL;
 	nng_ctx                  ctx;
-	nng_msg                 *msg      = NULL;
 	Discovery__V1__Response *r        = NULL;
 	int64_t                  deadline = dsi_monotonic_ms() + c->timeout_ms;
 	int                      rv;
 
-	req->auth_token = c->token != NULL ? c->token : (char *) "";
-	if ((rv = dsi_pack(&req->base, &msg)) != 0) {
-		return dsi_fail(err, rv, "%s", dsc_strerror(rv));
-	}
-	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+	if (c->n > 1 && atomic_load(&d->pipes) == 0
+	    && (rv = dsi_probe(
+	            d->url, d->tlscfg, c->timeout_ms < PROBE_MS ? c->timeout_ms : PROBE_MS))
+	        != 0) {
+		/* Not connected, and a fresh connection fails too: skip it without waiting. */
 		nng_msg_free(msg);
-		return dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
+		dsi_fail(err, rv, "cannot connect to %s (%s)", d->url, dsc_strerror(rv));
+		return FATE_UNSENT;
+	}
+	if ((rv = nng_ctx_open(&ctx, d->sock)) != 0) {
+		nng_msg_free(msg);
+		dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
+		return FATE_FINAL;
 	}
 	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		nng_msg_free(msg);
 		nng_ctx_close(ctx);
-		return dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
+		dsi_fail(err, dsi_err_from_nng(rv), "%s", nng_strerror(rv));
+		return FATE_FINAL;
 	}
 	nng_aio_set_msg(aio, msg);
-	call k = { NULL, aio };
+	call k    = { NULL, aio };
+	bool sent = false;
 	call_link(c, &k);
 	if ((rv = aio_step(c, aio, ctx, true, deadline)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio)); /* a failed send leaves it to us */
 	} else {
-		rv = aio_step(c, aio, ctx, false, deadline);
+		sent = true;
+		rv   = aio_step(c, aio, ctx, false, deadline);
 	}
 	call_unlink(c, &k);
 	if (rv != 0) {
 		nng_aio_free(aio);
 		nng_ctx_close(ctx);
-		if (rv == NNG_ETIMEDOUT && atomic_load(&c->pipes) == 0) {
-			return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s%s", c->url,
-			    c->tls ? " (or the TLS handshake fails)" : "");
+		if (rv == NNG_ECLOSED || atomic_load(&c->shut)) {
+			dsi_fail(err, DSC_ECLOSED, "%s", dsc_strerror(DSC_ECLOSED));
+			return FATE_FINAL;
 		}
-		return dsi_fail(err, dsi_err_from_nng(rv), "%s: %s", c->url,
+		if (rv == NNG_ETIMEDOUT && atomic_load(&d->pipes) == 0) {
+			dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s%s", d->url,
+			    d->tls ? " (or the TLS handshake fails)" : "");
+			return FATE_UNSENT;
+		}
+		dsi_fail(err, dsi_err_from_nng(rv), "%s: %s", d->url,
 		    rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv));
+		return sent ? FATE_MAYBE : FATE_UNSENT;
 	}
 	msg = nng_aio_get_msg(aio);
 	nng_aio_free(aio);
@@ -330,7 +415,101 @@ roundtrip(
 	    (ProtobufCMessage **) &r);
 	nng_msg_free(msg);
 	if (rv != 0) {
-		return dsi_fail(err, DSC_EPROTO, "the reply from %s is not a Response", c->url);
+		dsi_fail(err, DSC_EPROTO, "the reply from %s is not a Response", d->url);
+		return FATE_FINAL;
+	}
+	*resp = r;
+	return r->status == DISCOVERY__V1__STATUS_CODE__STATUS_UNAVAILABLE ? FATE_BUSY
+	                                                                   : FATE_ANSWER;
+}
+
+/*
+ * Whether a call may be sent again after it may have run: every call of
+ * this protocol is idempotent (docs/protocol.md). A call added later that
+ * is not must return false here; it then moves on only when unsent.
+ */
+static bool
+idempotent(Discovery__V1__Request__CallCase which)
+{
+	switch (which) {
+	case DISCOVERY__V1__REQUEST__CALL_REGISTER:
+	case DISCOVERY__V1__REQUEST__CALL_RESOLVE:
+	case DISCOVERY__V1__REQUEST__CALL_DEREGISTER:
+	case DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY:
+	case DISCOVERY__V1__REQUEST__CALL_GET_ALL:
+	case DISCOVERY__V1__REQUEST__CALL_HEARTBEAT:
+	case DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Appends "; <this attempt's message>" to the list of servers tried. */
+static void
+tried_add(char *buf, size_t len, const dsc_error *one)
+{
+	size_t n = strlen(buf);
+	if (n + 1 < len) {
+		snprintf(buf + n, len - n, "%s%s", n > 0 ? "; " : "", one->message);
+	}
+}
+
+int
+dsi_client_roundtrip(
+    dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err)
+{
+	Discovery__V1__Response *r                           = NULL;
+	nng_msg                 *msg                         = NULL;
+	size_t                   from                        = atomic_load(&c->current);
+	char                     tried[sizeof(err->message)] = "";
+	dsc_error                one                         = { 0, "" };
+	fate                     f                           = FATE_FINAL;
+	size_t                   k;
+	int                      rv;
+
+	req->auth_token = c->token != NULL ? c->token : (char *) "";
+	if ((rv = dsi_pack(&req->base, &msg)) != 0) {
+		return dsi_fail(err, rv, "%s", dsc_strerror(rv));
+	}
+	for (k = 0; k < c->n; k++) {
+		size_t   i = (from + k) % c->n;
+		nng_msg *m = msg;
+		if (k + 1 < c->n && nng_msg_dup(&m, msg) != 0) {
+			nng_msg_free(msg);
+			return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		}
+		if (k + 1 == c->n) {
+			msg = NULL; /* the last attempt takes the original */
+		}
+		r = NULL;
+		f = attempt(c, &c->nodes[i], m, &r, &one);
+		if (f == FATE_BUSY && req->call_case == DISCOVERY__V1__REQUEST__CALL_RESOLVE) {
+			f = FATE_ANSWER; /* Resolve's UNAVAILABLE: no healthy instance, an answer */
+		}
+		if (f == FATE_ANSWER || f == FATE_FINAL
+		    || ((f == FATE_MAYBE || f == FATE_BUSY) && !idempotent(req->call_case))) {
+			break;
+		}
+		if (f == FATE_BUSY) {
+			dsi_fail(&one, DSC_EUNAVAILABLE, "%s: %s", c->nodes[i].url, r->message);
+			if (k + 1 < c->n) {
+				protobuf_c_message_free_unpacked(&r->base, NULL);
+				r = NULL;
+			}
+		}
+		tried_add(tried, sizeof(tried), &one);
+	}
+	nng_msg_free(msg);
+	if (r == NULL) {
+		/* No Response to hand back: one server's own words, or every server's. */
+		if (c->n == 1 || f == FATE_FINAL) {
+			return dsi_fail(err, one.code, "%s", one.message);
+		}
+		return dsi_fail(err, one.code, "no server answered (%zu tried): %s", c->n, tried);
+	}
+	if (k < c->n) {
+		atomic_store(&c->current, (from + k) % c->n); /* stay where it answered */
 	}
 	/*
 	 * Every Response records its revision, error statuses included (a
@@ -338,234 +517,18 @@ roundtrip(
 	 */
 	atomic_store(&c->revision, r->revision);
 	if (r->status != DISCOVERY__V1__STATUS_CODE__STATUS_OK) {
-		rv = dsi_fail(err, dsi_err_from_status(r->status), "%s", r->message);
+		rv = c->n > 1 && k == c->n
+		    ? dsi_fail(
+		        err, DSC_EUNAVAILABLE, "no server answered (%zu tried): %s", c->n, tried)
+		    : dsi_fail(err, dsi_err_from_status(r->status), "%s", r->message);
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 		return rv;
 	}
 	if ((unsigned) r->result_case != (unsigned) req->call_case) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
-		return dsi_fail(err, DSC_EPROTO, "the reply from %s answers another call", c->url);
+		return dsi_fail(err, DSC_EPROTO, "the reply from %s answers another call",
+		    c->nodes[(from + k) % c->n].url);
 	}
 	*resp = r;
 	return 0;
-}
-
-/* ---- copies out of the wire types ---- */
-
-/* Hands a copy of src to *out when the caller wants one. */
-static int
-instance_out(const Discovery__V1__Instance *src, dsc_instance **out, dsc_error *err)
-{
-	dsc_instance *x;
-	if (out == NULL) {
-		return 0;
-	}
-	if (src == NULL) {
-		return dsi_fail(err, DSC_EPROTO, "the reply carries no instance");
-	}
-	if ((x = malloc(sizeof(*x))) == NULL || dsi_inst_from_pb(x, src) != 0) {
-		free(x);
-		return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
-	}
-	*out = x;
-	return 0;
-}
-
-/* ---- the calls ---- */
-
-static int
-need(const char *s, const char *what, dsc_error *err)
-{
-	if (s == NULL || s[0] == 0) {
-		return dsi_fail(err, DSC_EINVAL, "%s is required", what);
-	}
-	return 0;
-}
-
-static char *
-or_empty(const char *s)
-{
-	return (char *) (s != NULL ? s : "");
-}
-
-int
-dsc_register(dsc_client *c, const dsc_registration *reg, dsc_instance **out, dsc_error *err)
-{
-	Discovery__V1__Request  *req  = NULL;
-	Discovery__V1__Response *resp = NULL;
-	int                      rv;
-
-	if (c == NULL || reg == NULL) {
-		return dsi_fail(err, DSC_EINVAL, "client and registration are required");
-	}
-	if ((rv = need(reg->service, "service", err)) != 0
-	    || (rv = need(reg->endpoint, "endpoint", err)) != 0) {
-		return rv;
-	}
-	if ((rv = dsi_request_register_new(&req, reg)) != 0) {
-		return dsi_fail(err, rv, "%s",
-		    rv == DSC_EINVAL ? "metadata is required when n_metadata > 0"
-		                     : dsc_strerror(rv));
-	}
-	rv = roundtrip(c, req, &resp, err);
-	dsi_request_free(req);
-	if (rv == 0) {
-		rv = instance_out(resp->register_->instance, out, err);
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	}
-	return rv;
-}
-
-int
-dsc_resolve(
-    dsc_client *c, const char *service, bool healthy_only, dsc_instance **out, dsc_error *err)
-{
-	Discovery__V1__Request        req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__ResolveRequest rr  = DISCOVERY__V1__RESOLVE_REQUEST__INIT;
-	Discovery__V1__Response      *resp;
-	int                           rv;
-
-	if (c == NULL || (rv = need(service, "service", err)) != 0) {
-		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
-	}
-	rr.service      = (char *) service;
-	rr.healthy_only = healthy_only;
-	req.call_case   = DISCOVERY__V1__REQUEST__CALL_RESOLVE;
-	req.resolve     = &rr;
-	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
-		rv = instance_out(resp->resolve->instance, out, err);
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	}
-	return rv;
-}
-
-int
-dsc_deregister(
-    dsc_client *c, const char *service, const char *endpoint, uint32_t *removed, dsc_error *err)
-{
-	Discovery__V1__Request           req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__DeregisterRequest dr  = DISCOVERY__V1__DEREGISTER_REQUEST__INIT;
-	Discovery__V1__Response         *resp;
-	int                              rv;
-
-	if (c == NULL || (rv = need(service, "service", err)) != 0) {
-		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
-	}
-	dr.service     = (char *) service;
-	dr.endpoint    = or_empty(endpoint);
-	req.call_case  = DISCOVERY__V1__REQUEST__CALL_DEREGISTER;
-	req.deregister = &dr;
-	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
-		if (removed != NULL) {
-			*removed = resp->deregister->removed;
-		}
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	}
-	return rv;
-}
-
-int
-dsc_is_healthy(dsc_client *c, const char *service, const char *endpoint, bool *healthy,
-    dsc_health *state, dsc_error *err)
-{
-	Discovery__V1__Request          req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__IsHealthyRequest hr  = DISCOVERY__V1__IS_HEALTHY_REQUEST__INIT;
-	Discovery__V1__Response        *resp;
-	int                             rv;
-
-	if (c == NULL || (rv = need(service, "service", err)) != 0) {
-		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
-	}
-	hr.service     = (char *) service;
-	hr.endpoint    = or_empty(endpoint);
-	req.call_case  = DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY;
-	req.is_healthy = &hr;
-	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
-		if (healthy != NULL) {
-			*healthy = resp->is_healthy->healthy;
-		}
-		if (state != NULL) {
-			*state = (dsc_health) resp->is_healthy->state;
-		}
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	}
-	return rv;
-}
-
-int
-dsc_get_all(dsc_client *c, const char *service, dsc_instance_list **out, dsc_error *err)
-{
-	Discovery__V1__Request       req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__GetAllRequest gr  = DISCOVERY__V1__GET_ALL_REQUEST__INIT;
-	Discovery__V1__Response     *resp;
-	dsc_instance_list           *list = NULL;
-	int                          rv;
-
-	if (c == NULL) {
-		return dsi_fail(err, DSC_EINVAL, "client is required");
-	}
-	gr.service    = or_empty(service);
-	req.call_case = DISCOVERY__V1__REQUEST__CALL_GET_ALL;
-	req.get_all   = &gr;
-	if ((rv = roundtrip(c, &req, &resp, err)) != 0) {
-		return rv;
-	}
-	if (out == NULL) {
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-		return 0;
-	}
-	const Discovery__V1__GetAllResponse *g = resp->get_all;
-	if ((list = calloc(1, sizeof(*list))) == NULL
-	    || (g->n_instances > 0
-	        && (list->items = calloc(g->n_instances, sizeof(*list->items))) == NULL)) {
-		rv = dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
-	}
-	for (size_t i = 0; rv == 0 && i < g->n_instances; i++) {
-		if (dsi_inst_from_pb(&list->items[i], g->instances[i]) != 0) {
-			rv = dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
-		} else {
-			list->count = i + 1;
-		}
-	}
-	if (list != NULL) {
-		list->revision = g->revision;
-	}
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	if (rv != 0) {
-		dsc_instance_list_free(list);
-		return rv;
-	}
-	*out = list;
-	return 0;
-}
-
-int
-dsc_heartbeat(
-    dsc_client *c, const char *service, const char *endpoint, dsc_instance **out, dsc_error *err)
-{
-	Discovery__V1__Request          req = DISCOVERY__V1__REQUEST__INIT;
-	Discovery__V1__HeartbeatRequest hr  = DISCOVERY__V1__HEARTBEAT_REQUEST__INIT;
-	Discovery__V1__Response        *resp;
-	int                             rv;
-
-	if (c == NULL || (rv = need(service, "service", err)) != 0
-	    || (rv = need(endpoint, "endpoint", err)) != 0) {
-		return c == NULL ? dsi_fail(err, DSC_EINVAL, "client is required") : rv;
-	}
-	hr.service    = (char *) service;
-	hr.endpoint   = (char *) endpoint;
-	req.call_case = DISCOVERY__V1__REQUEST__CALL_HEARTBEAT;
-	req.heartbeat = &hr;
-	if ((rv = roundtrip(c, &req, &resp, err)) == 0) {
-		rv = instance_out(resp->heartbeat->instance, out, err);
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	}
-	return rv;
-}
-
-int
-dsi_client_roundtrip(
-    dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err)
-{
-	return roundtrip(c, req, resp, err);
 }

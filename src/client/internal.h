@@ -33,6 +33,10 @@ void dsi_inst_clear(dsc_instance *x);
 /* The client's timeout in milliseconds, after defaults. */
 int32_t dsi_client_timeout(const dsc_client *c);
 
+/* How many servers the client's list holds, and the index of the one calls start with. */
+size_t dsi_client_servers(const dsc_client *c);
+size_t dsi_client_current(const dsc_client *c);
+
 /*
  * Closes the client's socket so that calls in flight on other threads end
  * at once with DSC_ECLOSED, and later calls fail the same way. The client
@@ -41,9 +45,10 @@ int32_t dsi_client_timeout(const dsc_client *c);
 void dsi_client_shutdown(dsc_client *c);
 
 /*
- * The one round trip every call makes (status.c's too): on success *resp is
- * the server's OK answer (free with protobuf_c_message_free_unpacked);
- * otherwise err says why. Sets req->auth_token.
+ * The one round trip every call makes (calls.c's and status.c's), failing
+ * over along the client's list: on success *resp is the server's OK
+ * answer (free with protobuf_c_message_free_unpacked); otherwise err says
+ * why, naming every server tried. Sets req->auth_token.
  */
 int dsi_client_roundtrip(
     dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err);

@@ -23,6 +23,14 @@
  *   events.
  * - Every reconnect of the SUB pipe (server restart, network trouble)
  *   reloads, since anything may have happened while it was down.
+ * - Failover (a list of servers): the i-th publish URL is the i-th
+ *   server's, and the view subscribes to the one of the server its GetAll
+ *   calls go to. When a reload is answered by another server (the client
+ *   failed over), the view moves its subscription there and loads again
+ *   from GetAll, subscribing first as at open. A subscription that stays
+ *   disconnected for the client's timeout triggers a reload, which finds
+ *   the live server. Revisions are each server's own: continuing across
+ *   servers without a reload needs cluster mode, which does not exist yet.
  *
  * A reload builds a complete new copy and swaps it in under the write lock;
  * if a GetAll fails the old copy stays and the reload is retried at the
@@ -42,48 +50,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/dial.h"
 #include "client/error.h"
 #include "client/internal.h"
+#include "client/urllist.h"
+#include "client/viewimpl.h"
 #include "client/viewdata.h"
 #include "common/rwlock.h"
 #include "common/name.h"
 #include "common/sorted.h"
+#include "common/timeutil.h"
 #include "common/tls.h"
 
 #define DEFAULT_RECV_BUFFER 1024
 #define POLL_MS             100 /* how long the thread waits for an event, so close is prompt */
-
-/* A service a per-service view watches, and the revision of its last GetAll. */
-typedef struct vwatched {
-	char     name[DSI_NAME_MAX + 1];
-	uint64_t loaded;
-} vwatched;
-
-/* A view: the copy behind its lock, the sockets, and the thread's bookkeeping. */
-struct dsc_view {
-	dsc_client *client;
-	dsc_watch  *watch;
-	vwatched   *watched; /* sorted by name; NULL for an all-services view */
-	size_t      n_watched;
-	dsc_view_cb cb;
-	void       *cb_arg;
-
-	pthread_rwlock_t lock; /* the view lock: guards data; see docs/design.md */
-	dsi_vdata       *data;
-	_Atomic uint64_t revision; /* what dsc_view_revision reports; written under lock */
-	_Atomic uint64_t reloads;
-
-	/* Only the view thread (or open, before it starts) touches these. */
-	uint64_t applied;        /* all services: the revision of the last change taken */
-	uint64_t checked;        /* per service: the last reload's or SYNC check's revision */
-	uint64_t connects;       /* the watch's connect count at the last good load */
-	uint64_t connects_tried; /* ... and at the last reload attempt */
-	bool     stale;          /* a reload is due */
-
-	pthread_t    thread;
-	bool         started;
-	_Atomic bool stop;
-};
 
 /* ---- loading ---- */
 
@@ -92,7 +72,7 @@ struct dsc_view {
  * copy stays, the view stays stale, and err (when not NULL) says why.
  */
 static int
-reload(dsc_view *v, dsc_error *err)
+reload_once(dsc_view *v, dsc_error *err)
 {
 	dsc_instance_list *list;
 	uint64_t           lo   = UINT64_MAX;
@@ -157,6 +137,40 @@ reload(dsc_view *v, dsc_error *err)
 done:
 	dsi_vdata_free(nd);
 	free(revs);
+	if (rv != 0) {
+		v->stale = true;
+	}
+	return rv;
+}
+
+static int watch_connect(dsc_view *v, size_t node, dsc_error *err);
+
+/*
+ * reload_once, then, with a server list, the same from the server that
+ * answered if the client failed over to another one than the watch's:
+ * the subscription moves there first. Bounded by the number of servers.
+ */
+static int
+reload(dsc_view *v, dsc_error *err)
+{
+	int rv = 0;
+	if (v->watch == NULL) { /* a move that could not open the new subscription */
+		rv = watch_connect(v, dsi_client_current(v->client), err);
+	}
+	if (rv == 0) {
+		rv = reload_once(v, err);
+	}
+	for (size_t k = 0; rv == 0 && v->pubs.n > 1 && k < v->pubs.n; k++) {
+		size_t now = dsi_client_current(v->client);
+		if (now == v->watch_node) {
+			break;
+		}
+		dsc_watch_close(v->watch);
+		v->watch = NULL;
+		if ((rv = watch_connect(v, now, err)) == 0) {
+			rv = reload_once(v, err);
+		}
+	}
 	if (rv != 0) {
 		v->stale = true;
 	}
@@ -261,6 +275,25 @@ handle(dsc_view *v, const dsc_event *ev)
 	}
 }
 
+/*
+ * With a server list: a subscription down for the client's timeout
+ * triggers a reload, whose GetAll fails over to a live server and moves the
+ * subscription there.
+ */
+static void
+idle_check(dsc_view *v)
+{
+	int64_t now = dsi_monotonic_ms();
+	if (dsi_watch_wait_connected(v->watch, 0)) {
+		v->down_since = 0;
+	} else if (v->down_since == 0) {
+		v->down_since = now;
+	} else if (now - v->down_since >= dsi_client_timeout(v->client)) {
+		v->down_since = 0;
+		reload(v, NULL);
+	}
+}
+
 static void *
 view_main(void *arg)
 {
@@ -268,14 +301,16 @@ view_main(void *arg)
 
 	while (!atomic_load(&v->stop)) {
 		dsc_event *ev = NULL;
-		int        rv = dsc_watch_next(v->watch, POLL_MS, &ev);
+		int rv = v->watch != NULL ? dsc_watch_next(v->watch, POLL_MS, &ev) : DSC_ETIMEDOUT;
 		if (rv == 0) {
 			handle(v, ev);
 			dsc_event_free(ev);
 		} else if (rv == DSC_ETIMEDOUT) {
 			/* Idle: still notice a reconnect, once per reconnect. */
-			if (dsi_watch_connects(v->watch) != v->connects_tried) {
+			if (v->watch == NULL || dsi_watch_connects(v->watch) != v->connects_tried) {
 				reload(v, NULL);
+			} else if (v->pubs.n > 1) {
+				idle_check(v);
 			}
 		} else if (rv == DSC_ECLOSED) {
 			break;
@@ -329,12 +364,16 @@ watched_init(dsc_view *v, const char *const *services, size_t n, dsc_error *err)
 	return 0;
 }
 
-/* Opens the SUB socket on the normalized names and waits, bounded, until it is connected. */
+/*
+ * Opens the SUB socket on the publish URL of server node (the only one
+ * when a single URL serves them all), on the normalized names, and waits,
+ * bounded, until it is connected.
+ */
 static int
-watch_connect(dsc_view *v, const char *publish_url, int32_t recv_buffer, const dsc_tls_options *tls,
-    dsc_error *err)
+watch_connect(dsc_view *v, size_t node, dsc_error *err)
 {
 	const char **names = NULL;
+	const char  *url   = v->pubs.url[v->pubs.n > 1 ? node : 0];
 	int          rv;
 
 	if (v->n_watched > 0 && (names = calloc(v->n_watched, sizeof(*names))) == NULL) {
@@ -343,16 +382,75 @@ watch_connect(dsc_view *v, const char *publish_url, int32_t recv_buffer, const d
 	for (size_t i = 0; i < v->n_watched; i++) {
 		names[i] = v->watched[i].name;
 	}
-	rv = dsi_watch_open(&v->watch, publish_url, names, v->n_watched,
-	    recv_buffer > 0 ? recv_buffer : DEFAULT_RECV_BUFFER, tls,
+	rv = dsi_watch_open(&v->watch, url, names, v->n_watched, v->recv_buffer, &v->tls,
 	    dsi_client_timeout(v->client));
 	free(names);
 	if (rv != 0) {
-		return dsi_fail(err, rv, "cannot watch %s: %s", publish_url, dsc_strerror(rv));
+		return dsi_fail(err, rv, "cannot watch %s: %s", url, dsc_strerror(rv));
 	}
+	v->watch_node = node;
+	v->down_since = 0;
 	/* Subscribe before the snapshot, so that no change falls in between. */
 	if (!dsi_watch_wait_connected(v->watch, dsi_client_timeout(v->client))) {
-		return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s", publish_url);
+		return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s", url);
+	}
+	return 0;
+}
+
+/* The first subscription: the first publish URL that connects, in list order. */
+static int
+watch_first(dsc_view *v, dsc_error *err)
+{
+	int rv = DSC_EINVAL;
+	for (size_t i = 0; i < v->pubs.n; i++) {
+		/* A quick refusal skips a dead server without waiting out the timeout. */
+		if (v->pubs.n > 1 && i + 1 < v->pubs.n
+		    && dsi_probe(v->pubs.url[i], NULL, dsi_client_timeout(v->client)) != 0) {
+			continue;
+		}
+		dsc_watch_close(v->watch);
+		v->watch = NULL;
+		if ((rv = watch_connect(v, i, err)) == 0) {
+			break;
+		}
+	}
+	return rv;
+}
+
+/* Copies what the view keeps of opts: TLS paths and the publish URLs. */
+static int
+keep_opts(dsc_view *v, const char *url, const char *publish_url, const dsc_view_options *opts,
+    dsc_error *err)
+{
+	const char  *src[4] = { opts->client.tls.ca_file, opts->client.tls.cert_file,
+		 opts->client.tls.key_file, opts->client.tls.server_name };
+	dsi_url_list reqs;
+	char         why[256];
+	int          rv;
+
+	for (size_t i = 0; i < 4; i++) {
+		if (src[i] != NULL && (v->tls_s[i] = strdup(src[i])) == NULL) {
+			return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
+		}
+	}
+	v->tls.ca_file     = v->tls_s[0];
+	v->tls.cert_file   = v->tls_s[1];
+	v->tls.key_file    = v->tls_s[2];
+	v->tls.server_name = v->tls_s[3];
+	v->recv_buffer     = opts->recv_buffer > 0 ? opts->recv_buffer : DEFAULT_RECV_BUFFER;
+	if ((rv = dsi_url_list_parse(&reqs, url, why, sizeof(why))) != 0) {
+		return dsi_fail(err, rv, "url: %s", why);
+	}
+	size_t n = reqs.n;
+	dsi_url_list_free(&reqs);
+	if ((rv = dsi_url_list_parse(&v->pubs, publish_url, why, sizeof(why))) != 0) {
+		return dsi_fail(err, rv, "publish_url: %s", why);
+	}
+	if (v->pubs.n != 1 && v->pubs.n != n) {
+		return dsi_fail(err, DSC_EINVAL,
+		    "%zu publish URLs for %zu servers: give one publish URL per server, in the "
+		    "same order, or one for all",
+		    v->pubs.n, n);
 	}
 	return 0;
 }
@@ -385,7 +483,8 @@ dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
 	atomic_init(&v->stop, false);
 	v->cb     = opts->on_event;
 	v->cb_arg = opts->on_event_arg;
-	if ((rv = watched_init(v, opts->services, opts->n_services, err)) != 0) {
+	if ((rv = watched_init(v, opts->services, opts->n_services, err)) != 0
+	    || (rv = keep_opts(v, url, publish_url, opts, err)) != 0) {
 		goto fail;
 	}
 	/* dsc_client_open would only say DSC_EINVAL. */
@@ -397,8 +496,7 @@ dsc_view_open(dsc_view **out, const char *url, const char *publish_url,
 		rv = dsi_fail(err, rv, "cannot open a client on %s: %s", url, dsc_strerror(rv));
 		goto fail;
 	}
-	if ((rv = watch_connect(v, publish_url, opts->recv_buffer, &opts->client.tls, err)) != 0
-	    || (rv = reload(v, err)) != 0) {
+	if ((rv = watch_first(v, err)) != 0 || (rv = reload(v, err)) != 0) {
 		goto fail;
 	}
 	atomic_store(&v->reloads, 0); /* the first load is not a reload */
@@ -432,6 +530,10 @@ dsc_view_close(dsc_view *v)
 	dsc_client_close(v->client);
 	dsi_vdata_free(v->data);
 	free(v->watched);
+	dsi_url_list_free(&v->pubs);
+	for (size_t i = 0; i < 4; i++) {
+		free(v->tls_s[i]);
+	}
 	pthread_rwlock_destroy(&v->lock);
 	free(v);
 }
@@ -446,110 +548,4 @@ uint64_t
 dsc_view_reloads(dsc_view *v)
 {
 	return v != NULL ? atomic_load(&v->reloads) : 0;
-}
-
-/* Resolves the normalized name under the read lock, which the caller holds. */
-static int
-resolve_locked(dsc_view *v, const char *name, bool healthy_only, const dsc_instance **out)
-{
-	dsi_vservice *s = dsi_vdata_find(v->data, name);
-	return s != NULL ? dsi_vservice_pick(s, healthy_only, out) : DSC_ENOTFOUND;
-}
-
-int
-dsc_view_resolve(dsc_view *v, const char *service, bool healthy_only, dsc_instance **out)
-{
-	const dsc_instance *x;
-	dsc_instance       *copy = NULL;
-	char                name[DSI_NAME_MAX + 1], why[8];
-	int                 rv;
-
-	if (v == NULL || dsi_name_normalize(service, name, why, sizeof(why)) != 0) {
-		return DSC_EINVAL;
-	}
-	pthread_rwlock_rdlock(&v->lock);
-	rv = resolve_locked(v, name, healthy_only, &x);
-	if (rv == 0 && out != NULL) {
-		if ((copy = malloc(sizeof(*copy))) == NULL || dsi_inst_copy(copy, x) != 0) {
-			free(copy);
-			copy = NULL;
-			rv   = DSC_ENOMEM;
-		}
-	}
-	pthread_rwlock_unlock(&v->lock);
-	if (rv == 0 && out != NULL) {
-		*out = copy;
-	}
-	return rv;
-}
-
-int
-dsc_view_resolve_endpoint(
-    dsc_view *v, const char *service, bool healthy_only, char *buf, size_t len)
-{
-	const dsc_instance *x;
-	char                name[DSI_NAME_MAX + 1], why[8];
-	int                 rv;
-
-	if (v == NULL || buf == NULL || len == 0
-	    || dsi_name_normalize(service, name, why, sizeof(why)) != 0) {
-		return DSC_EINVAL;
-	}
-	pthread_rwlock_rdlock(&v->lock);
-	if ((rv = resolve_locked(v, name, healthy_only, &x)) == 0) {
-		size_t n = strlen(x->endpoint);
-		if (n < len) {
-			memcpy(buf, x->endpoint, n + 1);
-		} else {
-			rv = DSC_ELIMIT;
-		}
-	}
-	pthread_rwlock_unlock(&v->lock);
-	return rv;
-}
-
-int
-dsc_view_get_all(dsc_view *v, const char *service, dsc_instance_list **out)
-{
-	char               name[DSI_NAME_MAX + 1], why[8];
-	dsc_instance_list *list;
-	dsi_vservice      *one = NULL;
-	size_t             n   = 0;
-	int                rv  = 0;
-
-	if (v == NULL || out == NULL) {
-		return DSC_EINVAL;
-	}
-	bool all = service == NULL || service[0] == 0;
-	if (!all && dsi_name_normalize(service, name, why, sizeof(why)) != 0) {
-		return DSC_EINVAL;
-	}
-	if ((list = calloc(1, sizeof(*list))) == NULL) {
-		return DSC_ENOMEM;
-	}
-	pthread_rwlock_rdlock(&v->lock);
-	if (all) {
-		for (size_t i = 0; i < v->data->n; i++) {
-			n += v->data->svc[i]->n;
-		}
-	} else if ((one = dsi_vdata_find(v->data, name)) != NULL) {
-		n = one->n;
-	}
-	if (n > 0 && (list->items = calloc(n, sizeof(*list->items))) == NULL) {
-		rv = DSC_ENOMEM;
-	}
-	for (size_t i = 0; rv == 0 && all && i < v->data->n; i++) {
-		rv = dsi_vservice_copy(list, v->data->svc[i]);
-	}
-	if (rv == 0 && one != NULL) {
-		rv = dsi_vservice_copy(list, one);
-	}
-	list->revision = atomic_load(&v->revision);
-	pthread_rwlock_unlock(&v->lock);
-	if (rv != 0) {
-		dsc_instance_list_free(list);
-		return rv;
-	}
-	*out = list;
-	return 0;
 }

@@ -1,6 +1,8 @@
 /*
- * Watches: an nng SUB socket on discoveryd's publish URL, and the one place
- * where a published Event is decoded and validated into a dsc_event.
+ * Watches: an nng SUB socket on discoveryd's publish URL (or on every URL
+ * of a list: SUB takes events from whichever server is up, as the Python
+ * client's Watch does), and the one place where a published Event is
+ * decoded and validated into a dsc_event.
  */
 #include <discovery/discovery.h>
 #include <nng/nng.h>
@@ -13,6 +15,7 @@
 
 #include "client/dial.h"
 #include "client/internal.h"
+#include "client/urllist.h"
 #include "common/codec.h"
 #include "common/name.h"
 #include "common/nngutil.h"
@@ -28,7 +31,7 @@ static const uint8_t sync_prefix[2] = { 0x10, DISCOVERY__V1__EVENT_TYPE__EVENT_S
 /* One SUB socket and what its pipe callback counts. */
 struct dsc_watch {
 	nng_socket       sock;
-	char             url[256];
+	char            *url; /* the publish URL, or the list as given */
 	pthread_mutex_t  mtx; /* with cv: waiting for a pipe */
 	pthread_cond_t   cv;
 	int              pipes;    /* connected now, under mtx */
@@ -108,13 +111,37 @@ subscribe_all(dsc_watch *w, const char *const *services, size_t n)
 	return subscribe(w, sync_prefix, sizeof(sync_prefix));
 }
 
+/* Dials one publish URL of the list from w's socket; 0 or a dsc_err. */
+static int
+watch_dial(dsc_watch *w, const char *url, const dsc_tls_options *tls, int32_t probe_ms)
+{
+	nng_tls_config *cfg = NULL;
+	int             rv;
+
+	if ((rv = dsi_client_tls(&cfg, url, tls, NULL, 0)) != 0) {
+		return rv;
+	}
+	/* Only a refused handshake is final; the background dial waits out the rest. */
+	if (cfg != NULL && probe_ms > 0 && dsi_probe(url, cfg, probe_ms) == DSC_ETLS) {
+		rv = DSC_ETLS;
+	} else {
+		/* In the background, so it works before the server is up and redials. */
+		rv = dsi_dial(w->sock, url, cfg);
+	}
+	if (cfg != NULL) {
+		nng_tls_config_free(cfg);
+	}
+	return rv;
+}
+
 int
 dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *services,
     size_t n_services, int32_t recv_buffer, const dsc_tls_options *tls, int32_t probe_ms)
 {
-	dsc_watch      *w;
-	nng_tls_config *cfg = NULL;
-	int             rv;
+	dsc_watch   *w;
+	dsi_url_list urls;
+	char         why[256];
+	int          rv;
 
 	if (out == NULL || publish_url == NULL || publish_url[0] == 0) {
 		return DSC_EINVAL;
@@ -122,15 +149,18 @@ dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *serv
 	if (services == NULL) {
 		n_services = 0;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
+	if ((rv = dsi_url_list_parse(&urls, publish_url, why, sizeof(why))) != 0) {
+		return rv; /* dsc_url_list_check says why */
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL || (w->url = strdup(publish_url)) == NULL) {
+		free(w);
+		dsi_url_list_free(&urls);
 		return DSC_ENOMEM;
 	}
-	if (!dsi_strlcpy(w->url, publish_url, sizeof(w->url))) {
-		free(w);
-		return DSC_EINVAL;
-	}
 	if ((rv = nng_sub0_open(&w->sock)) != 0) {
+		free(w->url);
 		free(w);
+		dsi_url_list_free(&urls);
 		return dsi_err_from_nng(rv);
 	}
 	pthread_mutex_init(&w->mtx, NULL);
@@ -141,20 +171,11 @@ dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *serv
 	nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, w);
 	nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_cb, w);
-	if ((rv = subscribe_all(w, services, n_services)) == 0
-	    && (rv = dsi_client_tls(&cfg, publish_url, tls, NULL, 0)) == 0) {
-		/* Only a refused handshake is final; the background dial waits out the rest. */
-		if (cfg != NULL && probe_ms > 0
-		    && dsi_probe(publish_url, cfg, probe_ms) == DSC_ETLS) {
-			rv = DSC_ETLS;
-		} else {
-			/* In the background, so it works before the server is up and redials. */
-			rv = dsi_dial(w->sock, publish_url, cfg);
-		}
+	rv = subscribe_all(w, services, n_services);
+	for (size_t i = 0; rv == 0 && i < urls.n; i++) {
+		rv = watch_dial(w, urls.url[i], tls, probe_ms);
 	}
-	if (cfg != NULL) {
-		nng_tls_config_free(cfg);
-	}
+	dsi_url_list_free(&urls);
 	if (rv != 0) {
 		dsc_watch_close(w);
 		return rv;
@@ -191,6 +212,7 @@ dsc_watch_close(dsc_watch *w)
 		}
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mtx);
+		free(w->url);
 		free(w);
 	}
 }
