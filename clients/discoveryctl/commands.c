@@ -144,7 +144,11 @@ cmd_deregister(ctl *c)
 	if (rv != 0) {
 		return call_failed(c, rv, &err);
 	}
-	printf(c->json ? "{\"removed\":%" PRIu32 "}\n" : "removed %" PRIu32 "\n", removed);
+	if (c->json) {
+		ctl_json_print(json_pack("{s:I}", "removed", (json_int_t) removed));
+	} else {
+		printf("removed %" PRIu32 "\n", removed);
+	}
 	return EXIT_OK;
 }
 
@@ -180,12 +184,12 @@ cmd_health(ctl *c)
 		dsc_instance_list_free(list);
 	} else if (c->json) {
 		/* The reply does not name the service; echo it as the server stored it. */
-		fputs("{\"service\":", stdout);
-		ctl_json_string(stdout, service_name(c->args[0], name));
-		fputs(",\"endpoint\":", stdout);
-		ctl_json_string(stdout, endpoint);
-		printf(",\"healthy\":%s,\"state\":\"%s\"}\n", healthy ? "true" : "false",
-		    dsc_health_name(state));
+		json_t *o = json_object();
+		json_object_set_new(o, "service", ctl_json_text(service_name(c->args[0], name)));
+		json_object_set_new(o, "endpoint", ctl_json_text(endpoint));
+		json_object_set_new(o, "healthy", json_boolean(healthy));
+		json_object_set_new(o, "state", json_string(dsc_health_name(state)));
+		ctl_json_print(o);
 	} else {
 		printf("%s\n", dsc_health_name(state));
 	}

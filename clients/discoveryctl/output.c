@@ -5,7 +5,6 @@
 #include "discoveryctl/output.h"
 
 #include <arpa/inet.h>
-
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
@@ -82,80 +81,78 @@ utf8_len(const unsigned char *p)
 }
 
 /*
- * Writes s as a JSON string. Valid UTF-8 passes through; a byte that is not
- * part of any becomes U+FFFD, so the output always parses.
+ * s as a JSON string. Valid UTF-8 passes through; a byte that is not part of
+ * any becomes U+FFFD, so jansson (which takes UTF-8 only) always has a
+ * string to encode. NULL only when out of memory.
  */
-void
-ctl_json_string(FILE *f, const char *s)
+json_t *
+ctl_json_text(const char *s)
 {
-	const unsigned char *p = (const unsigned char *) s;
-
-	fputc('"', f);
+	const unsigned char *p   = (const unsigned char *) (s != NULL ? s : "");
+	size_t               n   = strlen((const char *) p);
+	char                *buf = malloc(n * 3 + 1); /* a byte becomes at most 3 (U+FFFD) */
+	size_t               at  = 0;
+	if (buf == NULL) {
+		return NULL;
+	}
 	while (*p != 0) {
-		size_t len = 1;
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f) {
-				fprintf(f, "\\u%04x", *p);
-			} else if (*p < 0x80) {
-				fputc(*p, f);
-			} else if ((len = utf8_len(p)) == 0) {
-				fputs("\\ufffd", f);
-				len = 1;
-			} else {
-				fwrite(p, 1, len, f);
-			}
+		size_t len = *p < 0x80 ? 1 : utf8_len(p);
+		if (len == 0) {
+			memcpy(buf + at, "\xef\xbf\xbd", 3);
+			at += 3;
+			p++;
+			continue;
 		}
+		memcpy(buf + at, p, len);
+		at += len;
 		p += len;
 	}
-	fputc('"', f);
+	json_t *j = json_stringn(buf, at);
+	free(buf);
+	return j;
 }
 
+/* Sets key to v in o, taking v (a NULL v, out of memory, leaves the key out). */
 static void
-json_instance(FILE *f, const dsc_instance *x)
+put(json_t *o, const char *key, json_t *v)
 {
-	fputs("{\"service\":", f);
-	ctl_json_string(f, x->service);
-	fputs(",\"endpoint\":", f);
-	ctl_json_string(f, x->endpoint);
-	fputs(",\"health\":", f);
-	ctl_json_string(f, dsc_health_name(x->health));
-	fputs(",\"metadata\":{", f);
-	for (size_t i = 0; i < x->n_metadata; i++) {
-		fputs(i > 0 ? "," : "", f);
-		ctl_json_string(f, x->metadata[i].key);
-		fputc(':', f);
-		ctl_json_string(f, x->metadata[i].value);
+	json_object_set_new(o, key, v);
+}
+
+json_t *
+ctl_json_instance(const dsc_instance *x)
+{
+	json_t *o    = json_object();
+	json_t *meta = json_object();
+	for (size_t i = 0; meta != NULL && i < x->n_metadata; i++) {
+		json_t *k = ctl_json_text(x->metadata[i].key);
+		if (k != NULL) {
+			put(meta, json_string_value(k), ctl_json_text(x->metadata[i].value));
+			json_decref(k);
+		}
 	}
-	fputs("},\"health_path\":", f);
-	ctl_json_string(f, x->health_path);
-	fprintf(f,
-	    ",\"ttl_ms\":%" PRIu32 ",\"weight\":%" PRIu32 ",\"registered_at_ms\":%" PRId64
-	    ",\"last_check_ms\":%" PRId64 ",\"last_error\":",
-	    x->ttl_ms, x->weight, x->registered_at_ms, x->last_check_ms);
-	ctl_json_string(f, x->last_error);
-	fputc('}', f);
+	put(o, "service", ctl_json_text(x->service));
+	put(o, "endpoint", ctl_json_text(x->endpoint));
+	put(o, "health", json_string(dsc_health_name(x->health)));
+	put(o, "metadata", meta);
+	put(o, "health_path", ctl_json_text(x->health_path));
+	put(o, "ttl_ms", json_integer(x->ttl_ms));
+	put(o, "weight", json_integer(x->weight));
+	put(o, "registered_at_ms", json_integer(x->registered_at_ms));
+	put(o, "last_check_ms", json_integer(x->last_check_ms));
+	put(o, "last_error", ctl_json_text(x->last_error));
+	return o;
+}
+
+void
+ctl_json_print(json_t *o)
+{
+	if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT) != 0) {
+		ctl_say("cannot write the JSON answer (out of memory?)");
+	} else {
+		fputc('\n', stdout);
+	}
+	json_decref(o);
 }
 
 /* Metadata as k=v,k=v; "-" when there is none, so table columns stay put. */
@@ -196,8 +193,7 @@ ctl_print_instance(const ctl *c, const dsc_instance *x)
 	char when[32];
 
 	if (c->json) {
-		json_instance(stdout, x);
-		fputc('\n', stdout);
+		ctl_json_print(ctl_json_instance(x));
 		return;
 	}
 	printf("service:       ");
@@ -251,20 +247,21 @@ ctl_print_service_health(
 	char   when[32];
 
 	if (c->json) {
-		fputs("{\"service\":", stdout);
-		ctl_json_string(stdout, service);
-		printf(",\"healthy\":%s,\"state\":\"%s\",\"instances\":[",
-		    healthy ? "true" : "false", dsc_health_name(state));
-		for (size_t i = 0; i < l->count; i++) {
+		json_t *o = json_object(), *a = json_array();
+		for (size_t i = 0; a != NULL && i < l->count; i++) {
 			const dsc_instance *x = &l->items[i];
-			fputs(i > 0 ? ",{\"endpoint\":" : "{\"endpoint\":", stdout);
-			ctl_json_string(stdout, x->endpoint);
-			printf(",\"health\":\"%s\",\"last_check_ms\":%" PRId64 ",\"last_error\":",
-			    dsc_health_name(x->health), x->last_check_ms);
-			ctl_json_string(stdout, x->last_error);
-			fputc('}', stdout);
+			json_t             *e = json_object();
+			put(e, "endpoint", ctl_json_text(x->endpoint));
+			put(e, "health", json_string(dsc_health_name(x->health)));
+			put(e, "last_check_ms", json_integer(x->last_check_ms));
+			put(e, "last_error", ctl_json_text(x->last_error));
+			json_array_append_new(a, e);
 		}
-		fputs("]}\n", stdout);
+		put(o, "service", ctl_json_text(service));
+		put(o, "healthy", json_boolean(healthy));
+		put(o, "state", json_string(dsc_health_name(state)));
+		put(o, "instances", a);
+		ctl_json_print(o);
 		return;
 	}
 	ctl_put_clean(stdout, service);
@@ -297,25 +294,23 @@ ctl_print_event(const ctl *c, const dsc_event *ev)
 	char                when[32];
 
 	if (c->json) {
-		printf("{\"time_ms\":%" PRId64 ",\"type\":\"%s\"", ev->timestamp_ms,
-		    dsc_event_type_name(ev->type));
+		json_t *o = json_object();
+		put(o, "time_ms", json_integer(ev->timestamp_ms));
+		put(o, "type", json_string(dsc_event_type_name(ev->type)));
 		if (ev->type != DSC_EVENT_SYNC) {
-			fputs(",\"service\":", stdout);
-			ctl_json_string(stdout, ev->service);
-			fputs(",\"endpoint\":", stdout);
-			ctl_json_string(stdout, x->endpoint);
+			put(o, "service", ctl_json_text(ev->service));
+			put(o, "endpoint", ctl_json_text(x->endpoint));
 			if (ev->type == DSC_EVENT_HEALTH_CHANGED) {
-				printf(",\"previous\":\"%s\"", dsc_health_name(ev->previous));
+				put(o, "previous", json_string(dsc_health_name(ev->previous)));
 			}
-			printf(",\"health\":\"%s\"", dsc_health_name(x->health));
+			put(o, "health", json_string(dsc_health_name(x->health)));
 		}
-		printf(",\"revision\":%" PRIu64 ",\"reason\":", ev->revision);
-		ctl_json_string(stdout, ev->reason);
+		put(o, "revision", json_integer((json_int_t) ev->revision));
+		put(o, "reason", ctl_json_text(ev->reason));
 		if (ev->type != DSC_EVENT_SYNC) {
-			fputs(",\"instance\":", stdout);
-			json_instance(stdout, x);
+			put(o, "instance", ctl_json_instance(x));
 		}
-		fputs("}\n", stdout);
+		ctl_json_print(o);
 		return;
 	}
 	if (ev->type == DSC_EVENT_SYNC) {
@@ -337,29 +332,45 @@ ctl_print_event(const ctl *c, const dsc_event *ev)
 	fputc('\n', stdout);
 }
 
-/* The distinct names of status that pick() selects, as JSON strings or space-separated. */
+/* Whether st[i]'s service appears earlier in st: each name is printed once. */
+static bool
+seen_before(const dsc_wait_status *st, size_t i)
+{
+	for (size_t k = 0; k < i; k++) {
+		if (strcmp(st[k].service, st[i].service) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The distinct names of status that pick() selects, space-separated. */
 static void
 print_names(const ctl *c, const dsc_wait_status *st, size_t n,
     bool (*pick)(const ctl *, const dsc_wait_status *))
 {
 	const char *sep = "";
-
 	for (size_t i = 0; i < n; i++) {
-		bool dup = false;
-		for (size_t k = 0; k < i && !dup; k++) {
-			dup = strcmp(st[k].service, st[i].service) == 0;
-		}
-		if (dup || !pick(c, &st[i])) {
-			continue;
-		}
-		fputs(sep, stdout);
-		if (c->json) {
-			ctl_json_string(stdout, st[i].service);
-		} else {
+		if (!seen_before(st, i) && pick(c, &st[i])) {
+			fputs(sep, stdout);
 			ctl_put_clean(stdout, st[i].service);
+			sep = " ";
 		}
-		sep = c->json ? "," : " ";
 	}
+}
+
+/* The same names as a JSON array. */
+static json_t *
+json_names(const ctl *c, const dsc_wait_status *st, size_t n,
+    bool (*pick)(const ctl *, const dsc_wait_status *))
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		if (!seen_before(st, i) && pick(c, &st[i])) {
+			json_array_append_new(a, ctl_json_text(st[i].service));
+		}
+	}
+	return a;
 }
 
 static bool
@@ -387,11 +398,11 @@ pick_unhealthy(const ctl *c, const dsc_wait_status *s)
 void
 ctl_print_wait_json(const ctl *c, bool ready, const dsc_wait_status *st, size_t n)
 {
-	printf("{\"ready\":%s,\"missing\":[", ready ? "true" : "false");
-	print_names(c, st, n, pick_missing);
-	fputs("],\"unhealthy\":[", stdout);
-	print_names(c, st, n, pick_unhealthy);
-	fputs("]}\n", stdout);
+	json_t *o = json_object();
+	put(o, "ready", json_boolean(ready));
+	put(o, "missing", json_names(c, st, n, pick_missing));
+	put(o, "unhealthy", json_names(c, st, n, pick_unhealthy));
+	ctl_json_print(o);
 }
 
 void
@@ -405,12 +416,13 @@ ctl_print_wait_ready(const ctl *c, const dsc_wait_status *st, size_t n)
 void
 ctl_print_list_json(const dsc_instance_list *list)
 {
-	printf("{\"revision\":%" PRIu64 ",\"instances\":[", list->revision);
-	for (size_t i = 0; i < list->count; i++) {
-		fputs(i > 0 ? "," : "", stdout);
-		json_instance(stdout, &list->items[i]);
+	json_t *o = json_object(), *a = json_array();
+	for (size_t i = 0; a != NULL && i < list->count; i++) {
+		json_array_append_new(a, ctl_json_instance(&list->items[i]));
 	}
-	fputs("]}\n", stdout);
+	put(o, "revision", json_integer((json_int_t) list->revision));
+	put(o, "instances", a);
+	ctl_json_print(o);
 }
 
 /* True when url's host is an IPv4 or IPv6 address rather than a name. */
@@ -455,26 +467,26 @@ void
 ctl_print_status(const ctl *c, const dsc_server_status *st)
 {
 	if (c->json) {
-		fputs("{\"version\":", stdout);
-		ctl_json_string(stdout, st->version);
-		printf(",\"started_at_ms\":%" PRId64 ",\"uptime_ms\":%" PRIu64
-		       ",\"revision\":%" PRIu64 ",\"services\":%" PRIu32 ",\"instances\":%" PRIu32
-		       ",\"healthy\":%" PRIu32 ",\"unhealthy\":%" PRIu32 ",\"unknown\":%" PRIu32
-		       ",\"listeners\":[",
-		    st->started_at_ms, st->uptime_ms, st->revision, st->services, st->instances,
-		    st->healthy, st->unhealthy, st->unknown);
-		for (size_t i = 0; i < st->n_listeners; i++) {
-			fputs(i > 0 ? "," : "", stdout);
-			ctl_json_string(stdout, st->listeners[i]);
+		json_t *o = json_object(), *l = json_array();
+		for (size_t i = 0; l != NULL && i < st->n_listeners; i++) {
+			json_array_append_new(l, ctl_json_text(st->listeners[i]));
 		}
-		fputs("],\"publish\":", stdout);
-		ctl_json_string(stdout, st->publish);
-		fputs(",\"admin\":", stdout);
-		ctl_json_string(stdout, st->admin);
-		fputs(",\"data\":", stdout);
-		ctl_json_string(stdout, st->data);
-		printf(",\"commits\":%" PRIu64 ",\"writes_stored\":%" PRIu64 "}\n", st->commits,
-		    st->writes_stored);
+		put(o, "version", ctl_json_text(st->version));
+		put(o, "started_at_ms", json_integer(st->started_at_ms));
+		put(o, "uptime_ms", json_integer((json_int_t) st->uptime_ms));
+		put(o, "revision", json_integer((json_int_t) st->revision));
+		put(o, "services", json_integer(st->services));
+		put(o, "instances", json_integer(st->instances));
+		put(o, "healthy", json_integer(st->healthy));
+		put(o, "unhealthy", json_integer(st->unhealthy));
+		put(o, "unknown", json_integer(st->unknown));
+		put(o, "listeners", l);
+		put(o, "publish", ctl_json_text(st->publish));
+		put(o, "admin", ctl_json_text(st->admin));
+		put(o, "data", ctl_json_text(st->data));
+		put(o, "commits", json_integer((json_int_t) st->commits));
+		put(o, "writes_stored", json_integer((json_int_t) st->writes_stored));
+		ctl_json_print(o);
 		return;
 	}
 	char     when[32];

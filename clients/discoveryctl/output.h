@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "discoveryctl/ctl.h"
@@ -21,8 +22,15 @@ void ctl_connect_hint(const ctl *c, const char *url, int rv);
 /* Writes s with C0 controls and DEL as \xNN, so no reply can drive the terminal. */
 void ctl_put_clean(FILE *f, const char *s);
 
-/* Writes s as a JSON string, always valid: bytes that are not UTF-8 become U+FFFD. */
-void ctl_json_string(FILE *f, const char *s);
+/*
+ * Every JSON discoveryctl prints is built with jansson through these.
+ * ctl_json_text: s as a JSON string, always valid: bytes that are not UTF-8
+ * become U+FFFD. ctl_json_instance: an Instance with the protobuf field names.
+ * ctl_json_print: one compact line on stdout; takes o (NULL: says so on stderr).
+ */
+json_t *ctl_json_text(const char *s);
+json_t *ctl_json_instance(const dsc_instance *x);
+void    ctl_json_print(json_t *o);
 
 /* An instance, as JSON or as "field: value" lines. */
 void ctl_print_instance(const ctl *c, const dsc_instance *x);

@@ -190,9 +190,10 @@ ctl_cmd_snapshot(ctl *c)
 	struct stat st;
 	long long   size = stat(file, &st) == 0 ? (long long) st.st_size : -1;
 	if (c->json) {
-		fputs("{\"file\":", stdout);
-		ctl_json_string(stdout, file);
-		printf(",\"bytes\":%lld}\n", size);
+		json_t *o = json_object();
+		json_object_set_new(o, "file", ctl_json_text(file));
+		json_object_set_new(o, "bytes", json_integer(size));
+		ctl_json_print(o);
 	} else {
 		fputs("saved ", stdout);
 		ctl_put_clean(stdout, file);
