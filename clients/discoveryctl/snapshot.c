@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,16 +51,18 @@ on_body(char *p, size_t size, size_t n, void *arg)
 static int
 http_failed(const ctl *c, long status, download *d)
 {
-	const char *msg = strstr(d->head, "\"error\":\"");
-	char        why[256];
-	size_t      n = 0;
-
-	if (msg != NULL) { /* the text up to the closing quote, escapes left as they are */
-		for (msg += 9; *msg != 0 && *msg != '"' && n < sizeof(why) - 1; msg++) {
-			why[n++] = *msg == '\\' && msg[1] != 0 ? *++msg : *msg;
-		}
+	/* The body's start (kept in head) is JSON {"error": ...} when the server says why. */
+	char         why[256] = "";
+	json_error_t jerr;
+	json_t      *body = json_loads(d->head, JSON_DISABLE_EOF_CHECK, &jerr);
+	const char  *msg  = json_string_value(json_object_get(body, "error"));
+	for (size_t i = 0; msg != NULL && msg[i] != 0 && i < sizeof(why) - 1; i++) {
+		/* No control byte from a server reaches the terminal. */
+		why[i]     = (unsigned char) msg[i] < 0x20 || msg[i] == 0x7f ? '?' : msg[i];
+		why[i + 1] = 0;
 	}
-	why[n] = 0;
+	json_decref(body);
+	size_t n = strlen(why);
 	if (status == 401 || status == 403) {
 		ctl_say("snapshot: the admin endpoint %s the auth token%s: give --token-file FILE "
 		        "or set $" TOKEN_ENV,

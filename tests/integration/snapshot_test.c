@@ -322,6 +322,7 @@ test_memory_is_409(void **state)
 	snprintf(file, sizeof(file), "%s/none.db", dir);
 	assert_int_equal(td_run(argv, out, sizeof(out), err, sizeof(err)), 4);
 	assert_non_null(strstr(err, "409"));
+	assert_non_null(strstr(err, ":memory:")); /* the server's reason, from its JSON error */
 	assert_int_not_equal(access(file, F_OK), 0);
 	stop();
 }
