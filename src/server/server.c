@@ -25,7 +25,7 @@ struct dsi_server {
 	dsi_rep_server    *rep;
 	dsi_events        *events;
 	dsi_checker       *checker;
-	dsi_store         *store;  /* NULL with --data :memory: */
+	dsi_backend       *store;  /* NULL with --data :memory: */
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 	dsi_metrics       *metrics;
@@ -223,9 +223,12 @@ dsi_server_create(
 	s->status.data              = s->opts.data;
 	if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
-		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
-		    || (rv = dsi_store_load(s->store, s->registry, check_stored, s, why, why_len))
-		        != 0) {
+		dsi_store *file = NULL;
+		if ((rv = dsi_store_open(&file, o->data, &s->log, why, why_len)) == 0) {
+			s->store = dsi_store_backend(file); /* closed through it from here */
+			rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len);
+		}
+		if (rv != 0) {
 			rv = DSC_ESTATE;
 			goto fail;
 		}
@@ -386,7 +389,7 @@ dsi_server_destroy(dsi_server *s)
 	}
 	dsi_checker_destroy(s->checker);
 	dsi_writer_destroy(s->writer);
-	dsi_store_close(s->store);
+	dsi_backend_close(s->store);
 	dsi_events_destroy(s->events);
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);

@@ -103,7 +103,7 @@ test_copy_follows_commits(void **state)
 	int                 steps    = 0;
 
 	store_revision(f->store, 100);
-	assert_ok(dsi_store_snapshot_begin(f->store, &sn, why, sizeof(why)));
+	assert_ok(dsi_store_snapshot_begin(dsi_store_backend(f->store), &sn, why, sizeof(why)));
 	size_t len;
 	assert_null(dsi_store_snapshot_bytes(sn, &len));
 	while (!complete) {
@@ -144,7 +144,7 @@ test_abandoned_copy(void **state)
 	char                why[256];
 	bool                complete;
 
-	assert_ok(dsi_store_snapshot_begin(f->store, &sn, why, sizeof(why)));
+	assert_ok(dsi_store_snapshot_begin(dsi_store_backend(f->store), &sn, why, sizeof(why)));
 	assert_ok(dsi_store_snapshot_step(sn, 1, &complete, why, sizeof(why)));
 	assert_false(complete);
 	dsi_store_snapshot_stop(sn);

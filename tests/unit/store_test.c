@@ -183,7 +183,8 @@ open_store(fixture *f)
 	if ((rv = dsi_store_load(f->store, f->reg, NULL, NULL, why, sizeof(why))) != 0) {
 		fail_msg("dsi_store_load: %s (%s)", dsi_strerror(rv), why);
 	}
-	assert_ok(dsi_writer_start(&f->writer, f->store, f->reg, &f->log, on_batch, f));
+	assert_ok(dsi_writer_start(
+	    &f->writer, dsi_store_backend(f->store), f->reg, &f->log, on_batch, f));
 	f->d = (dsi_dispatch) { .registry = f->reg, .log = &f->log, .writer = f->writer };
 }
 
@@ -1057,7 +1058,8 @@ test_failed_statement_does_not_wedge(void **state)
 	assert_int_equal(dsi_store_write(f->store, &bad), DSC_EUNAVAILABLE);
 	assert_int_equal(dsi_store_commit(f->store, 0), DSC_EUNAVAILABLE);
 	assert_non_null(strstr(dsi_store_error(f->store), "storing an instance"));
-	assert_ok(dsi_writer_start(&f->writer, f->store, f->reg, &f->log, on_batch, f));
+	assert_ok(dsi_writer_start(
+	    &f->writer, dsi_store_backend(f->store), f->reg, &f->log, on_batch, f));
 	f->d.writer = f->writer;
 
 	expect(send_register(f, "after", "http://a:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
