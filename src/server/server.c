@@ -11,7 +11,7 @@
 #include "server/dispatch.h"
 #include "server/events.h"
 #include "server/registry.h"
-#include "server/store.h"
+#include "server/store_backend.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "server/transport.h"
@@ -223,12 +223,9 @@ dsi_server_create(
 	s->status.data              = s->opts.data;
 	if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
-		dsi_store *file = NULL;
-		if ((rv = dsi_store_open(&file, o->data, &s->log, why, why_len)) == 0) {
-			s->store = dsi_store_backend(file); /* closed through it from here */
-			rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len);
-		}
-		if (rv != 0) {
+		if ((rv = dsi_store_backend_open(&s->store, o->data, &s->log, why, why_len)) != 0
+		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
+		        != 0) {
 			rv = DSC_ESTATE;
 			goto fail;
 		}

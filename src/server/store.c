@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/container_of.h"
 #include "common/error.h"
 #include "server/endpoint.h"
 #include "common/name.h"
@@ -84,20 +83,15 @@ static const char *const statements[ST_COUNT] = {
 	[ST_ROLLBACK]     = "ROLLBACK",
 };
 
-/* The SQLite file behind the writer. */
 struct dsi_store {
-	dsi_backend    base; /* first: the store as the writer sees it (dsi_store_backend) */
-	sqlite3       *db;   /* used by one thread at a time: the opener, then the writer */
+	sqlite3       *db; /* used by one thread at a time: the opener, then the writer */
 	sqlite3_stmt  *st[ST_COUNT];
 	char          *path;
-	char          *label; /* "data file PATH", for the writer's logs */
 	const dsi_log *log;
 	uint64_t       revision; /* as stored */
 	int            rc;       /* the open transaction's first error, or SQLITE_OK */
 	char           why[256];
 };
-
-static const dsi_backend_ops sqlite_ops; /* at the end of the file */
 
 /* ---- opening ---- */
 
@@ -238,20 +232,12 @@ dsi_store_open(dsi_store **out, const char *path, const dsi_log *log, char *why,
 	int64_t    ceiling = -1; /* -1: no revision row */
 	int        rc, rv;
 
-	size_t label_len = strlen(path) + sizeof("data file ");
-
-	if (s == NULL || (s->path = strdup(path)) == NULL
-	    || (s->label = malloc(label_len)) == NULL) {
-		if (s != NULL) {
-			free(s->path);
-		}
+	if (s == NULL || (s->path = strdup(path)) == NULL) {
 		free(s);
 		snprintf(why, why_len, "out of memory");
 		return DSC_ENOMEM;
 	}
-	snprintf(s->label, label_len, "data file %s", path);
-	s->base.ops = &sqlite_ops;
-	s->log      = log;
+	s->log = log;
 	/* The writer thread takes the connection over; one thread at a time uses it. */
 	rc = sqlite3_open_v2(
 	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -648,112 +634,12 @@ dsi_store_close(dsi_store *s)
 		dsi_warn(s->log, "data file %s: %s while closing", s->path, sqlite3_errmsg(s->db));
 	}
 	free(s->path);
-	free(s->label);
 	free(s);
 }
 
-/* ---- the store as a backend (backend.h) ---- */
-
-dsi_backend *
-dsi_store_backend(dsi_store *s)
+/* For the backend's SQLite capability (store_backend.c), on the store's thread. */
+sqlite3 *
+dsi_store_db(dsi_store *s)
 {
-	return &s->base;
+	return s->db;
 }
-
-static dsi_store *
-store_of(dsi_backend *b)
-{
-	return DSI_CONTAINER_OF(b, dsi_store, base);
-}
-
-static const dsi_store *
-const_store_of(const dsi_backend *b)
-{
-	return DSI_CONTAINER_OF(b, const dsi_store, base);
-}
-
-static int
-sq_load(dsi_backend *b, dsi_registry *r, dsi_backend_check_fn check, void *check_arg, char *why,
-    size_t why_len)
-{
-	return dsi_store_load(store_of(b), r, check, check_arg, why, why_len);
-}
-
-static int
-sq_begin(dsi_backend *b)
-{
-	return dsi_store_begin(store_of(b));
-}
-
-static int
-sq_write(dsi_backend *b, const dsi_registry_op_info *op)
-{
-	return dsi_store_write(store_of(b), op);
-}
-
-static int
-sq_set_revision(dsi_backend *b, uint64_t rev)
-{
-	return dsi_store_set_revision(store_of(b), rev);
-}
-
-static int
-sq_commit(dsi_backend *b, uint64_t rev)
-{
-	return dsi_store_commit(store_of(b), rev);
-}
-
-static void
-sq_rollback(dsi_backend *b)
-{
-	dsi_store_rollback(store_of(b));
-}
-
-static const char *
-sq_error(const dsi_backend *b)
-{
-	return dsi_store_error(const_store_of(b));
-}
-
-static const char *
-sq_describe(const dsi_backend *b)
-{
-	return const_store_of(b)->label;
-}
-
-static uint64_t
-sq_revision(const dsi_backend *b)
-{
-	return dsi_store_revision(const_store_of(b));
-}
-
-/* The connection, for store_snapshot.c on the thread that owns the store (the writer). */
-static int
-sq_capability(dsi_backend *b, dsi_backend_cap cap, void **out)
-{
-	if (cap != DSI_BACKEND_CAP_SQLITE) {
-		return DSC_ENOTSUP;
-	}
-	*out = store_of(b)->db;
-	return 0;
-}
-
-static void
-sq_close(dsi_backend *b)
-{
-	dsi_store_close(store_of(b));
-}
-
-static const dsi_backend_ops sqlite_ops = {
-	.load         = sq_load,
-	.begin        = sq_begin,
-	.write        = sq_write,
-	.set_revision = sq_set_revision,
-	.commit       = sq_commit,
-	.rollback     = sq_rollback,
-	.error        = sq_error,
-	.describe     = sq_describe,
-	.revision     = sq_revision,
-	.capability   = sq_capability,
-	.close        = sq_close,
-};

@@ -14,13 +14,13 @@
  * DSI_STORE_RESERVE (or by the revisions of one write that takes more,
  * such as the removal of a service with more instances than that).
  *
- * The writer sees the store only as a backend (backend.h,
- * dsi_store_backend); the dsi_store_* calls below are the same functions,
- * for the opener and the tests.
+ * The writer sees the store only as a backend (store_backend.h); the
+ * dsi_store_* calls below are what that backend calls, and the tests.
  */
 #ifndef DSI_STORE_H
 #define DSI_STORE_H
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,10 +70,7 @@ uint64_t    dsi_store_revision(const dsi_store *s); /* as last committed */
 
 void dsi_store_close(dsi_store *s);
 
-/*
- * The store as the writer uses it: borrowed from s, valid until it is
- * closed (dsi_backend_close closes s). Capabilities: DSI_BACKEND_CAP_SQLITE.
- */
-dsi_backend *dsi_store_backend(dsi_store *s);
+/* The store's connection, for the thread that owns the store. */
+sqlite3 *dsi_store_db(dsi_store *s);
 
 #endif

@@ -18,7 +18,7 @@
 
 #include "common/error.h"
 #include "server/backend.h"
-#include "server/store.h"
+#include "server/store_backend.h"
 #include "server/store_snapshot.h"
 #include "support/testutil.h"
 
@@ -59,12 +59,7 @@ sqlite_create(void **ctx)
 static int
 sqlite_open(void *ctx, const dsi_log *log, dsi_backend **out, char *why, size_t why_len)
 {
-	dsi_store *s;
-	int        rv = dsi_store_open(&s, ((sqlite_ctx *) ctx)->path, log, why, why_len);
-	if (rv == 0) {
-		*out = dsi_store_backend(s);
-	}
-	return rv;
+	return dsi_store_backend_open(out, ((sqlite_ctx *) ctx)->path, log, why, why_len);
 }
 
 static void
