@@ -15,10 +15,13 @@
  *   rolls back and stores nothing. A transaction is all or nothing.
  * - commit returns 0 only when the changes and the revision are durable:
  *   after a restart, load gives them back.
- * - revision() is what the last committed set_revision stored (at open:
- *   what is stored). The writer stores a reservation ahead of the
- *   registry's revision there (DSI_STORE_RESERVE); load sets the
- *   registry's revision to it.
+ * - revision() is at least every revision a committed change took, and
+ *   never goes backwards, across a close and an open too; load sets the
+ *   registry's revision to it. set_revision(r) asks that it be r from the
+ *   commit on: the writer stores a reservation ahead of the registry's
+ *   revision there (DSI_STORE_RESERVE). SQLite keeps r itself; a backend
+ *   that numbers every change durably (etcd's counter) may keep r in
+ *   memory only, and answer the exact counter after an open.
  * - Anything only one backend can do is a capability, asked for by name:
  *   the others answer DSC_ENOTSUP.
  */
