@@ -55,7 +55,7 @@ abandoned(snapshot_job *j)
 
 /* On the writer thread, between batches. */
 static bool
-step(dsi_writer_task *t, dsi_store *s)
+step(dsi_writer_task *t, dsi_backend *b)
 {
 	snapshot_job *j        = (snapshot_job *) t;
 	bool          complete = false;
@@ -64,7 +64,7 @@ step(dsi_writer_task *t, dsi_store *s)
 		return true;
 	}
 	if (j->sn == NULL
-	    && (j->rv = dsi_store_snapshot_begin(s, &j->sn, j->why, sizeof(j->why))) != 0) {
+	    && (j->rv = dsi_store_snapshot_begin(b, &j->sn, j->why, sizeof(j->why))) != 0) {
 		return true;
 	}
 	j->rv = dsi_store_snapshot_step(

@@ -15,7 +15,7 @@
 #include "server/dispatch.h"
 #include "server/events.h"
 #include "server/registry.h"
-#include "server/store.h"
+#include "server/store_backend.h"
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "server/transport.h"
@@ -29,7 +29,7 @@ struct dsi_server {
 	dsi_rep_server    *rep;
 	dsi_events        *events;
 	dsi_checker       *checker;
-	dsi_store         *store;  /* NULL with --data :memory: */
+	dsi_backend       *store;  /* NULL with --data :memory: */
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 	dsi_metrics       *metrics;
@@ -227,8 +227,8 @@ dsi_server_create(
 	s->status.data              = s->opts.data;
 	if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
-		if ((rv = dsi_store_open(&s->store, o->data, &s->log, why, why_len)) != 0
-		    || (rv = dsi_store_load(s->store, s->registry, check_stored, s, why, why_len))
+		if ((rv = dsi_store_backend_open(&s->store, o->data, &s->log, why, why_len)) != 0
+		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
 		        != 0) {
 			rv = DSC_ESTATE;
 			goto fail;
@@ -390,7 +390,7 @@ dsi_server_destroy(dsi_server *s)
 	}
 	dsi_checker_destroy(s->checker);
 	dsi_writer_destroy(s->writer);
-	dsi_store_close(s->store);
+	dsi_backend_close(s->store);
 	dsi_events_destroy(s->events);
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);

@@ -10,7 +10,6 @@
  * -shm file).
  */
 #include "server/store.h"
-#include "server/store_snapshot.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -645,7 +644,7 @@ dsi_store_close(dsi_store *s)
 	free(s);
 }
 
-/* For store_snapshot.c, on the thread that owns the store (the writer). */
+/* For the backend's SQLite capability (store_backend.c), on the store's thread. */
 sqlite3 *
 dsi_store_db(dsi_store *s)
 {

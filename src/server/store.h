@@ -13,21 +13,23 @@
  * revision never goes backwards and jumps forward by at most
  * DSI_STORE_RESERVE (or by the revisions of one write that takes more,
  * such as the removal of a service with more instances than that).
+ *
+ * The writer sees the store only as a backend (store_backend.h); the
+ * dsi_store_* calls below are what that backend calls, and the tests.
  */
 #ifndef DSI_STORE_H
 #define DSI_STORE_H
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/log.h"
+#include "server/backend.h"
 #include "server/registry.h"
 
-#define DSI_STORE_SCHEMA    2    /* the schema version this build writes */
-#define DSI_STORE_RESERVE   4096 /* the reservation, counted from the revision when stored */
-#define DSI_STORE_LOW_WATER 1024 /* headroom below which the writer stores a new one */
-#define DSI_STORE_BATCH     256  /* writes per commit at most */
+#define DSI_STORE_SCHEMA 2 /* the schema version this build writes */
 
 typedef struct dsi_store dsi_store;
 
@@ -39,8 +41,8 @@ typedef struct dsi_store dsi_store;
 int dsi_store_open(
     dsi_store **out, const char *path, const dsi_log *log, char *why, size_t why_len);
 
-/* Checks one stored registration against the rules in force: 0 or an error in msg. */
-typedef int (*dsi_store_check_fn)(void *arg, const dsi_registration *reg, char *msg, size_t len);
+/* The same check as the backend's (backend.h). */
+typedef dsi_backend_check_fn dsi_store_check_fn;
 
 /*
  * Loads every stored registration into r (health UNKNOWN, a full TTL of
@@ -67,5 +69,8 @@ const char *dsi_store_path(const dsi_store *s);
 uint64_t    dsi_store_revision(const dsi_store *s); /* as last committed */
 
 void dsi_store_close(dsi_store *s);
+
+/* The store's connection, for the thread that owns the store. */
+sqlite3 *dsi_store_db(dsi_store *s);
 
 #endif

@@ -15,12 +15,17 @@ struct dsi_store_snapshot {
 };
 
 int
-dsi_store_snapshot_begin(dsi_store *s, dsi_store_snapshot **out, char *why, size_t why_len)
+dsi_store_snapshot_begin(dsi_backend *b, dsi_store_snapshot **out, char *why, size_t why_len)
 {
-	dsi_store_snapshot *sn = calloc(1, sizeof(*sn));
+	dsi_store_snapshot *sn;
+	void               *src = NULL; /* the store's connection */
 	int                 rc;
 
-	if (sn == NULL) {
+	if (dsi_backend_capability(b, DSI_BACKEND_CAP_SQLITE, &src) != 0) {
+		snprintf(why, why_len, "%s keeps no SQLite file to copy", dsi_backend_describe(b));
+		return DSC_ENOTSUP;
+	}
+	if ((sn = calloc(1, sizeof(*sn))) == NULL) {
 		snprintf(why, why_len, "out of memory");
 		return DSC_ENOMEM;
 	}
@@ -32,7 +37,7 @@ dsi_store_snapshot_begin(dsi_store *s, dsi_store_snapshot **out, char *why, size
 		    sn->dst != NULL ? sqlite3_errmsg(sn->dst) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sn->backup = sqlite3_backup_init(sn->dst, "main", dsi_store_db(s), "main");
+	sn->backup = sqlite3_backup_init(sn->dst, "main", (sqlite3 *) src, "main");
 	if (sn->backup == NULL) {
 		snprintf(why, why_len, "cannot start the copy: %s", sqlite3_errmsg(sn->dst));
 		goto fail;

@@ -15,20 +15,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/store.h"
+#include "server/backend.h"
 
 #define DSI_SNAPSHOT_STEP_PAGES 64 /* pages copied per step: writes wait for one step */
 
 typedef struct dsi_store_snapshot dsi_store_snapshot;
 
-/* The store's connection, for the thread that owns the store. */
-sqlite3 *dsi_store_db(dsi_store *s);
-
 /*
- * Starts a copy of s. On the store's thread. Returns 0, or
- * DSC_ENOMEM / DSC_EUNAVAILABLE with why.
+ * Starts a copy of b's SQLite file (its DSI_BACKEND_CAP_SQLITE connection).
+ * On b's thread. Returns 0, or with why: DSC_ENOTSUP when b keeps no SQLite
+ * file, DSC_ENOMEM, DSC_EUNAVAILABLE.
  */
-int dsi_store_snapshot_begin(dsi_store *s, dsi_store_snapshot **out, char *why, size_t why_len);
+int dsi_store_snapshot_begin(dsi_backend *b, dsi_store_snapshot **out, char *why, size_t why_len);
 
 /*
  * Copies up to pages more pages (<= 0: all that remain). On the store's

@@ -23,7 +23,7 @@ typedef struct planned {
 } planned;
 
 struct dsi_writer {
-	dsi_store     *store; /* the writer thread's alone once started */
+	dsi_backend   *store; /* the writer thread's alone once started */
 	dsi_registry  *registry;
 	const dsi_log *log;
 	void (*after_batch)(void *);
@@ -141,17 +141,17 @@ commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
 		return 0;
 	}
 	int64_t began = dsi_metrics_now_ns();
-	if (dsi_store_begin(wr->store) == 0) {
+	if (dsi_backend_begin(wr->store) == 0) {
 		for (dsi_write *w = batch; w != NULL; w = write_of(w->link.next)) {
 			if (w->rv == 0 && w->op != NULL) {
-				dsi_store_write(wr->store, dsi_registry_op_get(w->op));
+				dsi_backend_write(wr->store, dsi_registry_op_get(w->op));
 			}
 		}
 		if (topup) {
-			dsi_store_set_revision(wr->store, want);
+			dsi_backend_set_revision(wr->store, want);
 		}
 	}
-	if (dsi_store_commit(wr->store, want) != 0) {
+	if (dsi_backend_commit(wr->store, want) != 0) {
 		return DSC_EUNAVAILABLE;
 	}
 	dsi_metrics_commit(atomic_load_explicit(&wr->metrics, memory_order_relaxed), began);
@@ -243,9 +243,9 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 	if (rv != 0) {
 		snprintf(why, sizeof(why),
 		    "the change could not be stored (%s) and was not applied; retry later",
-		    dsi_store_error(wr->store));
-		dsi_error(wr->log, "data file %s: %s", dsi_store_path(wr->store),
-		    dsi_store_error(wr->store));
+		    dsi_backend_error(wr->store));
+		dsi_error(wr->log, "%s: %s", dsi_backend_describe(wr->store),
+		    dsi_backend_error(wr->store));
 	}
 	for (w = batch; w != NULL; w = write_of(w->link.next)) {
 		w->apply(w, rv != 0 ? rv : w->rv, rv != 0 ? why : NULL);
@@ -267,11 +267,12 @@ store_exact(dsi_writer *wr)
 	lock_apply(wr);
 	uint64_t rev = dsi_registry_revision(wr->registry);
 	if (rev != atomic_load(&wr->ceiling)) {
-		if (dsi_store_begin(wr->store) != 0 || dsi_store_set_revision(wr->store, rev) != 0
-		    || dsi_store_commit(wr->store, rev) != 0) {
-			dsi_store_rollback(wr->store);
-			dsi_warn(wr->log, "data file %s: the last revision was not stored (%s)",
-			    dsi_store_path(wr->store), dsi_store_error(wr->store));
+		if (dsi_backend_begin(wr->store) != 0
+		    || dsi_backend_set_revision(wr->store, rev) != 0
+		    || dsi_backend_commit(wr->store, rev) != 0) {
+			dsi_backend_rollback(wr->store);
+			dsi_warn(wr->log, "%s: the last revision was not stored (%s)",
+			    dsi_backend_describe(wr->store), dsi_backend_error(wr->store));
 		} else {
 			atomic_store(
 			    &wr->ceiling, rev); /* no headroom is left: nothing moves now */
@@ -340,20 +341,20 @@ writer_main(void *arg)
 }
 
 int
-dsi_writer_start(dsi_writer **out, dsi_store *s, dsi_registry *r, const dsi_log *log,
+dsi_writer_start(dsi_writer **out, dsi_backend *b, dsi_registry *r, const dsi_log *log,
     void (*after_batch)(void *), void *arg)
 {
 	dsi_writer *wr = calloc(1, sizeof(*wr));
 	if (wr == NULL) {
 		return DSC_ENOMEM;
 	}
-	wr->store           = s;
+	wr->store           = b;
 	wr->registry        = r;
 	wr->log             = log;
 	wr->after_batch     = after_batch;
 	wr->after_batch_arg = arg;
 	wr->topup           = true; /* headroom before the first health change needs it */
-	atomic_init(&wr->ceiling, dsi_store_revision(s));
+	atomic_init(&wr->ceiling, dsi_backend_revision(b));
 	pthread_mutex_init(&wr->apply_mtx, NULL);
 	pthread_mutex_init(&wr->mtx, NULL);
 	pthread_cond_init(&wr->work, NULL);

@@ -1,15 +1,15 @@
 /*
  * The writer thread: the one path by which registrations and removals
- * reach the data file and then the registry.
+ * reach the backend (backend.h: the data file) and then the registry.
  *
  * Writes queue here from any thread. The writer takes what is queued as
  * one batch (no two writes to the same instance in one batch), prepares
  * each write's registry change once (dsi_registry_prepare_*), stores the
- * batch's SQL and, when the headroom is low, a new revision reservation in
- * one transaction (group commit), then, under the apply mutex, commits the
- * prepared changes to the registry, and answers every write after
- * releasing it. A commit that fails changes nothing in memory, so the file
- * and the registry never diverge.
+ * batch's changes and, when the headroom is low, a new revision reservation
+ * in one backend transaction (group commit), then, under the apply mutex,
+ * commits the prepared changes to the registry, and answers every write
+ * after releasing it. A commit that fails changes nothing in memory, so the
+ * backend and the registry never diverge.
  *
  * Health changes happen outside the writer (the checker) and take
  * revisions from the headroom with dsi_writer_try_reserve, which never
@@ -24,7 +24,7 @@
 #include "common/log.h"
 #include "server/metrics.h"
 #include "server/registry.h"
-#include "server/store.h"
+#include "server/backend.h"
 
 typedef struct dsi_writer dsi_writer;
 typedef struct dsi_write  dsi_write;
@@ -67,16 +67,17 @@ struct dsi_write {
  */
 typedef struct dsi_writer_task dsi_writer_task;
 struct dsi_writer_task {
-	bool (*step)(dsi_writer_task *t, dsi_store *s);
+	bool (*step)(dsi_writer_task *t, dsi_backend *b);
 	void (*done)(dsi_writer_task *t, int rv);
 	dsi_fifo_node link; /* in the writer's task queue */
 };
 
 /*
- * Starts the writer thread on s and r; after_batch (may be NULL) runs on
- * it after each batch has been answered, outside every lock.
+ * Starts the writer thread on b (borrowed: close it after
+ * dsi_writer_destroy) and r; after_batch (may be NULL) runs on it after
+ * each batch has been answered, outside every lock.
  */
-int dsi_writer_start(dsi_writer **out, dsi_store *s, dsi_registry *r, const dsi_log *log,
+int dsi_writer_start(dsi_writer **out, dsi_backend *b, dsi_registry *r, const dsi_log *log,
     void (*after_batch)(void *), void *arg);
 
 /* Queues w; or, once stopping, answers it at once with DSC_EUNAVAILABLE. */

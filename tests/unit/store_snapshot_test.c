@@ -16,14 +16,16 @@
 
 #include "common/error.h"
 #include "server/store.h"
+#include "server/store_backend.h"
 #include "server/store_snapshot.h"
 #include "support/testutil.h"
 
 typedef struct fixture {
-	char       dir[128];
-	char       path[256];
-	dsi_log    log;
-	dsi_store *store;
+	char         dir[128];
+	char         path[256];
+	dsi_log      log;
+	dsi_store   *store;
+	dsi_backend *backend; /* borrows store: what the writer thread hands the snapshot */
 } fixture;
 
 static int
@@ -41,6 +43,9 @@ setup(void **state)
 		fprintf(stderr, "%s\n", why);
 		return -1;
 	}
+	if (dsi_store_backend_borrow(&f->backend, f->store) != 0) {
+		return -1;
+	}
 	*state = f;
 	return 0;
 }
@@ -49,6 +54,7 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
+	dsi_backend_close(f->backend);
 	dsi_store_close(f->store);
 	tu_rmtree(f->dir);
 	free(f);
@@ -103,7 +109,7 @@ test_copy_follows_commits(void **state)
 	int                 steps    = 0;
 
 	store_revision(f->store, 100);
-	assert_ok(dsi_store_snapshot_begin(f->store, &sn, why, sizeof(why)));
+	assert_ok(dsi_store_snapshot_begin(f->backend, &sn, why, sizeof(why)));
 	size_t len;
 	assert_null(dsi_store_snapshot_bytes(sn, &len));
 	while (!complete) {
@@ -144,7 +150,7 @@ test_abandoned_copy(void **state)
 	char                why[256];
 	bool                complete;
 
-	assert_ok(dsi_store_snapshot_begin(f->store, &sn, why, sizeof(why)));
+	assert_ok(dsi_store_snapshot_begin(f->backend, &sn, why, sizeof(why)));
 	assert_ok(dsi_store_snapshot_step(sn, 1, &complete, why, sizeof(why)));
 	assert_false(complete);
 	dsi_store_snapshot_stop(sn);

@@ -25,6 +25,7 @@
 #include "common/error.h"
 #include "server/dispatch.h"
 #include "server/store.h"
+#include "server/store_backend.h"
 #include "server/writer.h"
 #include "support/testutil.h"
 #include "common/timeutil.h"
@@ -58,6 +59,7 @@ struct fixture {
 	dsi_registry_limits limits;
 	dsi_registry       *reg;
 	dsi_store          *store;
+	dsi_backend        *backend; /* borrows store: what the writer uses */
 	dsi_writer         *writer;
 	dsi_dispatch        d;
 
@@ -183,7 +185,8 @@ open_store(fixture *f)
 	if ((rv = dsi_store_load(f->store, f->reg, NULL, NULL, why, sizeof(why))) != 0) {
 		fail_msg("dsi_store_load: %s (%s)", dsi_strerror(rv), why);
 	}
-	assert_ok(dsi_writer_start(&f->writer, f->store, f->reg, &f->log, on_batch, f));
+	assert_ok(dsi_store_backend_borrow(&f->backend, f->store));
+	assert_ok(dsi_writer_start(&f->writer, f->backend, f->reg, &f->log, on_batch, f));
 	f->d = (dsi_dispatch) { .registry = f->reg, .log = &f->log, .writer = f->writer };
 }
 
@@ -192,12 +195,14 @@ static void
 close_store(fixture *f)
 {
 	dsi_writer_destroy(f->writer);
+	dsi_backend_close(f->backend);
 	dsi_store_close(f->store);
 	dsi_registry_destroy(f->reg);
-	f->writer = NULL;
-	f->store  = NULL;
-	f->reg    = NULL;
-	f->d      = (dsi_dispatch) { 0 };
+	f->writer  = NULL;
+	f->backend = NULL;
+	f->store   = NULL;
+	f->reg     = NULL;
+	f->d       = (dsi_dispatch) { 0 };
 }
 
 /*
@@ -1115,7 +1120,7 @@ test_failed_statement_does_not_wedge(void **state)
 	assert_int_equal(dsi_store_write(f->store, &bad), DSC_EUNAVAILABLE);
 	assert_int_equal(dsi_store_commit(f->store, 0), DSC_EUNAVAILABLE);
 	assert_non_null(strstr(dsi_store_error(f->store), "storing an instance"));
-	assert_ok(dsi_writer_start(&f->writer, f->store, f->reg, &f->log, on_batch, f));
+	assert_ok(dsi_writer_start(&f->writer, f->backend, f->reg, &f->log, on_batch, f));
 	f->d.writer = f->writer;
 
 	expect(send_register(f, "after", "http://a:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
