@@ -1,11 +1,14 @@
 /*
- * The admin endpoint: routing, access, the parked blocking queries, life
- * cycle. The JSON catalog is admin_catalog.c's; /readyz and /metrics are
- * admin_probes.c's; the page at / is dashboard.html, embedded at build time.
+ * The admin endpoint: routing, access, the parked blocking queries, /v1/status,
+ * life cycle. The JSON catalog is admin_catalog.c's; /readyz and /metrics are
+ * admin_probes.c's; /v1/snapshot is admin_snapshot.c's; request targets are
+ * parsed by admin_query.c; every reply goes out through admin_reply.c; the page
+ * at / is dashboard.html, embedded at build time. Calls run one way, from here down.
  */
 #include "server/admin.h"
 
 #include <jansson.h>
+#include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,13 +17,64 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/name.h"
 #include "common/nngutil.h"
 #include "common/text.h"
 #include "common/timeutil.h"
-#include "server/admin_impl.h"
+#include "server/admin_catalog.h"
 #include "server/admin_probes.h"
 #include "server/admin_query.h"
+#include "server/admin_reply.h"
+#include "server/admin_snapshot.h"
 #include "server/dashboard.h"
+
+typedef enum route_kind {
+	R_HEALTHZ,
+	R_READYZ,
+	R_METRICS,
+	R_SERVICES, /* a tree: /v1/services and /v1/services/{name} */
+	R_INSTANCES,
+	R_DASHBOARD, /* GET /: the page */
+	R_STATUS,
+	R_SNAPSHOT,
+	R_COUNT,
+} route_kind;
+
+typedef struct route {
+	dsi_admin *a;
+	route_kind kind;
+} route;
+
+/* A catalog request: its target parsed (admin_query.h), its deadline set when it came. */
+typedef dsi_admin_query query;
+
+/* A blocking query waiting for a change or its deadline; the aio is nng's handler aio. */
+typedef struct parked {
+	struct parked *prev, *next;
+	dsi_admin     *a;
+	nng_aio       *aio;
+	query          q;
+	bool           listed; /* in the list: whoever unlinks it answers it */
+} parked;
+
+struct dsi_admin {
+	dsi_admin_options o;
+	dsi_log           log;
+	nng_url          *url;
+	nng_http_server  *srv;
+	char              bound[192];
+	route             routes[R_COUNT];
+	atomic_bool       ready;
+	pthread_mutex_t   mtx; /* guards everything below */
+	parked           *head;
+	size_t            n_parked;
+	uint64_t min_index; /* the smallest parked index: a change past it wakes the timer */
+	nng_aio *timer;
+	bool     timer_running;
+	bool     stopping;
+	bool     stopped;
+	dsi_admin_snapshots snapshots; /* GET /v1/snapshot's, with its own lock */
+};
 
 #define TICK_MS 50 /* how often parked queries look at their deadlines */
 
@@ -90,18 +144,36 @@ answer_catalog(dsi_admin *a, nng_aio *aio, const query *q, built *cache)
 	}
 }
 
-void
-dsi_admin_error(dsi_admin *a, nng_aio *aio, uint16_t status, const char *message)
+/* GET /v1/status: the Status call's answer as JSON. */
+static void
+answer_status(dsi_admin *a, nng_aio *aio)
 {
-	reply_error(a, aio, status, message);
+	Discovery__V1__StatusResponse st;
+	dsi_statusinfo                bare = { .registry = a->o.registry };
+
+	if (!atomic_load(&a->ready)) { /* the status is filled in before the server starts */
+		reply_error(a, aio, 503, "the server is still starting");
+		return;
+	}
+	if (dsi_statusinfo_fill(a->o.status != NULL ? a->o.status : &bare, &st) != 0) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	dsi_admin_reply_json(aio, 200, dsi_statusinfo_json(&st), st.revision);
+	dsi_statusinfo_clear(&st);
 }
 
 /* ---- access ---- */
 
-uint16_t
-dsi_admin_authorize(const dsi_admin *a, nng_http_req *req, bool always, char *why, size_t why_len)
+/*
+ * 0 when the request may go on; otherwise the status (401, 403) with why.
+ * With a token configured, always (the snapshot) or with --auth-reads.
+ */
+static uint16_t
+authorize(const dsi_admin *a, nng_http_req *req, bool always, char *why, size_t why_len)
 {
-	if (a->o.token == NULL || (!a->o.auth_reads && !always)) {
+	const char *token = atomic_load(&a->o.token); /* once: a reload may swap it */
+	if (token == NULL || (!a->o.auth_reads && !always)) {
 		return 0;
 	}
 	const char *h = nng_http_req_get_header(req, "Authorization");
@@ -110,7 +182,7 @@ dsi_admin_authorize(const dsi_admin *a, nng_http_req *req, bool always, char *wh
 		    always ? "" : " (--auth-reads)");
 		return 401;
 	}
-	if (!dsi_secret_equal(h + 7, a->o.token)) {
+	if (!dsi_secret_equal(h + 7, token)) {
 		snprintf(why, why_len, "the auth token was not accepted");
 		return 403;
 	}
@@ -286,7 +358,7 @@ handle(nng_aio *aio)
 	default:
 		break;
 	}
-	if ((st = dsi_admin_authorize(a, req, rt->kind == R_SNAPSHOT, why, sizeof(why))) != 0) {
+	if ((st = authorize(a, req, rt->kind == R_SNAPSHOT, why, sizeof(why))) != 0) {
 		reply_error(a, aio, st, why);
 		return;
 	}
@@ -296,11 +368,11 @@ handle(nng_aio *aio)
 		return;
 	}
 	if (rt->kind == R_SNAPSHOT) {
-		dsi_admin_snapshot(a, aio);
+		dsi_admin_snapshot(&a->snapshots, aio);
 		return;
 	}
 	if (rt->kind == R_STATUS) {
-		dsi_admin_status(a, aio);
+		answer_status(a, aio);
 		return;
 	}
 	if ((st = dsi_admin_query_parse(uri, rt->kind == R_INSTANCES, &q, why, sizeof(why))) != 0) {
@@ -356,7 +428,7 @@ dsi_admin_create(
 		a->log = *log;
 	}
 	pthread_mutex_init(&a->mtx, NULL);
-	pthread_cond_init(&a->snapshot_gone, NULL);
+	dsi_admin_snapshots_init(&a->snapshots, o->writer, o->registry, &a->log);
 	if ((rv = nng_aio_alloc(&a->timer, timer_cb, a)) != 0) {
 		goto fail;
 	}
@@ -468,13 +540,13 @@ dsi_admin_destroy(dsi_admin *a)
 		return;
 	}
 	dsi_admin_stop(a);
-	dsi_admin_snapshot_wait(a);
+	dsi_admin_snapshots_stop(&a->snapshots);
 	if (a->srv != NULL) {
 		nng_http_server_release(a->srv);
 	}
 	nng_aio_free(a->timer);
 	nng_url_free(a->url);
-	pthread_cond_destroy(&a->snapshot_gone);
+	dsi_admin_snapshots_fini(&a->snapshots);
 	pthread_mutex_destroy(&a->mtx);
 	free(a);
 }

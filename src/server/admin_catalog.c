@@ -3,7 +3,7 @@
  * hand-made JSON): the catalog, and GET /v1/status.
  */
 #include "server/admin_catalog.h"
-#include "server/admin_impl.h"
+#include "server/admin_reply.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -87,15 +87,6 @@ instances_json(const dsi_instances *all, bool healthy_only)
 	return arr;
 }
 
-char *
-dsi_catalog_error(const char *message, uint64_t rev)
-{
-	json_t *o = json_pack("{s:s, s:I}", "error", message, "revision", (json_int_t) rev);
-	char   *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return s;
-}
-
 int
 dsi_catalog_build(dsi_registry *r, dsi_catalog_kind kind, const char *service, bool healthy_only,
     char **body, uint64_t *rev)
@@ -112,7 +103,7 @@ dsi_catalog_build(dsi_registry *r, dsi_catalog_kind kind, const char *service, b
 	if (kind == DSI_CATALOG_SERVICE && all.count == 0) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "service %s is not registered", service);
-		*body  = dsi_catalog_error(msg, *rev);
+		*body  = dsi_admin_error_body(msg, *rev);
 		status = 404;
 		goto done;
 	}
@@ -135,22 +126,4 @@ done:
 	json_decref(o);
 	dsi_instances_free(&all);
 	return status;
-}
-
-void
-dsi_admin_status(dsi_admin *a, nng_aio *aio)
-{
-	Discovery__V1__StatusResponse st;
-	dsi_statusinfo                bare = { .registry = a->o.registry };
-
-	if (!atomic_load(&a->ready)) { /* the status is filled in before the server starts */
-		dsi_admin_error(a, aio, 503, "the server is still starting");
-		return;
-	}
-	if (dsi_statusinfo_fill(a->o.status != NULL ? a->o.status : &bare, &st) != 0) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	dsi_admin_reply_json(aio, 200, dsi_statusinfo_json(&st), st.revision);
-	dsi_statusinfo_clear(&st);
 }

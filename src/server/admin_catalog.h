@@ -27,9 +27,6 @@ typedef enum dsi_catalog_kind {
 int dsi_catalog_build(dsi_registry *r, dsi_catalog_kind kind, const char *service,
     bool healthy_only, char **body, uint64_t *rev);
 
-/* {"error": message, "revision": rev} as JSON text; the caller frees it (NULL: no memory). */
-char *dsi_catalog_error(const char *message, uint64_t rev);
-
 /* The wire name of a health state: "HEALTH_HEALTHY", ... */
 const char *dsi_catalog_health_name(int health);
 

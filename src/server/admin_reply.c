@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/admin_catalog.h"
 
 /* Fills res; 0 or an nng error. */
 static int
@@ -75,10 +74,19 @@ dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev)
 	free(body);
 }
 
+char *
+dsi_admin_error_body(const char *message, uint64_t rev)
+{
+	json_t *o = json_pack("{s:s, s:I}", "error", message, "revision", (json_int_t) rev);
+	char   *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
 void
 dsi_admin_reply_error(nng_aio *aio, uint16_t status, const char *message, uint64_t rev)
 {
-	char *body = dsi_catalog_error(message, rev);
+	char *body = dsi_admin_error_body(message, rev);
 	if (body == NULL) {
 		nng_aio_finish(aio, NNG_ENOMEM);
 		return;

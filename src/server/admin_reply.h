@@ -21,6 +21,9 @@ void dsi_admin_reply(nng_aio *aio, uint16_t status, const char *ctype, const cha
 /* dsi_admin_reply with o as compact JSON; takes o (NULL: out of memory). */
 void dsi_admin_reply_json(nng_aio *aio, uint16_t status, json_t *o, uint64_t rev);
 
+/* {"error": message, "revision": rev} as JSON text; the caller frees it (NULL: no memory). */
+char *dsi_admin_error_body(const char *message, uint64_t rev);
+
 /* A JSON {"error": message, "revision": rev} reply. */
 void dsi_admin_reply_error(nng_aio *aio, uint16_t status, const char *message, uint64_t rev);
 

@@ -6,19 +6,22 @@
  * deferred, and the reply is built on nng's threads (a sleep aio of 0) once
  * the writer is done. One snapshot at a time; another gets 429.
  */
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/timeutil.h"
-#include "server/admin_impl.h"
+#include "server/admin_reply.h"
+#include "server/admin_snapshot.h"
 #include "server/store_snapshot.h"
 
-/* One snapshot being taken; guarded by its admin's mtx where noted. */
+/* One snapshot being taken; guarded by its owner's mtx where noted. */
 typedef struct snapshot_job {
-	dsi_writer_task     task; /* first */
-	dsi_admin          *a;
+	dsi_writer_task      task; /* first */
+	dsi_admin_snapshots *s;
 	nng_aio            *http;  /* the handler's aio; NULL once answered (mtx) */
 	nng_aio            *reply; /* runs reply_cb on nng's threads */
 	dsi_store_snapshot *sn;    /* the writer thread's until done */
@@ -33,12 +36,12 @@ cancel_http(nng_aio *aio, void *arg, int rv)
 {
 	snapshot_job *j     = arg;
 	bool          found = false;
-	pthread_mutex_lock(&j->a->mtx);
+	pthread_mutex_lock(&j->s->mtx);
 	if (j->http == aio) {
 		j->http = NULL;
 		found   = true;
 	}
-	pthread_mutex_unlock(&j->a->mtx);
+	pthread_mutex_unlock(&j->s->mtx);
 	if (found) {
 		nng_aio_finish(aio, rv);
 	}
@@ -47,9 +50,9 @@ cancel_http(nng_aio *aio, void *arg, int rv)
 static bool
 abandoned(snapshot_job *j)
 {
-	pthread_mutex_lock(&j->a->mtx);
+	pthread_mutex_lock(&j->s->mtx);
 	bool gone = j->http == NULL;
-	pthread_mutex_unlock(&j->a->mtx);
+	pthread_mutex_unlock(&j->s->mtx);
 	return gone;
 }
 
@@ -88,14 +91,14 @@ done(dsi_writer_task *t, int rv)
 static void
 job_free(snapshot_job *j)
 {
-	dsi_admin *a = j->a;
+	dsi_admin_snapshots *s = j->s;
 	dsi_store_snapshot_free(j->sn);
 	nng_aio_reap(j->reply); /* from its own callback: nng frees it later */
 	free(j);
-	pthread_mutex_lock(&a->mtx);
-	a->snapshot = NULL;
-	pthread_cond_broadcast(&a->snapshot_gone);
-	pthread_mutex_unlock(&a->mtx);
+	pthread_mutex_lock(&s->mtx);
+	s->job = NULL;
+	pthread_cond_broadcast(&s->gone);
+	pthread_mutex_unlock(&s->mtx);
 }
 
 /* The body, built from the finished copy and sent; on nng's threads. */
@@ -105,13 +108,13 @@ answer(snapshot_job *j, nng_aio *http)
 	nng_http_res        *res;
 	size_t               len   = 0;
 	const unsigned char *bytes = dsi_store_snapshot_bytes(j->sn, &len);
-	uint64_t             rev   = dsi_registry_revision(j->a->o.registry);
+	uint64_t             rev   = dsi_registry_revision(j->s->registry);
 	char                 revtext[32];
 	int                  rv;
 
 	if (j->rv != 0 || bytes == NULL) {
-		dsi_warn(&j->a->log, "snapshot failed: %s", j->why[0] != 0 ? j->why : "no copy");
-		dsi_admin_error(j->a, http, 503, j->why[0] != 0 ? j->why : "no copy was made");
+		dsi_warn(j->s->log, "snapshot failed: %s", j->why[0] != 0 ? j->why : "no copy");
+		dsi_admin_reply_error(http, 503, j->why[0] != 0 ? j->why : "no copy was made", rev);
 		return;
 	}
 	snprintf(revtext, sizeof(revtext), "%llu", (unsigned long long) rev);
@@ -131,7 +134,7 @@ answer(snapshot_job *j, nng_aio *http)
 		nng_aio_finish(http, rv);
 		return;
 	}
-	dsi_info(&j->a->log, "snapshot of %zu bytes taken in %lld ms (revision %llu)", len,
+	dsi_info(j->s->log, "snapshot of %zu bytes taken in %lld ms (revision %llu)", len,
 	    (long long) (dsi_monotonic_ms() - j->began_ms), (unsigned long long) rev);
 	nng_aio_set_output(http, 0, res);
 	nng_aio_finish(http, 0);
@@ -141,10 +144,10 @@ static void
 reply_cb(void *arg)
 {
 	snapshot_job *j = arg;
-	pthread_mutex_lock(&j->a->mtx);
+	pthread_mutex_lock(&j->s->mtx);
 	nng_aio *http = j->http;
 	j->http       = NULL;
-	pthread_mutex_unlock(&j->a->mtx);
+	pthread_mutex_unlock(&j->s->mtx);
 	if (http != NULL) {
 		answer(j, http);
 	}
@@ -152,12 +155,31 @@ reply_cb(void *arg)
 }
 
 void
-dsi_admin_snapshot(dsi_admin *a, nng_aio *aio)
+dsi_admin_snapshots_init(
+    dsi_admin_snapshots *s, dsi_writer *writer, dsi_registry *registry, const dsi_log *log)
+{
+	s->writer   = writer;
+	s->registry = registry;
+	s->log      = log;
+	s->job      = NULL;
+	s->stopping = false;
+	pthread_mutex_init(&s->mtx, NULL);
+	pthread_cond_init(&s->gone, NULL);
+}
+
+static void
+refuse(dsi_admin_snapshots *s, nng_aio *aio, uint16_t status, const char *why)
+{
+	dsi_admin_reply_error(aio, status, why, dsi_registry_revision(s->registry));
+}
+
+void
+dsi_admin_snapshot(dsi_admin_snapshots *s, nng_aio *aio)
 {
 	snapshot_job *j;
 
-	if (a->o.writer == NULL) {
-		dsi_admin_error(a, aio, 409,
+	if (s->writer == NULL) {
+		refuse(s, aio, 409,
 		    "this server keeps no data file (--data :memory:): there is nothing to copy");
 		return;
 	}
@@ -166,41 +188,49 @@ dsi_admin_snapshot(dsi_admin *a, nng_aio *aio)
 		nng_aio_finish(aio, NNG_ENOMEM);
 		return;
 	}
-	j->a         = a;
+	j->s         = s;
 	j->task.step = step;
 	j->task.done = done;
 	j->began_ms  = dsi_monotonic_ms();
-	pthread_mutex_lock(&a->mtx);
-	if (a->snapshot != NULL || a->stopping) {
-		bool busy = !a->stopping;
-		pthread_mutex_unlock(&a->mtx);
+	pthread_mutex_lock(&s->mtx);
+	if (s->job != NULL || s->stopping) {
+		bool busy = !s->stopping;
+		pthread_mutex_unlock(&s->mtx);
 		nng_aio_free(j->reply);
 		free(j);
-		dsi_admin_error(a, aio, busy ? 429 : 503,
+		refuse(s, aio, busy ? 429 : 503,
 		    busy ? "a snapshot is being taken; retry when it is done"
 		         : "the server is shutting down");
 		return;
 	}
 	/* Held across the hand-over: done cannot answer before the aio is deferred. */
-	if (dsi_writer_run(a->o.writer, &j->task) != 0) {
-		pthread_mutex_unlock(&a->mtx);
+	if (dsi_writer_run(s->writer, &j->task) != 0) {
+		pthread_mutex_unlock(&s->mtx);
 		nng_aio_free(j->reply);
 		free(j);
-		dsi_admin_error(a, aio, 503, "the server is shutting down");
+		refuse(s, aio, 503, "the server is shutting down");
 		return;
 	}
-	a->snapshot = j;
-	j->http     = aio;
+	s->job  = j;
+	j->http = aio;
 	nng_aio_defer(aio, cancel_http, j);
-	pthread_mutex_unlock(&a->mtx);
+	pthread_mutex_unlock(&s->mtx);
 }
 
 void
-dsi_admin_snapshot_wait(dsi_admin *a)
+dsi_admin_snapshots_stop(dsi_admin_snapshots *s)
 {
-	pthread_mutex_lock(&a->mtx);
-	while (a->snapshot != NULL) {
-		pthread_cond_wait(&a->snapshot_gone, &a->mtx);
+	pthread_mutex_lock(&s->mtx);
+	s->stopping = true;
+	while (s->job != NULL) {
+		pthread_cond_wait(&s->gone, &s->mtx);
 	}
-	pthread_mutex_unlock(&a->mtx);
+	pthread_mutex_unlock(&s->mtx);
+}
+
+void
+dsi_admin_snapshots_fini(dsi_admin_snapshots *s)
+{
+	pthread_cond_destroy(&s->gone);
+	pthread_mutex_destroy(&s->mtx);
 }
