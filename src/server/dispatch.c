@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,7 +397,8 @@ static int
 authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool token_nul, char *msg,
     size_t n)
 {
-	if (d->token == NULL || (!(k->flags & WRITES) && !d->auth_reads)) {
+	const char *want = atomic_load(&d->token); /* once: a reload may swap it */
+	if (want == NULL || (!(k->flags & WRITES) && !d->auth_reads)) {
 		return 0;
 	}
 	if (token_nul) { /* decoded, it is only what comes before the 0 */
@@ -407,7 +409,7 @@ authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool t
 		snprintf(msg, n, "%s needs an auth token (Request.auth_token)", k->name);
 		return DSC_EAUTH;
 	}
-	if (!dsi_secret_equal(token, d->token)) {
+	if (!dsi_secret_equal(token, want)) {
 		snprintf(msg, n, "the auth token was not accepted");
 		return DSC_EPERM;
 	}
