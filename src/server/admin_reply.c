@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Fills res; 0 or an nng error. */
 static int
 fill(nng_http_res *res, uint16_t status, const char *ctype, const char *body, bool with_rev,

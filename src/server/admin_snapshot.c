@@ -22,12 +22,12 @@
 typedef struct snapshot_job {
 	dsi_writer_task      task; /* first */
 	dsi_admin_snapshots *s;
-	nng_aio            *http;  /* the handler's aio; NULL once answered (mtx) */
-	nng_aio            *reply; /* runs reply_cb on nng's threads */
-	dsi_store_snapshot *sn;    /* the writer thread's until done */
-	int                 rv;    /* the copy's outcome, set before reply runs */
-	char                why[256];
-	int64_t             began_ms;
+	nng_aio             *http;  /* the handler's aio; NULL once answered (mtx) */
+	nng_aio             *reply; /* runs reply_cb on nng's threads */
+	dsi_store_snapshot  *sn;    /* the writer thread's until done */
+	int                  rv;    /* the copy's outcome, set before reply runs */
+	char                 why[256];
+	int64_t              began_ms;
 } snapshot_job;
 
 /* The client went away or the server stops: answer now, and let the copy end early. */
