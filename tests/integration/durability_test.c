@@ -826,26 +826,11 @@ test_slow_disk_stalls_only_the_writer(void **state)
 	assert_int_equal(th_start(&web), 0);
 	assert_int_equal(th_set(web, "/ok", 200), 0);
 	/* Inherited by discoveryd alone: set around its start. */
-	/*
-	 * Under ASan the preload comes before ASan's runtime, which ASan refuses
-	 * unless told the order does not matter (the shim intercepts fsync only).
-	 */
-	const char *asan     = getenv("ASAN_OPTIONS");
-	char       *old_asan = asan != NULL ? strdup(asan) : NULL;
-	char        opts[512];
-	snprintf(opts, sizeof(opts), "%s%sverify_asan_link_order=0", asan != NULL ? asan : "",
-	    asan != NULL && asan[0] != 0 ? ":" : "");
-	setenv("ASAN_OPTIONS", opts, 1);
-	setenv("LD_PRELOAD", SLOW_FSYNC_PATH, 1);
+	tu_preload pre;
+	tu_preload_begin(&pre, SLOW_FSYNC_PATH);
 	setenv("DISCOVERY_SLOW_FSYNC_MS", "500", 1);
 	start_on_file(&d, NULL); /* checks every 0.2 s */
-	unsetenv("LD_PRELOAD");
-	if (old_asan != NULL) {
-		setenv("ASAN_OPTIONS", old_asan, 1);
-		free(old_asan);
-	} else {
-		unsetenv("ASAN_OPTIONS");
-	}
+	tu_preload_end(&pre);
 
 	dsc_client *c = client_on(d.url, TU_LIVENESS_MS);
 	char        ep[96];

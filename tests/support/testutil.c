@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int
@@ -31,6 +32,32 @@ tu_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+tu_preload_begin(tu_preload *p, const char *path)
+{
+	const char *asan = getenv("ASAN_OPTIONS");
+	char        opts[512];
+	p->had_asan = asan != NULL;
+	p->old_asan = asan != NULL ? strdup(asan) : NULL;
+	snprintf(opts, sizeof(opts), "%s%sverify_asan_link_order=0", asan != NULL ? asan : "",
+	    asan != NULL && asan[0] != 0 ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	setenv("LD_PRELOAD", path, 1);
+}
+
+void
+tu_preload_end(tu_preload *p)
+{
+	unsetenv("LD_PRELOAD");
+	if (p->had_asan && p->old_asan != NULL) {
+		setenv("ASAN_OPTIONS", p->old_asan, 1);
+	} else {
+		unsetenv("ASAN_OPTIONS");
+	}
+	free(p->old_asan);
+	p->old_asan = NULL;
 }
 
 int

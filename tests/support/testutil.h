@@ -3,6 +3,7 @@
 #define TEST_TESTUTIL_H
 
 #include <discovery/discovery.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,19 @@ int64_t tu_now_ms(void); /* monotonic */
  * A fresh scratch directory under TMPDIR (or /tmp), named after prefix, in
  * buf; 0 or -1. tu_rmtree removes it with everything in it.
  */
+/*
+ * LD_PRELOAD=path for the programs started until tu_preload_end (a shim such
+ * as slow_fsync). Under ASan the preload comes before ASan's runtime, which
+ * ASan refuses unless told the order does not matter: ASAN_OPTIONS gains
+ * verify_asan_link_order=0 meanwhile. tu_preload_end puts both back.
+ */
+typedef struct tu_preload {
+	char *old_asan; /* ASAN_OPTIONS before, or NULL when it was unset */
+	bool  had_asan;
+} tu_preload;
+void tu_preload_begin(tu_preload *p, const char *path);
+void tu_preload_end(tu_preload *p);
+
 int  tu_mkdtemp(char *buf, size_t len, const char *prefix);
 void tu_rmtree(const char *dir);
 
