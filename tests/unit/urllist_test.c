@@ -160,20 +160,19 @@ test_public_check(void **state)
 
 /* The opening functions read the same lists (and only say DSC_EINVAL). */
 static void
-test_open_takes_lists(void **state)
+test_open_refuses_bad_lists(void **state)
 {
 	dsc_client *c = NULL;
 	dsc_watch  *w = NULL;
 	(void) state;
 
+	/* Refused before any socket exists. Lists that open are failover_test's, against real
+	 * servers: a unit test dials nothing. */
 	assert_int_equal(
 	    dsc_client_open(&c, "tcp://127.0.0.1:1,,tcp://127.0.0.1:2", NULL), DSC_EINVAL);
 	assert_null(c);
-	assert_int_equal(dsc_client_open(&c, "tcp://127.0.0.1:1, tcp://127.0.0.1:2", NULL), 0);
-	dsc_client_close(c);
 	assert_int_equal(dsc_watch_open(&w, "tcp://127.0.0.1:1,bad", NULL, 0), DSC_EINVAL);
-	assert_int_equal(dsc_watch_open(&w, "tcp://127.0.0.1:1,tcp://127.0.0.1:2", NULL, 0), 0);
-	dsc_watch_close(w);
+	assert_null(w);
 }
 
 int
@@ -185,7 +184,7 @@ main(void)
 		cmocka_unit_test(test_maximum_count),
 		cmocka_unit_test(test_entry_too_long),
 		cmocka_unit_test(test_public_check),
-		cmocka_unit_test(test_open_takes_lists),
+		cmocka_unit_test(test_open_refuses_bad_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
