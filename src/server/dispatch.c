@@ -205,9 +205,7 @@ check_register(call *c)
 		    DSI_HEALTH_PATH_MAX);
 		return DSC_EINVAL;
 	}
-	/* A leading '/' keeps <endpoint><path> on the endpoint's own host. */
-	snprintf(c->path, sizeof(c->path), "%s%s", rq->health_path[0] == '/' ? "" : "/",
-	    rq->health_path[0] != 0 ? rq->health_path : "health");
+	dsi_validate_health_path(rq->health_path, c->path, sizeof(c->path));
 	if (rq->n_metadata > 0 && (c->kv = calloc(rq->n_metadata, sizeof(*c->kv))) == NULL) {
 		return DSC_ENOMEM;
 	}

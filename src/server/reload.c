@@ -80,10 +80,8 @@ check_services(dsi_reload *r, const dsi_config *next, char *why, size_t why_len)
 	const dsi_dispatch *d = dsi_server_dispatch(r->srv);
 	for (size_t i = 0; i < next->n_boot; i++) {
 		const dsi_boot_instance *b = &next->boot[i];
-		const char              *hp
-		    = b->health_path != NULL && b->health_path[0] != 0 ? b->health_path : "health";
-		char path[DSI_HEALTH_PATH_MAX + 2], msg[400];
-		snprintf(path, sizeof(path), "%s%s", hp[0] == '/' ? "" : "/", hp);
+		char                     path[DSI_HEALTH_PATH_MAX + 2], msg[400];
+		dsi_validate_health_path(b->health_path, path, sizeof(path));
 		dsi_registration reg = {
 			.service     = b->service,
 			.endpoint    = b->endpoint,

@@ -125,3 +125,10 @@ dsi_validate_registration(const dsi_netpolicy *policy, unsigned schemes,
 	}
 	return 0;
 }
+
+void
+dsi_validate_health_path(const char *given, char *out, size_t len)
+{
+	const char *hp = given != NULL && given[0] != 0 ? given : "health";
+	snprintf(out, len, "%s%s", hp[0] == '/' ? "" : "/", hp);
+}

@@ -35,6 +35,12 @@ int dsi_validate_metadata_sent(const dsi_registry_limits *limits,
     const Discovery__V1__RegisterRequest *rq, char *msg, size_t n);
 
 /*
+ * The health path a registration is checked at: "health" when none was given,
+ * with a leading '/', so <endpoint><path> stays on the endpoint's own host.
+ */
+void dsi_validate_health_path(const char *given, char *out, size_t len);
+
+/*
  * The rules a registration must meet beyond its service name and endpoint:
  * the endpoint policy (policy NULL: none), the schemes endpoints may use
  * (DSI_SCHEME_* bits of server/endpoint.h; 0: any), health path, TTL and
