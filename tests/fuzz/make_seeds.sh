@@ -14,13 +14,13 @@ seed() { printf '%s' "$2" | enc >"$out/$1"; }
 SEP=$'\xff\xfe\xfd\xfc'
 
 # One valid request of each kind.
-seed register 'register { service: "memory" endpoint: "http://127.0.0.1:9000" }'
+seed register 'register { service: "memory" endpoint: "http://127.0.0.1:9311" }'
 seed register-full 'auth_token: "t" register { service: "Memory_Service" endpoint: "https://mem.example:8443/api?x=1" metadata { key: "zone" value: "eu-1" } metadata { key: "a" value: "b" } metadata { key: "zone" value: "eu-2" } health_path: "healthz" ttl_ms: 1000 weight: 3 }'
 seed register-tcp 'register { service: "cache" endpoint: "tcp://10.0.0.1:6379" ttl_ms: 100 }'
 seed resolve 'resolve { service: "memory" healthy_only: true }'
-seed deregister 'deregister { service: "memory" endpoint: "http://127.0.0.1:9000" }'
+seed deregister 'deregister { service: "memory" endpoint: "http://127.0.0.1:9311" }'
 seed deregister-all 'deregister { service: "memory" }'
-seed is-healthy 'is_healthy { service: "memory" endpoint: "http://127.0.0.1:9000" }'
+seed is-healthy 'is_healthy { service: "memory" endpoint: "http://127.0.0.1:9311" }'
 seed get-all 'get_all { service: "" }'
 seed heartbeat 'heartbeat { service: "cache" endpoint: "tcp://10.0.0.1:6379" }'
 
@@ -53,16 +53,16 @@ seq() { # name flags request...
 	} >"$out/$name"
 }
 lifecycle=(
-	'register { service: "memory" endpoint: "http://127.0.0.1:9000" ttl_ms: 500 }'
-	'register { service: "memory" endpoint: "https://10.0.0.2:9000" weight: 2 }'
-	'register { service: "memory" endpoint: "tcp://10.0.0.3:9000" metadata { key: "k" value: "v" } }'
+	'register { service: "memory" endpoint: "http://127.0.0.1:9311" ttl_ms: 500 }'
+	'register { service: "memory" endpoint: "https://10.0.0.2:9311" weight: 2 }'
+	'register { service: "memory" endpoint: "tcp://10.0.0.3:9311" metadata { key: "k" value: "v" } }'
 	'resolve { service: "MEMORY" }'
 	'resolve { service: "memory" healthy_only: true }'
-	'heartbeat { service: "memory" endpoint: "http://127.0.0.1:9000" }'
-	'heartbeat { service: "memory" endpoint: "https://10.0.0.2:9000" }'
+	'heartbeat { service: "memory" endpoint: "http://127.0.0.1:9311" }'
+	'heartbeat { service: "memory" endpoint: "https://10.0.0.2:9311" }'
 	'is_healthy { service: "memory" }'
 	'get_all { }'
-	'deregister { service: "memory" endpoint: "https://10.0.0.2:9000" }'
+	'deregister { service: "memory" endpoint: "https://10.0.0.2:9311" }'
 	'deregister { service: "memory" }'
 	'resolve { service: "memory" }'
 )
@@ -73,8 +73,8 @@ seq seq-production 01 \
 	'register { service: "web" endpoint: "https://127.0.0.1:443" }' \
 	'get_all { service: "web" }'
 auth=(
-	'register { service: "memory" endpoint: "http://127.0.0.1:9000" }'
-	'auth_token: "fuzz-token" register { service: "memory" endpoint: "http://127.0.0.1:9000" }'
+	'register { service: "memory" endpoint: "http://127.0.0.1:9311" }'
+	'auth_token: "fuzz-token" register { service: "memory" endpoint: "http://127.0.0.1:9311" }'
 	'auth_token: "wrong" deregister { service: "memory" }'
 	'resolve { service: "memory" }'
 	'auth_token: "fuzz-token" resolve { service: "memory" }'
