@@ -59,6 +59,7 @@ struct dsc_client {
 	_Atomic bool     shut;      /* dsi_client_shutdown was called */
 	pthread_mutex_t  calls_mtx; /* guards calls, and the start of every call step */
 	struct call     *calls;     /* calls in flight, for dsi_client_shutdown to cancel */
+	_Atomic size_t   holds;     /* client_free and each close still running */
 };
 
 void
@@ -151,22 +152,12 @@ node_open(node *d, const char *url, const dsc_tls_options *tls)
 	return 0;
 }
 
-/*
- * Closes every socket, then frees the client. If nng 1.5.2 wedges a close,
- * that socket's pipe callbacks may still touch its node: the client is then
- * left to the process exit.
- */
+/* Frees the client once its last socket close has ended: the last holder does it. */
 static void
-client_free(dsc_client *c)
+client_release(void *arg)
 {
-	bool closed = true;
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->nodes[i].open) {
-			closed = dsi_close_bounded(c->nodes[i].sock, DSI_CLOSE_BOUND_MS, NULL)
-			    && closed;
-		}
-	}
-	if (!closed) {
+	dsc_client *c = arg;
+	if (atomic_fetch_sub(&c->holds, 1) != 1) {
 		return;
 	}
 	for (size_t i = 0; i < c->n; i++) {
@@ -183,6 +174,28 @@ client_free(dsc_client *c)
 	pthread_mutex_destroy(&c->calls_mtx);
 	free(c->token);
 	free(c);
+}
+
+/*
+ * Closes every socket, then frees the client. If nng 1.5.2 wedges a close,
+ * that socket's pipe callbacks may still touch its node: the client is then
+ * freed when that close ends after all (dsi_close_bounded_then), and is left
+ * to the process exit if it never does.
+ */
+static void
+client_free(dsc_client *c)
+{
+	atomic_store(&c->holds, 1); /* this function's own, so no close frees c under it */
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->nodes[i].open) {
+			atomic_fetch_add(&c->holds, 1);
+			if (dsi_close_bounded_then(
+			        c->nodes[i].sock, DSI_CLOSE_BOUND_MS, NULL, client_release, c)) {
+				client_release(c);
+			}
+		}
+	}
+	client_release(c);
 }
 
 int

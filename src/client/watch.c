@@ -198,22 +198,29 @@ dsc_watch_open_tls(dsc_watch **out, const char *publish_url, const char *const *
 	return dsi_watch_open(out, publish_url, services, n_services, 0, tls, DEFAULT_PROBE_MS);
 }
 
+/* What dsc_watch_close releases once the socket is closed. */
+static void
+watch_free(void *arg)
+{
+	dsc_watch *w = arg;
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mtx);
+	free(w->url);
+	free(w);
+}
+
 void
 dsc_watch_close(dsc_watch *w)
 {
 	if (w != NULL) {
 		/*
 		 * After a close no pipe callback can run. A close that nng 1.5.2
-		 * wedges (see dsi_close_bounded) leaves w to the process: its
-		 * callbacks may still touch it.
+		 * wedges (see dsi_close_bounded) frees w when it ends, if it ever
+		 * does: until then its callbacks may still touch w.
 		 */
-		if (!dsi_close_bounded(w->sock, DSI_CLOSE_BOUND_MS, NULL)) {
-			return;
+		if (dsi_close_bounded_then(w->sock, DSI_CLOSE_BOUND_MS, NULL, watch_free, w)) {
+			watch_free(w);
 		}
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mtx);
-		free(w->url);
-		free(w);
 	}
 }
 
