@@ -21,6 +21,7 @@
 
 #include <discovery/discovery.h>
 
+#include "support/cluster.h"
 #include "support/daemon.h"
 #include "support/etcd.h"
 #include "support/testutil.h"
@@ -28,13 +29,12 @@
 #define NODES 3
 
 static te_etcd etcd;
-static int     prefix_seq;
 
 typedef struct cluster {
-	td_daemon   d[NODES];
+	tc_cluster  tc;
+	td_daemon  *d; /* tc.d */
 	dsc_client *c[NODES];
-	char        prefix[64];
-	char        cluster[128];
+	char       *cluster; /* tc.cluster */
 } cluster;
 
 static int
@@ -60,15 +60,8 @@ group_teardown(void **state)
 }
 
 static int
-node_start(cluster *cl, int i)
+client_open(cluster *cl, int i)
 {
-	char name[16];
-	snprintf(name, sizeof(name), "node%d", i);
-	const char *args[] = { "--cluster", cl->cluster, "--node-name", name, "--cluster-prefix",
-		cl->prefix, "--data", ":memory:", NULL };
-	if (td_daemon_start_sync(&cl->d[i], args) != 0) {
-		return -1;
-	}
 	dsc_client_options o;
 	dsc_client_options_init(&o);
 	o.timeout_ms = TU_LIVENESS_MS;
@@ -76,17 +69,24 @@ node_start(cluster *cl, int i)
 }
 
 static int
+node_start(cluster *cl, int i)
+{
+	return tc_node_start(&cl->tc, i) == 0 ? client_open(cl, i) : -1;
+}
+
+/* Every test on a prefix of its own: it starts from an empty registry. */
+static int
 setup(void **state)
 {
 	cluster *cl = calloc(1, sizeof(*cl));
-	if (cl == NULL) {
+	if (cl == NULL || tc_cluster_start(&cl->tc, NODES, etcd.url) != 0) {
+		free(cl);
 		return -1;
 	}
-	/* A prefix of its own: every test starts from an empty registry. */
-	snprintf(cl->prefix, sizeof(cl->prefix), "/t%d-%d/", (int) getpid(), ++prefix_seq);
-	snprintf(cl->cluster, sizeof(cl->cluster), "etcd://%.60s", etcd.url + strlen("http://"));
+	cl->d       = cl->tc.d;
+	cl->cluster = cl->tc.cluster;
 	for (int i = 0; i < NODES; i++) {
-		if (node_start(cl, i) != 0) {
+		if (client_open(cl, i) != 0) {
 			return -1;
 		}
 	}
@@ -100,10 +100,8 @@ teardown(void **state)
 	cluster *cl = *state;
 	for (int i = 0; i < NODES; i++) {
 		dsc_client_close(cl->c[i]);
-		if (cl->d[i].pid > 0) {
-			assert_int_equal(td_daemon_stop(&cl->d[i]), 0);
-		}
 	}
+	assert_int_equal(tc_cluster_stop(&cl->tc), 0);
 	free(cl);
 	return 0;
 }
