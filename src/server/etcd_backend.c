@@ -36,15 +36,16 @@ static const char hexdigits[] = "0123456789abcdef";
 
 /* Hex keeps the endpoints' byte order, so a service's keys sort as its instances do. */
 char *
-dsi_etcdb_instance_key(const etcd_backend *e, const char *service, const char *endpoint)
+dsi_etcdb_family_key(
+    const etcd_backend *e, const char *family, const char *service, const char *endpoint)
 {
 	size_t ep  = endpoint != NULL ? strlen(endpoint) : 0;
-	size_t len = strlen(e->prefix) + sizeof("instances/") + strlen(service) + 1 + 2 * ep + 1;
+	size_t len = strlen(e->prefix) + strlen(family) + strlen(service) + 2 * ep + 4;
 	char  *k   = malloc(len);
 	if (k == NULL) {
 		return NULL;
 	}
-	size_t n = (size_t) snprintf(k, len, "%sinstances/%s/", e->prefix, service);
+	size_t n = (size_t) snprintf(k, len, "%s%s/%s/", e->prefix, family, service);
 	for (size_t i = 0; i < ep; i++) {
 		k[n++] = hexdigits[(unsigned char) endpoint[i] >> 4];
 		k[n++] = hexdigits[(unsigned char) endpoint[i] & 15];
@@ -79,6 +80,19 @@ unhex(const char *s, size_t n, char **out)
 		(*out)[i / 2] = (char) (((hi - hexdigits) << 4) | (lo - hexdigits));
 	}
 	(*out)[n / 2] = 0;
+	return 0;
+}
+
+int
+dsi_etcdb_health_parse(
+    const uint8_t *data, size_t len, dsc_health *state, char *reason, size_t reason_len)
+{
+	if (len < 2 || data[1] != '\n' || data[0] < '0' + DSC_HEALTH_UNKNOWN
+	    || data[0] > '0' + DSC_HEALTH_UNHEALTHY) {
+		return DSC_EPROTO;
+	}
+	*state = (dsc_health) (data[0] - '0');
+	snprintf(reason, reason_len, "%.*s", (int) (len - 2), (const char *) data + 2);
 	return 0;
 }
 
@@ -134,7 +148,8 @@ dsi_etcdb_journal_parse(const uint8_t *data, size_t len, journal *out)
 			if (sp != NULL) {
 				goto bad;
 			}
-		} else if (je->kind != J_REGISTER && je->kind != J_DEREGISTER) {
+		} else if (je->kind != J_REGISTER && je->kind != J_DEREGISTER
+		    && je->kind != J_HEALTH) {
 			goto bad;
 		} else if (sp == NULL
 		    || unhex(sp + 1, (size_t) (nl - sp - 1), &je->endpoint) != 0) {
@@ -314,24 +329,128 @@ remove_unseen(dsi_registry *r, seen *sn)
 	dsi_instances_free(&all);
 }
 
+typedef struct load_ctx {
+	etcd_backend        *e;
+	dsi_registry        *r;
+	dsi_backend_check_fn check;
+	void                *check_arg;
+	seen                *sn; /* a resync's: what etcd holds */
+} load_ctx;
+
+static int
+load_one(void *arg, const dsi_etcd_kv *kv, char *why, size_t why_len)
+{
+	load_ctx *l = arg;
+	return load_kv(l->e, l->r, kv, l->check, l->check_arg, l->sn, why, why_len);
+}
+
+/* A health key: "<prefix>health/<service>/<hex endpoint>" = "STATE\nREASON". */
+static int
+load_health(void *arg, const dsi_etcd_kv *kv, char *why, size_t why_len)
+{
+	load_ctx   *l   = arg;
+	const char *key = (const char *) kv->key.data + strlen(l->e->prefix) + strlen("health/");
+	const char *sl  = strrchr(key, '/');
+	char       *svc = sl != NULL ? strndup(key, (size_t) (sl - key)) : NULL;
+	char       *ep  = NULL;
+	char        reason[96];
+	dsc_health  st;
+	dsi_registry_op *op;
+
+	if (svc == NULL || unhex(sl + 1, strlen(sl + 1), &ep) != 0
+	    || dsi_etcdb_health_parse(kv->value.data, kv->value.len, &st, reason, sizeof(reason))
+	        != 0) {
+		free(svc);
+		return dsi_failf(DSC_ESTATE, why, why_len,
+		    "etcd key %s does not hold a health state; it was changed outside discoveryd",
+		    (const char *) kv->key.data);
+	}
+	/* An instance removed in the same transaction has no health to restore. */
+	if (dsi_registry_prepare_health(l->r, svc, ep, st, reason, dsi_wall_ms(), &op) == 0) {
+		dsi_registry_commit(l->r, op, NULL, NULL);
+	}
+	free(svc);
+	free(ep);
+	return 0;
+}
+
+/* Calls fn on every key of "<prefix><family>/" at etcd revision at, in pages. */
+static int
+page(etcd_backend *e, dsi_etcd *h, const char *family, int64_t at,
+    int (*fn)(void *arg, const dsi_etcd_kv *kv, char *why, size_t why_len), void *arg, char *why,
+    size_t why_len)
+{
+	char                fam[32];
+	dsi_etcd_range_resp rr;
+	dsc_error           err;
+	size_t              klen;
+	int                 rv = 0;
+
+	snprintf(fam, sizeof(fam), "%s/", family);
+	char *from = dsi_etcdb_key(e, fam), *end = NULL, *key = NULL;
+	if (from == NULL || (end = strdup(from)) == NULL || (key = strdup(from)) == NULL) {
+		rv = dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+		goto done;
+	}
+	end[strlen(end) - 1]++; /* "<family>/" ends before "<family>0" */
+	klen = strlen(key);
+	for (bool more = true; more;) {
+		dsi_etcd_range_req pq = { .key = key,
+			.key_len               = klen,
+			.range_end             = end,
+			.range_end_len         = strlen(end),
+			.revision              = at,
+			.limit                 = 500 };
+		memset(&rr, 0, sizeof(rr));
+		if ((rv = dsi_etcd_range(h, &pq, &rr, &err)) != 0) {
+			rv = dsi_failf(
+			    rv, why, why_len, "cannot read %s: %s", e->label, err.message);
+			break;
+		}
+		for (size_t i = 0; rv == 0 && i < rr.n_kvs; i++) {
+			rv = fn(arg, &rr.kvs[i], why, why_len);
+		}
+		more = rv == 0 && rr.more && rr.n_kvs > 0;
+		if (more) {
+			/* On from the last key + "\0". */
+			const dsi_etcd_bytes *last = &rr.kvs[rr.n_kvs - 1].key;
+			char                 *nk   = malloc(last->len + 1);
+			if (nk == NULL) {
+				rv   = dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+				more = false;
+			} else {
+				memcpy(nk, last->data, last->len);
+				nk[last->len] = 0;
+				free(key);
+				key  = nk;
+				klen = last->len + 1;
+			}
+		}
+		dsi_etcd_range_resp_free(&rr);
+	}
+done:
+	free(from);
+	free(end);
+	free(key);
+	return rv;
+}
+
 int
 dsi_etcdb_read_all(etcd_backend *e, dsi_etcd *h, dsi_registry *r, dsi_backend_check_fn check,
     void *check_arg, bool sync, int64_t *etcd_rev, char *why, size_t why_len)
 {
 	char               *revkey = dsi_etcdb_key(e, "rev");
-	char               *from   = dsi_etcdb_instance_key(e, "", NULL);
 	dsi_etcd_range_resp rr     = { 0 };
 	dsc_error           err;
 	uint64_t            counter = 0;
 	seen                sn      = { 0 };
 	int                 rv;
 
-	if (revkey == NULL || from == NULL) {
+	if (revkey == NULL) {
 		rv = dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
 		goto done;
 	}
-	from[strlen(from) - 1] = 0; /* "<prefix>instances/" */
-	dsi_etcd_range_req rq  = { .key = revkey, .key_len = strlen(revkey) };
+	dsi_etcd_range_req rq = { .key = revkey, .key_len = strlen(revkey) };
 	if ((rv = dsi_etcd_range(h, &rq, &rr, &err)) != 0) {
 		rv = dsi_failf(rv, why, why_len, "cannot read %s: %s", e->label, err.message);
 		goto done;
@@ -353,50 +472,12 @@ dsi_etcdb_read_all(etcd_backend *e, dsi_etcd *h, dsi_registry *r, dsi_backend_ch
 		dsi_etcdb_journal_free(&j);
 	}
 	dsi_etcd_range_resp_free(&rr);
-	/* Page through the instances at the counter's revision: one consistent picture. */
-	char  *key  = strdup(from);
-	size_t klen = strlen(from);
-	for (bool more = key != NULL; more;) {
-		dsi_etcd_range_req pq
-		    = { .key = key, .key_len = klen, .revision = at, .limit = 500 };
-		char *end = strdup(from);
-		if (end == NULL) {
-			break;
-		}
-		end[strlen(end) - 1]++; /* "<prefix>instances0": the end of the prefix */
-		pq.range_end     = end;
-		pq.range_end_len = strlen(end);
-		memset(&rr, 0, sizeof(rr));
-		rv = dsi_etcd_range(h, &pq, &rr, &err);
-		free(end);
-		if (rv != 0) {
-			rv = dsi_failf(
-			    rv, why, why_len, "cannot read %s: %s", e->label, err.message);
-			break;
-		}
-		for (size_t i = 0; rv == 0 && i < rr.n_kvs; i++) {
-			rv = load_kv(
-			    e, r, &rr.kvs[i], check, check_arg, sync ? &sn : NULL, why, why_len);
-		}
-		more = rv == 0 && rr.more && rr.n_kvs > 0;
-		if (more) {
-			/* On from the last key + "\0". */
-			const dsi_etcd_bytes *last = &rr.kvs[rr.n_kvs - 1].key;
-			char                 *nk   = malloc(last->len + 1);
-			if (nk == NULL) {
-				rv   = DSC_ENOMEM;
-				more = false;
-			} else {
-				memcpy(nk, last->data, last->len);
-				nk[last->len] = 0;
-				free(key);
-				key  = nk;
-				klen = last->len + 1;
-			}
-		}
-		dsi_etcd_range_resp_free(&rr);
+	/* Instances, then health, at the counter's revision: one consistent picture. */
+	load_ctx lc = { e, r, check, check_arg, sync ? &sn : NULL };
+	rv          = page(e, h, "instances", at, load_one, &lc, why, why_len);
+	if (rv == 0) {
+		rv = page(e, h, "health", at, load_health, &lc, why, why_len);
 	}
-	free(key);
 	if (rv == 0 && sync) {
 		remove_unseen(r, &sn);
 	}
@@ -417,7 +498,6 @@ done:
 	}
 	free(sn.keys);
 	free(revkey);
-	free(from);
 	return rv;
 }
 
@@ -551,7 +631,8 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 		return 0;
 	}
 	bool         service_wide = op->endpoint == NULL;
-	char        *key          = dsi_etcdb_instance_key(e, op->service, op->endpoint);
+	const char  *family       = op->sets_health ? "health" : "instances";
+	char        *key          = dsi_etcdb_family_key(e, family, op->service, op->endpoint);
 	dsi_etcd_op *eo           = own(e, key) ? add_op(e) : NULL;
 	if (eo == NULL) {
 		return txn_fail(e, "out of memory%s", "");
@@ -561,6 +642,26 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 	if (op->removes > 0) {
 		eo->type   = DSI_ETCD_OP_DELETE;
 		eo->prefix = service_wide; /* one operation however many instances */
+		/* Its health goes with it (one more operation, a range for a service). */
+		char        *hkey = dsi_etcdb_health_key(e, op->service, op->endpoint);
+		dsi_etcd_op *ho   = own(e, hkey) ? add_op(e) : NULL;
+		if (ho == NULL) {
+			return txn_fail(e, "out of memory%s", "");
+		}
+		*ho = (dsi_etcd_op) { .type = DSI_ETCD_OP_DELETE,
+			.key                = hkey,
+			.key_len            = strlen(hkey),
+			.prefix             = service_wide };
+	} else if (op->sets_health) {
+		size_t len = strlen(op->reason) + 3;
+		char  *val = malloc(len);
+		if (!own(e, val)) {
+			return txn_fail(e, "out of memory%s", "");
+		}
+		snprintf(val, len, "%c\n%s", '0' + op->health, op->reason);
+		eo->type      = DSI_ETCD_OP_PUT;
+		eo->value     = val;
+		eo->value_len = strlen(val);
 	} else {
 		uint8_t *val;
 		size_t   len;
@@ -571,7 +672,10 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 		eo->value     = val;
 		eo->value_len = len;
 	}
-	char kind = op->removes == 0 ? J_REGISTER : service_wide ? J_SERVICE : J_DEREGISTER;
+	char kind = op->sets_health ? J_HEALTH
+	    : op->removes == 0      ? J_REGISTER
+	    : service_wide          ? J_SERVICE
+	                            : J_DEREGISTER;
 	if (!journal_add(e, kind, op->service, op->endpoint)) {
 		return txn_fail(e, "out of memory%s", "");
 	}

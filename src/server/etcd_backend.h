@@ -23,8 +23,11 @@
 #include "common/log.h"
 #include "server/backend.h"
 
-/* Writes per transaction: etcd allows 128 operations, and each batch adds two of its own. */
-#define DSI_ETCD_BATCH 120
+/*
+ * Writes per transaction: etcd allows 128 operations; a removal takes two
+ * (the instance and its health), and each batch adds two of its own.
+ */
+#define DSI_ETCD_BATCH 60
 
 typedef struct dsi_etcd_backend_options {
 	const char    *endpoints;  /* "http://127.0.0.1:2379,http://127.0.0.1:22379" */

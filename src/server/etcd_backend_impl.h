@@ -23,6 +23,7 @@ typedef enum journal_kind {
 	J_REGISTER   = 'R', /* the instance's key holds the registration */
 	J_DEREGISTER = 'D', /* one instance */
 	J_SERVICE    = 'S', /* every instance of the service */
+	J_HEALTH     = 'H', /* the instance's health key holds its new state */
 } journal_kind;
 
 typedef struct journal_entry {
@@ -78,8 +79,15 @@ typedef struct etcd_backend {
 	char         err[512];
 } etcd_backend;
 
-/* "<prefix>instances/<service>/<hex endpoint>" (endpoint NULL: the service's prefix); malloc'd. */
-char *dsi_etcdb_instance_key(const etcd_backend *e, const char *service, const char *endpoint);
+/* "<prefix><family>/<service>/<hex endpoint>" (endpoint NULL: the service's prefix); malloc'd. */
+char *dsi_etcdb_family_key(
+    const etcd_backend *e, const char *family, const char *service, const char *endpoint);
+#define dsi_etcdb_instance_key(e, s, ep) dsi_etcdb_family_key((e), "instances", (s), (ep))
+#define dsi_etcdb_health_key(e, s, ep)   dsi_etcdb_family_key((e), "health", (s), (ep))
+
+/* A health key's value "STATE\nREASON": 0, or DSC_EPROTO. *reason points into data. */
+int dsi_etcdb_health_parse(
+    const uint8_t *data, size_t len, dsc_health *state, char *reason, size_t reason_len);
 /* "<prefix><name>"; malloc'd. */
 char *dsi_etcdb_key(const etcd_backend *e, const char *name);
 

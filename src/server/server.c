@@ -12,6 +12,7 @@
 
 #include "server/admin.h"
 #include "server/checker.h"
+#include "server/cluster_node.h"
 #include "server/dispatch.h"
 #include "server/etcd_backend.h"
 #include "server/events.h"
@@ -161,48 +162,14 @@ apply_unlock(void *arg)
 	dsi_writer_release(((dsi_server *) arg)->writer);
 }
 
-/* --cluster etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2"; the backend. */
-static int
-open_cluster(dsi_server *s, const dsi_server_options *o, char *why, size_t why_len)
+/* Cluster mode: a change of health goes through the writer, as every change does. */
+static void
+health_submit(
+    void *arg, const char *service, const char *endpoint, dsc_health health, const char *reason)
 {
-	char        host[256] = "";
-	const char *members   = o->cluster + strlen("etcd://");
-	size_t      n         = 1 + strlen(members) * 2 + 64;
-	char       *urls      = malloc(n);
-	size_t      len       = 0;
-
-	if (o->source[DSI_SET_DATA] != DSI_SRC_DEFAULT && strcmp(o->data, ":memory:") != 0) {
-		return dsi_failf(DSC_EINVAL, why, why_len,
-		    "--data (from %s) does not apply with --cluster: the cluster's registry is in "
-		    "etcd",
-		    o->origin[DSI_SET_DATA]);
-	}
-	if (urls == NULL) {
-		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
-	}
-	for (const char *p = members; *p != 0;) {
-		size_t m = strcspn(p, ",");
-		len += (size_t) snprintf(
-		    urls + len, n - len, "%shttp://%.*s", len > 0 ? "," : "", (int) m, p);
-		p += m + (p[m] == ',');
-	}
-	if (o->node_name == NULL && gethostname(host, sizeof(host) - 1) != 0) {
-		snprintf(host, sizeof(host), "discoveryd");
-	}
-	dsi_etcd_backend_options eo = {
-		.endpoints  = urls,
-		.prefix     = o->cluster_prefix,
-		.node       = o->node_name != NULL ? o->node_name : host,
-		.timeout_ms = 5000,
-		.log        = &s->log,
-	};
-	int rv = dsi_etcd_backend_open(&s->store, &eo, why, why_len);
-	free(urls);
-	if (rv == 0) {
-		dsi_info(
-		    &s->log, "cluster mode: node %s, %s", eo.node, dsi_backend_describe(s->store));
-	}
-	return rv;
+	dsi_server *s = arg;
+	dsi_cluster_submit_health(
+	    s->writer, s->registry, &s->log, service, endpoint, health, reason);
 }
 
 static int
@@ -289,7 +256,7 @@ dsi_server_create(
 	s->status.data              = s->opts.data;
 	s->dispatch.cluster         = o->cluster != NULL;
 	if (o->cluster != NULL) {
-		if ((rv = open_cluster(s, o, why, why_len)) != 0
+		if ((rv = dsi_cluster_backend_open(&s->store, o, &s->log, why, why_len)) != 0
 		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
 		        != 0) {
 			rv = rv == DSC_EINVAL ? rv : DSC_ESTATE;
@@ -338,9 +305,10 @@ dsi_server_create(
 		.metrics             = s->metrics,
 	};
 	co.http = dsi_check_http_options_from(o);
-	/* Cluster mode checks nothing yet: health must change the same way on every node. */
-	if (o->cluster == NULL
-	    && (rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
+	if (o->cluster != NULL) {
+		co.submit_health = health_submit; /* the same change on every node */
+	}
+	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
 		goto fail;
 	}
