@@ -469,6 +469,9 @@ dsi_member_close(dsi_member *m)
 	if (!m->crashed && m->lease != 0) {
 		revoke(m, m->keeper_etcd, m->lease);
 	}
+	if (!m->crashed && m->stale_lease != 0) {
+		revoke(m, m->keeper_etcd, m->stale_lease);
+	}
 	free_member(m);
 }
 
