@@ -178,25 +178,29 @@ keeper_leave_locked(dsi_member *m)
 
 /* The keeper's join attempt (lock held, released meanwhile). */
 static void
-keeper_join_locked(dsi_member *m, int64_t *last_ok, int64_t *next_ka, int *last_err)
+keeper_join_locked(dsi_member *m, int64_t *next_ka, int *last_err)
 {
 	int64_t   stale = m->stale_lease, id = 0, crev = 0;
-	int64_t   t = dsi_monotonic_ms();
 	dsc_error err;
 	m->joining = true;
 	pthread_mutex_unlock(&m->lock);
 	int rvs = stale != 0 ? revoke(m, m->keeper_etcd, stale) : 0;
-	int rv  = join(m, &id, &crev, &err);
+	/* A close waits for one revoke, not for a whole join too. */
+	pthread_mutex_lock(&m->lock);
+	bool stop = m->stop;
+	pthread_mutex_unlock(&m->lock);
+	int64_t t  = dsi_monotonic_ms(); /* before the grant: the lease lives a TTL from here */
+	int     rv = stop ? dsi_etcd_fail(&err, DSC_ECLOSED, "closing") : join(m, &id, &crev, &err);
 	pthread_mutex_lock(&m->lock);
 	m->joining = false;
 	if (stale != 0 && rvs == 0 && m->stale_lease == stale) {
 		m->stale_lease = 0;
 	}
 	if (rv == 0) {
-		m->lease  = id;
-		*last_ok  = t;
-		*next_ka  = t + m->ttl_ms / 3;
-		*last_err = 0;
+		m->lease       = id;
+		m->alive_until = t + m->ttl_ms;
+		*next_ka       = t + m->ttl_ms / 3;
+		*last_err      = 0;
 		if (m->want) {
 			m->self_create = crev;
 			m->announced   = true;
@@ -220,7 +224,7 @@ keeper_main(void *arg)
 {
 	dsi_member *m = arg;
 	pthread_mutex_lock(&m->lock);
-	int64_t last_ok = m->joined_ms, next_ka = last_ok + m->ttl_ms / 3;
+	int64_t next_ka  = m->alive_until - m->ttl_ms + m->ttl_ms / 3;
 	int     last_err = 0;
 	while (!m->stop) {
 		if (!m->want) {
@@ -232,11 +236,11 @@ keeper_main(void *arg)
 			continue;
 		}
 		if (m->lease == 0) {
-			keeper_join_locked(m, &last_ok, &next_ka, &last_err);
+			keeper_join_locked(m, &next_ka, &last_err);
 			continue;
 		}
 		int64_t now = dsi_monotonic_ms();
-		if (m->lost || now - last_ok >= m->ttl_ms) {
+		if (m->lost || now >= m->alive_until) {
 			dsi_warn(m->log, "cluster: node %s's membership ended (%s); rejoining",
 			    m->node,
 			    m->lost ? "its key or lease is gone"
@@ -255,8 +259,8 @@ keeper_main(void *arg)
 				continue;
 			}
 			if (rv == 0) {
-				last_ok = now;
-				next_ka = now + m->ttl_ms / 3;
+				m->alive_until = now + m->ttl_ms;
+				next_ka        = now + m->ttl_ms / 3;
 			} else if (rv == DSC_ENOTFOUND) {
 				m->lost = true;
 			} else {
@@ -266,7 +270,7 @@ keeper_main(void *arg)
 			}
 			continue;
 		}
-		int64_t until = next_ka < last_ok + m->ttl_ms ? next_ka : last_ok + m->ttl_ms;
+		int64_t until = next_ka < m->alive_until ? next_ka : m->alive_until;
 		dsi_member_nap_locked(m, until - now);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -423,7 +427,7 @@ dsi_member_open(dsi_member **out, const char *endpoints, const char *prefix, con
 	    || (rv = dsi_etcd_open(&m->watch_etcd, endpoints, m->call_ms, err)) != 0) {
 		goto fail;
 	}
-	m->joined_ms = dsi_monotonic_ms();
+	m->alive_until = dsi_monotonic_ms() + m->ttl_ms;
 	if ((rv = join(m, &m->lease, &m->self_create, err)) != 0) {
 		goto fail;
 	}

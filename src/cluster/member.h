@@ -92,8 +92,9 @@ typedef struct dsi_membership {
  * says the lease is gone (DSC_ENOTFOUND), when the watch shows the key
  * deleted, or when no keepalive has succeeded for a whole TTL (counted from
  * the last successful one's sending, so the node gives up no later than etcd
- * can expire the lease). At once: views say self_create_revision 0 and the
- * callback hears DSI_MEMBER_ENDED. Then the keeper revokes the old lease
+ * can expire the lease). From that instant views say self_create_revision
+ * 0; the callback hears DSI_MEMBER_ENDED as soon as the keeper sees it (at
+ * most one keepalive timeout, TTL/3, later). Then the keeper revokes the old lease
  * (best effort) and rejoins with a new lease and key: a new create
  * revision, DSI_MEMBER_RESTORED.
  */

@@ -36,8 +36,7 @@ struct dsi_member {
 	char          *value; /* the key's value: {"node","started","info"} as JSON */
 	int64_t        ttl_s;
 	int            ttl_ms;
-	int            call_ms;   /* the timeout of joins, revokes, ranges, watch opens */
-	int64_t        joined_ms; /* monotonic: the first join's grant was sent (keeper's start) */
+	int            call_ms; /* the timeout of joins, revokes, ranges, watch opens */
 	const dsi_log *log;
 	dsi_member_cb  cb;
 	void          *arg;
@@ -50,15 +49,21 @@ struct dsi_member {
 	pthread_t notifier;
 	bool      threads_running; /* the three threads exist and have not been joined */
 
-	pthread_mutex_t   lock; /* guards everything below; never held during a call or callback */
-	pthread_cond_t    cond; /* broadcast on every change below */
-	bool              stop; /* the threads end */
-	bool              crashed; /* dsi_member_crash_for_test: close must not revoke */
-	bool              want;    /* be a member (false after dsi_member_leave) */
-	bool              lost; /* the watcher saw my key deleted: the keeper ends the membership */
-	bool              joining;     /* the keeper is in a join, unlocked */
-	bool              announced;   /* the callback was last told "member" (open counts) */
-	int64_t           lease;       /* my lease, 0: none */
+	pthread_mutex_t lock;    /* guards everything below; never held during a call or callback */
+	pthread_cond_t  cond;    /* broadcast on every change below */
+	bool            stop;    /* the threads end */
+	bool            crashed; /* dsi_member_crash_for_test: close must not revoke */
+	bool            want;    /* be a member (false after dsi_member_leave) */
+	bool            lost; /* the watcher saw my key deleted: the keeper ends the membership */
+	bool            joining;   /* the keeper is in a join, unlocked */
+	bool            announced; /* the callback was last told "member" (open counts) */
+	int64_t         lease;     /* my lease, 0: none */
+	/*
+	 * Monotonic ms: the last successful keepalive's (or the grant's) sending
+	 * + TTL. etcd cannot expire the lease before; past it, views say "not a
+	 * member" even before the keeper has noticed.
+	 */
+	int64_t           alive_until;
 	int64_t           self_create; /* my key's create_revision; 0: not a member now */
 	int64_t           stale_lease; /* an old lease of mine that may still hold the key */
 	int               revoke_rv;   /* the last leave's revoke */

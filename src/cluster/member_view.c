@@ -7,6 +7,7 @@
 
 #include "cluster/member_impl.h"
 #include "cluster/shard.h"
+#include "common/timeutil.h"
 
 void
 dsi_member_view_free(dsi_membership *v)
@@ -28,7 +29,7 @@ dsi_member_view(dsi_member *m, dsi_membership *out)
 	dsi_membership v = { 0 };
 	bool           ok;
 	pthread_mutex_lock(&m->lock);
-	v.self_create_revision = m->self_create;
+	v.self_create_revision = dsi_monotonic_ms() < m->alive_until ? m->self_create : 0;
 	v.members_revision     = m->members_rev;
 	v.revision             = m->list_rev;
 	v.self                 = strdup(m->node);

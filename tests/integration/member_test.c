@@ -376,8 +376,11 @@ test_paused_etcd(void **state)
 		tu_sleep_ms(POLL_MS);
 	}
 	int ended = heard(&na, DSI_MEMBER_ENDED, "a");
-	/* Past the whole TTL too: etcd expires the old lease when it runs again. */
-	tu_sleep_ms(1000);
+	/*
+	 * Silent for more than 3 TTLs: the watcher gives the stream up and
+	 * re-reads the list once etcd answers again.
+	 */
+	tu_sleep_ms(3 * dsi_member_ttl_ms(a) + 500);
 	te_etcd_resume(&f->etcd);
 	assert_int_equal(ended, 1);
 	end = tu_now_ms() + TU_LIVENESS_MS;
@@ -389,6 +392,18 @@ test_paused_etcd(void **state)
 	assert_true(now > old);
 	assert_true(heard(&na, DSI_MEMBER_RESTORED, "a") >= 1);
 	assert_true(wait_members(a, 1, "a", true, TU_LIVENESS_MS));
+	/* The list followed: the old key left and the new one joined. */
+	end = tu_now_ms() + TU_LIVENESS_MS;
+	while ((heard(&na, DSI_MEMBER_LEFT, "a") == 0 || heard(&na, DSI_MEMBER_JOINED, "a") == 0)
+	    && tu_now_ms() < end) {
+		tu_sleep_ms(POLL_MS);
+	}
+	assert_int_equal(heard(&na, DSI_MEMBER_LEFT, "a"), 1);
+	assert_int_equal(heard(&na, DSI_MEMBER_JOINED, "a"), 1);
+	dsi_membership v;
+	assert_ok(dsi_member_view(a, &v));
+	assert_int_equal(v.members[0].create_revision, now);
+	dsi_member_view_free(&v);
 	dsi_member_close(a);
 }
 
