@@ -299,9 +299,32 @@ not_judged(dsi_checker *c, target *t, const char *reason)
 	schedule(c, t, now + delay);
 }
 
+/*
+ * Cluster mode: another node checks t. Its verdict is the registry's, which
+ * this checker takes over, so that if t comes back to this node its
+ * transitions start from the state the cluster has.
+ */
+static void
+skip_check(dsi_checker *c, target *t)
+{
+	bool       healthy;
+	dsc_health stored = DSC_HEALTH_UNKNOWN;
+	dsi_registry_is_healthy(c->registry, t->service, t->endpoint, &healthy, &stored, NULL);
+	t->state    = (uint8_t) stored;
+	t->ok_run   = 0;
+	t->fail_run = 0;
+	int64_t delay
+	    = dsi_sched_done(&c->sched, &t->s, DSI_SCHED_ANSWERED, stored == DSC_HEALTH_UNHEALTHY);
+	schedule(c, t, dsi_monotonic_ms() + delay); /* ownership is looked at again then */
+}
+
 static void
 start_check(dsi_checker *c, target *t)
 {
+	if (c->o.owns != NULL && !c->o.owns(c->o.store_arg, t->service, t->endpoint)) {
+		skip_check(c, t);
+		return;
+	}
 	CURL *e = dsi_probe_start(
 	    &t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, &c->http, t);
 	if (e == NULL) {

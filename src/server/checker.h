@@ -52,6 +52,8 @@ typedef struct dsi_checker_options {
 	 */
 	void (*submit_health)(void *arg, const char *service, const char *endpoint,
 	    dsc_health health, const char *reason);
+	/* Cluster mode: whether this node checks the instance now (NULL: always). */
+	bool (*owns)(void *arg, const char *service, const char *endpoint);
 	void        *store_arg;
 	dsi_metrics *metrics; /* checks by result and duration; NULL: not counted */
 } dsi_checker_options;

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "cluster/member.h"
 #include "server/etcd_backend_impl.h"
 
 /* How long unhold waits for the follower after a lost race, at most. */
@@ -534,11 +535,12 @@ txn_clear(etcd_backend *e)
 	for (size_t i = 0; i < e->n_owned; i++) {
 		free(e->owned[i]);
 	}
-	e->n_owned = 0;
-	e->n_ops   = 0;
-	e->jlen    = 0;
-	e->n_revs  = 0;
-	e->failed  = false;
+	e->n_owned    = 0;
+	e->n_ops      = 0;
+	e->jlen       = 0;
+	e->n_revs     = 0;
+	e->failed     = false;
+	e->has_health = false;
 }
 
 static int
@@ -653,8 +655,9 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 			.key_len            = strlen(hkey),
 			.prefix             = service_wide };
 	} else if (op->sets_health) {
-		size_t len = strlen(op->reason) + 3;
-		char  *val = malloc(len);
+		e->has_health = true;
+		size_t len    = strlen(op->reason) + 3;
+		char  *val    = malloc(len);
 		if (!own(e, val)) {
 			return txn_fail(e, "out of memory%s", "");
 		}
@@ -763,15 +766,30 @@ eb_commit(dsi_backend *b, uint64_t rev)
 		.value              = seq,
 		.value_len          = strlen(seq) };
 	/* rev_mod 0: the counter key must not exist yet (create_revision 0). */
-	dsi_etcd_cmp cmp = { .target = e->rev_mod != 0 ? DSI_ETCD_MOD : DSI_ETCD_CREATE,
-		.result              = DSI_ETCD_EQUAL,
-		.key                 = revkey,
-		.key_len             = strlen(revkey),
-		.number              = e->rev_mod };
+	dsi_etcd_cmp   cmps[3] = { { .target = e->rev_mod != 0 ? DSI_ETCD_MOD : DSI_ETCD_CREATE,
+	      .result                        = DSI_ETCD_EQUAL,
+	      .key                           = revkey,
+	      .key_len                       = strlen(revkey),
+	      .number                        = e->rev_mod } };
+	size_t         n_cmps  = 1;
+	dsi_membership view;
+	bool           fenced = e->has_health && e->fence_view != NULL;
+	/* Health is written only by a member that owns the instance in this view (member.h). */
+	if (fenced && e->fence_view(e->fence_arg, &view) != 0) {
+		snprintf(e->err, sizeof(e->err), "this node is not a member of the cluster now");
+		txn_clear(e);
+		return DSC_ESTATE; /* decided again: its health writes are dropped then */
+	}
+	if (fenced && (n_cmps += dsi_member_fence(&view, &cmps[1])) == 1) {
+		dsi_member_view_free(&view);
+		snprintf(e->err, sizeof(e->err), "this node is not a member of the cluster now");
+		txn_clear(e);
+		return DSC_ESTATE; /* decided again: its health writes are dropped then */
+	}
 	/* On a lost race, the counter as it is: the follower catches up to it. */
 	dsi_etcd_op look = { .type = DSI_ETCD_OP_RANGE, .key = revkey, .key_len = strlen(revkey) };
-	dsi_etcd_txn_req  tq = { .cmps = &cmp,
-		 .n_cmps               = 1,
+	dsi_etcd_txn_req  tq = { .cmps = cmps,
+		 .n_cmps               = n_cmps,
 		 .success              = e->ops,
 		 .n_success            = e->n_ops,
 		 .failure              = &look,
@@ -787,11 +805,13 @@ eb_commit(dsi_backend *b, uint64_t rev)
 		if (tr.n_results == 1 && tr.results[0].n_kvs == 1) {
 			now_at = tr.results[0].kvs[0].mod_revision;
 		}
+		bool race = now_at != e->rev_mod; /* else a fence compare failed */
 		pthread_mutex_lock(&e->mtx);
-		e->catch_up = now_at;
-		e->n_races++;
+		e->catch_up = race ? now_at : 0;
+		e->n_races += race;
 		pthread_mutex_unlock(&e->mtx);
-		snprintf(e->err, sizeof(e->err), "another node wrote first");
+		snprintf(e->err, sizeof(e->err), "%s",
+		    race ? "another node wrote first" : "the cluster's membership changed");
 		rv = DSC_ESTATE;
 	} else if (rv == DSC_ETIMEDOUT || rv == DSC_ETRANSPORT) {
 		int rb = read_back(e, seqkey, seq, &h);
@@ -806,6 +826,9 @@ eb_commit(dsi_backend *b, uint64_t rev)
 	} else {
 		snprintf(e->err, sizeof(e->err), "%s", err.message);
 		rv = DSC_EUNAVAILABLE;
+	}
+	if (fenced) {
+		dsi_member_view_free(&view);
 	}
 	if (rv == 0) {
 		e->rev_mod = h; /* the writer applies the batch next, under gate */
@@ -969,6 +992,14 @@ dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a)
 	}
 	e->following = true;
 	return 0;
+}
+
+void
+dsi_etcd_backend_set_fence(
+    dsi_backend *b, int (*view)(void *arg, struct dsi_membership *out), void *arg)
+{
+	eb_of(b)->fence_view = view;
+	eb_of(b)->fence_arg  = arg;
 }
 
 void

@@ -60,6 +60,16 @@ int dsi_etcd_backend_open(
  */
 int dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a);
 
+/*
+ * Health writes from now on carry the fence (cluster/member.h) of the
+ * membership view(arg) gives (nonzero: not a member now): a batch with one
+ * commits only while this node is a member and no member joined since that
+ * view. arg is borrowed: close the backend first.
+ */
+struct dsi_membership;
+void dsi_etcd_backend_set_fence(
+    dsi_backend *b, int (*view)(void *arg, struct dsi_membership *out), void *arg);
+
 /* The follower's counters, for tests and the logs. */
 typedef struct dsi_etcd_backend_stats {
 	uint64_t applied;  /* transactions of other nodes applied */

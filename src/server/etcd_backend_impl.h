@@ -76,7 +76,11 @@ typedef struct etcd_backend {
 	uint64_t     seq;
 	uint64_t     reserved; /* set_revision's */
 	bool         failed;
+	bool         has_health; /* the batch writes health: fenced by membership */
 	char         err[512];
+	/* Fences health writes (set_fence); NULL: none. */
+	int (*fence_view)(void *arg, struct dsi_membership *out);
+	void *fence_arg;
 } etcd_backend;
 
 /* "<prefix><family>/<service>/<hex endpoint>" (endpoint NULL: the service's prefix); malloc'd. */

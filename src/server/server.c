@@ -32,6 +32,7 @@ struct dsi_server {
 	dsi_events        *events;
 	dsi_checker       *checker;
 	dsi_backend       *store;  /* NULL with --data :memory:; etcd's with --cluster */
+	dsi_cluster_node  *node;   /* --cluster: this node's membership */
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 	dsi_metrics       *metrics;
@@ -169,7 +170,13 @@ health_submit(
 {
 	dsi_server *s = arg;
 	dsi_cluster_submit_health(
-	    s->writer, s->registry, &s->log, service, endpoint, health, reason);
+	    s->writer, s->registry, s->node, &s->log, service, endpoint, health, reason);
+}
+
+static bool
+health_owned(void *arg, const char *service, const char *endpoint)
+{
+	return dsi_cluster_node_owns(((dsi_server *) arg)->node, service, endpoint);
 }
 
 static int
@@ -258,7 +265,8 @@ dsi_server_create(
 	if (o->cluster != NULL) {
 		if ((rv = dsi_cluster_backend_open(&s->store, o, &s->log, why, why_len)) != 0
 		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
-		        != 0) {
+		        != 0
+		    || (rv = dsi_cluster_node_open(&s->node, o, &s->log, why, why_len)) != 0) {
 			rv = rv == DSC_EINVAL ? rv : DSC_ESTATE;
 			goto fail;
 		}
@@ -307,6 +315,8 @@ dsi_server_create(
 	co.http = dsi_check_http_options_from(o);
 	if (o->cluster != NULL) {
 		co.submit_health = health_submit; /* the same change on every node */
+		co.owns          = health_owned;  /* by one node each */
+		dsi_etcd_backend_set_fence(s->store, dsi_cluster_node_view, s->node);
 	}
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
@@ -442,6 +452,7 @@ dsi_server_destroy(dsi_server *s)
 	dsi_checker_destroy(s->checker);
 	dsi_writer_destroy(s->writer);
 	dsi_backend_close(s->store);
+	dsi_cluster_node_close(s->node); /* after the backend, which fences with it */
 	dsi_events_destroy(s->events);
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);
