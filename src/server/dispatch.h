@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
+#include "server/revwait.h"
 #include "server/statusinfo.h"
 #include "server/writer.h"
 
@@ -35,6 +36,8 @@ typedef struct dsi_dispatch {
 	/* What the Status call reports; NULL: the registry's state alone. */
 	const dsi_statusinfo *status;
 	uint8_t origin; /* a dsi_origin for what Register stores: the API's, or boot's */
+	/* Where calls behind their min_revision wait; NULL: they are answered at once. */
+	dsi_revwait *revwait;
 } dsi_dispatch;
 
 /*
