@@ -193,14 +193,16 @@ class Client:
         """The endpoint of one instance, or None when there is none to use.
 
         None means the service is not registered (NOT_FOUND) or, with
-        healthy_only, that none of its instances is healthy (UNAVAILABLE).
+        healthy_only, that none of its instances is healthy (UNAVAILABLE);
+        a server behind min_revision raises UNAVAILABLE instead.
         Without healthy_only a registered service always resolves; the
         instance may be unhealthy (resolve_instance tells its health).
         """
         try:
             return self.resolve_instance(service, healthy_only, min_revision).endpoint
         except DiscoveryError as exc:
-            if exc.status in (pb.STATUS_NOT_FOUND, pb.STATUS_UNAVAILABLE):
+            behind = self.revision < self._min_revision(min_revision)  # not "no instance"
+            if exc.status in (pb.STATUS_NOT_FOUND, pb.STATUS_UNAVAILABLE) and not behind:
                 return None
             raise
 
