@@ -301,6 +301,38 @@ test_discoveryctl(void **state)
 	dsc_client_close(c);
 }
 
+/*
+ * A daemon stopping while a request waits answers it UNAVAILABLE and exits
+ * cleanly. With --workers 2 one request waits at most: of two sent at once,
+ * one is answered at once, and then the other is surely waiting.
+ */
+static void
+test_stop_while_waiting(void **state)
+{
+	td_daemon   d;
+	const char *args[] = { "--workers", "2", "--min-revision-wait", "60", NULL };
+	_Atomic int done   = 0;
+	bg_call     b[2];
+	(void) state;
+
+	assert_int_equal(td_daemon_start(&d, args), 0);
+	for (size_t i = 0; i < 2; i++) {
+		b[i] = (bg_call) { .url = d.url, .service = "any", .want = 1000, .done = &done };
+		assert_int_equal(pthread_create(&b[i].th, NULL, bg_resolve, &b[i]), 0);
+	}
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	while (atomic_load(&done) < 1 && tu_now_ms() < deadline) {
+		tu_sleep_ms(10);
+	}
+	assert_int_equal(atomic_load(&done), 1);
+	assert_int_equal(td_daemon_stop(&d), 0);
+	for (size_t i = 0; i < 2; i++) {
+		pthread_join(b[i].th, NULL);
+		assert_int_equal(b[i].rv, DSC_EUNAVAILABLE);
+		assert_non_null(strstr(b[i].err.message, "behind the requested 1000"));
+	}
+}
+
 /* ---- two independent servers: read_own_writes and failover ---- */
 
 typedef struct pair {
@@ -430,10 +462,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_failover_past_behind, pair_setup, pair_teardown),
 	};
+	const struct CMUnitTest alone[] = {
+		cmocka_unit_test(test_stop_while_waiting),
+	};
 	int failed
 	    = cmocka_run_group_tests_name("long wait", long_wait, long_wait_setup, daemon_teardown);
 	failed += cmocka_run_group_tests_name(
 	    "short wait", short_wait, short_wait_setup, daemon_teardown);
 	failed += cmocka_run_group_tests_name("two servers", pairs, NULL, NULL);
+	failed += cmocka_run_group_tests_name("stopping", alone, NULL, NULL);
 	return failed;
 }
