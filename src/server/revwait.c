@@ -73,14 +73,17 @@ slot_cb(void *arg)
 	dsi_revwait_fn fn;
 	void          *fn_arg;
 	bool           reached;
-	uint64_t       want = s->want;
 
 	pthread_mutex_lock(&w->mtx);
+	if (s->fn == NULL) { /* no wait was running on this slot */
+		pthread_mutex_unlock(&w->mtx);
+		return;
+	}
 	reached = s->reached || w->seen >= s->want; /* a timer that raced the change */
 	fn      = s->fn;
 	fn_arg  = s->arg;
 	if (!reached) {
-		behind(s->msg, s->msg_len, w->seen, want);
+		behind(s->msg, s->msg_len, w->seen, s->want);
 	}
 	s->fn      = NULL;
 	s->arg     = NULL;
@@ -88,9 +91,7 @@ slot_cb(void *arg)
 	w->busy--;
 	w->min_want = lowest_want(w);
 	pthread_mutex_unlock(&w->mtx);
-	if (fn != NULL) {
-		fn(fn_arg, reached ? 0 : DSC_EUNAVAILABLE);
-	}
+	fn(fn_arg, reached ? 0 : DSC_EUNAVAILABLE);
 }
 
 int
