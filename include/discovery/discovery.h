@@ -265,7 +265,7 @@ DSC_API uint64_t dsc_client_revision(const dsc_client *c);
  * moves on to the next server of the list (Resolve included). Setters,
  * not dsc_client_options fields, so that binaries built against an older
  * dsc_client_options keep working. Either may be called while other
- * threads make calls.
+ * threads make calls; c NULL is a no-op.
  *
  * dsc_client_set_min_revision: every later call carries at least rev
  * (0, the default: no minimum), for example a revision another client

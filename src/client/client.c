@@ -307,13 +307,17 @@ dsc_client_revision(const dsc_client *c)
 void
 dsc_client_set_min_revision(dsc_client *c, uint64_t rev)
 {
-	atomic_store(&c->min_revision, rev);
+	if (c != NULL) {
+		atomic_store(&c->min_revision, rev);
+	}
 }
 
 void
 dsc_client_set_read_own_writes(dsc_client *c, bool on)
 {
-	atomic_store(&c->own_writes, on);
+	if (c != NULL) {
+		atomic_store(&c->own_writes, on);
+	}
 }
 
 /* What a call carries as min_revision; and, after an OK write, what it wrote at. */
