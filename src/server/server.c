@@ -29,6 +29,7 @@ struct dsi_server {
 	dsi_registry      *registry;
 	dsi_dispatch       dispatch;
 	dsi_rep_server    *rep;
+	dsi_revwait       *revwait; /* requests waiting for their min_revision */
 	dsi_events        *events;
 	dsi_checker       *checker;
 	dsi_backend       *store;  /* NULL with --data :memory:; etcd's with --cluster */
@@ -214,6 +215,7 @@ on_change(void *arg, dsi_change *ch)
 	if (s->checker != NULL) {
 		dsi_checker_notify(s->checker, ch);
 	}
+	dsi_revwait_notify(s->revwait, ch->revision);
 	dsi_events_enqueue(s->events, ch); /* takes the instance */
 }
 
@@ -323,6 +325,11 @@ dsi_server_create(
 		goto fail;
 	}
 	check_restored(s);
+	/* Half the REP pool at most may wait, as for one connection's requests. */
+	if ((rv = dsi_revwait_create(&s->revwait, o->min_revision_wait_ms, o->workers / 2)) != 0) {
+		goto fail;
+	}
+	s->dispatch.revwait = s->revwait;
 	dsi_registry_set_observer(s->registry, on_change, s);
 	/* Running from here: start-up registrations are stored like any other. */
 	if (s->store != NULL
@@ -417,6 +424,8 @@ void
 dsi_server_stop(dsi_server *s)
 {
 	dsi_admin_stop(s->admin); /* answers the blocking queries */
+	/* Answers the requests waiting for a revision, so the drain does not wait for them. */
+	dsi_revwait_stop(s->revwait);
 	if (s->rep != NULL) {
 		dsi_rep_stop(s->rep, s->opts.drain_ms);
 	}
@@ -454,6 +463,7 @@ dsi_server_destroy(dsi_server *s)
 	dsi_backend_close(s->store);
 	dsi_cluster_node_close(s->node); /* after the backend, which fences with it */
 	dsi_events_destroy(s->events);
+	dsi_revwait_destroy(s->revwait); /* its last answers go out through the REP items */
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);
 	dsi_metrics_destroy(s->metrics);
