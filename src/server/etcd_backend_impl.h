@@ -95,6 +95,13 @@ int dsi_etcdb_health_parse(
 /* "<prefix><name>"; malloc'd. */
 char *dsi_etcdb_key(const etcd_backend *e, const char *name);
 
+/* Writes s as lowercase hex (2 bytes each, no NUL); returns the length. */
+size_t dsi_etcdb_hex(char *out, const char *s);
+/* n hex digits as a malloc'd string: 0, DSC_EPROTO or DSC_ENOMEM. */
+int dsi_etcdb_unhex(const char *s, size_t n, char **out);
+/* A prepared register as its key's value (a StoredInstance), malloc'd into *out. */
+int dsi_etcdb_encode(const dsi_registry_op_info *op, uint8_t **out, size_t *len);
+
 /* Parses the counter key's value; 0 or DSC_EPROTO. Free with journal_free. */
 int  dsi_etcdb_journal_parse(const uint8_t *data, size_t len, journal *out);
 void dsi_etcdb_journal_free(journal *j);

@@ -461,6 +461,32 @@ test_health_same_everywhere(void **state)
 	th_stop(h);
 }
 
+/* min_revision: a write on one node, read at once on another that may be behind. */
+static void
+test_read_own_writes_on_another_node(void **state)
+{
+	cluster *cl = *state;
+	char     ep[64];
+	for (int k = 0; k < 20; k++) {
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 18200 + k);
+		reg(cl->c[0], "ryow", ep);
+		uint64_t rev = dsc_client_revision(cl->c[0]);
+		/* Node 2 answers only once it has applied the write (or says it is behind). */
+		dsc_client_set_min_revision(cl->c[2], rev);
+		dsc_instance_list *l;
+		dsc_error          err;
+		int                rv = dsc_get_all(cl->c[2], "ryow", &l, &err);
+		if (rv != 0) {
+			fail_msg("get_all at min_revision %llu: %s (%s)", (unsigned long long) rev,
+			    dsc_strerror(rv), err.message);
+		}
+		assert_true(l->revision >= rev);
+		assert_int_equal(l->count, (size_t) k + 1);
+		dsc_instance_list_free(l);
+	}
+	dsc_client_set_min_revision(cl->c[2], 0);
+}
+
 static void
 test_ttl_and_heartbeat_refused(void **state)
 {
@@ -504,6 +530,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_node_killed_catches_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_health_same_everywhere, setup_checks, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_read_own_writes_on_another_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_and_heartbeat_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_file_refused, setup, teardown),
 	};
