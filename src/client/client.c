@@ -523,7 +523,6 @@ dsi_client_roundtrip(
     dsc_client *c, Discovery__V1__Request *req, Discovery__V1__Response **resp, dsc_error *err)
 {
 	Discovery__V1__Response *r                           = NULL;
-	nng_msg                 *msg                         = NULL;
 	size_t                   from                        = atomic_load(&c->current);
 	char                     tried[sizeof(err->message)] = "";
 	dsc_error                one                         = { 0, "" };
@@ -533,18 +532,13 @@ dsi_client_roundtrip(
 
 	req->auth_token   = c->token != NULL ? c->token : (char *) "";
 	req->min_revision = min_revision(c);
-	if ((rv = dsi_pack(&req->base, &msg)) != 0) {
-		return dsi_fail(err, rv, "%s", dsc_strerror(rv));
-	}
 	for (k = 0; k < c->n; k++) {
 		size_t   i = (from + k) % c->n;
-		nng_msg *m = msg;
-		if (k + 1 < c->n && nng_msg_dup(&m, msg) != 0) {
-			nng_msg_free(msg);
-			return dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
-		}
-		if (k + 1 == c->n) {
-			msg = NULL; /* the last attempt takes the original */
+		nng_msg *m = NULL;
+		/* Each attempt its own deadline: a server never applies a write given up on. */
+		req->deadline_ms = dsi_wall_ms() + c->timeout_ms;
+		if ((rv = dsi_pack(&req->base, &m)) != 0) {
+			return dsi_fail(err, rv, "%s", dsc_strerror(rv));
 		}
 		r = NULL;
 		f = attempt(c, &c->nodes[i], m, &r, &one);
@@ -567,7 +561,6 @@ dsi_client_roundtrip(
 		}
 		tried_add(tried, sizeof(tried), &one);
 	}
-	nng_msg_free(msg);
 	if (r == NULL) {
 		/* No Response to hand back: one server's own words, or every server's. */
 		if (c->n == 1 || f == FATE_FINAL) {

@@ -529,7 +529,19 @@ finish(call *c, int rv)
 static int
 prepare_write(dsi_write *w, uint32_t pending_service, uint32_t pending_total)
 {
-	call *c = (call *) w;
+	call   *c   = (call *) w;
+	int64_t now = dsi_wall_ms();
+	/*
+	 * Decided (again, after a lost race) only while the client still waits:
+	 * one that gave up may have sent it elsewhere and written on since, and
+	 * this copy must not overtake those writes.
+	 */
+	if (c->msg->deadline_ms > 0 && now > c->msg->deadline_ms) {
+		snprintf(c->message, sizeof(c->message),
+		    "the request waited past its deadline (%lld ms ago) and was not applied",
+		    (long long) (now - c->msg->deadline_ms));
+		return DSC_EUNAVAILABLE;
+	}
 	return c->k->prepare != NULL ? c->k->prepare(c, pending_service, pending_total) : 0;
 }
 

@@ -136,7 +136,7 @@ watcher_main(void *arg)
 }
 
 static int
-setup(void **state)
+start(void **state, const char *quota)
 {
 	fx *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
@@ -146,7 +146,8 @@ setup(void **state)
 		fprintf(stderr, "cluster_fault_test: no etcd (install etcd-server)\n");
 		exit(77);
 	}
-	const char *extra[] = { "--experimental-watch-progress-notify-interval", "500ms", NULL };
+	const char *extra[] = { "--experimental-watch-progress-notify-interval", "500ms",
+		quota != NULL ? "--quota-backend-bytes" : NULL, quota, NULL };
 	if (tu_curl_setup(state) != 0
 	    || te_etcd_start(&f->etcd, te_etcd_path(), NULL, extra, TU_LIVENESS_MS) != 0
 	    || tc_cluster_start(&f->tc, NODES, f->etcd.url, NULL) != 0
@@ -155,6 +156,19 @@ setup(void **state)
 	}
 	*state = f;
 	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return start(state, NULL);
+}
+
+/* etcd's space quota at 1 MiB: a few hundred registrations fill it. */
+static int
+setup_quota(void **state)
+{
+	return start(state, "1048576");
 }
 
 static int
@@ -415,6 +429,53 @@ test_counter_mismatch_reloads(void **state)
 	}
 }
 
+/*
+ * etcd's space quota exhausted: the registry becomes read-only, with a
+ * clear refusal of every write, and nothing acknowledged before is lost.
+ */
+static void
+test_quota_exhausted(void **state)
+{
+	fx                *f = *state;
+	dsc_client        *c;
+	dsc_client_options o;
+	char               ep[64], big[3001];
+	dsc_kv             meta = { .key = "blob", .value = big };
+	dsc_error          err;
+	int                ok = 0, rv = 0;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	dsc_client_options_init(&o);
+	o.timeout_ms = TU_LIVENESS_MS;
+	assert_int_equal(dsc_client_open(&c, f->tc.urls, &o), 0);
+	for (int k = 0; k < 2000 && rv == 0; k++) { /* bounded: 1 MiB is full long before */
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 30000 + k);
+		dsc_registration r
+		    = { .service = "full", .endpoint = ep, .metadata = &meta, .n_metadata = 1 };
+		rv = dsc_register(c, &r, NULL, &err);
+		ok += rv == 0;
+	}
+	assert_int_equal(rv, DSC_EUNAVAILABLE);
+	assert_non_null(strstr(err.message, "database space exceeded"));
+	assert_true(ok > 10);
+	/* Removals are refused the same way (the counter is a put). */
+	uint32_t removed = 0;
+	assert_int_equal(dsc_deregister(c, "full", NULL, &removed, &err), DSC_EUNAVAILABLE);
+	assert_non_null(strstr(err.message, "database space exceeded"));
+	/* Reads go on, on every node, with everything acknowledged. */
+	for (int i = 0; i < NODES; i++) {
+		dsc_client        *n;
+		dsc_instance_list *l;
+		assert_int_equal(dsc_client_open(&n, f->tc.d[i].url, &o), 0);
+		assert_int_equal(dsc_get_all(n, "full", &l, &err), 0);
+		assert_int_equal(l->count, (size_t) ok);
+		dsc_instance_list_free(l);
+		dsc_client_close(n);
+	}
+	dsc_client_close(c);
+}
+
 int
 main(void)
 {
@@ -424,6 +485,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_compaction_while_node_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_mismatch_reloads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_exhausted, setup_quota, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1130,6 +1130,32 @@ test_failed_statement_does_not_wedge(void **state)
 	assert_int_equal(dsi_registry_count(f->reg), 2);
 }
 
+/*
+ * A write whose client gave up (its deadline passed while it waited) is
+ * never applied: the client may have sent it elsewhere and written on since.
+ */
+static void
+test_write_past_its_deadline_is_not_applied(void **state)
+{
+	fixture                         *f   = *state;
+	Request                          req = DISCOVERY__V1__REQUEST__INIT;
+	Discovery__V1__DeregisterRequest dr  = DISCOVERY__V1__DEREGISTER_REQUEST__INIT;
+
+	open_store(f);
+	expect(send_register(f, "late", "http://a:80", NULL, 0, 0, NULL, 0), ST_OK, NULL);
+	dr.service      = "late";
+	dr.endpoint     = "http://a:80";
+	req.call_case   = DISCOVERY__V1__REQUEST__CALL_DEREGISTER;
+	req.deregister  = &dr;
+	req.deadline_ms = dsi_wall_ms() - 1;
+	expect(send_request(f, &req), ST_UNAVAILABLE, "past its deadline");
+	assert_int_equal(dsi_registry_count(f->reg), 1);
+	/* In time, the same request is applied. */
+	req.deadline_ms = dsi_wall_ms() + 60000;
+	expect(send_request(f, &req), ST_OK, NULL);
+	assert_int_equal(dsi_registry_count(f->reg), 0);
+}
+
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1137,6 +1163,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		CASE(test_round_trip),
+		CASE(test_write_past_its_deadline_is_not_applied),
 		CASE(test_group_commit),
 		CASE(test_limits_exact_across_a_batch),
 		CASE(test_write_failure_changes_nothing),
