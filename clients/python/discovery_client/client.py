@@ -135,7 +135,6 @@ class Client:
         want = self._min_revision(min_revision)
         if want:
             req.min_revision = want
-        data = req.SerializeToString()
         timeout = timeout or self.timeout
         with self._lock:
             if self._closed:
@@ -143,6 +142,10 @@ class Client:
             n = len(self._socks)
             for attempt in range(n):
                 i = (self._current + attempt) % n
+                # Each attempt its own deadline (protocol.md, Deadlines): a write
+                # given up on is never applied behind the writes that follow it.
+                req.deadline_ms = int(time.time() * 1000 + timeout * 1000)
+                data = req.SerializeToString()
                 try:
                     reply = self._exchange(i, data, timeout)
                 except TransportError as exc:
