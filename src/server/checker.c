@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "server/checkcluster.h"
 #include "server/inbox.h"
 #include "server/probe.h"
 #include "server/schedule.h"
@@ -182,49 +183,12 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 /* ---- checks ---- */
 
 /* Returns false when the result is deferred: the store has no revision for it yet. */
-/* Logs a change of this checker's verdict. */
-static void
-log_transition(dsi_checker *c, const target *t, dsc_health prev, const char *reason)
-{
-	char          esc[96];
-	dsi_log_field f[] = { DSI_LOG_STR("event", "health"), DSI_LOG_STR("service", t->service),
-		DSI_LOG_STR("endpoint", t->endpoint),
-		DSI_LOG_STR("health", dsi_health_name(t->state)), DSI_LOG_STR("reason", reason) };
-	dsi_logf_fields(c->log, DSI_LOG_INFO, f, 5, "health %s %s: %s -> %s (%s)", t->service,
-	    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsi_health_name(prev),
-	    dsi_health_name(t->state), reason);
-}
-
-/* Cluster mode: the verdict goes to the writer whenever the registry does not have it. */
-static bool
-record_submitted(dsi_checker *c, target *t, bool ok, const char *reason)
-{
-	dsc_health prev = t->state, stored = DSC_HEALTH_UNKNOWN;
-	bool       healthy;
-	t->state = (uint8_t) dsi_check_transition(
-	    (dsc_health) t->state, ok, &t->ok_run, &t->fail_run, c->o.rise, c->o.fall);
-	if (dsi_registry_note_check(
-	        c->registry, t->service, t->endpoint, dsi_wall_ms(), ok ? NULL : reason)
-	        != 0
-	    || dsi_registry_is_healthy(
-	           c->registry, t->service, t->endpoint, &healthy, &stored, NULL)
-	        != 0) {
-		return true; /* deregistered meanwhile; its removal is in the inbox */
-	}
-	if (t->state != stored) {
-		c->o.submit_health(c->o.store_arg, t->service, t->endpoint, t->state, reason);
-	}
-	if (t->state != prev) {
-		log_transition(c, t, prev, reason);
-	}
-	return true;
-}
-
 static bool
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
 	if (c->o.submit_health != NULL) {
-		return record_submitted(c, t, ok, reason);
+		dsi_cluster_check_record(&c->o, c->registry, c->log, t, ok, reason);
+		return true;
 	}
 	/*
 	 * Any result may change the state, and a change takes a revision the
@@ -248,7 +212,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		return true; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
-		log_transition(c, t, prev, reason);
+		dsi_check_log_transition(c->log, t, prev, reason);
 	}
 	return true;
 }
@@ -299,23 +263,14 @@ not_judged(dsi_checker *c, target *t, const char *reason)
 	schedule(c, t, now + delay);
 }
 
-/*
- * Cluster mode: another node checks t. Its verdict is the registry's, which
- * this checker takes over, so that if t comes back to this node its
- * transitions start from the state the cluster has.
- */
+/* Cluster mode: another node checks t; looked at again in one interval. */
 static void
 skip_check(dsi_checker *c, target *t)
 {
-	bool       healthy;
-	dsc_health stored = DSC_HEALTH_UNKNOWN;
-	dsi_registry_is_healthy(c->registry, t->service, t->endpoint, &healthy, &stored, NULL);
-	t->state    = (uint8_t) stored;
-	t->ok_run   = 0;
-	t->fail_run = 0;
-	int64_t delay
-	    = dsi_sched_done(&c->sched, &t->s, DSI_SCHED_ANSWERED, stored == DSC_HEALTH_UNHEALTHY);
-	schedule(c, t, dsi_monotonic_ms() + delay); /* ownership is looked at again then */
+	dsi_cluster_check_skip(c->registry, t);
+	int64_t delay = dsi_sched_done(
+	    &c->sched, &t->s, DSI_SCHED_ANSWERED, t->state == DSC_HEALTH_UNHEALTHY);
+	schedule(c, t, dsi_monotonic_ms() + delay);
 }
 
 static void
@@ -442,9 +397,27 @@ warn_overload(dsi_checker *c, int64_t now)
 	}
 }
 
+/* Cluster mode's TTL: alive or not as the cluster says, written by the owner. */
+static void
+visit_ttl_alive(dsi_checker *c, target *t)
+{
+	int64_t period = dsi_cluster_check_ttl(&c->o, c->registry, c->log, t);
+	if (period < 0) {
+		return; /* gone; its removal is in the inbox */
+	}
+	reap(c, t);
+	if (target_find(c, t->service, t->endpoint) == t) {
+		schedule(c, t, dsi_monotonic_ms() + period);
+	}
+}
+
 static void
 visit_ttl(dsi_checker *c, target *t)
 {
+	if (c->o.ttl_alive != NULL) {
+		visit_ttl_alive(c, t);
+		return;
+	}
 	int64_t wall = dsi_wall_ms(), next = 0;
 	if (c->o.reserve != NULL && c->o.reserve(c->o.store_arg) != 0) {
 		schedule(c, t, dsi_monotonic_ms() + DEFER_MS); /* no revision yet: soon again */

@@ -54,6 +54,13 @@ typedef struct dsi_checker_options {
 	    dsc_health health, const char *reason);
 	/* Cluster mode: whether this node checks the instance now (NULL: always). */
 	bool (*owns)(void *arg, const char *service, const char *endpoint);
+	/*
+	 * Cluster mode: whether a TTL instance is alive (its heartbeat key,
+	 * renewed on any node, exists). Instead of the local TTL, its owner
+	 * writes HEALTHY while alive and UNHEALTHY once not alive after its
+	 * grace (the first TTL after registration).
+	 */
+	bool (*ttl_alive)(void *arg, const char *service, const char *endpoint);
 	void        *store_arg;
 	dsi_metrics *metrics; /* checks by result and duration; NULL: not counted */
 } dsi_checker_options;

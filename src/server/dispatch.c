@@ -75,7 +75,6 @@ typedef int (*handler_fn)(call *c);
 typedef int (*prepare_fn)(call *c, uint32_t pending_service, uint32_t pending_total);
 
 static int check_register(call *c);
-static int check_heartbeat(call *c);
 static int prepare_register(call *c, uint32_t pending_service, uint32_t pending_total);
 static int prepare_deregister(call *c, uint32_t pending_service, uint32_t pending_total);
 static int commit_register(call *c);
@@ -118,8 +117,7 @@ static const struct kind {
 	    do_get_all },
 	/* Nothing to store: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
-	    NEED_SERVICE | NEED_ENDPOINT | WRITES, check_heartbeat, NULL, do_heartbeat,
-	    do_heartbeat },
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat, do_heartbeat },
 	{ DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS, "status", 0, NULL, NULL, NULL, do_status },
 };
 
@@ -190,25 +188,7 @@ int
 dsi_dispatch_check_registration(
     const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
 {
-	if (d->cluster && reg->ttl_ms > 0) {
-		snprintf(msg, len,
-		    "ttl_ms: cluster mode does not keep TTL instances yet (docs/cluster.md); "
-		    "register with a health_path instead");
-		return DSC_ENOTSUP;
-	}
 	return dsi_validate_registration(d->policy, d->schemes, reg, msg, len);
-}
-
-static int
-check_heartbeat(call *c)
-{
-	if (c->d->cluster) {
-		snprintf(c->message, sizeof(c->message),
-		    "cluster mode does not keep TTL instances yet, so there is nothing to "
-		    "heartbeat (docs/cluster.md)");
-		return DSC_ENOTSUP;
-	}
-	return 0;
 }
 
 static int
@@ -362,9 +342,40 @@ do_get_all(call *c)
 	return rv;
 }
 
+/* Cluster mode: the heartbeat renews the instance's alive key in etcd (any node). */
+static int
+heartbeat_cluster(call *c)
+{
+	dsi_instance *in = NULL;
+	int           rv = dsi_registry_get_one(
+	              c->d->registry, c->service, c->endpoint, &in, NULL, &c->revision);
+	if (rv == 0 && in->ttl_ms == 0) {
+		rv = DSC_ESTATE;
+	} else if (rv == 0) {
+		rv = c->d->heartbeat(c->d->heartbeat_arg, c->service, c->endpoint, in->ttl_ms,
+		    c->message, sizeof(c->message));
+	}
+	if (rv == 0) {
+		discovery__v1__heartbeat_response__init(&c->out.heartbeat);
+		c->one                    = in;
+		c->out.heartbeat.instance = c->one;
+		return 0;
+	}
+	free(in);
+	if (rv == DSC_ESTATE) {
+		snprintf(c->message, sizeof(c->message),
+		    "instance of %s was registered without ttl_ms: the server checks it itself",
+		    c->service);
+	}
+	return rv;
+}
+
 static int
 do_heartbeat(call *c)
 {
+	if (c->d->heartbeat != NULL) {
+		return heartbeat_cluster(c);
+	}
 	int rv = dsi_registry_heartbeat(
 	    c->d->registry, c->service, c->endpoint, dsi_wall_ms(), &c->one, &c->revision);
 	if (rv == 0) {

@@ -36,8 +36,13 @@ typedef struct dsi_dispatch {
 	/* What the Status call reports; NULL: the registry's state alone. */
 	const dsi_statusinfo *status;
 	uint8_t origin; /* a dsi_origin for what Register stores: the API's, or boot's */
-	/* Cluster mode: what it does not do yet (TTL instances, heartbeats) is refused. */
-	bool cluster;
+	/*
+	 * Cluster mode: a Heartbeat renews the instance's lease in etcd through
+	 * this (0, or an error with msg), not the writer; NULL: single node.
+	 */
+	int (*heartbeat)(void *arg, const char *service, const char *endpoint, uint32_t ttl_ms,
+	    char *msg, size_t len);
+	void *heartbeat_arg;
 	/* Where calls behind their min_revision wait; NULL: they are answered at once. */
 	dsi_revwait *revwait;
 } dsi_dispatch;

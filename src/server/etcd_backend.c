@@ -182,6 +182,16 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 			.key                = hkey,
 			.key_len            = strlen(hkey),
 			.prefix             = service_wide };
+		/* And its alive key (a TTL instance's). */
+		char        *akey = dsi_etcdb_alive_key(e, op->service, op->endpoint);
+		dsi_etcd_op *ao   = own(e, akey) ? add_op(e) : NULL;
+		if (ao == NULL) {
+			return txn_fail(e, "out of memory%s", "");
+		}
+		*ao = (dsi_etcd_op) { .type = DSI_ETCD_OP_DELETE,
+			.key                = akey,
+			.key_len            = strlen(akey),
+			.prefix             = service_wide };
 	} else if (op->sets_health) {
 		e->has_health = true;
 		size_t len    = strlen(op->reason) + 3;
@@ -444,6 +454,8 @@ eb_close(dsi_backend *b)
 	txn_clear(e);
 	dsi_etcd_close(e->etcd);
 	dsi_etcd_close(e->fetcd);
+	dsi_etcd_close(e->hb_etcd);
+	dsi_etcdb_alive_fini(e);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mtx);
 	pthread_mutex_destroy(&e->gate);
@@ -492,6 +504,10 @@ dsi_etcd_backend_open(
 	pthread_mutex_init(&e->gate, NULL);
 	pthread_mutex_init(&e->mtx, NULL);
 	pthread_cond_init(&e->cv, NULL);
+	if (dsi_etcdb_alive_init(e) != 0) {
+		eb_close(&e->base);
+		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+	}
 	e->endpoints = strdup(o->endpoints);
 	e->prefix    = strdup(o->prefix);
 	e->node      = strdup(o->node);
@@ -511,7 +527,8 @@ dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a)
 {
 	etcd_backend *e = eb_of(b);
 	dsc_error     err;
-	if (dsi_etcd_open(&e->fetcd, e->endpoints, e->timeout_ms, &err) != 0) {
+	if (dsi_etcd_open(&e->fetcd, e->endpoints, e->timeout_ms, &err) != 0
+	    || dsi_etcd_open(&e->hb_etcd, e->endpoints, e->timeout_ms, &err) != 0) {
 		return DSC_ENOMEM;
 	}
 	e->applier = *a;

@@ -17,6 +17,7 @@
 #ifndef DSI_ETCD_BACKEND_H
 #define DSI_ETCD_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,10 +25,11 @@
 #include "server/backend.h"
 
 /*
- * Writes per transaction: etcd allows 128 operations; a removal takes two
- * (the instance and its health), and each batch adds two of its own.
+ * Writes per transaction: etcd allows 128 operations; a removal takes three
+ * (the instance, its health and its alive key), and each batch adds two of
+ * its own.
  */
-#define DSI_ETCD_BATCH 60
+#define DSI_ETCD_BATCH 40
 
 typedef struct dsi_etcd_backend_options {
 	const char    *endpoints;  /* "http://127.0.0.1:2379,http://127.0.0.1:22379" */
@@ -69,6 +71,24 @@ int dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a);
 struct dsi_membership;
 void dsi_etcd_backend_set_fence(
     dsi_backend *b, int (*view)(void *arg, struct dsi_membership *out), void *arg);
+
+/*
+ * TTL instances in cluster mode: alive while <prefix>alive/<service>/<hex
+ * endpoint> exists, a key on an etcd lease of the instance's TTL (rounded
+ * up to whole seconds, at least etcd's 2 s). A heartbeat on any node renews
+ * that lease, or puts the key on a new one when it has expired. The owner
+ * of the instance's checks turns alive and not alive into health writes.
+ */
+
+/*
+ * Renews (service, endpoint)'s alive key for ttl_ms. 0; DSC_ENOTFOUND when
+ * the instance is not in etcd; or another error with why (etcd away).
+ */
+int dsi_etcd_backend_heartbeat(dsi_backend *b, const char *service, const char *endpoint,
+    uint32_t ttl_ms, char *why, size_t why_len);
+
+/* Whether (service, endpoint)'s alive key exists, as the follower last saw. */
+bool dsi_etcd_backend_alive(dsi_backend *b, const char *service, const char *endpoint);
 
 /* The follower's counters, for tests and the logs. */
 typedef struct dsi_etcd_backend_stats {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cluster/etcd.h"
+#include "common/hash.h"
 #include "server/etcd_backend.h"
 #include "server/registry.h"
 
@@ -59,6 +60,14 @@ typedef struct etcd_backend {
 	uint64_t        n_applied, n_resyncs, n_races;
 	bool            stop;
 
+	/*
+	 * TTL instances alive now: their alive/ keys, with the lease each is
+	 * on (etcd_alive.c). Kept from load and from the follower's events.
+	 */
+	pthread_mutex_t alive_mtx;
+	dsi_hash        alive;
+	dsi_etcd       *hb_etcd; /* heartbeats' calls: their own handle */
+
 	/* The follower. */
 	dsi_etcd_applier applier;
 	dsi_etcd        *fetcd; /* its own handle: calls on one handle are serialized */
@@ -88,6 +97,7 @@ char *dsi_etcdb_family_key(
     const etcd_backend *e, const char *family, const char *service, const char *endpoint);
 #define dsi_etcdb_instance_key(e, s, ep) dsi_etcdb_family_key((e), "instances", (s), (ep))
 #define dsi_etcdb_health_key(e, s, ep)   dsi_etcdb_family_key((e), "health", (s), (ep))
+#define dsi_etcdb_alive_key(e, s, ep)    dsi_etcdb_family_key((e), "alive", (s), (ep))
 
 /* A health key's value "STATE\nREASON": 0, or DSC_EPROTO. *reason points into data. */
 int dsi_etcdb_health_parse(
@@ -121,6 +131,14 @@ int dsi_etcdb_decode(const uint8_t *data, size_t len, Discovery__V1__StoredInsta
  */
 int dsi_etcdb_read_all(etcd_backend *e, dsi_etcd *h, dsi_registry *r, dsi_backend_check_fn check,
     void *check_arg, bool sync, int64_t *etcd_rev, char *why, size_t why_len);
+
+/* The alive set (etcd_alive.c): 0 or DSC_ENOMEM; fini frees every entry. */
+int  dsi_etcdb_alive_init(etcd_backend *e);
+void dsi_etcdb_alive_fini(etcd_backend *e);
+void dsi_etcdb_alive_clear(etcd_backend *e);
+/* An etcd event or a loaded kv: updates the set when its key is an alive/ key. */
+void dsi_etcdb_alive_event(etcd_backend *e, const dsi_etcd_kv *kv, bool deleted);
+int  dsi_etcdb_alive_load(void *arg, const dsi_etcd_kv *kv, char *why, size_t why_len);
 
 /* The follower thread (etcd_follow.c). */
 void *dsi_etcdb_follow_main(void *arg);

@@ -161,6 +161,9 @@ apply_txn(
 
 	why[0] = 0;
 	free(revkey);
+	for (size_t i = 0; i < n; i++) {
+		dsi_etcdb_alive_event(e, &ev[i].kv, ev[i].type == DSI_ETCD_EVENT_DELETE);
+	}
 	if (cput == NULL) {
 		set_applied(e, rev, false); /* not the registry's: a member or a lease */
 		return 0;

@@ -246,6 +246,10 @@ dsi_etcdb_read_all(etcd_backend *e, dsi_etcd *h, dsi_registry *r, dsi_backend_ch
 	if (rv == 0) {
 		rv = page(e, h, "health", at, load_health, &lc, why, why_len);
 	}
+	if (rv == 0) {
+		dsi_etcdb_alive_clear(e);
+		rv = page(e, h, "alive", at, dsi_etcdb_alive_load, &e, why, why_len);
+	}
 	if (rv == 0 && sync) {
 		remove_unseen(r, &sn);
 	}

@@ -495,6 +495,34 @@ dsi_reg_set_health(dsi_registry *r, const service *s, rec *x, dsc_health health,
 }
 
 int
+dsi_registry_get_one(dsi_registry *r, const char *svc, const char *endpoint, dsi_instance **out,
+    int64_t *ttl_deadline_ms, uint64_t *rev)
+{
+	int           rv = 0;
+	dsi_instance *ex = NULL;
+	service      *s  = NULL;
+
+	pthread_rwlock_rdlock(&r->lock);
+	rec *x = dsi_reg_inst_find(r, svc, endpoint, &s);
+	if (x == NULL) {
+		rv = DSC_ENOTFOUND;
+	} else {
+		if (ttl_deadline_ms != NULL) {
+			*ttl_deadline_ms = x->ttl_deadline_ms;
+		}
+		if (out != NULL && (ex = rec_export(s->name, x)) == NULL) {
+			rv = DSC_ENOMEM;
+		}
+	}
+	dsi_reg_store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	if (rv == 0 && out != NULL) {
+		*out = ex;
+	}
+	return rv;
+}
+
+int
 dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, int64_t now_ms,
     dsi_instance **out, uint64_t *rev)
 {

@@ -223,6 +223,14 @@ int dsi_registry_get_all(dsi_registry *r, const char *service, dsi_instances *ou
 int dsi_registry_get_origin(dsi_registry *r, uint8_t origin, dsi_instances *out);
 
 /*
+ * An exported copy of one instance (out may be NULL) and when its TTL runs
+ * out locally (ttl_deadline_ms may be NULL): for a TTL instance the end of
+ * its grace after registration, moved by each local heartbeat. DSC_ENOTFOUND.
+ */
+int dsi_registry_get_one(dsi_registry *r, const char *service, const char *endpoint,
+    dsi_instance **out, int64_t *ttl_deadline_ms, uint64_t *rev);
+
+/*
  * Marks a TTL instance alive: HEALTHY, with its TTL counted from now.
  * DSC_ESTATE for an instance registered without a TTL.
  */

@@ -174,6 +174,20 @@ health_submit(
 	    s->writer, s->registry, s->node, &s->log, service, endpoint, health, reason);
 }
 
+static int
+heartbeat_cluster(
+    void *arg, const char *service, const char *endpoint, uint32_t ttl_ms, char *msg, size_t len)
+{
+	return dsi_etcd_backend_heartbeat(
+	    ((dsi_server *) arg)->store, service, endpoint, ttl_ms, msg, len);
+}
+
+static bool
+ttl_alive(void *arg, const char *service, const char *endpoint)
+{
+	return dsi_etcd_backend_alive(((dsi_server *) arg)->store, service, endpoint);
+}
+
 static bool
 health_owned(void *arg, const char *service, const char *endpoint)
 {
@@ -263,7 +277,6 @@ dsi_server_create(
 	s->status.started_mono_ms   = dsi_monotonic_ms();
 	s->status.registry          = s->registry;
 	s->status.data              = s->opts.data;
-	s->dispatch.cluster         = o->cluster != NULL;
 	if (o->cluster != NULL) {
 		if ((rv = dsi_cluster_backend_open(&s->store, o, &s->log, why, why_len)) != 0
 		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
@@ -316,8 +329,11 @@ dsi_server_create(
 	};
 	co.http = dsi_check_http_options_from(o);
 	if (o->cluster != NULL) {
-		co.submit_health = health_submit; /* the same change on every node */
-		co.owns          = health_owned;  /* by one node each */
+		co.submit_health          = health_submit; /* the same change on every node */
+		co.owns                   = health_owned;  /* by one node each */
+		co.ttl_alive              = ttl_alive;     /* heartbeats renew leases in etcd */
+		s->dispatch.heartbeat     = heartbeat_cluster;
+		s->dispatch.heartbeat_arg = s;
 		dsi_etcd_backend_set_fence(s->store, dsi_cluster_node_view, s->node);
 	}
 	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {

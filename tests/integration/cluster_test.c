@@ -487,19 +487,38 @@ test_read_own_writes_on_another_node(void **state)
 	dsc_client_set_min_revision(cl->c[2], 0);
 }
 
+/*
+ * TTL instances on etcd leases: a heartbeat on any node keeps the instance
+ * healthy on every node; without heartbeats it turns unhealthy everywhere.
+ */
 static void
-test_ttl_and_heartbeat_refused(void **state)
+test_ttl_on_leases(void **state)
 {
 	cluster         *cl = *state;
-	dsc_registration r
-	    = { .service = "ttl", .endpoint = "http://127.0.0.1:18003", .ttl_ms = 5000 };
-	dsc_error err;
-	assert_int_equal(dsc_register(cl->c[0], &r, NULL, &err), DSC_ENOTSUP);
-	assert_non_null(strstr(err.message, "cluster mode"));
+	const char      *ep = "http://127.0.0.1:18003";
+	dsc_registration r  = { .service = "beat", .endpoint = ep, .ttl_ms = 2000 };
+	dsc_error        err;
+	dsc_instance    *in;
+	assert_int_equal(dsc_register(cl->c[0], &r, NULL, &err), 0);
+	assert_true(all_reach(cl, dsc_client_revision(cl->c[0])));
+	assert_int_equal(dsc_heartbeat(cl->c[1], "beat", ep, &in, &err), 0);
+	assert_string_equal(in->endpoint, ep);
+	dsc_instance_free(in);
+	assert_true(all_health(cl, "beat", ep, DSC_HEALTH_HEALTHY));
+	/* Renewed from another node: still the same lease, still healthy. */
+	assert_int_equal(dsc_heartbeat(cl->c[2], "beat", ep, NULL, &err), 0);
+	/* No more heartbeats: the lease (2 s) expires and the owner says so. */
+	assert_true(all_health(cl, "beat", ep, DSC_HEALTH_UNHEALTHY));
+	assert_int_equal(dsc_heartbeat(cl->c[0], "beat", ep, NULL, &err), 0);
+	assert_true(all_health(cl, "beat", ep, DSC_HEALTH_HEALTHY));
+	/* What a single node refuses, a cluster refuses alike. */
 	reg(cl->c[0], "plain", "http://127.0.0.1:18004");
+	assert_true(all_reach(cl, dsc_client_revision(cl->c[0])));
 	assert_int_equal(
-	    dsc_heartbeat(cl->c[1], "plain", "http://127.0.0.1:18004", NULL, &err), DSC_ENOTSUP);
-	assert_non_null(strstr(err.message, "cluster mode"));
+	    dsc_heartbeat(cl->c[1], "plain", "http://127.0.0.1:18004", NULL, &err), DSC_ESTATE);
+	assert_non_null(strstr(err.message, "without ttl_ms"));
+	assert_int_equal(dsc_heartbeat(cl->c[1], "nosuch", ep, NULL, &err), DSC_ENOTFOUND);
+	converged(cl);
 }
 
 static void
@@ -532,7 +551,7 @@ main(void)
 		    test_health_same_everywhere, setup_checks, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_read_own_writes_on_another_node, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ttl_and_heartbeat_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_on_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_file_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
