@@ -90,3 +90,30 @@ dsi_cluster_check_ttl(
 	/* Half a TTL: an expiry in etcd is seen within half a TTL. */
 	return t->ttl_ms / 2 > 250 ? t->ttl_ms / 2 : 250;
 }
+
+bool
+dsi_check_deregister_protected(dsi_registry *r, const dsi_log *log, dsi_check_protect *p)
+{
+	int64_t now = dsi_monotonic_ms();
+	if (p->checked_ms != 0 && now - p->checked_ms < 1000) {
+		return p->on;
+	}
+	size_t total, bad = dsi_registry_count_unhealthy(r, &total);
+	bool   on     = total >= DSI_PROTECT_MIN && bad * 2 > total;
+	p->checked_ms = now;
+	if (on != p->on) {
+		if (on) {
+			dsi_warn(log,
+			    "%zu of %zu instances are unhealthy: --deregister-after removes none "
+			    "while more than half are (self-preservation)",
+			    bad, total);
+		} else {
+			dsi_info(log,
+			    "%zu of %zu instances are unhealthy: --deregister-after applies "
+			    "again",
+			    bad, total);
+		}
+	}
+	p->on = on;
+	return on;
+}

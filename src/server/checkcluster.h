@@ -41,4 +41,19 @@ void dsi_cluster_check_skip(dsi_registry *r, dsi_target *t);
 int64_t dsi_cluster_check_ttl(
     const dsi_checker_options *o, dsi_registry *r, const dsi_log *log, dsi_target *t);
 
+/*
+ * Self-preservation for --deregister-after (Eureka's): while more than half
+ * of at least DSI_PROTECT_MIN instances are unhealthy, no instance is
+ * removed for being unhealthy. So many failing at once more likely means
+ * this server's network or a shared dependency than every service gone.
+ * The state is the checker thread's; looked at most once a second.
+ */
+#define DSI_PROTECT_MIN 4
+typedef struct dsi_check_protect {
+	int64_t checked_ms;
+	bool    on;
+} dsi_check_protect;
+
+bool dsi_check_deregister_protected(dsi_registry *r, const dsi_log *log, dsi_check_protect *p);
+
 #endif

@@ -51,10 +51,11 @@ struct dsi_checker {
 	bool                 set_pending;
 
 	/* Below: the checker thread's alone. */
-	dsi_targets targets;
-	dsi_sched   sched;
-	int64_t     local_logged_ms; /* when checks not run were last logged; 0: never */
-	int64_t     overload_logged_ms;
+	dsi_targets       targets;
+	dsi_sched         sched;
+	int64_t           local_logged_ms; /* when checks not run were last logged; 0: never */
+	int64_t           overload_logged_ms;
+	dsi_check_protect protect; /* --deregister-after's self-preservation */
 
 	uint64_t local_errors; /* checks not run for our own reasons; atomic, any thread reads */
 };
@@ -221,6 +222,10 @@ static void
 reap(dsi_checker *c, target *t)
 {
 	bool removed = false;
+	if (c->o.deregister_after_ms > 0
+	    && dsi_check_deregister_protected(c->registry, c->log, &c->protect)) {
+		return;
+	}
 	if (c->o.deregister_after_ms > 0 && c->o.reap != NULL) {
 		/* Only due ones go to the store, which checks again before removing. */
 		if (dsi_registry_reap_due(c->registry, t->service, t->endpoint,

@@ -25,13 +25,36 @@ struct dsi_cluster_node {
 	char                 *urls;
 	char                 *prefix;
 	char                 *name;
-	/* The joiner: after a start that found the name held (a crashed predecessor's lease). */
-	pthread_t       joiner;
-	bool            joining;
+	/*
+	 * The keeper thread: joins when the name was held at start (a crashed
+	 * predecessor's lease), leaves when this node suspects itself, and
+	 * joins again REJOIN_MS later. Under mtx, with the self-preservation
+	 * counts the checker thread updates.
+	 */
+	pthread_t       keeper;
+	bool            keeping;
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
 	bool            stop;
+	bool            leave;      /* asked of the keeper */
+	int64_t         rejoin_at;  /* monotonic ms; 0: not out by choice */
+	int64_t         window_at;  /* monotonic ms: the window of failures began */
+	uint32_t        failures;   /* instances turned UNHEALTHY in the window */
+	int64_t         trust_from; /* no self-suspicion before (after a rejoin) */
 };
+
+/*
+ * Self-preservation: when at least SUSPECT_MIN and half of the instances
+ * this node checks turn UNHEALTHY within SUSPECT_WINDOW_MS, the likelier
+ * fault is this node's own network: it holds back UNHEALTHY writes and
+ * gives up its membership, so the other nodes take its instances over and
+ * judge them from their side. It joins again REJOIN_MS later and trusts
+ * itself for TRUST_MS then (a real outage is then written by it too).
+ */
+#define SUSPECT_WINDOW_MS 10000
+#define SUSPECT_MIN       3
+#define REJOIN_MS         30000
+#define TRUST_MS          120000
 
 /* etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2"; malloc'd. */
 static char *
@@ -99,13 +122,9 @@ join(dsi_cluster_node *n, dsc_error *err)
 	return rv;
 }
 
-/*
- * Joins once the name is free: a node killed and restarted at once finds
- * its old key until that lease expires. It serves meanwhile; it only checks
- * nothing (another node takes its instances).
- */
+/* The keeper: joins, leaves and joins again as asked (see the struct). */
 static void *
-joiner_main(void *arg)
+keeper_main(void *arg)
 {
 	dsi_cluster_node *n = arg;
 	dsc_error         err;
@@ -114,19 +133,96 @@ joiner_main(void *arg)
 		struct timespec ts;
 		dsi_realtime_after(&ts, 1000);
 		pthread_cond_timedwait(&n->cv, &n->mtx, &ts);
+		dsi_member *m   = atomic_load(&n->member);
+		int64_t     now = dsi_monotonic_ms();
 		if (n->stop) {
 			break;
 		}
 		pthread_mutex_unlock(&n->mtx);
-		int rv = join(n, &err);
-		pthread_mutex_lock(&n->mtx);
-		if (rv == 0) {
+		if (m == NULL && join(n, &err) == 0) {
 			dsi_info(n->log, "cluster: joined as %s", n->name);
-			break;
+		}
+		pthread_mutex_lock(&n->mtx);
+		if (m != NULL && n->leave) {
+			n->leave     = false;
+			n->rejoin_at = now + REJOIN_MS;
+			pthread_mutex_unlock(&n->mtx);
+			dsi_member_leave(m);
+			pthread_mutex_lock(&n->mtx);
+		} else if (m != NULL && n->rejoin_at != 0 && now >= n->rejoin_at) {
+			pthread_mutex_unlock(&n->mtx);
+			int rv = dsi_member_rejoin(m, ETCD_CALL_MS);
+			pthread_mutex_lock(&n->mtx);
+			if (rv == 0) {
+				n->rejoin_at  = 0;
+				n->failures   = 0;
+				n->trust_from = dsi_monotonic_ms() + TRUST_MS;
+			}
 		}
 	}
 	pthread_mutex_unlock(&n->mtx);
 	return NULL;
+}
+
+/* Instances this node checks now (it owns them). */
+static size_t
+owned(dsi_cluster_node *n, dsi_registry *r)
+{
+	dsi_instances all = { NULL, 0 };
+	size_t        k   = 0;
+	if (dsi_registry_get_all(r, NULL, &all, NULL) == 0) {
+		for (size_t i = 0; i < all.count; i++) {
+			k += dsi_cluster_node_owns(
+			    n, all.items[i]->service, all.items[i]->endpoint);
+		}
+		dsi_instances_free(&all);
+	}
+	return k;
+}
+
+/*
+ * Counts a turn to UNHEALTHY; true when it is to be held back (this node
+ * suspects itself, now or already). The checker thread calls it.
+ */
+static bool
+suspect_self(dsi_cluster_node *n, dsi_registry *r)
+{
+	int64_t now = dsi_monotonic_ms();
+	pthread_mutex_lock(&n->mtx);
+	bool held = n->rejoin_at != 0 || n->leave;
+	if (!held) {
+		if (now - n->window_at > SUSPECT_WINDOW_MS) {
+			n->window_at = now;
+			n->failures  = 0;
+		}
+		n->failures++;
+	}
+	bool     check    = !held && n->failures >= SUSPECT_MIN && now >= n->trust_from;
+	uint32_t failures = n->failures;
+	pthread_mutex_unlock(&n->mtx);
+	if (check) {
+		dsi_membership v;
+		size_t         members = 0, mine = owned(n, r);
+		if (dsi_cluster_node_view(n, &v) == 0) {
+			members = v.n_members;
+			dsi_member_view_free(&v);
+		}
+		/* Alone, there is nobody to hand the instances to: judge them anyway. */
+		if (members > 1 && (size_t) failures * 2 >= mine) {
+			dsi_warn(n->log,
+			    "cluster: %u of the %zu instances this node checks failed within %d s: "
+			    "suspecting this node's own network, it holds back their failures and "
+			    "hands its checks to the other %zu nodes for %d s",
+			    failures, mine, SUSPECT_WINDOW_MS / 1000, members - 1,
+			    REJOIN_MS / 1000);
+			pthread_mutex_lock(&n->mtx);
+			n->leave = true;
+			pthread_cond_broadcast(&n->cv);
+			pthread_mutex_unlock(&n->mtx);
+			held = true;
+		}
+	}
+	return held;
 }
 
 int
@@ -156,16 +252,16 @@ dsi_cluster_node_open(dsi_cluster_node **out, const dsi_server_options *o, const
 		    "cluster: %s; serving meanwhile, checking nothing, joining when the "
 		    "name is free",
 		    err.message);
-		if (pthread_create(&n->joiner, NULL, joiner_main, n) != 0) {
-			dsi_cluster_node_close(n);
-			return dsi_failf(DSC_ENOMEM, why, why_len, "cannot start a thread");
-		}
-		n->joining = true;
 	} else if (rv != 0) {
 		dsi_cluster_node_close(n);
 		return dsi_failf(rv, why, why_len, "cannot join the cluster: %s", err.message);
 	}
-	*out = n;
+	if (pthread_create(&n->keeper, NULL, keeper_main, n) != 0) {
+		dsi_cluster_node_close(n);
+		return dsi_failf(DSC_ENOMEM, why, why_len, "cannot start a thread");
+	}
+	n->keeping = true;
+	*out       = n;
 	return 0;
 }
 
@@ -179,8 +275,8 @@ dsi_cluster_node_close(dsi_cluster_node *n)
 	n->stop = true;
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mtx);
-	if (n->joining) {
-		pthread_join(n->joiner, NULL);
+	if (n->keeping) {
+		pthread_join(n->keeper, NULL);
 	}
 	dsi_member_close(atomic_load(&n->member));
 	pthread_cond_destroy(&n->cv);
@@ -304,6 +400,9 @@ void
 dsi_cluster_submit_health(dsi_writer *wr, dsi_registry *r, dsi_cluster_node *n, const dsi_log *log,
     const char *service, const char *endpoint, dsc_health health, const char *reason)
 {
+	if (health == DSC_HEALTH_UNHEALTHY && n != NULL && suspect_self(n, r)) {
+		return; /* held back: another node judges it from its side */
+	}
 	health_write *hw = calloc(1, sizeof(*hw));
 	if (hw == NULL || (hw->service = strdup(service)) == NULL
 	    || (hw->endpoint = strdup(endpoint)) == NULL) {

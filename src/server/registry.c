@@ -660,6 +660,25 @@ dsi_registry_revision(dsi_registry *r)
 }
 
 size_t
+dsi_registry_count_unhealthy(dsi_registry *r, size_t *total)
+{
+	dsi_hash_iter  it;
+	dsi_hash_node *n;
+	size_t         bad = 0;
+	pthread_rwlock_rdlock(&r->lock);
+	dsi_hash_iter_init(&it, &r->services);
+	while ((n = dsi_hash_iter_next(&it)) != NULL) {
+		const service *s = DSI_CONTAINER_OF(n, service, node);
+		for (size_t i = 0; i < s->n; i++) {
+			bad += s->inst[i]->health == DSC_HEALTH_UNHEALTHY;
+		}
+	}
+	*total = r->ninstances;
+	pthread_rwlock_unlock(&r->lock);
+	return bad;
+}
+
+size_t
 dsi_registry_count(dsi_registry *r)
 {
 	pthread_rwlock_rdlock(&r->lock);

@@ -271,6 +271,8 @@ bool dsi_registry_reap_due(
 
 uint64_t dsi_registry_revision(dsi_registry *r);
 size_t   dsi_registry_count(dsi_registry *r); /* instances in total */
+/* Instances UNHEALTHY now, and in total (*total): one pass under the read lock. */
+size_t dsi_registry_count_unhealthy(dsi_registry *r, size_t *total);
 
 /*
  * Tests only: the registry's next n allocations succeed and every one after

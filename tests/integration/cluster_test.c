@@ -77,9 +77,12 @@ node_start(cluster *cl, int i)
 
 /* Every test on a prefix of its own: it starts from an empty registry. */
 static int
-start(void **state, const char *const *extra)
+start_per_node(void **state, const char *const *extra, const char *const *const *per)
 {
 	cluster *cl = calloc(1, sizeof(*cl));
+	for (int i = 0; cl != NULL && per != NULL && i < NODES; i++) {
+		cl->tc.node_extra[i] = per[i];
+	}
 	if (cl == NULL || tc_cluster_start(&cl->tc, NODES, etcd.url, extra) != 0) {
 		free(cl);
 		return -1;
@@ -95,6 +98,12 @@ start(void **state, const char *const *extra)
 	return 0;
 }
 
+static int
+start(void **state, const char *const *extra)
+{
+	return start_per_node(state, extra, NULL);
+}
+
 /*
  * The default check settings: an instance nothing answers for is checked
  * at once but needs two failures 30 s apart, so revisions count writes alone.
@@ -103,6 +112,17 @@ static int
 setup(void **state)
 {
 	return start(state, NULL);
+}
+
+/* As setup_checks; nodes 1 and 2 send the header the services of the test want, node 0 not. */
+static int
+setup_suspect(void **state)
+{
+	static const char *const extra[]    = { "--health-interval", "0.2", "--health-timeout", "1",
+		   "--rise", "1", "--fall", "1", NULL };
+	static const char *const header[]   = { "--check-header", "X-Check:yes", NULL };
+	const char *const       *per[NODES] = { NULL, header, header };
+	return start_per_node(state, extra, per);
 }
 
 /* Checks every 0.2 s, one result deciding: health tests wait for an event. */
@@ -432,6 +452,18 @@ all_health(cluster *cl, const char *service, const char *endpoint, dsc_health wa
 	return true;
 }
 
+/* On a failure: every node's log, for the reader of the test's output. */
+static void
+print_logs(cluster *cl)
+{
+	for (int i = 0; i < NODES; i++) {
+		size_t len  = 0;
+		char  *text = tu_slurp(cl->d[i].log_path, &len);
+		fprintf(stderr, "---- node%d's log\n%s\n", i, text != NULL ? text : "(none)");
+		free(text);
+	}
+}
+
 /* A health change is one change on every node: the same revision, the same listing. */
 static void
 test_health_same_everywhere(void **state)
@@ -521,6 +553,52 @@ test_ttl_on_leases(void **state)
 	converged(cl);
 }
 
+/*
+ * Self-preservation: node 0 cannot pass any check (it lacks the header the
+ * services want, as a node with a broken network would fail them all),
+ * the others pass them. Node 0 suspects itself, holds its failures back and
+ * hands its instances over: every instance ends healthy on every node.
+ */
+#define GUARDED 30
+
+static void
+test_node_suspects_itself(void **state)
+{
+	cluster   *cl = *state;
+	th_server *h;
+	char       ep[64];
+	assert_int_equal(th_start(&h), 0);
+	/* Thirty instances: node 0 owns about ten (rendezvous), enough to suspect itself. */
+	/* Checked at endpoint + health path: /iK/h, each wanting the header. */
+	for (int k = 0; k < GUARDED; k++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/i%d/h", k);
+		assert_int_equal(th_set(h, path, 200), 0);
+		assert_int_equal(th_set_require_header(h, path, "X-Check: yes"), 0);
+	}
+	for (int k = 0; k < GUARDED; k++) {
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/i%d", th_port(h), k);
+		dsc_registration r = { .service = "guarded", .endpoint = ep, .health_path = "/h" };
+		dsc_error        err;
+		assert_int_equal(dsc_register(cl->c[1], &r, NULL, &err), 0);
+	}
+	for (int k = 0; k < GUARDED; k++) {
+		char full[96];
+		snprintf(full, sizeof(full), "http://127.0.0.1:%d/i%d", th_port(h), k);
+		if (!all_health(cl, "guarded", full, DSC_HEALTH_HEALTHY)) {
+			print_logs(cl);
+			fail_msg("%s is not healthy on every node", full);
+		}
+	}
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	while (!td_daemon_log_contains(&cl->d[0], "suspecting this node's own network")
+	    && tu_now_ms() < deadline) {
+		tu_sleep_ms(50);
+	}
+	assert_true(td_daemon_log_contains(&cl->d[0], "suspecting this node's own network"));
+	th_stop(h);
+}
+
 static void
 test_data_file_refused(void **state)
 {
@@ -552,6 +630,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_read_own_writes_on_another_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_on_leases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_suspects_itself, setup_suspect, teardown),
 		cmocka_unit_test_setup_teardown(test_data_file_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -35,6 +35,9 @@ tc_node_start(tc_cluster *c, int i)
 	for (int k = 0; c->extra != NULL && c->extra[k] != NULL && n < 39; k++) {
 		args[n++] = c->extra[k];
 	}
+	for (int k = 0; c->node_extra[i] != NULL && c->node_extra[i][k] != NULL && n < 39; k++) {
+		args[n++] = c->node_extra[i][k];
+	}
 	args[n] = NULL;
 	return td_daemon_start_sync(&c->d[i], args);
 }
@@ -44,7 +47,10 @@ tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls, const char *const 
 {
 	size_t len = 0;
 
+	const char *const *node_extra[TC_MAX_NODES];
+	memcpy(node_extra, c->node_extra, sizeof(node_extra)); /* the caller's, kept */
 	memset(c, 0, sizeof(*c));
+	memcpy(c->node_extra, node_extra, sizeof(node_extra));
 	c->extra = extra;
 	if (n < 1 || n > TC_MAX_NODES) {
 		fprintf(stderr, "tc_cluster_start: %d nodes (1 to %d)\n", n, TC_MAX_NODES);

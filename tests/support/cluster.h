@@ -19,6 +19,8 @@ typedef struct tc_cluster {
 	char      cluster[512];    /* the --cluster value, etcd://HOST:PORT,... */
 	char      urls[1024];      /* every node's REQ/REP URL, comma-separated: a failover list */
 	const char *const *extra;  /* more arguments for every node; NULL-terminated, borrowed */
+	/* More for node i alone (set before tc_cluster_start: it keeps them); borrowed. */
+	const char *const *node_extra[TC_MAX_NODES];
 } tc_cluster;
 
 /*
