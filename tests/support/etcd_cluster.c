@@ -421,13 +421,10 @@ te_cluster_stop(te_cluster *cl)
 	if (cl == NULL) {
 		return;
 	}
-	/* SIGTERM to all first, so they stop together rather than one waiting for another. */
-	for (int i = 0; i < cl->n; i++) {
-		if (cl->m[i].etcd.pid > 0) {
-			kill(cl->m[i].etcd.pid, SIGCONT);
-			kill(cl->m[i].etcd.pid, SIGTERM);
-		}
-	}
+	/*
+	 * One at a time: a leader that stops hands leadership over first, and
+	 * waits for the election timeout in vain if every follower is stopping too.
+	 */
 	for (int i = 0; i < cl->n; i++) {
 		te_etcd_stop(&cl->m[i].etcd);
 		dsi_etcd_close(cl->m[i].status);
