@@ -121,6 +121,36 @@ test_replicated_put(void **state)
 	}
 }
 
+/* dsi_etcd_status through each member: its own ID, one leader named by all, the store's revision.
+ */
+static void
+test_status(void **state)
+{
+	te_cluster *cl     = *state;
+	int         leader = te_cluster_wait_leader(cl, -1, TU_LIVENESS_MS);
+	dsc_error   err;
+	assert_true(leader >= 0);
+	dsi_etcd *w   = member_client(cl, 0);
+	int64_t   rev = put(w, "status/k", "v");
+	dsi_etcd_close(w);
+	for (int i = 0; i < MEMBERS; i++) {
+		dsi_etcd            *c = member_client(cl, i);
+		dsi_etcd_status_resp st;
+		assert_etcd(dsi_etcd_status(c, &st, &err));
+		assert_true(st.member_id == te_cluster_member_id(cl, i));
+		assert_true(st.leader == te_cluster_member_id(cl, leader));
+		assert_true(st.raft_term >= 2 && st.raft_index > 0 && st.db_size > 0);
+		assert_true(st.revision >= rev || i != 0); /* member 0 took the put */
+		assert_true(strncmp(st.version, "3.", 2) == 0);
+		dsi_etcd_close(c);
+	}
+	for (int i = 0; i < MEMBERS; i++) {
+		for (int j = 0; j < i; j++) {
+			assert_true(te_cluster_member_id(cl, i) != te_cluster_member_id(cl, j));
+		}
+	}
+}
+
 /* The next message that carries events (progress notifications skipped). */
 static void
 next_events(dsi_etcd_watch *w, dsi_etcd_watch_resp *r)
@@ -429,6 +459,7 @@ main(void)
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replicated_put),
+		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_watch_across_members),
 		cmocka_unit_test(test_kill_leader),
 		cmocka_unit_test(test_pause_leader),
