@@ -65,6 +65,29 @@ dsi_backend_capability(dsi_backend *b, dsi_backend_cap cap, void **out)
 }
 
 void
+dsi_backend_hold(dsi_backend *b)
+{
+	if (b->ops->hold != NULL) {
+		b->ops->hold(b);
+	}
+}
+
+void
+dsi_backend_unhold(dsi_backend *b)
+{
+	if (b->ops->unhold != NULL) {
+		b->ops->unhold(b);
+	}
+}
+
+size_t
+dsi_backend_max_batch(const dsi_backend *b)
+{
+	size_t n = b->ops->max_batch != NULL ? b->ops->max_batch(b) : DSI_STORE_BATCH;
+	return n > 0 && n < DSI_STORE_BATCH ? n : DSI_STORE_BATCH;
+}
+
+void
 dsi_backend_close(dsi_backend *b)
 {
 	if (b != NULL) {

@@ -24,6 +24,12 @@
  *   memory only, and answer the exact counter after an open.
  * - Anything only one backend can do is a capability, asked for by name:
  *   the others answer DSC_ENOTSUP.
+ * - A backend shared with other writers (etcd: other discoveryd nodes)
+ *   may lose a race: commit then returns DSC_ESTATE having stored nothing,
+ *   and the writer prepares the batch again once unhold has brought memory
+ *   up to date. hold/unhold bracket a batch from before its first prepare
+ *   to after its apply, so that nothing else changes the registry between
+ *   the two (the backend's own appliers wait for it).
  */
 #ifndef DSI_BACKEND_H
 #define DSI_BACKEND_H
@@ -45,6 +51,11 @@ typedef struct dsi_backend_ops dsi_backend_ops;
 typedef enum dsi_backend_cap {
 	/* sqlite3 *: the connection, on the backend's thread only (store_snapshot.h). */
 	DSI_BACKEND_CAP_SQLITE = 1,
+	/*
+	 * No out: the backend numbers every change durably itself (etcd's
+	 * counter), so the writer stores no reservation and has no ceiling.
+	 */
+	DSI_BACKEND_CAP_COUNTER = 2,
 } dsi_backend_cap;
 
 /* Checks one stored registration against the rules in force: 0 or an error in msg. */
@@ -64,6 +75,10 @@ struct dsi_backend_ops {
 	uint64_t (*revision)(const dsi_backend *b);
 	int (*capability)(dsi_backend *b, dsi_backend_cap cap, void **out); /* NULL: none */
 	void (*close)(dsi_backend *b);
+	/* Optional (NULL: nothing to do, DSI_STORE_BATCH). */
+	void (*hold)(dsi_backend *b);
+	void (*unhold)(dsi_backend *b);
+	size_t (*max_batch)(const dsi_backend *b);
 };
 
 /*
@@ -100,6 +115,16 @@ uint64_t    dsi_backend_revision(const dsi_backend *b); /* as last committed */
 
 /* 0 with *out, or DSC_ENOTSUP when b cannot do cap (*out untouched). */
 int dsi_backend_capability(dsi_backend *b, dsi_backend_cap cap, void **out);
+
+/*
+ * Around one batch of the writer: hold before its first prepare, unhold
+ * after its apply (and before a batch that lost a race is prepared again).
+ */
+void dsi_backend_hold(dsi_backend *b);
+void dsi_backend_unhold(dsi_backend *b);
+
+/* Writes one transaction may carry (DSI_STORE_BATCH at most). */
+size_t dsi_backend_max_batch(const dsi_backend *b);
 
 /* Closes b and frees it with its whole backend. NULL is fine. */
 void dsi_backend_close(dsi_backend *b);

@@ -75,6 +75,7 @@ typedef int (*handler_fn)(call *c);
 typedef int (*prepare_fn)(call *c, uint32_t pending_service, uint32_t pending_total);
 
 static int check_register(call *c);
+static int check_heartbeat(call *c);
 static int prepare_register(call *c, uint32_t pending_service, uint32_t pending_total);
 static int prepare_deregister(call *c, uint32_t pending_service, uint32_t pending_total);
 static int commit_register(call *c);
@@ -117,7 +118,8 @@ static const struct kind {
 	    do_get_all },
 	/* Nothing to store: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
-	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat, do_heartbeat },
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, check_heartbeat, NULL, do_heartbeat,
+	    do_heartbeat },
 	{ DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS, "status", 0, NULL, NULL, NULL, do_status },
 };
 
@@ -188,7 +190,25 @@ int
 dsi_dispatch_check_registration(
     const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
 {
+	if (d->cluster && reg->ttl_ms > 0) {
+		snprintf(msg, len,
+		    "ttl_ms: cluster mode does not keep TTL instances yet (docs/cluster.md); "
+		    "register with a health_path instead");
+		return DSC_ENOTSUP;
+	}
 	return dsi_validate_registration(d->policy, d->schemes, reg, msg, len);
+}
+
+static int
+check_heartbeat(call *c)
+{
+	if (c->d->cluster) {
+		snprintf(c->message, sizeof(c->message),
+		    "cluster mode does not keep TTL instances yet, so there is nothing to "
+		    "heartbeat (docs/cluster.md)");
+		return DSC_ENOTSUP;
+	}
+	return 0;
 }
 
 static int

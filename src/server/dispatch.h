@@ -35,6 +35,8 @@ typedef struct dsi_dispatch {
 	/* What the Status call reports; NULL: the registry's state alone. */
 	const dsi_statusinfo *status;
 	uint8_t origin; /* a dsi_origin for what Register stores: the API's, or boot's */
+	/* Cluster mode: what it does not do yet (TTL instances, heartbeats) is refused. */
+	bool cluster;
 } dsi_dispatch;
 
 /*

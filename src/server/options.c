@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/parse.h"
+#include "common/text.h"
 #include "server/checkhttp.h"
 #include "server/endpoint.h"
 
@@ -156,6 +157,66 @@ set_admin(dsi_server_options *o, const char *v, char *why, size_t why_len)
 		    "expects http://HOST:PORT, https://HOST:PORT or off, not \"%s\"", v);
 		return DSC_EINVAL;
 	}
+	return 0;
+}
+
+/* etcd://HOST:PORT[,HOST:PORT...]: the members' client URLs, without a scheme each. */
+static int
+set_cluster(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	if (strcmp(v, "off") == 0) {
+		o->cluster = NULL;
+		return 0;
+	}
+	const char *p = v + 7;
+	if (strncmp(v, "etcd://", 7) != 0 || *p == 0) {
+		snprintf(
+		    why, why_len, "expects etcd://HOST:PORT[,HOST:PORT...] or off, not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	for (size_t n = 0; *p != 0; n++) {
+		size_t      len   = strcspn(p, ",");
+		const char *colon = memchr(p, ':', len);
+		if (n == 16 || len == 0 || colon == NULL || colon == p || colon + 1 == p + len
+		    || strspn(colon + 1, "0123456789") != (size_t) (p + len - colon - 1)
+		    || memchr(p, '/', len) != NULL) {
+			snprintf(why, why_len,
+			    "expects etcd://HOST:PORT[,HOST:PORT...] (at most 16 members), not "
+			    "\"%s\"",
+			    v);
+			return DSC_EINVAL;
+		}
+		p += len + (p[len] == ',');
+	}
+	o->cluster = v;
+	return 0;
+}
+
+static int
+set_node_name(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > 63
+	    || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+	        != n) {
+		snprintf(why, why_len,
+		    "expects 1 to 63 letters, digits, '.', '_' or '-', not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	o->node_name = v;
+	return 0;
+}
+
+static int
+set_cluster_prefix(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	size_t n = strlen(v);
+	if (n < 2 || n > 200 || v[0] != '/' || v[n - 1] != '/' || !dsi_text_is_clean(v)) {
+		snprintf(why, why_len,
+		    "expects a key prefix that starts and ends with '/', not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	o->cluster_prefix = v;
 	return 0;
 }
 
@@ -431,6 +492,20 @@ static const struct {
 	        "read it); repeatable",
 	        true, false, false, true },
 	    set_check_header_file },
+	[DSI_SET_CLUSTER]
+	= { { "cluster", ENV("CLUSTER"), "cluster", "URL", "off",
+	        "cluster mode: the etcd members, etcd://HOST:PORT[,HOST:PORT...] (docs/cluster.md)",
+	        false, false },
+	    set_cluster },
+	[DSI_SET_NODE_NAME]
+	= { { "node-name", ENV("NODE_NAME"), "node_name", "NAME", "none",
+	        "this node's name in the cluster, unique among its nodes (none: the host name)",
+	        false, false },
+	    set_node_name },
+	[DSI_SET_CLUSTER_PREFIX]
+	= { { "cluster-prefix", ENV("CLUSTER_PREFIX"), "cluster_prefix", "PREFIX", "/discovery/v1/",
+	        "the etcd key prefix of the cluster's registry", false, false },
+	    set_cluster_prefix },
 };
 
 const dsi_setting_info *

@@ -73,6 +73,9 @@ typedef enum dsi_setting {
 	DSI_SET_CHECK_KEY,
 	DSI_SET_CHECK_HEADER,
 	DSI_SET_CHECK_HEADER_FILE,
+	DSI_SET_CLUSTER,
+	DSI_SET_NODE_NAME,
+	DSI_SET_CLUSTER_PREFIX,
 	DSI_SET_COUNT,
 } dsi_setting;
 
@@ -131,6 +134,10 @@ typedef struct dsi_server_options {
 	size_t      n_check_header;
 	const char *check_header_file[DSI_MAX_CHECK_HEADERS]; /* "Name: path" */
 	size_t      n_check_header_file;
+	/* cluster mode (docs/cluster.md) */
+	const char *cluster;        /* "etcd://HOST:PORT,HOST:PORT"; NULL: single node */
+	const char *node_name;      /* NULL: the host name */
+	const char *cluster_prefix; /* etcd key prefix, "/.../" */
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];

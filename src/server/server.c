@@ -13,6 +13,7 @@
 #include "server/admin.h"
 #include "server/checker.h"
 #include "server/dispatch.h"
+#include "server/etcd_backend.h"
 #include "server/events.h"
 #include "server/registry.h"
 #include "server/store_backend.h"
@@ -29,7 +30,7 @@ struct dsi_server {
 	dsi_rep_server    *rep;
 	dsi_events        *events;
 	dsi_checker       *checker;
-	dsi_backend       *store;  /* NULL with --data :memory: */
+	dsi_backend       *store;  /* NULL with --data :memory:; etcd's with --cluster */
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 	dsi_metrics       *metrics;
@@ -145,6 +146,65 @@ release_revision(void *arg)
 	dsi_writer_release(((dsi_server *) arg)->writer);
 }
 
+/* The follower's changes: under the writer's apply mutex, as a batch's. */
+static void
+apply_lock(void *arg)
+{
+	while (dsi_writer_try_reserve(((dsi_server *) arg)->writer) != 0) {
+		/* never with a counting backend: its writer has no ceiling */
+	}
+}
+
+static void
+apply_unlock(void *arg)
+{
+	dsi_writer_release(((dsi_server *) arg)->writer);
+}
+
+/* --cluster etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2"; the backend. */
+static int
+open_cluster(dsi_server *s, const dsi_server_options *o, char *why, size_t why_len)
+{
+	char        host[256] = "";
+	const char *members   = o->cluster + strlen("etcd://");
+	size_t      n         = 1 + strlen(members) * 2 + 64;
+	char       *urls      = malloc(n);
+	size_t      len       = 0;
+
+	if (o->source[DSI_SET_DATA] != DSI_SRC_DEFAULT && strcmp(o->data, ":memory:") != 0) {
+		return dsi_failf(DSC_EINVAL, why, why_len,
+		    "--data (from %s) does not apply with --cluster: the cluster's registry is in "
+		    "etcd",
+		    o->origin[DSI_SET_DATA]);
+	}
+	if (urls == NULL) {
+		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+	}
+	for (const char *p = members; *p != 0;) {
+		size_t m = strcspn(p, ",");
+		len += (size_t) snprintf(
+		    urls + len, n - len, "%shttp://%.*s", len > 0 ? "," : "", (int) m, p);
+		p += m + (p[m] == ',');
+	}
+	if (o->node_name == NULL && gethostname(host, sizeof(host) - 1) != 0) {
+		snprintf(host, sizeof(host), "discoveryd");
+	}
+	dsi_etcd_backend_options eo = {
+		.endpoints  = urls,
+		.prefix     = o->cluster_prefix,
+		.node       = o->node_name != NULL ? o->node_name : host,
+		.timeout_ms = 5000,
+		.log        = &s->log,
+	};
+	int rv = dsi_etcd_backend_open(&s->store, &eo, why, why_len);
+	free(urls);
+	if (rv == 0) {
+		dsi_info(
+		    &s->log, "cluster mode: node %s, %s", eo.node, dsi_backend_describe(s->store));
+	}
+	return rv;
+}
+
 static int
 check_stored(void *arg, const dsi_registration *reg, char *msg, size_t len)
 {
@@ -156,7 +216,7 @@ static void
 check_restored(dsi_server *s)
 {
 	dsi_instances all = { NULL, 0 };
-	if (dsi_registry_get_all(s->registry, NULL, &all, NULL) != 0) {
+	if (s->checker == NULL || dsi_registry_get_all(s->registry, NULL, &all, NULL) != 0) {
 		return;
 	}
 	for (size_t i = 0; i < all.count; i++) {
@@ -177,7 +237,9 @@ static void
 on_change(void *arg, dsi_change *ch)
 {
 	dsi_server *s = arg;
-	dsi_checker_notify(s->checker, ch);
+	if (s->checker != NULL) {
+		dsi_checker_notify(s->checker, ch);
+	}
 	dsi_events_enqueue(s->events, ch); /* takes the instance */
 }
 
@@ -225,7 +287,15 @@ dsi_server_create(
 	s->status.started_mono_ms   = dsi_monotonic_ms();
 	s->status.registry          = s->registry;
 	s->status.data              = s->opts.data;
-	if (strcmp(o->data, ":memory:") != 0) {
+	s->dispatch.cluster         = o->cluster != NULL;
+	if (o->cluster != NULL) {
+		if ((rv = open_cluster(s, o, why, why_len)) != 0
+		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
+		        != 0) {
+			rv = rv == DSC_EINVAL ? rv : DSC_ESTATE;
+			goto fail;
+		}
+	} else if (strcmp(o->data, ":memory:") != 0) {
 		/* What was stored under another configuration must meet this one's rules. */
 		if ((rv = dsi_store_backend_open(&s->store, o->data, &s->log, why, why_len)) != 0
 		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
@@ -268,7 +338,9 @@ dsi_server_create(
 		.metrics             = s->metrics,
 	};
 	co.http = dsi_check_http_options_from(o);
-	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
+	/* Cluster mode checks nothing yet: health must change the same way on every node. */
+	if (o->cluster == NULL
+	    && (rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
 		goto fail;
 	}
@@ -283,6 +355,15 @@ dsi_server_create(
 	}
 	s->dispatch.writer = s->writer;
 	dsi_writer_set_metrics(s->writer, s->metrics);
+	if (o->cluster != NULL) {
+		dsi_etcd_applier a = {
+			.lock = apply_lock, .unlock = apply_unlock, .after = flush_events, .arg = s
+		};
+		if ((rv = dsi_etcd_backend_follow(s->store, &a)) != 0) {
+			snprintf(why, why_len, "cannot start the cluster's follower thread");
+			goto fail;
+		}
+	}
 	dsi_rep_options ro = {
 		.listen      = o->listen,
 		.n_listen    = o->n_listen,
@@ -334,7 +415,8 @@ int
 dsi_server_start(dsi_server *s)
 {
 	int rv;
-	if ((rv = dsi_events_start(s->events)) != 0 || (rv = dsi_checker_start(s->checker)) != 0
+	if ((rv = dsi_events_start(s->events)) != 0
+	    || (s->checker != NULL && (rv = dsi_checker_start(s->checker)) != 0)
 	    || (rv = dsi_rep_start(s->rep)) != 0) {
 		return rv;
 	}
@@ -366,8 +448,9 @@ dsi_server_stop(dsi_server *s)
 	if (s->writer != NULL) {
 		uint64_t commits, writes;
 		dsi_writer_stats(s->writer, &commits, &writes);
-		dsi_info(&s->log, "data file %s: %llu writes stored in %llu commits", s->opts.data,
-		    (unsigned long long) writes, (unsigned long long) commits);
+		dsi_info(&s->log, "%s: %llu writes stored in %llu commits",
+		    dsi_backend_describe(s->store), (unsigned long long) writes,
+		    (unsigned long long) commits);
 	}
 }
 
@@ -451,7 +534,9 @@ dsi_server_set_token(dsi_server *s, const char *token)
 void
 dsi_server_set_health(dsi_server *s, const dsi_checker_settings *cs)
 {
-	dsi_checker_reconfigure(s->checker, cs);
+	if (s->checker != NULL) {
+		dsi_checker_reconfigure(s->checker, cs);
+	}
 }
 
 /*

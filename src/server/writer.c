@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/fifo.h"
+#include "common/timeutil.h"
 
 /* What one batch has prepared so far, for conflicts and limits. */
 typedef struct planned {
@@ -41,6 +42,8 @@ struct dsi_writer {
 	dsi_fifo         queue; /* of dsi_write, by link */
 	dsi_fifo         tasks; /* of dsi_writer_task, by link; the head is the one running */
 	bool             stopping;
+	bool             counted; /* the backend numbers changes itself: no reservation */
+	unsigned         seed;    /* for the pauses between lost races; the writer thread's */
 	bool             topup;   /* a health change found the headroom low */
 	uint64_t         commits; /* transactions committed */
 	uint64_t         written; /* writes those carried */
@@ -151,8 +154,9 @@ commit(dsi_writer *wr, dsi_write *batch, uint64_t revs, bool sql)
 			dsi_backend_set_revision(wr->store, want);
 		}
 	}
-	if (dsi_backend_commit(wr->store, want) != 0) {
-		return DSC_EUNAVAILABLE;
+	int rv = dsi_backend_commit(wr->store, want);
+	if (rv != 0) {
+		return rv == DSC_ESTATE ? DSC_ESTATE : DSC_EUNAVAILABLE; /* ESTATE: a lost race */
 	}
 	dsi_metrics_commit(atomic_load_explicit(&wr->metrics, memory_order_relaxed), began);
 	if (topup) {
@@ -182,7 +186,7 @@ lock_for_apply(dsi_writer *wr, uint64_t revs)
 			return 0;
 		}
 		unlock_apply(wr);
-		if (commit(wr, NULL, revs, false) != 0) {
+		if (commit(wr, NULL, revs, false) != 0) { /* stores only a reservation: no race */
 			lock_apply(wr);
 			return DSC_EUNAVAILABLE;
 		}
@@ -198,20 +202,30 @@ requeue(dsi_writer *wr, dsi_write *rest)
 	pthread_mutex_unlock(&wr->mtx);
 }
 
-/* Prepares, commits, applies and answers one batch (possibly empty: a reservation). */
-static void
-run_batch(dsi_writer *wr, dsi_write *batch)
+/*
+ * A batch that lost a race to another writer of the backend is prepared
+ * again for this long, with a growing random pause after the first losses
+ * so that writers on several nodes do not keep colliding.
+ */
+#define RACE_MS       10000
+#define RACE_PAUSE_MS 25
+
+/*
+ * Prepares the batch's writes, cutting it at the first write that conflicts
+ * or does not fit (put back in the queue). *revs and *sql: what it stores.
+ */
+static dsi_write *
+prepare_batch(dsi_writer *wr, dsi_write *batch, uint64_t *revs, bool *sql)
 {
-	dsi_write     *w, *next;
 	dsi_fifo_node *prev = NULL; /* the last write the batch keeps */
-	uint64_t       revs = 0;
-	bool           sql  = false;
-	char           why[400];
+	size_t         max  = dsi_backend_max_batch(wr->store);
 
 	wr->n       = 0;
 	wr->creates = 0;
-	for (w = batch; w != NULL; w = write_of(w->link.next)) {
-		if (wr->n == DSI_STORE_BATCH || conflicts(wr, w)) {
+	*revs       = 0;
+	*sql        = false;
+	for (dsi_write *w = batch; w != NULL; w = write_of(w->link.next)) {
+		if (wr->n == max || conflicts(wr, w)) {
 			if (prev != NULL) {
 				prev->next = NULL;
 			} else {
@@ -226,18 +240,56 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 		if (w->rv == 0 && w->op != NULL) {
 			const dsi_registry_op_info *op = dsi_registry_op_get(w->op);
 			creates                        = op->creates;
-			revs += op->revisions;
-			sql = sql || op->changes;
+			*revs += op->revisions;
+			*sql = *sql || op->changes;
 		}
 		wr->items[wr->n++] = (planned) { w->service, w->endpoint, creates };
 		wr->creates += creates;
 		prev = &w->link;
 	}
+	return batch;
+}
 
-	int rv = commit(wr, batch, revs, sql);
+/* Prepares, commits, applies and answers one batch (possibly empty: a reservation). */
+static void
+run_batch(dsi_writer *wr, dsi_write *batch)
+{
+	dsi_write *w, *next;
+	uint64_t   revs = 0;
+	bool       sql  = false;
+	char       why[400];
+	int        rv;
+
+	int64_t give_up = 0;
+	for (int attempt = 0;; attempt++) {
+		dsi_backend_hold(wr->store);
+		batch = prepare_batch(wr, batch, &revs, &sql);
+		rv    = commit(wr, batch, revs, sql);
+		if (rv != DSC_ESTATE) {
+			break;
+		}
+		if (give_up == 0) {
+			give_up = dsi_monotonic_ms() + RACE_MS;
+		} else if (dsi_monotonic_ms() > give_up) {
+			break;
+		}
+		/* Another writer of the backend went first: decide again on what it wrote. */
+		for (w = batch; w != NULL; w = write_of(w->link.next)) {
+			dsi_registry_op_free(w->op);
+			w->op = NULL;
+		}
+		dsi_backend_unhold(wr->store);
+		if (attempt >= 2) {
+			int  most = attempt * 3 < RACE_PAUSE_MS ? attempt * 3 : RACE_PAUSE_MS;
+			long ms   = 1 + (long) (rand_r(&wr->seed) % (unsigned) most);
+			struct timespec ts = { 0, ms * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
 	if (rv == 0) {
 		rv = lock_for_apply(wr, revs);
 	} else {
+		rv = DSC_EUNAVAILABLE;
 		lock_apply(wr);
 	}
 	if (rv != 0) {
@@ -251,6 +303,7 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 		w->apply(w, rv != 0 ? rv : w->rv, rv != 0 ? why : NULL);
 	}
 	unlock_apply(wr);
+	dsi_backend_unhold(wr->store);
 	for (w = batch; w != NULL; w = next) {
 		next = write_of(w->link.next); /* reply may free w */
 		w->reply(w);
@@ -266,7 +319,7 @@ store_exact(dsi_writer *wr)
 {
 	lock_apply(wr);
 	uint64_t rev = dsi_registry_revision(wr->registry);
-	if (rev != atomic_load(&wr->ceiling)) {
+	if (rev != atomic_load(&wr->ceiling) && !wr->counted) {
 		if (dsi_backend_begin(wr->store) != 0
 		    || dsi_backend_set_revision(wr->store, rev) != 0
 		    || dsi_backend_commit(wr->store, rev) != 0) {
@@ -353,8 +406,10 @@ dsi_writer_start(dsi_writer **out, dsi_backend *b, dsi_registry *r, const dsi_lo
 	wr->log             = log;
 	wr->after_batch     = after_batch;
 	wr->after_batch_arg = arg;
-	wr->topup           = true; /* headroom before the first health change needs it */
-	atomic_init(&wr->ceiling, dsi_backend_revision(b));
+	wr->counted         = dsi_backend_capability(b, DSI_BACKEND_CAP_COUNTER, NULL) == 0;
+	/* headroom before the first health change needs it; none with a counting backend */
+	wr->topup = !wr->counted;
+	atomic_init(&wr->ceiling, wr->counted ? UINT64_MAX / 2 : dsi_backend_revision(b));
 	pthread_mutex_init(&wr->apply_mtx, NULL);
 	pthread_mutex_init(&wr->mtx, NULL);
 	pthread_cond_init(&wr->work, NULL);

@@ -1,0 +1,70 @@
+/*
+ * Cluster mode's backend (backend.h) on etcd: every discoveryd node of a
+ * cluster stores its writes in one etcd key prefix and follows the others'
+ * writes from etcd's watch, so that every node holds the same registry
+ * with the same revisions and publishes the same events (docs/cluster.md).
+ *
+ * Each batch of the writer is one etcd transaction, "if the counter key is
+ * as this node last saw it, then the batch's puts and deletes, the counter
+ * moved on by the revisions the batch takes, and this node's sequence
+ * number". A node that lost the race (another wrote first) catches up and
+ * the writer prepares the batch again (DSC_ESTATE from commit). The counter
+ * key's value also lists the batch's changes in order (the journal), so a
+ * follower applies exactly the changes the writer applied, in its order.
+ *
+ * Capabilities: DSI_BACKEND_CAP_COUNTER.
+ */
+#ifndef DSI_ETCD_BACKEND_H
+#define DSI_ETCD_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "server/backend.h"
+
+/* Writes per transaction: etcd allows 128 operations, and each batch adds two of its own. */
+#define DSI_ETCD_BATCH 120
+
+typedef struct dsi_etcd_backend_options {
+	const char    *endpoints;  /* "http://127.0.0.1:2379,http://127.0.0.1:22379" */
+	const char    *prefix;     /* "/discovery/v1/" */
+	const char    *node;       /* this node's name, in its sequence key */
+	int            timeout_ms; /* each etcd call */
+	const dsi_log *log;
+} dsi_etcd_backend_options;
+
+/*
+ * What the follower needs from the server to change the registry: lock
+ * and unlock the writer's apply mutex around an apply, and publish after
+ * it (outside every lock).
+ */
+typedef struct dsi_etcd_applier {
+	void (*lock)(void *arg);
+	void (*unlock)(void *arg);
+	void (*after)(void *arg);
+	void *arg;
+} dsi_etcd_applier;
+
+/* Connects nothing yet (load does): 0 and *out, or an error with why. */
+int dsi_etcd_backend_open(
+    dsi_backend **out, const dsi_etcd_backend_options *o, char *why, size_t why_len);
+
+/*
+ * After load, once the writer runs: starts the follower thread, which
+ * applies other nodes' writes from load's revision on. 0 or DSC_ENOMEM.
+ * dsi_backend_close stops it.
+ */
+int dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a);
+
+/* The follower's counters, for tests and the logs. */
+typedef struct dsi_etcd_backend_stats {
+	uint64_t applied;  /* transactions of other nodes applied */
+	uint64_t resyncs;  /* full reloads after a gap, a compaction or a mismatch */
+	uint64_t races;    /* own transactions that lost a race and were prepared again */
+	int64_t  etcd_rev; /* the etcd revision memory reflects */
+} dsi_etcd_backend_stats;
+
+void dsi_etcd_backend_stats_get(dsi_backend *b, dsi_etcd_backend_stats *out);
+
+#endif

@@ -1,0 +1,408 @@
+/*
+ * Cluster mode (issue 16, docs/cluster.md): three real discoveryd nodes on
+ * one real etcd on loopback, each on its own key prefix per test. A write
+ * on any node is read on every node; concurrent writers on all three give
+ * every node the same consecutive revisions and identical events; a
+ * service-wide removal of more than etcd's 128 operations per transaction;
+ * a node killed with -9 and restarted catches up; what cluster mode does
+ * not do yet is refused with a clear status. Exits 77 (skipped) without etcd.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <discovery/discovery.h>
+
+#include "support/cluster.h"
+#include "support/daemon.h"
+#include "support/etcd.h"
+#include "support/testutil.h"
+
+#define NODES 3
+
+static te_etcd etcd;
+
+typedef struct cluster {
+	tc_cluster  tc;
+	td_daemon  *d; /* tc.d */
+	dsc_client *c[NODES];
+	char       *cluster; /* tc.cluster */
+} cluster;
+
+static int
+group_setup(void **state)
+{
+	(void) state;
+	if (te_etcd_path() == NULL) {
+		fprintf(
+		    stderr, "cluster_test: no etcd (install etcd-server, or set DISCOVERY_ETCD)\n");
+		exit(77);
+	}
+	const char *extra[] = { "--experimental-watch-progress-notify-interval", "500ms", NULL };
+	return te_etcd_start(&etcd, te_etcd_path(), NULL, extra, TU_LIVENESS_MS);
+}
+
+static int
+group_teardown(void **state)
+{
+	(void) state;
+	te_etcd_stop(&etcd);
+	te_etcd_remove(&etcd);
+	return 0;
+}
+
+static int
+client_open(cluster *cl, int i)
+{
+	dsc_client_options o;
+	dsc_client_options_init(&o);
+	o.timeout_ms = TU_LIVENESS_MS;
+	return dsc_client_open(&cl->c[i], cl->d[i].url, &o) == 0 ? 0 : -1;
+}
+
+static int
+node_start(cluster *cl, int i)
+{
+	return tc_node_start(&cl->tc, i) == 0 ? client_open(cl, i) : -1;
+}
+
+/* Every test on a prefix of its own: it starts from an empty registry. */
+static int
+setup(void **state)
+{
+	cluster *cl = calloc(1, sizeof(*cl));
+	if (cl == NULL || tc_cluster_start(&cl->tc, NODES, etcd.url) != 0) {
+		free(cl);
+		return -1;
+	}
+	cl->d       = cl->tc.d;
+	cl->cluster = cl->tc.cluster;
+	for (int i = 0; i < NODES; i++) {
+		if (client_open(cl, i) != 0) {
+			return -1;
+		}
+	}
+	*state = cl;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	cluster *cl = *state;
+	for (int i = 0; i < NODES; i++) {
+		dsc_client_close(cl->c[i]);
+	}
+	assert_int_equal(tc_cluster_stop(&cl->tc), 0);
+	free(cl);
+	return 0;
+}
+
+static void
+reg(dsc_client *c, const char *service, const char *endpoint)
+{
+	dsc_registration r = { .service = service, .endpoint = endpoint };
+	dsc_error        err;
+	int              rv = dsc_register(c, &r, NULL, &err);
+	if (rv != 0) {
+		fail_msg(
+		    "register %s %s: %s (%s)", service, endpoint, dsc_strerror(rv), err.message);
+	}
+}
+
+static uint64_t
+revision_of(dsc_client *c)
+{
+	dsc_instance_list *l;
+	dsc_error          err;
+	int                rv = dsc_get_all(c, NULL, &l, &err);
+	if (rv != 0) {
+		fail_msg("get_all: %s (%s)", dsc_strerror(rv), err.message);
+	}
+	uint64_t r = l->revision;
+	dsc_instance_list_free(l);
+	return r;
+}
+
+/* Waits until every node is at revision want or beyond; returns false past the bound. */
+static bool
+all_reach(cluster *cl, uint64_t want)
+{
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	for (int i = 0; i < NODES; i++) {
+		while (revision_of(cl->c[i]) < want) {
+			if (tu_now_ms() > deadline) {
+				return false;
+			}
+			tu_sleep_ms(20);
+		}
+	}
+	return true;
+}
+
+/* GetAll of every service as text, for comparing nodes. */
+static char *
+listing(dsc_client *c)
+{
+	dsc_instance_list *l;
+	dsc_error          err;
+	assert_int_equal(dsc_get_all(c, NULL, &l, &err), 0);
+	size_t cap = 64 + l->count * 160, len = 0;
+	char  *out = malloc(cap);
+	assert_non_null(out);
+	len += (size_t) snprintf(out, cap, "rev %llu\n", (unsigned long long) l->revision);
+	for (size_t i = 0; i < l->count; i++) {
+		len += (size_t) snprintf(out + len, cap - len, "%s %s %u\n", l->items[i].service,
+		    l->items[i].endpoint, l->items[i].weight);
+	}
+	dsc_instance_list_free(l);
+	return out;
+}
+
+static void
+test_write_anywhere_read_everywhere(void **state)
+{
+	cluster *cl = *state;
+	reg(cl->c[0], "web", "http://127.0.0.1:18080");
+	uint64_t rev = dsc_client_revision(cl->c[0]);
+	assert_true(rev >= 1);
+	assert_true(all_reach(cl, rev));
+	for (int i = 1; i < NODES; i++) {
+		dsc_instance *in;
+		dsc_error     err;
+		assert_int_equal(dsc_resolve(cl->c[i], "web", false, &in, &err), 0);
+		assert_string_equal(in->endpoint, "http://127.0.0.1:18080");
+		dsc_instance_free(in);
+	}
+	/* A removal on another node reaches the first. */
+	uint32_t  removed = 0;
+	dsc_error err;
+	assert_int_equal(dsc_deregister(cl->c[2], "web", NULL, &removed, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_true(all_reach(cl, rev + 1));
+	dsc_instance *in;
+	assert_int_equal(dsc_resolve(cl->c[0], "web", false, &in, &err), DSC_ENOTFOUND);
+}
+
+/* ---- concurrent writers on every node ---- */
+
+#define WRITES 60
+
+typedef struct writer {
+	cluster *cl;
+	int      node;
+	int      failures;
+} writer;
+
+static void *
+writer_main(void *arg)
+{
+	writer *w = arg;
+	for (int k = 0; k < WRITES; k++) {
+		char      ep[64];
+		dsc_error err;
+		/* The same service from every node: each write races the others'. */
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 20000 + w->node * 1000 + k);
+		dsc_registration r = { .service = "shared", .endpoint = ep };
+		if (dsc_register(w->cl->c[w->node], &r, NULL, &err) != 0) {
+			w->failures++;
+		}
+		if (k % 5 == 4) {
+			uint32_t removed;
+			snprintf(
+			    ep, sizeof(ep), "http://127.0.0.1:%d", 20000 + w->node * 1000 + k - 2);
+			if (dsc_deregister(w->cl->c[w->node], "shared", ep, &removed, &err) != 0) {
+				w->failures++;
+			}
+		}
+	}
+	return NULL;
+}
+
+typedef struct seen_events {
+	uint64_t rev[1024];
+	char     line[1024][96];
+	size_t   n;
+} seen_events;
+
+/* Collects non-SYNC events from w until revision last, within the bound. */
+static void
+collect(dsc_watch *w, uint64_t last, seen_events *s)
+{
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	while ((s->n == 0 || s->rev[s->n - 1] < last) && tu_now_ms() < deadline && s->n < 1024) {
+		dsc_event *ev;
+		if (dsc_watch_next(w, 200, &ev) != 0) {
+			continue;
+		}
+		if (ev->type != DSC_EVENT_SYNC) {
+			s->rev[s->n] = ev->revision;
+			snprintf(s->line[s->n], sizeof(s->line[0]), "%llu %s %s %s",
+			    (unsigned long long) ev->revision, dsc_event_type_name(ev->type),
+			    ev->service, ev->instance.endpoint);
+			s->n++;
+		}
+		dsc_event_free(ev);
+	}
+}
+
+static void
+test_concurrent_writers_same_events(void **state)
+{
+	cluster     *cl = *state;
+	dsc_watch   *w[NODES];
+	writer       wr[NODES];
+	pthread_t    t[NODES];
+	seen_events *ev = calloc(NODES, sizeof(*ev));
+
+	assert_non_null(ev);
+	for (int i = 0; i < NODES; i++) {
+		assert_int_equal(dsc_watch_open(&w[i], cl->d[i].pub_url, NULL, 0), 0);
+	}
+	/* A first change every watch sees proves the subscriptions are up. */
+	reg(cl->c[0], "marker", "http://127.0.0.1:19999");
+	uint64_t base = dsc_client_revision(cl->c[0]);
+	for (int i = 0; i < NODES; i++) {
+		collect(w[i], base, &ev[i]);
+		assert_true(ev[i].n > 0 && ev[i].rev[ev[i].n - 1] == base);
+		ev[i].n = 0;
+	}
+	for (int i = 0; i < NODES; i++) {
+		wr[i] = (writer) { .cl = cl, .node = i };
+		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &wr[i]), 0);
+	}
+	for (int i = 0; i < NODES; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(wr[i].failures, 0); /* a lost race is retried by the writer */
+	}
+	/* 60 registrations and 12 removals from each node: every one a change. */
+	uint64_t last = base + NODES * (WRITES + WRITES / 5);
+	assert_true(all_reach(cl, last));
+	for (int i = 0; i < NODES; i++) {
+		assert_int_equal(revision_of(cl->c[i]), last);
+		collect(w[i], last, &ev[i]);
+		dsc_watch_close(w[i]);
+	}
+	/* Consecutive on node 0, and the same lines on every node. */
+	assert_int_equal(ev[0].n, last - base);
+	for (size_t k = 0; k < ev[0].n; k++) {
+		assert_int_equal(ev[0].rev[k], base + 1 + k);
+		for (int i = 1; i < NODES; i++) {
+			assert_string_equal(ev[i].line[k], ev[0].line[k]);
+		}
+	}
+	char *a = listing(cl->c[0]);
+	for (int i = 1; i < NODES; i++) {
+		char *b = listing(cl->c[i]);
+		assert_string_equal(a, b);
+		free(b);
+	}
+	free(a);
+	free(ev);
+}
+
+static void
+test_remove_service_over_128(void **state)
+{
+	cluster *cl = *state;
+	char     ep[64];
+	for (int k = 0; k < 200; k++) {
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 30000 + k);
+		reg(cl->c[k % NODES], "big", ep);
+	}
+	uint64_t rev = dsc_client_revision(cl->c[(200 - 1) % NODES]);
+	assert_true(all_reach(cl, rev));
+	uint32_t  removed = 0;
+	dsc_error err;
+	int       rv = dsc_deregister(cl->c[1], "big", NULL, &removed, &err);
+	if (rv != 0) {
+		fail_msg("deregister big: %s (%s)", dsc_strerror(rv), err.message);
+	}
+	assert_int_equal(removed, 200);
+	assert_true(all_reach(cl, rev + 200));
+	for (int i = 0; i < NODES; i++) {
+		dsc_instance *in;
+		assert_int_equal(dsc_resolve(cl->c[i], "big", false, &in, &err), DSC_ENOTFOUND);
+		assert_int_equal(revision_of(cl->c[i]), rev + 200);
+	}
+}
+
+static void
+test_node_killed_catches_up(void **state)
+{
+	cluster *cl = *state;
+	char     ep[64];
+	reg(cl->c[0], "before", "http://127.0.0.1:18001");
+	td_daemon_kill(&cl->d[2]);
+	dsc_client_close(cl->c[2]);
+	cl->c[2] = NULL;
+	for (int k = 0; k < 20; k++) {
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 18100 + k);
+		reg(cl->c[k % 2], "during", ep);
+	}
+	uint64_t rev = dsc_client_revision(cl->c[1]);
+	assert_int_equal(node_start(cl, 2), 0);
+	assert_true(all_reach(cl, rev));
+	char *a = listing(cl->c[0]), *b = listing(cl->c[2]);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	/* And it writes again, seen by the others. */
+	reg(cl->c[2], "after", "http://127.0.0.1:18002");
+	assert_true(all_reach(cl, dsc_client_revision(cl->c[2])));
+}
+
+static void
+test_ttl_and_heartbeat_refused(void **state)
+{
+	cluster         *cl = *state;
+	dsc_registration r
+	    = { .service = "ttl", .endpoint = "http://127.0.0.1:18003", .ttl_ms = 5000 };
+	dsc_error err;
+	assert_int_equal(dsc_register(cl->c[0], &r, NULL, &err), DSC_ENOTSUP);
+	assert_non_null(strstr(err.message, "cluster mode"));
+	reg(cl->c[0], "plain", "http://127.0.0.1:18004");
+	assert_int_equal(
+	    dsc_heartbeat(cl->c[1], "plain", "http://127.0.0.1:18004", NULL, &err), DSC_ENOTSUP);
+	assert_non_null(strstr(err.message, "cluster mode"));
+}
+
+static void
+test_data_file_refused(void **state)
+{
+	cluster *cl = *state;
+	char     dir[256], data[300], out[2048] = "", errs[4096] = "";
+	assert_int_equal(tu_mkdtemp(dir, sizeof(dir), "cluster_test"), 0);
+	snprintf(data, sizeof(data), "%s/x.db", dir);
+	const char *argv[] = { DISCOVERYD_PATH, "--cluster", cl->cluster, "--data", data,
+		"--listen", "tcp://127.0.0.1:0", "--publish", "tcp://127.0.0.1:0", "--admin", "off",
+		NULL };
+	int         st     = td_run(argv, out, sizeof(out), errs, sizeof(errs));
+	assert_int_not_equal(st, 0);
+	assert_non_null(strstr(errs, "does not apply with --cluster"));
+	tu_rmtree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_write_anywhere_read_everywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_concurrent_writers_same_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_service_over_128, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_killed_catches_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_and_heartbeat_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_file_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

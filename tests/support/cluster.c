@@ -1,0 +1,84 @@
+/* Cluster-mode nodes for tests (cluster.h). */
+#include "support/cluster.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int prefix_seq; /* per process: prefixes differ between the tests of one binary */
+
+int
+tc_node_start(tc_cluster *c, int i)
+{
+	char        name[16], listen[160], publish[160];
+	const char *args[16];
+	int         n = 0;
+
+	snprintf(name, sizeof(name), "node%d", i);
+	args[n++] = "--cluster";
+	args[n++] = c->cluster;
+	args[n++] = "--node-name";
+	args[n++] = name;
+	args[n++] = "--cluster-prefix";
+	args[n++] = c->prefix;
+	args[n++] = "--data";
+	args[n++] = ":memory:";
+	if (c->d[i].url[0] != 0) {
+		/* The same URLs as before: clients' failover lists name them. */
+		snprintf(listen, sizeof(listen), "%s", c->d[i].url);
+		snprintf(publish, sizeof(publish), "%s", c->d[i].pub_url);
+		args[n++] = "--listen";
+		args[n++] = listen;
+		args[n++] = "--publish";
+		args[n++] = publish;
+	}
+	args[n] = NULL;
+	return td_daemon_start_sync(&c->d[i], args);
+}
+
+int
+tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls)
+{
+	size_t len = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (n < 1 || n > TC_MAX_NODES) {
+		fprintf(stderr, "tc_cluster_start: %d nodes (1 to %d)\n", n, TC_MAX_NODES);
+		return -1;
+	}
+	c->n = n;
+	snprintf(c->prefix, sizeof(c->prefix), "/t%d-%d/", (int) getpid(), ++prefix_seq);
+	len = (size_t) snprintf(c->cluster, sizeof(c->cluster), "etcd://");
+	for (const char *p = etcd_urls; *p != 0 && len < sizeof(c->cluster);) {
+		size_t m = strcspn(p, ",");
+		if (strncmp(p, "http://", 7) == 0) {
+			p += 7;
+			m -= 7;
+		}
+		len += (size_t) snprintf(c->cluster + len, sizeof(c->cluster) - len, "%s%.*s",
+		    len > strlen("etcd://") ? "," : "", (int) m, p);
+		p += m + (p[m] == ',');
+	}
+	len = 0;
+	for (int i = 0; i < n; i++) {
+		if (tc_node_start(c, i) != 0) {
+			tc_cluster_stop(c);
+			return -1;
+		}
+		len += (size_t) snprintf(
+		    c->urls + len, sizeof(c->urls) - len, "%s%s", i > 0 ? "," : "", c->d[i].url);
+	}
+	return 0;
+}
+
+int
+tc_cluster_stop(tc_cluster *c)
+{
+	int bad = 0;
+	for (int i = 0; i < c->n; i++) {
+		if (c->d[i].pid > 0) {
+			bad += td_daemon_stop(&c->d[i]) != 0;
+		}
+	}
+	return bad;
+}
