@@ -84,16 +84,16 @@ spawn(te_cluster *cl, int i)
 	return 0;
 }
 
-/* Whether member i's log, since its last spawn, holds text. */
+/* Whether member m's log, since its last spawn, holds text; notes etcd's version on the way. */
 static bool
-log_has(const te_member *m, const char *text)
+log_has(te_member *m, const char *text)
 {
 	size_t len;
 	char  *log   = tu_slurp(m->etcd.log_path, &len);
 	bool   found = log != NULL && len >= m->log_from && strstr(log + m->log_from, text) != NULL;
 	char  *ver   = log != NULL ? strstr(log, "etcd Version: ") : NULL;
 	if (ver != NULL) {
-		sscanf(ver + strlen("etcd Version: "), "%31s", ((te_member *) m)->etcd.version);
+		sscanf(ver + strlen("etcd Version: "), "%31s", m->etcd.version);
 	}
 	free(log);
 	return found;
