@@ -157,7 +157,7 @@ wait_for() {
 }
 
 start_etcd() {
-  local i initial="" token
+  local i p initial="" token
   [ -x "$etcd" ] || die "no etcd at $etcd: install Debian's etcd-server (scripts/deps.sh test) or set DISCOVERY_ETCD"
   for ((i = 0; i < N; i++)); do initial+="${initial:+,}etcd$i=http://127.0.0.1:$(peer_port $i)"; done
   # The peer list and ports are fixed when the data is made: refuse data made with others.
@@ -167,12 +167,14 @@ start_etcd() {
   echo "$initial $(endpoints)" >"$dir/cluster.conf"
   token="discovery-$(cksum <"$dir/cluster.conf" | cut -d' ' -f1)"
   for ((i = 0; i < N; i++)); do
-    local p c pp
-    c=$(client_port $i)
-    pp=$(peer_port $i)
-    for p in $c $pp; do
+    for p in $(client_port $i) $(peer_port $i); do
       listening "$p" && die "port $p is already in use (set CLUSTER_ETCD_CLIENT_BASE / CLUSTER_ETCD_PEER_BASE)"
     done
+  done
+  for ((i = 0; i < N; i++)); do
+    local c pp
+    c=$(client_port $i)
+    pp=$(peer_port $i)
     mkdir -p "$dir/etcd$i"
     # --pre-vote: a member that returns does not depose a working leader.
     # Compaction keeps an hour of history, so a node cut off for less resumes its watch.
@@ -215,12 +217,13 @@ find_discoveryd() {
 }
 
 start_nodes() {
-  local bin=$1 i
+  local bin=$1 i p
   for ((i = 0; i < N; i++)); do
-    local p
     for p in $(node_port $i 0) $(node_port $i 1) $(node_port $i 2); do
       listening "$p" && die "port $p is already in use (set CLUSTER_NODE_BASE)"
     done
+  done
+  for ((i = 0; i < N; i++)); do
     mkdir -p "$dir/node$i"
     # The working directory is the node's own: nothing lands where the script was run.
     (cd "$dir/node$i" && exec setsid "$bin" --cluster "$(cluster_flag)" --node-name "node$i" \
@@ -336,14 +339,15 @@ case "$cmd" in
     say "check passed"
     ;;
   start)
+    trap 'stop_all' EXIT # until everything is up, a failure stops what did start
+    trap 'exit 130' INT TERM
     if [ $detach = 1 ]; then
-      start || { stop_all; exit 1; }
+      start || exit 1
+      trap - EXIT INT TERM
       print_urls
       echo "stop with: scripts/cluster.sh stop"
       exit 0
     fi
-    trap 'stop_all' EXIT
-    trap 'exit 130' INT TERM
     start || exit 1
     print_urls
     echo "Ctrl-C (or scripts/cluster.sh stop) stops everything."
