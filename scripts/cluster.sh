@@ -24,12 +24,19 @@
 #   CLUSTER_ETCD_PEER_BASE    [23800]  member i's peer URL
 #   CLUSTER_NODE_BASE         [7710]   node i: REQ/REP base+10i, PUB +1, admin HTTP +2
 #                                      (7710..7732: clear of serve.sh's 7700-7702)
+#   CLUSTER_ETCD_CLIENT_PORTS, CLUSTER_ETCD_PEER_PORTS, CLUSTER_NODE_PORTS
+#                             [none]   explicit space-separated ports instead of the bases
+#                                      (3, 3 and 9: node0's REQ/REP, PUB, admin, then node1's...)
 #   CLUSTER_PREFIX            [/discovery/v1/]  --cluster-prefix
 #   CLUSTER_WAIT              [30]     seconds to wait for each process to be ready
 #   DISCOVERY_ETCD            [/usr/bin/etcd]   the etcd binary (Debian: etcd-server)
 #   DISCOVERYD                [built like scripts/serve.sh, build/release]
 #   DISCOVERYCTL              [next to DISCOVERYD: ../clients/discoveryctl]  for --check
 set -euo pipefail
+# Paths named relative to the caller's directory, made absolute before leaving it.
+for v in DISCOVERYD DISCOVERYCTL DISCOVERY_ETCD CLUSTER_DIR; do
+  [ -z "${!v:-}" ] || export "$v=$(realpath -m "${!v}")"
+done
 cd "$(dirname "$0")/.."
 
 N=3
@@ -66,9 +73,16 @@ if [ "$cmd" = check ]; then
 fi
 run=$dir/run
 
-client_port() { echo $((cbase + $1)); }
-peer_port() { echo $((pbase + $1)); }
-node_port() { echo $((nbase + 10 * $1 + $2)); } # $2: 0 REQ/REP, 1 PUB, 2 admin
+# Explicit port lists, when given, win over the bases (the test picks free ports this way).
+read -r -a cports <<<"${CLUSTER_ETCD_CLIENT_PORTS:-}"
+read -r -a pports <<<"${CLUSTER_ETCD_PEER_PORTS:-}"
+read -r -a nports <<<"${CLUSTER_NODE_PORTS:-}"
+[ ${#cports[@]} = 0 ] || [ ${#cports[@]} = $N ] || die "CLUSTER_ETCD_CLIENT_PORTS needs $N ports"
+[ ${#pports[@]} = 0 ] || [ ${#pports[@]} = $N ] || die "CLUSTER_ETCD_PEER_PORTS needs $N ports"
+[ ${#nports[@]} = 0 ] || [ ${#nports[@]} = $((3 * N)) ] || die "CLUSTER_NODE_PORTS needs $((3 * N)) ports"
+client_port() { echo "${cports[$1]:-$((cbase + $1))}"; }
+peer_port() { echo "${pports[$1]:-$((pbase + $1))}"; }
+node_port() { echo "${nports[3 * $1 + $2]:-$((nbase + 10 * $1 + $2))}"; } # $2: 0 REQ/REP, 1 PUB, 2 admin
 client_url() { echo "http://127.0.0.1:$(client_port "$1")"; }
 endpoints() { local i s=""; for ((i = 0; i < N; i++)); do s+="${s:+,}$(client_url $i)"; done; echo "$s"; }
 # discoveryd's --cluster: etcd://host:port,host:port,...
