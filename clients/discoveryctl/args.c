@@ -102,6 +102,15 @@ opt_timeout(ctl *c, char *value, char *why, size_t n)
 	return PARSE_RUN;
 }
 
+static int
+opt_min_revision(ctl *c, char *value, char *why, size_t n)
+{
+	if (dsi_parse_uint(value, 0, UINT64_MAX, &c->min_revision) != 0) {
+		return bad_usage(why, n, "--min-revision %s: expected a revision number", value);
+	}
+	return PARSE_RUN;
+}
+
 /* KEY=VALUE, split in place: argv is ours to write, and this saves a copy to free. */
 static int
 opt_meta(ctl *c, char *value, char *why, size_t n)
@@ -258,6 +267,7 @@ static const struct option {
 	{ "admin", true, 0, opt_admin },
 	{ "json", false, 0, opt_json },
 	{ "timeout", true, 0, opt_timeout },
+	{ "min-revision", true, 0, opt_min_revision },
 	{ "token-file", true, 0, opt_token_file },
 	{ "tls-ca", true, 0, opt_tls_ca },
 	{ "tls-cert", true, 0, opt_tls_cert },
@@ -546,6 +556,9 @@ ctl_print_usage(FILE *f)
 	      "  --json             print one JSON object on stdout (watch: one per line)\n"
 	      "  --timeout SECONDS  bound on the call; fractions allowed (default: 5). For wait,\n"
 	      "                     the bound on the whole wait (default: 60)\n"
+	      "  --min-revision N   a server whose registry is behind revision N waits briefly,\n"
+	      "                     then the call moves on to the next server (read your\n"
+	      "                     own writes: N from status on the server written to)\n"
 	      "  --token-file FILE  the auth token, for servers that require one\n"
 	      "                     (default: $" TOKEN_ENV ")\n"
 	      "  --tls-ca FILE      for tls+tcp:// URLs (and an https:// --admin): the CA (PEM)\n"
@@ -564,8 +577,9 @@ ctl_print_usage(FILE *f)
 	      "  0  success\n"
 	      "  1  not found, not healthy, or no healthy instance; wait: timed out\n"
 	      "  2  usage error (unknown command or option, wrong arguments, bad number)\n"
-	      "  3  server unreachable or timed out, the TLS handshake failed, or the peer\n"
-	      "     speaks another protocol; watch: no connection within --timeout\n"
+	      "  3  server unreachable or timed out, behind --min-revision, the TLS handshake\n"
+	      "     failed, or the peer speaks another protocol; watch: no connection within\n"
+	      "     --timeout\n"
 	      "  4  server rejected the request\n"
 	      "  5  local failure (out of memory, cannot write output)\n"
 	      "  6  authentication: the server needs an auth token, or refused the one given\n",

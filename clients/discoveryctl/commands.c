@@ -76,6 +76,11 @@ call_failed(const ctl *c, int rv, const dsc_error *err)
 		    err->code == rv && err->message[0] != 0 ? err->message : dsc_strerror(rv));
 	}
 	ctl_connect_hint(c, c->server, rv);
+	/* UNAVAILABLE below --min-revision: no server had caught up, not "no instance". */
+	if (rv == DSC_EUNAVAILABLE && c->client != NULL
+	    && dsc_client_revision(c->client) < c->min_revision) {
+		return EXIT_UNREACHABLE;
+	}
 	return ctl_exit_for(rv);
 }
 

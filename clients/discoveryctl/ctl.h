@@ -81,6 +81,7 @@ struct ctl {
 	const char    *publish; /* for watch and wait */
 	const char    *admin;   /* the admin endpoint's URL, for snapshot */
 	int32_t        timeout_ms;
+	uint64_t       min_revision;  /* --min-revision; 0: none */
 	bool           timeout_given; /* wait: --timeout was given, else DEFAULT_WAIT_MS */
 	bool           json;
 	const command *cmd;

@@ -42,6 +42,7 @@ open_client(ctl *c)
 		ctl_connect_hint(c, c->server, rv);
 		return ctl_exit_for(rv);
 	}
+	dsc_client_set_min_revision(c->client, c->min_revision);
 	return EXIT_OK;
 }
 

@@ -258,6 +258,27 @@ DSC_API void dsc_server_status_free(dsc_server_status *st); /* NULL is a no-op *
  */
 DSC_API uint64_t dsc_client_revision(const dsc_client *c);
 
+/*
+ * Reading your own writes across servers (docs/protocol.md, min_revision).
+ * A call carries a minimum revision: a server whose registry is behind it
+ * waits briefly to catch up, then answers DSC_EUNAVAILABLE, and the call
+ * moves on to the next server of the list (Resolve included). Setters,
+ * not dsc_client_options fields, so that binaries built against an older
+ * dsc_client_options keep working. Either may be called while other
+ * threads make calls; c NULL is a no-op.
+ *
+ * dsc_client_set_min_revision: every later call carries at least rev
+ * (0, the default: no minimum), for example a revision another client
+ * wrote at.
+ *
+ * dsc_client_set_read_own_writes: when on, every call also carries the
+ * highest revision this client has been answered by a Register,
+ * Deregister or Heartbeat, so that after a failover it reads what it
+ * wrote. Off by default.
+ */
+DSC_API void dsc_client_set_min_revision(dsc_client *c, uint64_t rev);
+DSC_API void dsc_client_set_read_own_writes(dsc_client *c, bool on);
+
 /* ---- events and views (the server's --publish socket) ---- */
 
 typedef enum dsc_event_type {

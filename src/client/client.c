@@ -55,11 +55,14 @@ struct dsc_client {
 	_Atomic size_t   current; /* the node calls start with: the last one that answered */
 	int32_t          timeout_ms;
 	char            *token;
-	_Atomic uint64_t revision;  /* from the last reply */
-	_Atomic bool     shut;      /* dsi_client_shutdown was called */
-	pthread_mutex_t  calls_mtx; /* guards calls, and the start of every call step */
-	struct call     *calls;     /* calls in flight, for dsi_client_shutdown to cancel */
-	_Atomic size_t   holds;     /* client_free and each close still running */
+	_Atomic uint64_t revision;     /* from the last reply */
+	_Atomic uint64_t min_revision; /* every call carries at least this */
+	_Atomic bool     own_writes;   /* ... and written, when true */
+	_Atomic uint64_t written;      /* the highest revision a write of ours was answered at */
+	_Atomic bool     shut;         /* dsi_client_shutdown was called */
+	pthread_mutex_t  calls_mtx;    /* guards calls, and the start of every call step */
+	struct call     *calls;        /* calls in flight, for dsi_client_shutdown to cancel */
+	_Atomic size_t   holds;        /* client_free and each close still running */
 };
 
 void
@@ -301,6 +304,42 @@ dsc_client_revision(const dsc_client *c)
 	return atomic_load(&((dsc_client *) c)->revision);
 }
 
+void
+dsc_client_set_min_revision(dsc_client *c, uint64_t rev)
+{
+	if (c != NULL) {
+		atomic_store(&c->min_revision, rev);
+	}
+}
+
+void
+dsc_client_set_read_own_writes(dsc_client *c, bool on)
+{
+	if (c != NULL) {
+		atomic_store(&c->own_writes, on);
+	}
+}
+
+/* What a call carries as min_revision; and, after an OK write, what it wrote at. */
+static uint64_t
+min_revision(dsc_client *c)
+{
+	uint64_t want = atomic_load(&c->min_revision);
+	uint64_t own  = atomic_load(&c->own_writes) ? atomic_load(&c->written) : 0;
+	return own > want ? own : want;
+}
+
+static void
+wrote_at(dsc_client *c, const Discovery__V1__Request *req, uint64_t rev)
+{
+	uint64_t was = atomic_load(&c->written);
+	if (req->call_case == DISCOVERY__V1__REQUEST__CALL_REGISTER
+	    || req->call_case == DISCOVERY__V1__REQUEST__CALL_DEREGISTER
+	    || req->call_case == DISCOVERY__V1__REQUEST__CALL_HEARTBEAT) {
+		while (rev > was && !atomic_compare_exchange_weak(&c->written, &was, rev)) { }
+	}
+}
+
 /*
  * Runs one step (send or receive) of a call within the deadline. The step
  * starts under calls_mtx, which dsi_client_shutdown also takes: a step
@@ -492,7 +531,8 @@ dsi_client_roundtrip(
 	size_t                   k;
 	int                      rv;
 
-	req->auth_token = c->token != NULL ? c->token : (char *) "";
+	req->auth_token   = c->token != NULL ? c->token : (char *) "";
+	req->min_revision = min_revision(c);
 	if ((rv = dsi_pack(&req->base, &msg)) != 0) {
 		return dsi_fail(err, rv, "%s", dsc_strerror(rv));
 	}
@@ -508,8 +548,11 @@ dsi_client_roundtrip(
 		}
 		r = NULL;
 		f = attempt(c, &c->nodes[i], m, &r, &one);
-		if (f == FATE_BUSY && req->call_case == DISCOVERY__V1__REQUEST__CALL_RESOLVE) {
-			f = FATE_ANSWER; /* Resolve's UNAVAILABLE: no healthy instance, an answer */
+		/* Resolve's UNAVAILABLE: no healthy instance, an answer; unless it is below
+		 * the call's min_revision, which says that server is behind. */
+		if (f == FATE_BUSY && req->call_case == DISCOVERY__V1__REQUEST__CALL_RESOLVE
+		    && r->revision >= req->min_revision) {
+			f = FATE_ANSWER;
 		}
 		if (f == FATE_ANSWER || f == FATE_FINAL
 		    || ((f == FATE_MAYBE || f == FATE_BUSY) && !idempotent(req->call_case))) {
@@ -553,6 +596,7 @@ dsi_client_roundtrip(
 		return dsi_fail(err, DSC_EPROTO, "the reply from %s answers another call",
 		    c->nodes[(from + k) % c->n].url);
 	}
+	wrote_at(c, req, r->revision);
 	*resp = r;
 	return 0;
 }

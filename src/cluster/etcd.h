@@ -113,6 +113,11 @@ typedef struct dsi_etcd_cmp {
 	int64_t             number; /* VERSION, CREATE, MOD */
 	const void         *value;  /* VALUE */
 	size_t              value_len;
+	/*
+	 * Every key starting with key (etcd 3.3+'s Compare.range_end): all of
+	 * them must hold. An empty range compares as one absent key (all zero).
+	 */
+	bool prefix;
 } dsi_etcd_cmp;
 
 typedef enum dsi_etcd_op_type {

@@ -280,7 +280,7 @@ cmp_json(const void *item)
 	}
 	rv = json_object_set_new(o, "target", json_string(target_names[c->target]));
 	rv |= json_object_set_new(o, "result", json_string(result_names[c->result]));
-	rv |= set_b64(o, "key", c->key, c->key_len);
+	rv |= set_range(o, c->key, c->key_len, NULL, 0, c->prefix);
 	if (c->target == DSI_ETCD_VALUE) {
 		rv |= set_b64(o, "value", c->value, c->value_len);
 	} else {

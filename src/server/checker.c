@@ -182,9 +182,50 @@ dsi_checker_notify(dsi_checker *c, const dsi_change *ch)
 /* ---- checks ---- */
 
 /* Returns false when the result is deferred: the store has no revision for it yet. */
+/* Logs a change of this checker's verdict. */
+static void
+log_transition(dsi_checker *c, const target *t, dsc_health prev, const char *reason)
+{
+	char          esc[96];
+	dsi_log_field f[] = { DSI_LOG_STR("event", "health"), DSI_LOG_STR("service", t->service),
+		DSI_LOG_STR("endpoint", t->endpoint),
+		DSI_LOG_STR("health", dsi_health_name(t->state)), DSI_LOG_STR("reason", reason) };
+	dsi_logf_fields(c->log, DSI_LOG_INFO, f, 5, "health %s %s: %s -> %s (%s)", t->service,
+	    dsi_text_escape(t->endpoint, esc, sizeof(esc)), dsi_health_name(prev),
+	    dsi_health_name(t->state), reason);
+}
+
+/* Cluster mode: the verdict goes to the writer whenever the registry does not have it. */
+static bool
+record_submitted(dsi_checker *c, target *t, bool ok, const char *reason)
+{
+	dsc_health prev = t->state, stored = DSC_HEALTH_UNKNOWN;
+	bool       healthy;
+	t->state = (uint8_t) dsi_check_transition(
+	    (dsc_health) t->state, ok, &t->ok_run, &t->fail_run, c->o.rise, c->o.fall);
+	if (dsi_registry_note_check(
+	        c->registry, t->service, t->endpoint, dsi_wall_ms(), ok ? NULL : reason)
+	        != 0
+	    || dsi_registry_is_healthy(
+	           c->registry, t->service, t->endpoint, &healthy, &stored, NULL)
+	        != 0) {
+		return true; /* deregistered meanwhile; its removal is in the inbox */
+	}
+	if (t->state != stored) {
+		c->o.submit_health(c->o.store_arg, t->service, t->endpoint, t->state, reason);
+	}
+	if (t->state != prev) {
+		log_transition(c, t, prev, reason);
+	}
+	return true;
+}
+
 static bool
 record(dsi_checker *c, target *t, bool ok, const char *reason)
 {
+	if (c->o.submit_health != NULL) {
+		return record_submitted(c, t, ok, reason);
+	}
 	/*
 	 * Any result may change the state, and a change takes a revision the
 	 * store must have reserved. reserve never waits for the disk (at most
@@ -207,14 +248,7 @@ record(dsi_checker *c, target *t, bool ok, const char *reason)
 		return true; /* deregistered meanwhile; its removal is in the inbox */
 	}
 	if (t->state != prev) {
-		char          esc[96];
-		dsi_log_field f[] = { DSI_LOG_STR("event", "health"),
-			DSI_LOG_STR("service", t->service), DSI_LOG_STR("endpoint", t->endpoint),
-			DSI_LOG_STR("health", dsi_health_name(t->state)),
-			DSI_LOG_STR("reason", reason) };
-		dsi_logf_fields(c->log, DSI_LOG_INFO, f, 5, "health %s %s: %s -> %s (%s)",
-		    t->service, dsi_text_escape(t->endpoint, esc, sizeof(esc)),
-		    dsi_health_name(prev), dsi_health_name(t->state), reason);
+		log_transition(c, t, prev, reason);
 	}
 	return true;
 }
@@ -265,9 +299,32 @@ not_judged(dsi_checker *c, target *t, const char *reason)
 	schedule(c, t, now + delay);
 }
 
+/*
+ * Cluster mode: another node checks t. Its verdict is the registry's, which
+ * this checker takes over, so that if t comes back to this node its
+ * transitions start from the state the cluster has.
+ */
+static void
+skip_check(dsi_checker *c, target *t)
+{
+	bool       healthy;
+	dsc_health stored = DSC_HEALTH_UNKNOWN;
+	dsi_registry_is_healthy(c->registry, t->service, t->endpoint, &healthy, &stored, NULL);
+	t->state    = (uint8_t) stored;
+	t->ok_run   = 0;
+	t->fail_run = 0;
+	int64_t delay
+	    = dsi_sched_done(&c->sched, &t->s, DSI_SCHED_ANSWERED, stored == DSC_HEALTH_UNHEALTHY);
+	schedule(c, t, dsi_monotonic_ms() + delay); /* ownership is looked at again then */
+}
+
 static void
 start_check(dsi_checker *c, target *t)
 {
+	if (c->o.owns != NULL && !c->o.owns(c->o.store_arg, t->service, t->endpoint)) {
+		skip_check(c, t);
+		return;
+	}
 	CURL *e = dsi_probe_start(
 	    &t->probe, t->url, c->o.timeout_ms, c->share, c->o.policy, &c->http, t);
 	if (e == NULL) {

@@ -43,6 +43,17 @@ typedef struct dsi_checker_options {
 	int (*reserve)(void *arg);
 	void (*release)(void *arg);
 	void (*reap)(void *arg, const char *service, const char *endpoint, int after_ms);
+	/*
+	 * Cluster mode: a change of state is not made here but handed to
+	 * submit_health (through the writer and the cluster's store, which
+	 * apply it on every node); whenever the checker's verdict differs from
+	 * the registry's state it is handed again. Check times and errors stay
+	 * on this node. reserve and release are then unused.
+	 */
+	void (*submit_health)(void *arg, const char *service, const char *endpoint,
+	    dsc_health health, const char *reason);
+	/* Cluster mode: whether this node checks the instance now (NULL: always). */
+	bool (*owns)(void *arg, const char *service, const char *endpoint);
 	void        *store_arg;
 	dsi_metrics *metrics; /* checks by result and duration; NULL: not counted */
 } dsi_checker_options;

@@ -6,7 +6,6 @@
 #include "server/dispatch.h"
 
 #include <assert.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "common/error.h"
 #include "common/nngutil.h"
 #include "server/endpoint.h"
+#include "server/revwait.h"
 #include "common/name.h"
 #include "common/status.h"
 #include "common/text.h"
@@ -555,6 +555,42 @@ reply_write(dsi_write *w)
 	finish(c, c->result);
 }
 
+/* A checked call that may run now: through the writer, or at once. */
+static void
+proceed(call *c)
+{
+	const dsi_dispatch *d  = c->d;
+	const struct kind  *k  = c->k;
+	int                 rv = 0;
+
+	if ((k->flags & WRITES) && d->writer != NULL) {
+		c->w.service  = c->service;
+		c->w.endpoint = c->endpoint;
+		c->w.prepare  = prepare_write;
+		c->w.apply    = apply_write;
+		c->w.reply    = reply_write;
+		dsi_writer_submit(d->writer, &c->w); /* answered after the commit */
+		return;
+	}
+	rv = k->run(c);
+	if ((k->flags & WRITES) && rv == 0 && d->after_write != NULL) {
+		d->after_write(d->after_write_arg); /* publish the change now */
+	}
+	finish(c, rv);
+}
+
+/* The end of a call's wait for its min_revision: 0, or UNAVAILABLE with the message. */
+static void
+resume(void *arg, int rv)
+{
+	call *c = arg;
+	if (rv == 0) {
+		proceed(c);
+	} else {
+		finish(c, rv);
+	}
+}
+
 void
 dsi_dispatch_begin(const dsi_dispatch *d, const void *buf, size_t len, dsi_reply_fn done, void *arg)
 {
@@ -616,58 +652,15 @@ dsi_dispatch_begin_from(
 		    && nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0) {
 			dsi_sockaddr_text(&sa, c->peer, sizeof(c->peer));
 		}
-		if (rv == 0 && (k->flags & WRITES) && d->writer != NULL) {
-			c->w.service  = c->service;
-			c->w.endpoint = c->endpoint;
-			c->w.prepare  = prepare_write;
-			c->w.apply    = apply_write;
-			c->w.reply    = reply_write;
-			dsi_writer_submit(d->writer, &c->w); /* answered after the commit */
-			return;
+		if (rv == 0 && c->msg->min_revision > 0
+		    && dsi_revwait_park(d->revwait, d->registry, c->msg->min_revision, &rv,
+		        c->message, sizeof(c->message), resume, c)) {
+			return; /* resumed by the registry's change or the wait's end */
 		}
 		if (rv == 0) {
-			rv = k->run(c);
-		}
-		if ((k->flags & WRITES) && rv == 0 && d->after_write != NULL) {
-			d->after_write(d->after_write_arg); /* publish the change now */
+			proceed(c);
+			return;
 		}
 	}
 	finish(c, rv);
-}
-
-/* Waits for a reply that may come from the writer thread. */
-typedef struct waiter {
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            done;
-	nng_msg        *reply;
-} waiter;
-
-static void
-wake(void *arg, nng_msg *reply)
-{
-	waiter *w = arg;
-	pthread_mutex_lock(&w->mtx);
-	w->reply = reply;
-	w->done  = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mtx);
-}
-
-int
-dsi_dispatch_handle(const dsi_dispatch *d, const void *buf, size_t len, nng_msg **reply)
-{
-	waiter w = { .done = false, .reply = NULL };
-	pthread_mutex_init(&w.mtx, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	dsi_dispatch_begin(d, buf, len, wake, &w);
-	pthread_mutex_lock(&w.mtx);
-	while (!w.done) {
-		pthread_cond_wait(&w.cv, &w.mtx);
-	}
-	pthread_mutex_unlock(&w.mtx);
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mtx);
-	*reply = w.reply;
-	return w.reply != NULL ? 0 : DSC_ENOMEM;
 }

@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/netpolicy.h"
 #include "server/registry.h"
+#include "server/revwait.h"
 #include "server/statusinfo.h"
 #include "server/writer.h"
 
@@ -37,6 +38,8 @@ typedef struct dsi_dispatch {
 	uint8_t origin; /* a dsi_origin for what Register stores: the API's, or boot's */
 	/* Cluster mode: what it does not do yet (TTL instances, heartbeats) is refused. */
 	bool cluster;
+	/* Where calls behind their min_revision wait; NULL: they are answered at once. */
+	dsi_revwait *revwait;
 } dsi_dispatch;
 
 /*

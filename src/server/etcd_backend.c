@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "cluster/member.h"
 #include "server/etcd_backend_impl.h"
 
 /* How long unhold waits for the follower after a lost race, at most. */
@@ -28,397 +29,6 @@ static const etcd_backend *
 ceb_of(const dsi_backend *b)
 {
 	return (const etcd_backend *) (const void *) b; /* base is the first member */
-}
-
-/* ---- keys ---- */
-
-static const char hexdigits[] = "0123456789abcdef";
-
-/* Hex keeps the endpoints' byte order, so a service's keys sort as its instances do. */
-char *
-dsi_etcdb_instance_key(const etcd_backend *e, const char *service, const char *endpoint)
-{
-	size_t ep  = endpoint != NULL ? strlen(endpoint) : 0;
-	size_t len = strlen(e->prefix) + sizeof("instances/") + strlen(service) + 1 + 2 * ep + 1;
-	char  *k   = malloc(len);
-	if (k == NULL) {
-		return NULL;
-	}
-	size_t n = (size_t) snprintf(k, len, "%sinstances/%s/", e->prefix, service);
-	for (size_t i = 0; i < ep; i++) {
-		k[n++] = hexdigits[(unsigned char) endpoint[i] >> 4];
-		k[n++] = hexdigits[(unsigned char) endpoint[i] & 15];
-	}
-	k[n] = 0;
-	return k;
-}
-
-char *
-dsi_etcdb_key(const etcd_backend *e, const char *name)
-{
-	size_t len = strlen(e->prefix) + strlen(name) + 1;
-	char  *k   = malloc(len);
-	if (k != NULL) {
-		snprintf(k, len, "%s%s", e->prefix, name);
-	}
-	return k;
-}
-
-static int
-unhex(const char *s, size_t n, char **out)
-{
-	if (n % 2 != 0 || (*out = malloc(n / 2 + 1)) == NULL) {
-		return n % 2 != 0 ? DSC_EPROTO : DSC_ENOMEM;
-	}
-	for (size_t i = 0; i < n; i += 2) {
-		const char *hi = memchr(hexdigits, s[i], 16), *lo = memchr(hexdigits, s[i + 1], 16);
-		if (hi == NULL || lo == NULL || s[i] == 0 || s[i + 1] == 0) {
-			free(*out);
-			return DSC_EPROTO;
-		}
-		(*out)[i / 2] = (char) (((hi - hexdigits) << 4) | (lo - hexdigits));
-	}
-	(*out)[n / 2] = 0;
-	return 0;
-}
-
-/* ---- the journal: "v1 COUNTER NODE SEQ\n" then one line per change ---- */
-
-void
-dsi_etcdb_journal_free(journal *j)
-{
-	for (size_t i = 0; i < j->n; i++) {
-		free(j->e[i].service);
-		free(j->e[i].endpoint);
-	}
-	free(j->e);
-	memset(j, 0, sizeof(*j));
-}
-
-int
-dsi_etcdb_journal_parse(const uint8_t *data, size_t len, journal *out)
-{
-	const char *p = (const char *) data, *end = p + len;
-	const char *nl = memchr(p, '\n', len);
-	char        head[160];
-
-	memset(out, 0, sizeof(*out));
-	if (nl == NULL || (size_t) (nl - p) >= sizeof(head)) {
-		return DSC_EPROTO;
-	}
-	memcpy(head, p, (size_t) (nl - p));
-	head[nl - p] = 0;
-	if (sscanf(head, "v1 %" SCNu64, &out->counter) != 1) {
-		return DSC_EPROTO;
-	}
-	for (p = nl + 1; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t) (end - p))) == NULL || nl - p < 3
-		    || p[1] != ' ') {
-			goto bad;
-		}
-		journal_entry *ne = realloc(out->e, (out->n + 1) * sizeof(*ne));
-		if (ne == NULL) {
-			dsi_etcdb_journal_free(out);
-			return DSC_ENOMEM;
-		}
-		out->e            = ne;
-		journal_entry *je = &out->e[out->n++];
-		memset(je, 0, sizeof(*je));
-		je->kind        = (journal_kind) p[0];
-		const char *svc = p + 2, *sp = memchr(svc, ' ', (size_t) (nl - svc));
-		const char *svc_end = sp != NULL ? sp : nl;
-		if ((je->service = strndup(svc, (size_t) (svc_end - svc))) == NULL) {
-			goto bad;
-		}
-		if (je->kind == J_SERVICE) {
-			if (sp != NULL) {
-				goto bad;
-			}
-		} else if (je->kind != J_REGISTER && je->kind != J_DEREGISTER) {
-			goto bad;
-		} else if (sp == NULL
-		    || unhex(sp + 1, (size_t) (nl - sp - 1), &je->endpoint) != 0) {
-			goto bad;
-		}
-	}
-	return 0;
-bad:
-	dsi_etcdb_journal_free(out);
-	return DSC_EPROTO;
-}
-
-/* ---- records ---- */
-
-int
-dsi_etcdb_decode(const uint8_t *data, size_t len, Discovery__V1__StoredInstance **msg,
-    dsi_registration *reg, dsc_kv **kv)
-{
-	*kv  = NULL;
-	*msg = discovery__v1__stored_instance__unpack(NULL, len, data);
-	if (*msg == NULL || (*msg)->instance == NULL) {
-		if (*msg != NULL) {
-			discovery__v1__stored_instance__free_unpacked(*msg, NULL);
-		}
-		return DSC_EPROTO;
-	}
-	const Discovery__V1__Instance *in = (*msg)->instance;
-	if (in->n_metadata > 0 && (*kv = calloc(in->n_metadata, sizeof(**kv))) == NULL) {
-		discovery__v1__stored_instance__free_unpacked(*msg, NULL);
-		return DSC_ENOMEM;
-	}
-	for (size_t i = 0; i < in->n_metadata; i++) {
-		(*kv)[i].key   = in->metadata[i]->key;
-		(*kv)[i].value = in->metadata[i]->value;
-	}
-	*reg = (dsi_registration) {
-		.service          = in->service,
-		.endpoint         = in->endpoint,
-		.metadata         = *kv,
-		.n_metadata       = in->n_metadata,
-		.health_path      = in->health_path,
-		.ttl_ms           = in->ttl_ms,
-		.weight           = in->weight,
-		.registered_at_ms = in->registered_at_ms,
-		.origin = (*msg)->origin == DSI_ORIGIN_CONFIG ? DSI_ORIGIN_CONFIG : DSI_ORIGIN_API,
-	};
-	return 0;
-}
-
-/* A prepared register as the bytes of its key; malloc'd into *out. */
-static int
-encode(const dsi_registry_op_info *op, uint8_t **out, size_t *len)
-{
-	Discovery__V1__Instance                  in  = DISCOVERY__V1__INSTANCE__INIT;
-	Discovery__V1__StoredInstance            rec = DISCOVERY__V1__STORED_INSTANCE__INIT;
-	Discovery__V1__Instance__MetadataEntry  *ents;
-	Discovery__V1__Instance__MetadataEntry **ptrs;
-	const char                              *m = op->meta;
-
-	ents = calloc(op->n_meta + 1, sizeof(*ents));
-	ptrs = calloc(op->n_meta + 1, sizeof(*ptrs));
-	if (ents == NULL || ptrs == NULL) {
-		free(ents);
-		free(ptrs);
-		return DSC_ENOMEM;
-	}
-	for (uint32_t i = 0; i < op->n_meta; i++) {
-		discovery__v1__instance__metadata_entry__init(&ents[i]);
-		ents[i].key = (char *) m;
-		m += strlen(m) + 1;
-		ents[i].value = (char *) m;
-		m += strlen(m) + 1;
-		ptrs[i] = &ents[i];
-	}
-	in.service          = (char *) op->service;
-	in.endpoint         = (char *) op->endpoint;
-	in.metadata         = ptrs;
-	in.n_metadata       = op->n_meta;
-	in.health_path      = (char *) (op->health_path != NULL ? op->health_path : "");
-	in.ttl_ms           = op->ttl_ms;
-	in.weight           = op->weight;
-	in.registered_at_ms = op->registered_at_ms;
-	rec.instance        = &in;
-	rec.origin          = op->origin;
-	*len                = discovery__v1__stored_instance__get_packed_size(&rec);
-	int rv              = (*out = malloc(*len + 1)) != NULL ? 0 : DSC_ENOMEM;
-	if (rv == 0) {
-		discovery__v1__stored_instance__pack(&rec, *out);
-	}
-	free(ents);
-	free(ptrs);
-	return rv;
-}
-
-/* ---- loading ---- */
-
-/* The instances of one read, for a resync to find what etcd no longer has. */
-typedef struct seen {
-	char **keys; /* "service\nendpoint", sorted */
-	size_t n, cap;
-} seen;
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static int
-load_kv(etcd_backend *e, dsi_registry *r, const dsi_etcd_kv *kv, dsi_backend_check_fn check,
-    void *check_arg, seen *sn, char *why, size_t why_len)
-{
-	Discovery__V1__StoredInstance *msg;
-	dsi_registration               reg;
-	dsc_kv                        *meta;
-	char                           msgbuf[256];
-	bool                           created;
-	int                            rv;
-
-	if (dsi_etcdb_decode(kv->value.data, kv->value.len, &msg, &reg, &meta) != 0) {
-		return dsi_failf(DSC_ESTATE, why, why_len,
-		    "etcd key %s does not hold a stored instance; it was changed outside "
-		    "discoveryd: delete it, or use another --cluster-prefix",
-		    (const char *) kv->key.data);
-	}
-	if (check != NULL && check(check_arg, &reg, msgbuf, sizeof(msgbuf)) != 0) {
-		rv = dsi_failf(DSC_ESTATE, why, why_len,
-		    "etcd holds instance %s %s that this configuration refuses: %s", reg.service,
-		    reg.endpoint, msgbuf);
-	} else {
-		rv = dsi_registry_register(
-		    r, &reg, dsi_wall_ms(), NULL, &created, NULL, msgbuf, sizeof(msgbuf));
-		if (rv != 0) {
-			rv = dsi_failf(DSC_ESTATE, why, why_len, "cannot load %s %s from %s: %s",
-			    reg.service, reg.endpoint, e->label, msgbuf[0] != 0 ? msgbuf : "");
-		}
-	}
-	if (rv == 0 && sn != NULL) {
-		size_t len = strlen(reg.service) + strlen(reg.endpoint) + 2;
-		char  *k   = malloc(len);
-		char **nk  = sn->n == sn->cap ? realloc(sn->keys, (sn->cap * 2 + 16) * sizeof(*nk))
-		                              : sn->keys;
-		if (k == NULL || nk == NULL) {
-			free(k);
-			rv = dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
-		} else {
-			sn->cap  = nk != sn->keys ? sn->cap * 2 + 16 : sn->cap;
-			sn->keys = nk;
-			snprintf(k, len, "%s\n%s", reg.service, reg.endpoint);
-			sn->keys[sn->n++] = k;
-		}
-	}
-	free(meta);
-	discovery__v1__stored_instance__free_unpacked(msg, NULL);
-	return rv;
-}
-
-/* Removes what r holds and sn does not (a resync). */
-static void
-remove_unseen(dsi_registry *r, seen *sn)
-{
-	dsi_instances all;
-	if (dsi_registry_get_all(r, NULL, &all, NULL) != 0) {
-		return;
-	}
-	qsort(sn->keys, sn->n, sizeof(*sn->keys), cmp_str);
-	for (size_t i = 0; i < all.count; i++) {
-		char  key[4200];
-		char *kp = key;
-		snprintf(key, sizeof(key), "%s\n%s", all.items[i]->service, all.items[i]->endpoint);
-		if (bsearch(&kp, sn->keys, sn->n, sizeof(*sn->keys), cmp_str) == NULL) {
-			uint32_t removed;
-			dsi_registry_deregister(
-			    r, all.items[i]->service, all.items[i]->endpoint, &removed, NULL);
-		}
-	}
-	dsi_instances_free(&all);
-}
-
-int
-dsi_etcdb_read_all(etcd_backend *e, dsi_etcd *h, dsi_registry *r, dsi_backend_check_fn check,
-    void *check_arg, bool sync, int64_t *etcd_rev, char *why, size_t why_len)
-{
-	char               *revkey = dsi_etcdb_key(e, "rev");
-	char               *from   = dsi_etcdb_instance_key(e, "", NULL);
-	dsi_etcd_range_resp rr     = { 0 };
-	dsc_error           err;
-	uint64_t            counter = 0;
-	seen                sn      = { 0 };
-	int                 rv;
-
-	if (revkey == NULL || from == NULL) {
-		rv = dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
-		goto done;
-	}
-	from[strlen(from) - 1] = 0; /* "<prefix>instances/" */
-	dsi_etcd_range_req rq  = { .key = revkey, .key_len = strlen(revkey) };
-	if ((rv = dsi_etcd_range(h, &rq, &rr, &err)) != 0) {
-		rv = dsi_failf(rv, why, why_len, "cannot read %s: %s", e->label, err.message);
-		goto done;
-	}
-	int64_t at = rr.revision;
-	e->rev_mod = 0;
-	if (rr.n_kvs == 1) {
-		journal j;
-		if (dsi_etcdb_journal_parse(rr.kvs[0].value.data, rr.kvs[0].value.len, &j) != 0) {
-			rv = dsi_failf(DSC_ESTATE, why, why_len,
-			    "etcd key %s does not hold discoveryd's counter; use another "
-			    "--cluster-prefix",
-			    revkey);
-			dsi_etcd_range_resp_free(&rr);
-			goto done;
-		}
-		counter    = j.counter;
-		e->rev_mod = rr.kvs[0].mod_revision;
-		dsi_etcdb_journal_free(&j);
-	}
-	dsi_etcd_range_resp_free(&rr);
-	/* Page through the instances at the counter's revision: one consistent picture. */
-	char  *key  = strdup(from);
-	size_t klen = strlen(from);
-	for (bool more = key != NULL; more;) {
-		dsi_etcd_range_req pq
-		    = { .key = key, .key_len = klen, .revision = at, .limit = 500 };
-		char *end = strdup(from);
-		if (end == NULL) {
-			break;
-		}
-		end[strlen(end) - 1]++; /* "<prefix>instances0": the end of the prefix */
-		pq.range_end     = end;
-		pq.range_end_len = strlen(end);
-		memset(&rr, 0, sizeof(rr));
-		rv = dsi_etcd_range(h, &pq, &rr, &err);
-		free(end);
-		if (rv != 0) {
-			rv = dsi_failf(
-			    rv, why, why_len, "cannot read %s: %s", e->label, err.message);
-			break;
-		}
-		for (size_t i = 0; rv == 0 && i < rr.n_kvs; i++) {
-			rv = load_kv(
-			    e, r, &rr.kvs[i], check, check_arg, sync ? &sn : NULL, why, why_len);
-		}
-		more = rv == 0 && rr.more && rr.n_kvs > 0;
-		if (more) {
-			/* On from the last key + "\0". */
-			const dsi_etcd_bytes *last = &rr.kvs[rr.n_kvs - 1].key;
-			char                 *nk   = malloc(last->len + 1);
-			if (nk == NULL) {
-				rv   = DSC_ENOMEM;
-				more = false;
-			} else {
-				memcpy(nk, last->data, last->len);
-				nk[last->len] = 0;
-				free(key);
-				key  = nk;
-				klen = last->len + 1;
-			}
-		}
-		dsi_etcd_range_resp_free(&rr);
-	}
-	free(key);
-	if (rv == 0 && sync) {
-		remove_unseen(r, &sn);
-	}
-	if (rv == 0) {
-		if (sync && dsi_registry_revision(r) > counter) {
-			dsi_error(e->log,
-			    "%s: this node's revision %" PRIu64
-			    " is ahead of the cluster's %" PRIu64
-			    "; its events will not match the other nodes' until it restarts",
-			    e->label, dsi_registry_revision(r), counter);
-		}
-		dsi_registry_set_revision(r, counter);
-		*etcd_rev = at;
-	}
-done:
-	for (size_t i = 0; i < sn.n; i++) {
-		free(sn.keys[i]);
-	}
-	free(sn.keys);
-	free(revkey);
-	free(from);
-	return rv;
 }
 
 static int
@@ -454,11 +64,12 @@ txn_clear(etcd_backend *e)
 	for (size_t i = 0; i < e->n_owned; i++) {
 		free(e->owned[i]);
 	}
-	e->n_owned = 0;
-	e->n_ops   = 0;
-	e->jlen    = 0;
-	e->n_revs  = 0;
-	e->failed  = false;
+	e->n_owned    = 0;
+	e->n_ops      = 0;
+	e->jlen       = 0;
+	e->n_revs     = 0;
+	e->failed     = false;
+	e->has_health = false;
 }
 
 static int
@@ -524,9 +135,8 @@ journal_add(etcd_backend *e, char kind, const char *service, const char *endpoin
 	}
 	e->jlen += (size_t) snprintf(e->jtext + e->jlen, e->jcap - e->jlen, "%c %s%s", kind,
 	    service, endpoint != NULL ? " " : "");
-	for (size_t i = 0; endpoint != NULL && endpoint[i] != 0; i++) {
-		e->jtext[e->jlen++] = hexdigits[(unsigned char) endpoint[i] >> 4];
-		e->jtext[e->jlen++] = hexdigits[(unsigned char) endpoint[i] & 15];
+	if (endpoint != NULL) {
+		e->jlen += dsi_etcdb_hex(e->jtext + e->jlen, endpoint);
 	}
 	e->jtext[e->jlen++] = '\n';
 	e->jtext[e->jlen]   = 0;
@@ -551,7 +161,8 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 		return 0;
 	}
 	bool         service_wide = op->endpoint == NULL;
-	char        *key          = dsi_etcdb_instance_key(e, op->service, op->endpoint);
+	const char  *family       = op->sets_health ? "health" : "instances";
+	char        *key          = dsi_etcdb_family_key(e, family, op->service, op->endpoint);
 	dsi_etcd_op *eo           = own(e, key) ? add_op(e) : NULL;
 	if (eo == NULL) {
 		return txn_fail(e, "out of memory%s", "");
@@ -561,17 +172,41 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 	if (op->removes > 0) {
 		eo->type   = DSI_ETCD_OP_DELETE;
 		eo->prefix = service_wide; /* one operation however many instances */
+		/* Its health goes with it (one more operation, a range for a service). */
+		char        *hkey = dsi_etcdb_health_key(e, op->service, op->endpoint);
+		dsi_etcd_op *ho   = own(e, hkey) ? add_op(e) : NULL;
+		if (ho == NULL) {
+			return txn_fail(e, "out of memory%s", "");
+		}
+		*ho = (dsi_etcd_op) { .type = DSI_ETCD_OP_DELETE,
+			.key                = hkey,
+			.key_len            = strlen(hkey),
+			.prefix             = service_wide };
+	} else if (op->sets_health) {
+		e->has_health = true;
+		size_t len    = strlen(op->reason) + 3;
+		char  *val    = malloc(len);
+		if (!own(e, val)) {
+			return txn_fail(e, "out of memory%s", "");
+		}
+		snprintf(val, len, "%c\n%s", '0' + op->health, op->reason);
+		eo->type      = DSI_ETCD_OP_PUT;
+		eo->value     = val;
+		eo->value_len = strlen(val);
 	} else {
 		uint8_t *val;
 		size_t   len;
-		if (encode(op, &val, &len) != 0 || !own(e, val)) {
+		if (dsi_etcdb_encode(op, &val, &len) != 0 || !own(e, val)) {
 			return txn_fail(e, "out of memory%s", "");
 		}
 		eo->type      = DSI_ETCD_OP_PUT;
 		eo->value     = val;
 		eo->value_len = len;
 	}
-	char kind = op->removes == 0 ? J_REGISTER : service_wide ? J_SERVICE : J_DEREGISTER;
+	char kind = op->sets_health ? J_HEALTH
+	    : op->removes == 0      ? J_REGISTER
+	    : service_wide          ? J_SERVICE
+	                            : J_DEREGISTER;
 	if (!journal_add(e, kind, op->service, op->endpoint)) {
 		return txn_fail(e, "out of memory%s", "");
 	}
@@ -659,15 +294,30 @@ eb_commit(dsi_backend *b, uint64_t rev)
 		.value              = seq,
 		.value_len          = strlen(seq) };
 	/* rev_mod 0: the counter key must not exist yet (create_revision 0). */
-	dsi_etcd_cmp cmp = { .target = e->rev_mod != 0 ? DSI_ETCD_MOD : DSI_ETCD_CREATE,
-		.result              = DSI_ETCD_EQUAL,
-		.key                 = revkey,
-		.key_len             = strlen(revkey),
-		.number              = e->rev_mod };
+	dsi_etcd_cmp   cmps[3] = { { .target = e->rev_mod != 0 ? DSI_ETCD_MOD : DSI_ETCD_CREATE,
+	      .result                        = DSI_ETCD_EQUAL,
+	      .key                           = revkey,
+	      .key_len                       = strlen(revkey),
+	      .number                        = e->rev_mod } };
+	size_t         n_cmps  = 1;
+	dsi_membership view;
+	bool           fenced = e->has_health && e->fence_view != NULL;
+	/* Health is written only by a member that owns the instance in this view (member.h). */
+	if (fenced && e->fence_view(e->fence_arg, &view) != 0) {
+		snprintf(e->err, sizeof(e->err), "this node is not a member of the cluster now");
+		txn_clear(e);
+		return DSC_ESTATE; /* decided again: its health writes are dropped then */
+	}
+	if (fenced && (n_cmps += dsi_member_fence(&view, &cmps[1])) == 1) {
+		dsi_member_view_free(&view);
+		snprintf(e->err, sizeof(e->err), "this node is not a member of the cluster now");
+		txn_clear(e);
+		return DSC_ESTATE; /* decided again: its health writes are dropped then */
+	}
 	/* On a lost race, the counter as it is: the follower catches up to it. */
 	dsi_etcd_op look = { .type = DSI_ETCD_OP_RANGE, .key = revkey, .key_len = strlen(revkey) };
-	dsi_etcd_txn_req  tq = { .cmps = &cmp,
-		 .n_cmps               = 1,
+	dsi_etcd_txn_req  tq = { .cmps = cmps,
+		 .n_cmps               = n_cmps,
 		 .success              = e->ops,
 		 .n_success            = e->n_ops,
 		 .failure              = &look,
@@ -683,11 +333,13 @@ eb_commit(dsi_backend *b, uint64_t rev)
 		if (tr.n_results == 1 && tr.results[0].n_kvs == 1) {
 			now_at = tr.results[0].kvs[0].mod_revision;
 		}
+		bool race = now_at != e->rev_mod; /* else a fence compare failed */
 		pthread_mutex_lock(&e->mtx);
-		e->catch_up = now_at;
-		e->n_races++;
+		e->catch_up = race ? now_at : 0;
+		e->n_races += race;
 		pthread_mutex_unlock(&e->mtx);
-		snprintf(e->err, sizeof(e->err), "another node wrote first");
+		snprintf(e->err, sizeof(e->err), "%s",
+		    race ? "another node wrote first" : "the cluster's membership changed");
 		rv = DSC_ESTATE;
 	} else if (rv == DSC_ETIMEDOUT || rv == DSC_ETRANSPORT) {
 		int rb = read_back(e, seqkey, seq, &h);
@@ -702,6 +354,9 @@ eb_commit(dsi_backend *b, uint64_t rev)
 	} else {
 		snprintf(e->err, sizeof(e->err), "%s", err.message);
 		rv = DSC_EUNAVAILABLE;
+	}
+	if (fenced) {
+		dsi_member_view_free(&view);
 	}
 	if (rv == 0) {
 		e->rev_mod = h; /* the writer applies the batch next, under gate */
@@ -865,6 +520,14 @@ dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a)
 	}
 	e->following = true;
 	return 0;
+}
+
+void
+dsi_etcd_backend_set_fence(
+    dsi_backend *b, int (*view)(void *arg, struct dsi_membership *out), void *arg)
+{
+	eb_of(b)->fence_view = view;
+	eb_of(b)->fence_arg  = arg;
 }
 
 void

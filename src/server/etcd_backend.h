@@ -23,8 +23,11 @@
 #include "common/log.h"
 #include "server/backend.h"
 
-/* Writes per transaction: etcd allows 128 operations, and each batch adds two of its own. */
-#define DSI_ETCD_BATCH 120
+/*
+ * Writes per transaction: etcd allows 128 operations; a removal takes two
+ * (the instance and its health), and each batch adds two of its own.
+ */
+#define DSI_ETCD_BATCH 60
 
 typedef struct dsi_etcd_backend_options {
 	const char    *endpoints;  /* "http://127.0.0.1:2379,http://127.0.0.1:22379" */
@@ -56,6 +59,16 @@ int dsi_etcd_backend_open(
  * dsi_backend_close stops it.
  */
 int dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a);
+
+/*
+ * Health writes from now on carry the fence (cluster/member.h) of the
+ * membership view(arg) gives (nonzero: not a member now): a batch with one
+ * commits only while this node is a member and no member joined since that
+ * view. arg is borrowed: close the backend first.
+ */
+struct dsi_membership;
+void dsi_etcd_backend_set_fence(
+    dsi_backend *b, int (*view)(void *arg, struct dsi_membership *out), void *arg);
 
 /* The follower's counters, for tests and the logs. */
 typedef struct dsi_etcd_backend_stats {

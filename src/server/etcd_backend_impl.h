@@ -23,6 +23,7 @@ typedef enum journal_kind {
 	J_REGISTER   = 'R', /* the instance's key holds the registration */
 	J_DEREGISTER = 'D', /* one instance */
 	J_SERVICE    = 'S', /* every instance of the service */
+	J_HEALTH     = 'H', /* the instance's health key holds its new state */
 } journal_kind;
 
 typedef struct journal_entry {
@@ -75,13 +76,31 @@ typedef struct etcd_backend {
 	uint64_t     seq;
 	uint64_t     reserved; /* set_revision's */
 	bool         failed;
+	bool         has_health; /* the batch writes health: fenced by membership */
 	char         err[512];
+	/* Fences health writes (set_fence); NULL: none. */
+	int (*fence_view)(void *arg, struct dsi_membership *out);
+	void *fence_arg;
 } etcd_backend;
 
-/* "<prefix>instances/<service>/<hex endpoint>" (endpoint NULL: the service's prefix); malloc'd. */
-char *dsi_etcdb_instance_key(const etcd_backend *e, const char *service, const char *endpoint);
+/* "<prefix><family>/<service>/<hex endpoint>" (endpoint NULL: the service's prefix); malloc'd. */
+char *dsi_etcdb_family_key(
+    const etcd_backend *e, const char *family, const char *service, const char *endpoint);
+#define dsi_etcdb_instance_key(e, s, ep) dsi_etcdb_family_key((e), "instances", (s), (ep))
+#define dsi_etcdb_health_key(e, s, ep)   dsi_etcdb_family_key((e), "health", (s), (ep))
+
+/* A health key's value "STATE\nREASON": 0, or DSC_EPROTO. *reason points into data. */
+int dsi_etcdb_health_parse(
+    const uint8_t *data, size_t len, dsc_health *state, char *reason, size_t reason_len);
 /* "<prefix><name>"; malloc'd. */
 char *dsi_etcdb_key(const etcd_backend *e, const char *name);
+
+/* Writes s as lowercase hex (2 bytes each, no NUL); returns the length. */
+size_t dsi_etcdb_hex(char *out, const char *s);
+/* n hex digits as a malloc'd string: 0, DSC_EPROTO or DSC_ENOMEM. */
+int dsi_etcdb_unhex(const char *s, size_t n, char **out);
+/* A prepared register as its key's value (a StoredInstance), malloc'd into *out. */
+int dsi_etcdb_encode(const dsi_registry_op_info *op, uint8_t **out, size_t *len);
 
 /* Parses the counter key's value; 0 or DSC_EPROTO. Free with journal_free. */
 int  dsi_etcdb_journal_parse(const uint8_t *data, size_t len, journal *out);

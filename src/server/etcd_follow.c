@@ -107,6 +107,23 @@ prepare_entry(etcd_backend *e, const journal_entry *je, const dsi_etcd_event *ev
 	if (je->kind == J_DEREGISTER) {
 		return dsi_registry_prepare_deregister(e->registry, je->service, je->endpoint, op);
 	}
+	if (je->kind == J_HEALTH) {
+		char                 *hkey = dsi_etcdb_health_key(e, je->service, je->endpoint);
+		const dsi_etcd_event *hput = hkey != NULL ? find_put(ev, n, hkey) : NULL;
+		char                  reason[96];
+		dsc_health            st;
+		free(hkey);
+		if (hput == NULL
+		    || dsi_etcdb_health_parse(
+		           hput->kv.value.data, hput->kv.value.len, &st, reason, sizeof(reason))
+		        != 0) {
+			snprintf(why, why_len,
+			    "a health change of %s is missing from its transaction", je->service);
+			return DSC_EPROTO;
+		}
+		return dsi_registry_prepare_health(
+		    e->registry, je->service, je->endpoint, st, reason, dsi_wall_ms(), op);
+	}
 	char                 *key = dsi_etcdb_instance_key(e, je->service, je->endpoint);
 	const dsi_etcd_event *put = key != NULL ? find_put(ev, n, key) : NULL;
 	free(key);

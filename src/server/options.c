@@ -60,6 +60,7 @@ SECONDS_SETTER(set_deregister_after, deregister_after_ms, 0, 2000000)
 SECONDS_SETTER(set_sync_interval, sync_interval_ms, 0.01, 3600)
 SECONDS_SETTER(set_idle_timeout, idle_timeout_ms, 0.1, 86400)
 SECONDS_SETTER(set_reply_timeout, reply_timeout_ms, 0.01, 3600)
+SECONDS_SETTER(set_min_revision_wait, min_revision_wait_ms, 0, 60)
 
 static int
 set_listen(dsi_server_options *o, const char *v, char *why, size_t why_len)
@@ -455,6 +456,12 @@ static const struct {
 	        "must fit",
 	        false, false },
 	    set_max_request_memory },
+	[DSI_SET_MIN_REVISION_WAIT]
+	= { { "min-revision-wait", ENV("MIN_REVISION_WAIT"), "min_revision_wait", "SECONDS", "1",
+	        "how long a request waits for the registry to reach its min_revision before "
+	        "UNAVAILABLE (0: none waits; at most half of --workers wait)",
+	        false, false },
+	    set_min_revision_wait },
 	[DSI_SET_ADMIN] = { { "admin", ENV("ADMIN"), "admin", "URL", "http://127.0.0.1:7702",
 	                        "HTTP admin endpoint (probes, catalog, metrics); https:// serves "
 	                        "with --tls-cert and --tls-key; off",

@@ -66,6 +66,7 @@ typedef enum dsi_setting {
 	DSI_SET_REPLY_TIMEOUT,
 	DSI_SET_MAX_CONN_REQUESTS,
 	DSI_SET_MAX_REQUEST_MEMORY,
+	DSI_SET_MIN_REVISION_WAIT,
 	DSI_SET_ADMIN,
 	DSI_SET_ENDPOINT_SCHEMES,
 	DSI_SET_CHECK_CA_FILE,
@@ -138,6 +139,9 @@ typedef struct dsi_server_options {
 	const char *cluster;        /* "etcd://HOST:PORT,HOST:PORT"; NULL: single node */
 	const char *node_name;      /* NULL: the host name */
 	const char *cluster_prefix; /* etcd key prefix, "/.../" */
+
+	/* How long a request behind its min_revision waits (server/revwait.h). */
+	int min_revision_wait_ms;
 
 	/* Where each setting's value came from, and its text as given. */
 	dsi_source  source[DSI_SET_COUNT];

@@ -476,8 +476,8 @@ dsi_registry_get_origin(dsi_registry *r, uint8_t origin, dsi_instances *out)
  * Sets health and the check fields (taking err), and reports a change of
  * state as one registry change.
  */
-static void
-rec_set_health(dsi_registry *r, const service *s, rec *x, dsc_health health, int64_t now_ms,
+void
+dsi_reg_set_health(dsi_registry *r, const service *s, rec *x, dsc_health health, int64_t now_ms,
     char *err, const char *reason)
 {
 	dsc_health previous = x->health;
@@ -510,7 +510,7 @@ dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, i
 		rv = DSC_ESTATE;
 	} else {
 		x->ttl_deadline_ms = now_ms + x->ttl_ms;
-		rec_set_health(r, s, x, DSC_HEALTH_HEALTHY, now_ms, NULL, "heartbeat");
+		dsi_reg_set_health(r, s, x, DSC_HEALTH_HEALTHY, now_ms, NULL, "heartbeat");
 		if (out != NULL && (ex = rec_export(s->name, x)) == NULL) {
 			rv = DSC_ENOMEM;
 		}
@@ -540,10 +540,35 @@ dsi_registry_set_health(dsi_registry *r, const char *svc, const char *endpoint, 
 	if (x == NULL) {
 		rv = DSC_ENOTFOUND;
 	} else {
-		rec_set_health(r, s, x, health, now_ms, err, reason != NULL ? reason : "");
+		dsi_reg_set_health(r, s, x, health, now_ms, err, reason != NULL ? reason : "");
 		err = NULL;
 	}
 	dsi_reg_store_rev(r, rev);
+	pthread_rwlock_unlock(&r->lock);
+	free(err);
+	return rv;
+}
+
+int
+dsi_registry_note_check(
+    dsi_registry *r, const char *svc, const char *endpoint, int64_t now_ms, const char *last_error)
+{
+	char    *err = NULL;
+	service *s   = NULL;
+	int      rv  = 0;
+
+	if (last_error != NULL && last_error[0] != 0
+	    && (err = strndup(last_error, DSI_LAST_ERROR_MAX - 1)) == NULL) {
+		return DSC_ENOMEM;
+	}
+	pthread_rwlock_wrlock(&r->lock);
+	rec *x = dsi_reg_inst_find(r, svc, endpoint, &s);
+	if (x == NULL) {
+		rv = DSC_ENOTFOUND;
+	} else {
+		dsi_reg_set_health(r, s, x, (dsc_health) x->health, now_ms, err, "");
+		err = NULL;
+	}
 	pthread_rwlock_unlock(&r->lock);
 	free(err);
 	return rv;
@@ -566,7 +591,7 @@ dsi_registry_ttl_expire(
 		if (x->health != DSC_HEALTH_UNHEALTHY) {
 			char why[96];
 			snprintf(why, sizeof(why), "no heartbeat within %u ms", x->ttl_ms);
-			rec_set_health(r, s, x, DSC_HEALTH_UNHEALTHY, now_ms, strdup(why), why);
+			dsi_reg_set_health(r, s, x, DSC_HEALTH_UNHEALTHY, now_ms, strdup(why), why);
 		}
 		/* Expired: a heartbeat moves the deadline; look again after one TTL. */
 		*next_ms = now_ms + x->ttl_ms;

@@ -140,6 +140,10 @@ typedef struct dsi_registry_op_info {
 	uint32_t    meta_len;
 	uint32_t    n_meta;
 	uint8_t     origin; /* register: a dsi_origin */
+	/* A health change (cluster mode, dsi_registry_prepare_health): */
+	bool        sets_health;
+	uint8_t     health; /* a dsc_health */
+	const char *reason;
 } dsi_registry_op_info;
 
 /*
@@ -165,6 +169,15 @@ int dsi_registry_prepare_deregister(
  */
 int dsi_registry_prepare_reap(dsi_registry *r, const char *service, const char *endpoint,
     int64_t after_ms, int64_t now_ms, dsi_registry_op **out);
+
+/*
+ * Prepares a change of one instance's health (cluster mode: health goes
+ * through the writer and the cluster's store like any change). No change,
+ * and no revision, when the instance already has that state. DSC_ENOTFOUND
+ * if it is not registered.
+ */
+int dsi_registry_prepare_health(dsi_registry *r, const char *service, const char *endpoint,
+    dsc_health health, const char *reason, int64_t now_ms, dsi_registry_op **out);
 
 const dsi_registry_op_info *dsi_registry_op_get(const dsi_registry_op *op);
 
@@ -223,6 +236,10 @@ int dsi_registry_heartbeat(dsi_registry *r, const char *service, const char *end
  */
 int dsi_registry_set_health(dsi_registry *r, const char *service, const char *endpoint,
     dsc_health health, int64_t now_ms, const char *last_error, const char *reason, uint64_t *rev);
+
+/* Records a check's time and error without changing the state (cluster mode). */
+int dsi_registry_note_check(dsi_registry *r, const char *service, const char *endpoint,
+    int64_t now_ms, const char *last_error);
 
 /*
  * For a TTL instance: marks it UNHEALTHY when no heartbeat came within its

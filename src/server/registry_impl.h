@@ -67,6 +67,9 @@ void   dsi_reg_service_remove(dsi_registry *r, service *s);
 size_t dsi_reg_inst_search(const service *s, const char *endpoint, bool *found);
 rec *dsi_reg_inst_find(const dsi_registry *r, const char *svc, const char *endpoint, service **sp);
 void dsi_reg_rec_free(rec *x);
+/* Sets health and the check fields (taking err); a change of state is one registry change. */
+void dsi_reg_set_health(dsi_registry *r, const service *s, rec *x, dsc_health health,
+    int64_t now_ms, char *err, const char *reason);
 void dsi_reg_store_rev(const dsi_registry *r, uint64_t *rev);
 
 /* The size of an exported copy of x with room for a last_error of DSI_LAST_ERROR_MAX. */

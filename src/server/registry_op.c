@@ -12,7 +12,7 @@
 #include "server/registry.h"
 #include "server/registry_impl.h"
 
-typedef enum { OP_REGISTER, OP_REMOVE } op_kind;
+typedef enum { OP_REGISTER, OP_REMOVE, OP_HEALTH } op_kind;
 
 struct dsi_registry_op {
 	op_kind              kind;
@@ -524,12 +524,53 @@ commit_remove(dsi_registry *r, dsi_registry_op *op)
 	}
 }
 
+int
+dsi_registry_prepare_health(dsi_registry *r, const char *svc, const char *endpoint,
+    dsc_health health, const char *reason, int64_t now_ms, dsi_registry_op **out)
+{
+	dsi_registry_op *op = op_new(r, OP_HEALTH, svc, endpoint, now_ms);
+	if (op == NULL) {
+		return DSC_ENOMEM;
+	}
+	pthread_rwlock_rdlock(&r->lock);
+	service *s       = NULL;
+	rec     *x       = dsi_reg_inst_find(r, svc, endpoint, &s);
+	bool     changes = x != NULL && x->health != health;
+	pthread_rwlock_unlock(&r->lock);
+	if (x == NULL) {
+		dsi_registry_op_free(op);
+		return DSC_ENOTFOUND;
+	}
+	dsi_strlcpy(op->reason, reason != NULL ? reason : "", sizeof(op->reason));
+	op->info.sets_health = true;
+	op->info.health      = (uint8_t) health;
+	op->info.reason      = op->reason;
+	op->info.changes     = changes;
+	op->info.revisions   = changes ? 1 : 0;
+	*out                 = op;
+	return 0;
+}
+
+/* The state as prepared; the instance may be gone (removed in the same batch). */
+static void
+commit_health(dsi_registry *r, dsi_registry_op *op)
+{
+	service *s = NULL;
+	rec     *x = dsi_reg_inst_find(r, op->service, op->endpoint, &s);
+	if (x != NULL && op->info.changes) {
+		dsi_reg_set_health(
+		    r, s, x, (dsc_health) op->info.health, op->now_ms, NULL, op->reason);
+	}
+}
+
 void
 dsi_registry_commit(dsi_registry *r, dsi_registry_op *op, dsi_instance **out, uint64_t *rev)
 {
 	pthread_rwlock_wrlock(&r->lock);
 	if (op->kind == OP_REGISTER) {
 		commit_register(r, op, out);
+	} else if (op->kind == OP_HEALTH) {
+		commit_health(r, op);
 	} else {
 		commit_remove(r, op);
 	}

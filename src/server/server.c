@@ -12,6 +12,7 @@
 
 #include "server/admin.h"
 #include "server/checker.h"
+#include "server/cluster_node.h"
 #include "server/dispatch.h"
 #include "server/etcd_backend.h"
 #include "server/events.h"
@@ -28,9 +29,11 @@ struct dsi_server {
 	dsi_registry      *registry;
 	dsi_dispatch       dispatch;
 	dsi_rep_server    *rep;
+	dsi_revwait       *revwait; /* requests waiting for their min_revision */
 	dsi_events        *events;
 	dsi_checker       *checker;
 	dsi_backend       *store;  /* NULL with --data :memory:; etcd's with --cluster */
+	dsi_cluster_node  *node;   /* --cluster: this node's membership */
 	dsi_writer        *writer; /* the store's writer thread; NULL with :memory: */
 	dsi_netpolicy      policy;
 	dsi_metrics       *metrics;
@@ -161,48 +164,20 @@ apply_unlock(void *arg)
 	dsi_writer_release(((dsi_server *) arg)->writer);
 }
 
-/* --cluster etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2"; the backend. */
-static int
-open_cluster(dsi_server *s, const dsi_server_options *o, char *why, size_t why_len)
+/* Cluster mode: a change of health goes through the writer, as every change does. */
+static void
+health_submit(
+    void *arg, const char *service, const char *endpoint, dsc_health health, const char *reason)
 {
-	char        host[256] = "";
-	const char *members   = o->cluster + strlen("etcd://");
-	size_t      n         = 1 + strlen(members) * 2 + 64;
-	char       *urls      = malloc(n);
-	size_t      len       = 0;
+	dsi_server *s = arg;
+	dsi_cluster_submit_health(
+	    s->writer, s->registry, s->node, &s->log, service, endpoint, health, reason);
+}
 
-	if (o->source[DSI_SET_DATA] != DSI_SRC_DEFAULT && strcmp(o->data, ":memory:") != 0) {
-		return dsi_failf(DSC_EINVAL, why, why_len,
-		    "--data (from %s) does not apply with --cluster: the cluster's registry is in "
-		    "etcd",
-		    o->origin[DSI_SET_DATA]);
-	}
-	if (urls == NULL) {
-		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
-	}
-	for (const char *p = members; *p != 0;) {
-		size_t m = strcspn(p, ",");
-		len += (size_t) snprintf(
-		    urls + len, n - len, "%shttp://%.*s", len > 0 ? "," : "", (int) m, p);
-		p += m + (p[m] == ',');
-	}
-	if (o->node_name == NULL && gethostname(host, sizeof(host) - 1) != 0) {
-		snprintf(host, sizeof(host), "discoveryd");
-	}
-	dsi_etcd_backend_options eo = {
-		.endpoints  = urls,
-		.prefix     = o->cluster_prefix,
-		.node       = o->node_name != NULL ? o->node_name : host,
-		.timeout_ms = 5000,
-		.log        = &s->log,
-	};
-	int rv = dsi_etcd_backend_open(&s->store, &eo, why, why_len);
-	free(urls);
-	if (rv == 0) {
-		dsi_info(
-		    &s->log, "cluster mode: node %s, %s", eo.node, dsi_backend_describe(s->store));
-	}
-	return rv;
+static bool
+health_owned(void *arg, const char *service, const char *endpoint)
+{
+	return dsi_cluster_node_owns(((dsi_server *) arg)->node, service, endpoint);
 }
 
 static int
@@ -240,6 +215,7 @@ on_change(void *arg, dsi_change *ch)
 	if (s->checker != NULL) {
 		dsi_checker_notify(s->checker, ch);
 	}
+	dsi_revwait_notify(s->revwait, ch->revision);
 	dsi_events_enqueue(s->events, ch); /* takes the instance */
 }
 
@@ -289,9 +265,10 @@ dsi_server_create(
 	s->status.data              = s->opts.data;
 	s->dispatch.cluster         = o->cluster != NULL;
 	if (o->cluster != NULL) {
-		if ((rv = open_cluster(s, o, why, why_len)) != 0
+		if ((rv = dsi_cluster_backend_open(&s->store, o, &s->log, why, why_len)) != 0
 		    || (rv = dsi_backend_load(s->store, s->registry, check_stored, s, why, why_len))
-		        != 0) {
+		        != 0
+		    || (rv = dsi_cluster_node_open(&s->node, o, &s->log, why, why_len)) != 0) {
 			rv = rv == DSC_EINVAL ? rv : DSC_ESTATE;
 			goto fail;
 		}
@@ -338,13 +315,21 @@ dsi_server_create(
 		.metrics             = s->metrics,
 	};
 	co.http = dsi_check_http_options_from(o);
-	/* Cluster mode checks nothing yet: health must change the same way on every node. */
-	if (o->cluster == NULL
-	    && (rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
+	if (o->cluster != NULL) {
+		co.submit_health = health_submit; /* the same change on every node */
+		co.owns          = health_owned;  /* by one node each */
+		dsi_etcd_backend_set_fence(s->store, dsi_cluster_node_view, s->node);
+	}
+	if ((rv = dsi_checker_create(&s->checker, &co, s->registry, &s->log)) != 0) {
 		snprintf(why, why_len, "cannot create the health checker");
 		goto fail;
 	}
 	check_restored(s);
+	/* Half the REP pool at most may wait, as for one connection's requests. */
+	if ((rv = dsi_revwait_create(&s->revwait, o->min_revision_wait_ms, o->workers / 2)) != 0) {
+		goto fail;
+	}
+	s->dispatch.revwait = s->revwait;
 	dsi_registry_set_observer(s->registry, on_change, s);
 	/* Running from here: start-up registrations are stored like any other. */
 	if (s->store != NULL
@@ -439,6 +424,8 @@ void
 dsi_server_stop(dsi_server *s)
 {
 	dsi_admin_stop(s->admin); /* answers the blocking queries */
+	/* Answers the requests waiting for a revision, so the drain does not wait for them. */
+	dsi_revwait_stop(s->revwait);
 	if (s->rep != NULL) {
 		dsi_rep_stop(s->rep, s->opts.drain_ms);
 	}
@@ -474,7 +461,9 @@ dsi_server_destroy(dsi_server *s)
 	dsi_checker_destroy(s->checker);
 	dsi_writer_destroy(s->writer);
 	dsi_backend_close(s->store);
+	dsi_cluster_node_close(s->node); /* after the backend, which fences with it */
 	dsi_events_destroy(s->events);
+	dsi_revwait_destroy(s->revwait); /* its last answers go out through the REP items */
 	dsi_rep_destroy(s->rep);
 	dsi_registry_destroy(s->registry);
 	dsi_metrics_destroy(s->metrics);

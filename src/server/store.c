@@ -555,8 +555,8 @@ put(dsi_store *s, const dsi_registry_op_info *op)
 int
 dsi_store_write(dsi_store *s, const dsi_registry_op_info *op)
 {
-	if (!op->changes) {
-		return result(s); /* nothing to store */
+	if (!op->changes || op->sets_health) { /* health is not kept in the file */
+		return result(s);              /* nothing to store */
 	}
 	if (op->removes == 0) {
 		put(s, op);

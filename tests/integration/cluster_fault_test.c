@@ -149,7 +149,7 @@ setup(void **state)
 	const char *extra[] = { "--experimental-watch-progress-notify-interval", "500ms", NULL };
 	if (tu_curl_setup(state) != 0
 	    || te_etcd_start(&f->etcd, te_etcd_path(), NULL, extra, TU_LIVENESS_MS) != 0
-	    || tc_cluster_start(&f->tc, NODES, f->etcd.url) != 0
+	    || tc_cluster_start(&f->tc, NODES, f->etcd.url, NULL) != 0
 	    || dsc_watch_open(&f->watch, f->tc.d[0].pub_url, NULL, 0) != 0) {
 		return -1;
 	}

@@ -23,6 +23,7 @@
 
 #include "support/cluster.h"
 #include "support/daemon.h"
+#include "support/httpd.h"
 #include "support/etcd.h"
 #include "support/testutil.h"
 
@@ -76,10 +77,10 @@ node_start(cluster *cl, int i)
 
 /* Every test on a prefix of its own: it starts from an empty registry. */
 static int
-setup(void **state)
+start(void **state, const char *const *extra)
 {
 	cluster *cl = calloc(1, sizeof(*cl));
-	if (cl == NULL || tc_cluster_start(&cl->tc, NODES, etcd.url) != 0) {
+	if (cl == NULL || tc_cluster_start(&cl->tc, NODES, etcd.url, extra) != 0) {
 		free(cl);
 		return -1;
 	}
@@ -92,6 +93,25 @@ setup(void **state)
 	}
 	*state = cl;
 	return 0;
+}
+
+/*
+ * The default check settings: an instance nothing answers for is checked
+ * at once but needs two failures 30 s apart, so revisions count writes alone.
+ */
+static int
+setup(void **state)
+{
+	return start(state, NULL);
+}
+
+/* Checks every 0.2 s, one result deciding: health tests wait for an event. */
+static int
+setup_checks(void **state)
+{
+	static const char *const extra[] = { "--health-interval", "0.2", "--health-timeout", "1",
+		"--rise", "1", "--fall", "1", NULL };
+	return start(state, extra);
 }
 
 static int
@@ -148,6 +168,36 @@ all_reach(cluster *cl, uint64_t want)
 	return true;
 }
 
+static char *listing(dsc_client *c);
+
+/*
+ * Waits until every node has the same revision and the same listing (health
+ * checks go on changing both) and returns that revision; fails past the bound.
+ */
+static uint64_t
+converged(cluster *cl)
+{
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	for (;;) {
+		char *a   = listing(cl->c[0]);
+		bool  all = true;
+		for (int i = 1; all && i < NODES; i++) {
+			char *b = listing(cl->c[i]);
+			all     = strcmp(a, b) == 0;
+			free(b);
+		}
+		uint64_t rev = strtoull(a + 4, NULL, 10);
+		free(a);
+		if (all) {
+			return rev;
+		}
+		if (tu_now_ms() > deadline) {
+			fail_msg("the nodes did not converge to one revision and listing");
+		}
+		tu_sleep_ms(20);
+	}
+}
+
 /* GetAll of every service as text, for comparing nodes. */
 static char *
 listing(dsc_client *c)
@@ -160,8 +210,8 @@ listing(dsc_client *c)
 	assert_non_null(out);
 	len += (size_t) snprintf(out, cap, "rev %llu\n", (unsigned long long) l->revision);
 	for (size_t i = 0; i < l->count; i++) {
-		len += (size_t) snprintf(out + len, cap - len, "%s %s %u\n", l->items[i].service,
-		    l->items[i].endpoint, l->items[i].weight);
+		len += (size_t) snprintf(out + len, cap - len, "%s %s %u %s\n", l->items[i].service,
+		    l->items[i].endpoint, l->items[i].weight, dsc_health_name(l->items[i].health));
 	}
 	dsc_instance_list_free(l);
 	return out;
@@ -187,7 +237,7 @@ test_write_anywhere_read_everywhere(void **state)
 	dsc_error err;
 	assert_int_equal(dsc_deregister(cl->c[2], "web", NULL, &removed, &err), 0);
 	assert_int_equal(removed, 1);
-	assert_true(all_reach(cl, rev + 1));
+	converged(cl);
 	dsc_instance *in;
 	assert_int_equal(dsc_resolve(cl->c[0], "web", false, &in, &err), DSC_ENOTFOUND);
 }
@@ -283,22 +333,25 @@ test_concurrent_writers_same_events(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(wr[i].failures, 0); /* a lost race is retried by the writer */
 	}
-	/* 60 registrations and 12 removals from each node: every one a change. */
-	uint64_t last = base + NODES * (WRITES + WRITES / 5);
-	assert_true(all_reach(cl, last));
+	uint64_t last = converged(cl);
 	for (int i = 0; i < NODES; i++) {
-		assert_int_equal(revision_of(cl->c[i]), last);
 		collect(w[i], last, &ev[i]);
 		dsc_watch_close(w[i]);
 	}
 	/* Consecutive on node 0, and the same lines on every node. */
 	assert_int_equal(ev[0].n, last - base);
+	size_t writes = 0;
 	for (size_t k = 0; k < ev[0].n; k++) {
 		assert_int_equal(ev[0].rev[k], base + 1 + k);
 		for (int i = 1; i < NODES; i++) {
+			assert_int_equal(ev[i].n, ev[0].n);
 			assert_string_equal(ev[i].line[k], ev[0].line[k]);
 		}
+		writes += strstr(ev[0].line[k], " shared ") != NULL
+		    && strstr(ev[0].line[k], " health") == NULL;
 	}
+	/* 60 registrations and 12 removals from each node: each one change (health apart). */
+	assert_int_equal(writes, NODES * (WRITES + WRITES / 5));
 	char *a = listing(cl->c[0]);
 	for (int i = 1; i < NODES; i++) {
 		char *b = listing(cl->c[i]);
@@ -327,11 +380,10 @@ test_remove_service_over_128(void **state)
 		fail_msg("deregister big: %s (%s)", dsc_strerror(rv), err.message);
 	}
 	assert_int_equal(removed, 200);
-	assert_true(all_reach(cl, rev + 200));
+	assert_true(converged(cl) >= rev + 200);
 	for (int i = 0; i < NODES; i++) {
 		dsc_instance *in;
 		assert_int_equal(dsc_resolve(cl->c[i], "big", false, &in, &err), DSC_ENOTFOUND);
-		assert_int_equal(revision_of(cl->c[i]), rev + 200);
 	}
 }
 
@@ -351,13 +403,88 @@ test_node_killed_catches_up(void **state)
 	uint64_t rev = dsc_client_revision(cl->c[1]);
 	assert_int_equal(node_start(cl, 2), 0);
 	assert_true(all_reach(cl, rev));
-	char *a = listing(cl->c[0]), *b = listing(cl->c[2]);
-	assert_string_equal(a, b);
-	free(a);
-	free(b);
+	assert_true(converged(cl) >= rev);
 	/* And it writes again, seen by the others. */
 	reg(cl->c[2], "after", "http://127.0.0.1:18002");
 	assert_true(all_reach(cl, dsc_client_revision(cl->c[2])));
+}
+
+/* Waits until every node has the instance in state want; false past the bound. */
+static bool
+all_health(cluster *cl, const char *service, const char *endpoint, dsc_health want)
+{
+	int64_t deadline = tu_now_ms() + TU_LIVENESS_MS;
+	for (int i = 0; i < NODES; i++) {
+		for (;;) {
+			bool       healthy;
+			dsc_health st = DSC_HEALTH_UNKNOWN;
+			dsc_error  err;
+			if (dsc_is_healthy(cl->c[i], service, endpoint, &healthy, &st, &err) == 0
+			    && st == want) {
+				break;
+			}
+			if (tu_now_ms() > deadline) {
+				return false;
+			}
+			tu_sleep_ms(20);
+		}
+	}
+	return true;
+}
+
+/* A health change is one change on every node: the same revision, the same listing. */
+static void
+test_health_same_everywhere(void **state)
+{
+	cluster   *cl = *state;
+	th_server *h;
+	char       ep[64];
+	assert_int_equal(th_start(&h), 0);
+	assert_int_equal(th_set(h, "/health", 200), 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", th_port(h));
+	dsc_registration r = { .service = "checked", .endpoint = ep, .health_path = "/health" };
+	dsc_error        err;
+	assert_int_equal(dsc_register(cl->c[0], &r, NULL, &err), 0);
+	assert_true(all_health(cl, "checked", ep, DSC_HEALTH_HEALTHY));
+	assert_int_equal(th_set(h, "/health", 500), 0);
+	assert_true(all_health(cl, "checked", ep, DSC_HEALTH_UNHEALTHY));
+	/* Registered, healthy, unhealthy: three changes, wherever they were decided. */
+	assert_true(all_reach(cl, 3));
+	char *a = listing(cl->c[0]);
+	for (int i = 1; i < NODES; i++) {
+		char *b = listing(cl->c[i]);
+		assert_string_equal(a, b);
+		free(b);
+	}
+	assert_non_null(strstr(a, "rev 3\n"));
+	free(a);
+	th_stop(h);
+}
+
+/* min_revision: a write on one node, read at once on another that may be behind. */
+static void
+test_read_own_writes_on_another_node(void **state)
+{
+	cluster *cl = *state;
+	char     ep[64];
+	for (int k = 0; k < 20; k++) {
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", 18200 + k);
+		reg(cl->c[0], "ryow", ep);
+		uint64_t rev = dsc_client_revision(cl->c[0]);
+		/* Node 2 answers only once it has applied the write (or says it is behind). */
+		dsc_client_set_min_revision(cl->c[2], rev);
+		dsc_instance_list *l;
+		dsc_error          err;
+		int                rv = dsc_get_all(cl->c[2], "ryow", &l, &err);
+		if (rv != 0) {
+			fail_msg("get_all at min_revision %llu: %s (%s)", (unsigned long long) rev,
+			    dsc_strerror(rv), err.message);
+		}
+		assert_true(l->revision >= rev);
+		assert_int_equal(l->count, (size_t) k + 1);
+		dsc_instance_list_free(l);
+	}
+	dsc_client_set_min_revision(cl->c[2], 0);
 }
 
 static void
@@ -401,6 +528,10 @@ main(void)
 		    test_concurrent_writers_same_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_service_over_128, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_killed_catches_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_health_same_everywhere, setup_checks, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_read_own_writes_on_another_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_and_heartbeat_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_file_refused, setup, teardown),
 	};

@@ -158,6 +158,30 @@ async def original_app(discovery, endpoint):
         await discovery.shutdown()                     # @app.on_event("shutdown")
 
 
+class MinRevisionTest(DaemonCase):
+    daemon_args = ["--min-revision-wait", "0.2"]
+
+    def test_min_revision_and_read_own_writes(self):
+        async def main():
+            async with self.aclient(read_own_writes=True, max_workers=4) as c:
+                await c.register("mr", "http://127.0.0.1:9", ttl_ms=600000)
+                written = c.written
+                self.assertGreater(written, 0)
+                # Every worker thread's call carries the one written revision.
+                got = await asyncio.gather(*(c.resolve("mr") for _ in range(8)))
+                self.assertEqual(got, ["http://127.0.0.1:9"] * 8)
+                with self.assertRaises(dc.DiscoveryError) as cm:
+                    await c.resolve("mr", min_revision=written + 3)
+                self.assertEqual(cm.exception.status, pb.STATUS_UNAVAILABLE)
+                self.assertIn("behind the requested %d" % (written + 3), str(cm.exception))
+                c.min_revision = written + 3
+                with self.assertRaises(dc.DiscoveryError):
+                    await c.get_all()
+                self.assertEqual(len(await c.get_all(min_revision=written)), 1)
+
+        run(main())
+
+
 class CompatTest(DaemonCase):
     def test_the_original_interface(self):
         with HealthServer(200) as http:

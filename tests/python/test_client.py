@@ -333,6 +333,77 @@ class ClientTest(unittest.TestCase):
             dc.Client("nope://127.0.0.1:1")
 
 
+class MinRevisionTest(unittest.TestCase):
+    """min_revision= and read_own_writes: two independent servers, each
+    waiting 0.2 s for a revision it is behind (docs/protocol.md)."""
+
+    def setUp(self):
+        self.closers = []
+        self.addCleanup(self.close_all)
+        self.a = Daemon(["--min-revision-wait", "0.2"])
+        self.addCleanup(self.stop, self.a)
+        self.b = Daemon(["--min-revision-wait", "0.2"])
+        self.addCleanup(self.stop, self.b)
+
+    def close_all(self):
+        for close in reversed(self.closers):
+            close()
+
+    def stop(self, d):
+        if d.proc.poll() is None:
+            self.assertEqual(d.stop(), 0, d.log_text())
+        d.remove_log()
+
+    def client(self, urls, **kw):
+        c = dc.Client(urls, timeout=LIVENESS, **kw)
+        self.closers.append(c.close)
+        return c
+
+    def test_behind_is_unavailable_with_both_revisions(self):
+        c = self.client(self.a.url)
+        c.register("mr", "http://127.0.0.1:9", ttl_ms=600000)
+        now = c.revision
+        self.assertEqual(c.resolve("mr", min_revision=now), "http://127.0.0.1:9")
+        for call in (lambda: c.resolve("mr", min_revision=now + 7),
+                     lambda: c.get_all(min_revision=now + 7),
+                     lambda: c.status(min_revision=now + 7)):
+            with self.assertRaises(dc.DiscoveryError) as cm:
+                call()
+            self.assertEqual(cm.exception.status, pb.STATUS_UNAVAILABLE)
+            self.assertIn("this server is at revision %d, behind the requested %d" % (now, now + 7),
+                          str(cm.exception))
+            self.assertEqual(c.revision, now)
+        c.min_revision = now + 7  # the client-wide default
+        with self.assertRaises(dc.DiscoveryError):
+            c.is_healthy("mr")
+        self.assertFalse(c.is_healthy("mr", min_revision=0))
+
+    def test_read_own_writes_after_a_failover(self):
+        c = self.client([self.a.url, self.b.url], read_own_writes=True)
+        other = self.client(self.b.url)
+        c.register("mr", "http://127.0.0.1:9", ttl_ms=600000)
+        c.register("mr", "http://127.0.0.1:10", ttl_ms=600000)
+        self.assertEqual(c.written, c.revision)
+        self.assertEqual(self.a.stop(), 0)
+        with self.assertRaises(dc.DiscoveryError) as cm:
+            c.resolve("mr")  # B never saw the writes: not None ("no instance")
+        self.assertIn("behind the requested %d;" % c.written, str(cm.exception))
+        while other.status().revision < c.written:
+            other.register("mr", "http://127.0.0.1:10", ttl_ms=600000)
+            other.deregister("mr", "http://127.0.0.1:10")
+        other.register("mr", "http://127.0.0.1:10", ttl_ms=600000)
+        self.assertEqual(c.resolve("mr"), "http://127.0.0.1:10")
+        self.assertEqual(c.url, self.b.url)
+
+    def test_a_server_behind_is_passed_over(self):
+        writer = self.client(self.a.url)
+        writer.register("mr", "http://127.0.0.1:9", ttl_ms=600000)
+        writer.register("mr", "http://127.0.0.1:10", ttl_ms=600000)
+        c = self.client([self.b.url, self.a.url])
+        self.assertEqual(len(c.get_all("mr", min_revision=writer.revision)), 2)
+        self.assertEqual(c.url, self.a.url)
+
+
 class VersionTest(unittest.TestCase):
     """One version, generated once: the Python client's is the binaries' is project(VERSION)."""
 

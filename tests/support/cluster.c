@@ -11,7 +11,7 @@ int
 tc_node_start(tc_cluster *c, int i)
 {
 	char        name[16], listen[160], publish[160];
-	const char *args[16];
+	const char *args[40];
 	int         n = 0;
 
 	snprintf(name, sizeof(name), "node%d", i);
@@ -32,16 +32,20 @@ tc_node_start(tc_cluster *c, int i)
 		args[n++] = "--publish";
 		args[n++] = publish;
 	}
+	for (int k = 0; c->extra != NULL && c->extra[k] != NULL && n < 39; k++) {
+		args[n++] = c->extra[k];
+	}
 	args[n] = NULL;
 	return td_daemon_start_sync(&c->d[i], args);
 }
 
 int
-tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls)
+tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls, const char *const *extra)
 {
 	size_t len = 0;
 
 	memset(c, 0, sizeof(*c));
+	c->extra = extra;
 	if (n < 1 || n > TC_MAX_NODES) {
 		fprintf(stderr, "tc_cluster_start: %d nodes (1 to %d)\n", n, TC_MAX_NODES);
 		return -1;

@@ -18,14 +18,16 @@ typedef struct tc_cluster {
 	char      prefix[64];      /* "/t<pid>-<seq>/" */
 	char      cluster[512];    /* the --cluster value, etcd://HOST:PORT,... */
 	char      urls[1024];      /* every node's REQ/REP URL, comma-separated: a failover list */
+	const char *const *extra;  /* more arguments for every node; NULL-terminated, borrowed */
 } tc_cluster;
 
 /*
  * Starts n nodes (node0, node1, ...) on the etcd members whose client URLs
- * etcd_urls lists ("http://127.0.0.1:P,http://..."), on a fresh prefix.
+ * etcd_urls lists ("http://127.0.0.1:P,http://..."), on a fresh prefix,
+ * each with extra (NULL-terminated, may be NULL; kept for restarts) appended.
  * Returns 0, or -1 after printing why (the nodes started are stopped).
  */
-int tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls);
+int tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls, const char *const *extra);
 
 /*
  * (Re)starts node i on the REQ/REP and PUB URLs it had before, if any (a

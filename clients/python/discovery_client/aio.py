@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import threading
 
-from discovery_client.client import DEFAULT_URL, Client
+from discovery_client.client import _WRITES, DEFAULT_URL, Client
 from discovery_client.errors import NNG_ECLOSED, TransportError
 from discovery_client.tokenfile import resolve_token
 from discovery_client.watch import DEFAULT_PUBLISH_URL, Watch
@@ -28,10 +28,14 @@ class AsyncClient:
     watch(), whose result is iterated with `async for`. max_workers bounds
     the threads (and sockets) used for calls. Use it as `async with`, or
     await close().
+
+    min_revision= on each call, the min_revision attribute and
+    read_own_writes= work as Client's; the revision written is this
+    AsyncClient's, whichever thread's socket carried the write.
     """
 
     def __init__(self, url=DEFAULT_URL, timeout=5.0, token=None, publish_url=DEFAULT_PUBLISH_URL,
-                 token_file=None, tls=None, max_workers=16):
+                 token_file=None, tls=None, max_workers=16, read_own_writes=False):
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         if max_workers < 1:
@@ -42,6 +46,10 @@ class AsyncClient:
         # Read once here, so a bad token file fails the constructor, not a call.
         self.token = resolve_token(token, token_file)
         self.tls = tls
+        self.min_revision = 0
+        self.read_own_writes = read_own_writes
+        self.written = 0
+        self._written_lock = threading.Lock()
         self._local = threading.local()
         self._clients = []
         self._clients_lock = threading.Lock()
@@ -69,41 +77,51 @@ class AsyncClient:
         if self._closed:
             raise TransportError("client closed", NNG_ECLOSED)
 
+        want = kw.get("min_revision")
+        want = self.min_revision if want is None else want
+        kw["min_revision"] = max(want, self.written) if self.read_own_writes else want
+
         def work():
-            return getattr(self._thread_client(), name)(*args, **kw)
+            c = self._thread_client()
+            result = getattr(c, name)(*args, **kw)
+            if (args[0] if name == "call" else name) in _WRITES:
+                with self._written_lock:
+                    self.written = max(self.written, c.revision)
+            return result
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    async def call(self, field, message, timeout=None):
-        return await self._run("call", field, message, timeout)
+    async def call(self, field, message, timeout=None, min_revision=None):
+        return await self._run("call", field, message, timeout, min_revision=min_revision)
 
     async def register(self, service, endpoint, metadata=None, health_path=None, ttl_ms=0,
-                       weight=0):
-        return await self._run("register", service, endpoint, metadata, health_path, ttl_ms, weight)
+                       weight=0, min_revision=None):
+        return await self._run("register", service, endpoint, metadata, health_path, ttl_ms, weight,
+                               min_revision=min_revision)
 
-    async def resolve_instance(self, service, healthy_only=False):
-        return await self._run("resolve_instance", service, healthy_only)
+    async def resolve_instance(self, service, healthy_only=False, min_revision=None):
+        return await self._run("resolve_instance", service, healthy_only, min_revision=min_revision)
 
-    async def resolve(self, service, healthy_only=False):
-        return await self._run("resolve", service, healthy_only)
+    async def resolve(self, service, healthy_only=False, min_revision=None):
+        return await self._run("resolve", service, healthy_only, min_revision=min_revision)
 
-    async def deregister(self, service, endpoint=None):
-        return await self._run("deregister", service, endpoint)
+    async def deregister(self, service, endpoint=None, min_revision=None):
+        return await self._run("deregister", service, endpoint, min_revision=min_revision)
 
-    async def health(self, service, endpoint=None):
-        return await self._run("health", service, endpoint)
+    async def health(self, service, endpoint=None, min_revision=None):
+        return await self._run("health", service, endpoint, min_revision=min_revision)
 
-    async def is_healthy(self, service, endpoint=None):
-        return await self._run("is_healthy", service, endpoint)
+    async def is_healthy(self, service, endpoint=None, min_revision=None):
+        return await self._run("is_healthy", service, endpoint, min_revision=min_revision)
 
-    async def get_all(self, service=None):
-        return await self._run("get_all", service)
+    async def get_all(self, service=None, min_revision=None):
+        return await self._run("get_all", service, min_revision=min_revision)
 
-    async def heartbeat(self, service, endpoint):
-        return await self._run("heartbeat", service, endpoint)
+    async def heartbeat(self, service, endpoint, min_revision=None):
+        return await self._run("heartbeat", service, endpoint, min_revision=min_revision)
 
-    async def status(self):
-        return await self._run("status")
+    async def status(self, min_revision=None):
+        return await self._run("status", min_revision=min_revision)
 
     async def wait_for_services(self, names, timeout):
         """As Client.wait_for_services, on a thread and a Client of its own."""

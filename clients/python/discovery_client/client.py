@@ -13,6 +13,7 @@ from discovery_client.tokenfile import resolve_token
 from discovery_client.watch import DEFAULT_PUBLISH_URL, Watch, normalize_name
 
 DEFAULT_URL = "tcp://127.0.0.1:7700"
+_WRITES = ("register", "deregister", "heartbeat")  # their revisions count for read_own_writes
 
 
 class Client:
@@ -29,6 +30,14 @@ class Client:
     (TLSOptions: ca_file, cert_file, key_file, server_name) is for
     tls+tcp:// URLs.
 
+    Reading your own writes across servers (docs/protocol.md): every call
+    takes min_revision= (default: the min_revision attribute, 0), the
+    lowest registry revision a server may answer it at; a server behind
+    waits briefly, then answers UNAVAILABLE and the call moves on to the
+    next server (resolve too). With read_own_writes=True every call also
+    carries the highest revision this client's register, deregister and
+    heartbeat calls were answered at (the written attribute).
+
     The sockets dial in the background and redial after a server restart,
     so a client opens while the server is down and its calls then raise
     TransportError (timed_out) until it is up. REQ resend is off: nng would
@@ -36,7 +45,7 @@ class Client:
     """
 
     def __init__(self, url=DEFAULT_URL, timeout=5.0, token=None, publish_url=DEFAULT_PUBLISH_URL,
-                 token_file=None, tls=None):
+                 token_file=None, tls=None, read_own_writes=False):
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         urls = [url] if isinstance(url, str) else list(url)
@@ -49,6 +58,11 @@ class Client:
         self.tls = tls
         #: The registry revision carried by the last reply (failed calls included).
         self.revision = 0
+        #: Every call's min_revision unless the call gives its own.
+        self.min_revision = 0
+        self.read_own_writes = read_own_writes
+        #: The highest revision a write of this client was answered at.
+        self.written = 0
         self._lock = threading.Lock()
         self._closed = False
         self._current = 0
@@ -104,7 +118,11 @@ class Client:
                 msg = "%s: %s" % (self.urls[i], exc)
             raise TransportError(msg, exc.nng_error) from None
 
-    def call(self, field, message, timeout=None):
+    def _min_revision(self, min_revision):
+        want = self.min_revision if min_revision is None else min_revision
+        return max(want, self.written) if self.read_own_writes else want
+
+    def call(self, field, message, timeout=None, min_revision=None):
         """Sends Request{field: message} and returns the matching result message.
 
         The one generic path every call takes. Raises DiscoveryError for a
@@ -114,6 +132,9 @@ class Client:
         req = pb.Request(**{field: message})
         if self.token:
             req.auth_token = self.token
+        want = self._min_revision(min_revision)
+        if want:
+            req.min_revision = want
         data = req.SerializeToString()
         timeout = timeout or self.timeout
         with self._lock:
@@ -132,7 +153,10 @@ class Client:
                     rep = pb.Response.FromString(reply)
                 except Exception as exc:
                     raise TransportError("undecodable reply: %s" % exc) from exc
-                if rep.status == pb.STATUS_UNAVAILABLE and attempt + 1 < n and field != "resolve":
+                # Resolve's UNAVAILABLE is an answer (no healthy instance), unless the
+                # server is below the min_revision asked for.
+                if (rep.status == pb.STATUS_UNAVAILABLE and attempt + 1 < n
+                        and (field != "resolve" or rep.revision < want)):
                     continue
                 self._current = i
                 break
@@ -141,11 +165,14 @@ class Client:
             raise DiscoveryError(rep.status, rep.message)
         if rep.WhichOneof("result") != field:
             raise TransportError("reply carries %s, not %s" % (rep.WhichOneof("result"), field))
+        if field in _WRITES:
+            self.written = max(self.written, rep.revision)
         return getattr(rep, field)
 
     # ---- the calls ----
 
-    def register(self, service, endpoint, metadata=None, health_path=None, ttl_ms=0, weight=0):
+    def register(self, service, endpoint, metadata=None, health_path=None, ttl_ms=0, weight=0,
+                 min_revision=None):
         """Registers (or updates) an instance; returns the stored discovery.v1.Instance."""
         msg = pb.RegisterRequest(
             service=service,
@@ -155,68 +182,71 @@ class Client:
             ttl_ms=ttl_ms,
             weight=weight,
         )
-        return self.call("register", msg).instance
+        return self.call("register", msg, min_revision=min_revision).instance
 
-    def resolve_instance(self, service, healthy_only=False):
+    def resolve_instance(self, service, healthy_only=False, min_revision=None):
         """The Instance the server picks; raises DiscoveryError (NOT_FOUND, UNAVAILABLE)."""
         msg = pb.ResolveRequest(service=service, healthy_only=healthy_only)
-        return self.call("resolve", msg).instance
+        return self.call("resolve", msg, min_revision=min_revision).instance
 
-    def resolve(self, service, healthy_only=False):
+    def resolve(self, service, healthy_only=False, min_revision=None):
         """The endpoint of one instance, or None when there is none to use.
 
         None means the service is not registered (NOT_FOUND) or, with
-        healthy_only, that none of its instances is healthy (UNAVAILABLE).
+        healthy_only, that none of its instances is healthy (UNAVAILABLE);
+        a server behind min_revision raises UNAVAILABLE instead.
         Without healthy_only a registered service always resolves; the
         instance may be unhealthy (resolve_instance tells its health).
         """
         try:
-            return self.resolve_instance(service, healthy_only).endpoint
+            return self.resolve_instance(service, healthy_only, min_revision).endpoint
         except DiscoveryError as exc:
-            if exc.status in (pb.STATUS_NOT_FOUND, pb.STATUS_UNAVAILABLE):
+            behind = self.revision < self._min_revision(min_revision)  # not "no instance"
+            if exc.status in (pb.STATUS_NOT_FOUND, pb.STATUS_UNAVAILABLE) and not behind:
                 return None
             raise
 
-    def deregister(self, service, endpoint=None):
+    def deregister(self, service, endpoint=None, min_revision=None):
         """Removes one instance, or every instance when endpoint is None; returns how many."""
         msg = pb.DeregisterRequest(service=service, endpoint=endpoint or "")
-        return self.call("deregister", msg).removed
+        return self.call("deregister", msg, min_revision=min_revision).removed
 
-    def health(self, service, endpoint=None):
+    def health(self, service, endpoint=None, min_revision=None):
         """The IsHealthyResponse (healthy, state); raises DiscoveryError NOT_FOUND."""
         msg = pb.IsHealthyRequest(service=service, endpoint=endpoint or "")
-        return self.call("is_healthy", msg)
+        return self.call("is_healthy", msg, min_revision=min_revision)
 
-    def is_healthy(self, service, endpoint=None):
+    def is_healthy(self, service, endpoint=None, min_revision=None):
         """True when the instance (or, without endpoint, any instance) is healthy.
 
         An unknown service or instance is False; health() raises instead.
         """
         try:
-            return self.health(service, endpoint).healthy
+            return self.health(service, endpoint, min_revision).healthy
         except DiscoveryError as exc:
             if exc.status == pb.STATUS_NOT_FOUND:
                 return False
             raise
 
-    def get_all(self, service=None):
+    def get_all(self, service=None, min_revision=None):
         """Every instance (of service, if given) sorted by (service, endpoint).
 
         An unknown service gives []. self.revision is the revision the list reflects.
         """
-        return list(self.call("get_all", pb.GetAllRequest(service=service or "")).instances)
+        msg = pb.GetAllRequest(service=service or "")
+        return list(self.call("get_all", msg, min_revision=min_revision).instances)
 
-    def heartbeat(self, service, endpoint):
+    def heartbeat(self, service, endpoint, min_revision=None):
         """Marks a TTL instance healthy for its ttl_ms; returns the Instance.
 
         FAILED_PRECONDITION for an instance registered without ttl_ms.
         """
         msg = pb.HeartbeatRequest(service=service, endpoint=endpoint)
-        return self.call("heartbeat", msg).instance
+        return self.call("heartbeat", msg, min_revision=min_revision).instance
 
-    def status(self):
+    def status(self, min_revision=None):
         """The server's state (the Status call): a discovery.v1.StatusResponse."""
-        return self.call("server_status", pb.StatusRequest())
+        return self.call("server_status", pb.StatusRequest(), min_revision=min_revision)
 
     # ---- events ----
 

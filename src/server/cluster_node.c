@@ -1,0 +1,328 @@
+/* Cluster mode's wiring in the server (cluster_node.h). */
+#include "server/cluster_node.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/text.h"
+#include "common/timeutil.h"
+#include "cluster/member.h"
+#include "server/etcd_backend.h"
+
+/* The etcd client's timeout for each call: a txn that takes longer is "unknown". */
+#define ETCD_CALL_MS 5000
+/* The node's lease: a dead node's instances are checked by others within this and an interval. */
+#define MEMBER_TTL_MS 10000
+
+struct dsi_cluster_node {
+	_Atomic(dsi_member *) member; /* NULL until joined */
+	const dsi_log        *log;
+	char                 *urls;
+	char                 *prefix;
+	char                 *name;
+	/* The joiner: after a start that found the name held (a crashed predecessor's lease). */
+	pthread_t       joiner;
+	bool            joining;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            stop;
+};
+
+/* etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2"; malloc'd. */
+static char *
+etcd_urls(const char *cluster)
+{
+	const char *members = cluster + strlen("etcd://");
+	size_t      n = 1 + strlen(members) * 2 + 64, len = 0;
+	char       *urls = malloc(n);
+	for (const char *p = members; urls != NULL && *p != 0;) {
+		size_t m = strcspn(p, ",");
+		len += (size_t) snprintf(
+		    urls + len, n - len, "%shttp://%.*s", len > 0 ? "," : "", (int) m, p);
+		p += m + (p[m] == ',');
+	}
+	return urls;
+}
+
+static const char *
+node_name(const dsi_server_options *o, char *host, size_t len)
+{
+	if (o->node_name != NULL) {
+		return o->node_name;
+	}
+	if (gethostname(host, len - 1) != 0 || host[0] == 0) {
+		snprintf(host, len, "discoveryd");
+	}
+	host[len - 1] = 0;
+	return host;
+}
+
+static void
+on_member(void *arg, dsi_member_event ev, const char *name, int64_t create_revision)
+{
+	dsi_cluster_node *n = arg;
+	(void) create_revision;
+	switch (ev) {
+	case DSI_MEMBER_JOINED:
+		dsi_info(n->log, "cluster: node %s joined", name);
+		break;
+	case DSI_MEMBER_LEFT:
+		dsi_info(
+		    n->log, "cluster: node %s left; its instances are checked by the others", name);
+		break;
+	case DSI_MEMBER_ENDED:
+		dsi_warn(n->log,
+		    "cluster: this node (%s) is not a member now: it checks nothing "
+		    "until it has joined again",
+		    name);
+		break;
+	case DSI_MEMBER_RESTORED:
+		dsi_info(n->log, "cluster: this node (%s) is a member again", name);
+		break;
+	}
+}
+
+static int
+join(dsi_cluster_node *n, dsc_error *err)
+{
+	dsi_member *m;
+	int         rv = dsi_member_open(
+	            &m, n->urls, n->prefix, n->name, NULL, MEMBER_TTL_MS, n->log, on_member, n, err);
+	if (rv == 0) {
+		atomic_store(&n->member, m);
+	}
+	return rv;
+}
+
+/*
+ * Joins once the name is free: a node killed and restarted at once finds
+ * its old key until that lease expires. It serves meanwhile; it only checks
+ * nothing (another node takes its instances).
+ */
+static void *
+joiner_main(void *arg)
+{
+	dsi_cluster_node *n = arg;
+	dsc_error         err;
+	pthread_mutex_lock(&n->mtx);
+	while (!n->stop) {
+		struct timespec ts;
+		dsi_realtime_after(&ts, 1000);
+		pthread_cond_timedwait(&n->cv, &n->mtx, &ts);
+		if (n->stop) {
+			break;
+		}
+		pthread_mutex_unlock(&n->mtx);
+		int rv = join(n, &err);
+		pthread_mutex_lock(&n->mtx);
+		if (rv == 0) {
+			dsi_info(n->log, "cluster: joined as %s", n->name);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&n->mtx);
+	return NULL;
+}
+
+int
+dsi_cluster_node_open(dsi_cluster_node **out, const dsi_server_options *o, const dsi_log *log,
+    char *why, size_t why_len)
+{
+	char              host[256];
+	dsc_error         err;
+	dsi_cluster_node *n = calloc(1, sizeof(*n));
+
+	if (n == NULL) {
+		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+	}
+	n->log = log;
+	pthread_mutex_init(&n->mtx, NULL);
+	pthread_cond_init(&n->cv, NULL);
+	n->urls   = etcd_urls(o->cluster);
+	n->prefix = strdup(o->cluster_prefix);
+	n->name   = strdup(node_name(o, host, sizeof(host)));
+	if (n->urls == NULL || n->prefix == NULL || n->name == NULL) {
+		dsi_cluster_node_close(n);
+		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+	}
+	int rv = join(n, &err);
+	if (rv == DSC_ESTATE) {
+		dsi_warn(log,
+		    "cluster: %s; serving meanwhile, checking nothing, joining when the "
+		    "name is free",
+		    err.message);
+		if (pthread_create(&n->joiner, NULL, joiner_main, n) != 0) {
+			dsi_cluster_node_close(n);
+			return dsi_failf(DSC_ENOMEM, why, why_len, "cannot start a thread");
+		}
+		n->joining = true;
+	} else if (rv != 0) {
+		dsi_cluster_node_close(n);
+		return dsi_failf(rv, why, why_len, "cannot join the cluster: %s", err.message);
+	}
+	*out = n;
+	return 0;
+}
+
+void
+dsi_cluster_node_close(dsi_cluster_node *n)
+{
+	if (n == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&n->mtx);
+	n->stop = true;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mtx);
+	if (n->joining) {
+		pthread_join(n->joiner, NULL);
+	}
+	dsi_member_close(atomic_load(&n->member));
+	pthread_cond_destroy(&n->cv);
+	pthread_mutex_destroy(&n->mtx);
+	free(n->urls);
+	free(n->prefix);
+	free(n->name);
+	free(n);
+}
+
+bool
+dsi_cluster_node_owns(dsi_cluster_node *n, const char *service, const char *endpoint)
+{
+	dsi_membership v;
+	dsi_member    *m = n != NULL ? atomic_load(&n->member) : NULL;
+	if (m == NULL || dsi_member_view(m, &v) != 0) {
+		return false;
+	}
+	const char *owner = dsi_member_owner(&v, service, endpoint);
+	bool mine = v.self_create_revision != 0 && owner != NULL && strcmp(owner, v.self) == 0;
+	dsi_member_view_free(&v);
+	return mine;
+}
+
+int
+dsi_cluster_node_view(void *arg, dsi_membership *out)
+{
+	dsi_cluster_node *n = arg;
+	dsi_member       *m = n != NULL ? atomic_load(&n->member) : NULL;
+	return m != NULL ? dsi_member_view(m, out) : DSC_ENOTFOUND;
+}
+
+int
+dsi_cluster_backend_open(
+    dsi_backend **out, const dsi_server_options *o, const dsi_log *log, char *why, size_t why_len)
+{
+	char host[256];
+
+	if (o->source[DSI_SET_DATA] != DSI_SRC_DEFAULT && strcmp(o->data, ":memory:") != 0) {
+		return dsi_failf(DSC_EINVAL, why, why_len,
+		    "--data (from %s) does not apply with --cluster: the cluster's registry is in "
+		    "etcd",
+		    o->origin[DSI_SET_DATA]);
+	}
+	char *urls = etcd_urls(o->cluster);
+	if (urls == NULL) {
+		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
+	}
+	dsi_etcd_backend_options eo = {
+		.endpoints  = urls,
+		.prefix     = o->cluster_prefix,
+		.node       = node_name(o, host, sizeof(host)),
+		.timeout_ms = ETCD_CALL_MS,
+		.log        = log,
+	};
+	int rv = dsi_etcd_backend_open(out, &eo, why, why_len);
+	free(urls);
+	if (rv == 0) {
+		dsi_info(log, "cluster mode: node %s, %s", eo.node, dsi_backend_describe(*out));
+	}
+	return rv;
+}
+
+/* One health change on its way through the writer. */
+typedef struct health_write {
+	dsi_write         w; /* first */
+	dsi_registry     *registry;
+	dsi_cluster_node *node;
+	const dsi_log    *log;
+	dsc_health        health;
+	int               result;
+	char              reason[96];
+	char              why[400];
+	char             *service;
+	char             *endpoint;
+} health_write;
+
+static int
+health_prepare(dsi_write *w, uint32_t pending_service, uint32_t pending_total)
+{
+	health_write *hw = (health_write *) w;
+	(void) pending_service;
+	(void) pending_total;
+	/* Decided again here, in the writer's order: only the owner writes health. */
+	if (!dsi_cluster_node_owns(hw->node, hw->service, hw->endpoint)) {
+		snprintf(hw->why, sizeof(hw->why), "another node checks it now");
+		return DSC_ESTATE;
+	}
+	return dsi_registry_prepare_health(
+	    hw->registry, hw->service, hw->endpoint, hw->health, hw->reason, dsi_wall_ms(), &w->op);
+}
+
+static void
+health_apply(dsi_write *w, int rv, const char *why)
+{
+	health_write *hw = (health_write *) w;
+	if (rv == 0) {
+		dsi_registry_commit(hw->registry, w->op, NULL, NULL);
+	} else {
+		dsi_registry_op_free(w->op);
+		snprintf(hw->why, sizeof(hw->why), "%s", why != NULL ? why : dsi_strerror(rv));
+	}
+	w->op      = NULL;
+	hw->result = rv;
+}
+
+static void
+health_reply(dsi_write *w)
+{
+	health_write *hw = (health_write *) w;
+	if (hw->result != 0 && hw->result != DSC_ENOTFOUND && hw->result != DSC_ESTATE) {
+		/* The checker hands it again after its next check. */
+		dsi_warn(hw->log, "health of %s not stored: %s", hw->service, hw->why);
+	}
+	free(hw->service);
+	free(hw->endpoint);
+	free(hw);
+}
+
+void
+dsi_cluster_submit_health(dsi_writer *wr, dsi_registry *r, dsi_cluster_node *n, const dsi_log *log,
+    const char *service, const char *endpoint, dsc_health health, const char *reason)
+{
+	health_write *hw = calloc(1, sizeof(*hw));
+	if (hw == NULL || (hw->service = strdup(service)) == NULL
+	    || (hw->endpoint = strdup(endpoint)) == NULL) {
+		if (hw != NULL) {
+			free(hw->service);
+			free(hw);
+		}
+		dsi_warn(log, "health of %s not stored: out of memory", service);
+		return;
+	}
+	hw->registry   = r;
+	hw->node       = n;
+	hw->log        = log;
+	hw->health     = health;
+	hw->w.service  = hw->service;
+	hw->w.endpoint = hw->endpoint;
+	hw->w.prepare  = health_prepare;
+	hw->w.apply    = health_apply;
+	hw->w.reply    = health_reply;
+	dsi_strlcpy(hw->reason, reason != NULL ? reason : "", sizeof(hw->reason));
+	dsi_writer_submit(wr, &hw->w);
+}
