@@ -23,13 +23,13 @@ vg_opts="--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 vg_opts+=" --show-leak-kinds=definite --num-callers=30 --suppressions=$PWD/tests/valgrind.supp"
 
 # Not run here, because they are not C test binaries: python_client, python_aio,
-# python_package, dashboard and interop (Python), shell_client and nngcat_example (shell scripts driving nngcat) and
+# python_package, dashboard and interop (Python), shell_client and nngcat_example (shell scripts driving nngcat), cluster_script (scripts/cluster.sh) and
 # bench_smoke (bench/run, a shell script). Under memcheck, ctest would check
 # the interpreter, not our code; and the daemons they start are not started
 # through tests/support/daemon.c. Their C side is covered by the C suites. Nor
 # the packaging tests (tests/packaging: shell and Python, building and installing),
 # nor the man page tests (docs/man: shell scripts; the example's C side is client_test's).
-not_c='^(python_client|python_aio|dashboard|python_package|interop|shell_client|nngcat_example|bench_smoke|example_config|symbols|systemd_unit|consumer|deb|man_pages|man_libdiscovery_example)$'
+not_c='^(python_client|python_aio|cluster_script|dashboard|python_package|interop|shell_client|nngcat_example|bench_smoke|example_config|symbols|systemd_unit|consumer|deb|man_pages|man_libdiscovery_example)$'
 
 # Valgrind runs programs 10 to 50 times slower: the liveness bounds in the
 # tests stretch by DISCOVERY_TEST_SLOWDOWN (tests/support/testutil.h).

@@ -7,6 +7,7 @@
 #include "cluster/etcd_impl.h"
 #include "cluster/etcd_json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,5 +375,58 @@ dsi_etcd_lease_ttl(dsi_etcd *e, int64_t id, int64_t *ttl_out, int64_t *granted_o
 		*ttl_out     = ttl;
 		*granted_out = granted;
 	}
+	return rv;
+}
+
+/* obj[field] as uint64 (member IDs): a decimal string, absent meaning 0. */
+static int
+uint64_field(const json_t *obj, const char *field, uint64_t *out)
+{
+	const json_t *v = json_object_get(obj, field);
+	const char   *s = json_string_value(v);
+	char         *end;
+	if (v == NULL) {
+		*out = 0;
+		return 0;
+	}
+	if (s == NULL || s[0] < '0' || s[0] > '9') {
+		return DSC_EPROTO;
+	}
+	errno                = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno != 0 || *end != 0) {
+		return DSC_EPROTO;
+	}
+	*out = (uint64_t) n;
+	return 0;
+}
+
+int
+dsi_etcd_status(dsi_etcd *e, dsi_etcd_status_resp *out, dsc_error *err)
+{
+	json_t              *answer = NULL, *header;
+	dsi_etcd_status_resp st     = { 0 };
+	int                  rv = call(e, "/v3/maintenance/status", json_object(), &answer, err);
+	if (rv != 0) {
+		return rv;
+	}
+	if ((rv = dsi_etcdj_error(answer, err)) != 0) {
+		goto done;
+	}
+	header              = json_object_get(answer, "header");
+	const char *version = json_string_value(json_object_get(answer, "version"));
+	if (!json_is_object(header) || uint64_field(header, "member_id", &st.member_id) != 0
+	    || dsi_etcdj_int64(header, "revision", &st.revision) != 0
+	    || uint64_field(answer, "leader", &st.leader) != 0
+	    || dsi_etcdj_int64(answer, "raftTerm", &st.raft_term) != 0
+	    || dsi_etcdj_int64(answer, "raftIndex", &st.raft_index) != 0
+	    || dsi_etcdj_int64(answer, "dbSize", &st.db_size) != 0) {
+		rv = dsi_etcd_fail(err, DSC_EPROTO, "etcd: a status answer without its numbers");
+		goto done;
+	}
+	snprintf(st.version, sizeof(st.version), "%s", version != NULL ? version : "");
+	*out = st;
+done:
+	json_decref(answer);
 	return rv;
 }

@@ -175,6 +175,27 @@ void dsi_etcd_txn_resp_free(dsi_etcd_txn_resp *r);
 /* Compacts history before revision (waits until done: physical). */
 int dsi_etcd_compact(dsi_etcd *e, int64_t revision, dsc_error *err);
 
+/* ---- maintenance ---- */
+
+/* One member's view of the cluster (maintenance status), as etcd reports it. */
+typedef struct dsi_etcd_status_resp {
+	uint64_t member_id;  /* the member that answered (etcd's member IDs are unsigned) */
+	uint64_t leader;     /* the member ID it follows; 0: it knows no leader */
+	int64_t  raft_term;  /* its current term */
+	int64_t  raft_index; /* its last Raft log index */
+	int64_t  revision;   /* its store revision */
+	int64_t  db_size;    /* bytes of its backend file */
+	char     version[32];
+} dsi_etcd_status_resp;
+
+/*
+ * Asks the current endpoint (failing over as other calls do) for its
+ * status: the test kit finds the leader with it. A member without a leader
+ * refuses ("no leader", as for every call: DSC_EUNAVAILABLE when it is the
+ * only endpoint).
+ */
+int dsi_etcd_status(dsi_etcd *e, dsi_etcd_status_resp *out, dsc_error *err);
+
 /* ---- leases ---- */
 
 /*

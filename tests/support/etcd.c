@@ -36,13 +36,9 @@ te_etcd_path(void)
 	return access(p, X_OK) == 0 ? p : NULL;
 }
 
-/*
- * A free loopback port: bound to port 0, read, released. etcd must bind it
- * itself, so another process may take it first; the start then fails with
- * "address already in use" and is retried on new ports.
- */
-static int
-free_port(void)
+/* Another process may take the port before etcd binds it: see start_once. */
+int
+te_free_port(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t          len  = sizeof(a);
@@ -69,7 +65,7 @@ reap(pid_t pid)
 static int
 start_once(te_etcd *e, const char *etcd_path, const char *const *extra, int bound_ms)
 {
-	int         cport = free_port(), pport = free_port(), n = 0;
+	int         cport = te_free_port(), pport = te_free_port(), n = 0;
 	char        curl[64], purl[64], cluster[96];
 	const char *argv[16 + MAX_EXTRA + 1];
 	if (cport < 0 || pport < 0 || cport == pport) {

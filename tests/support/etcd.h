@@ -31,6 +31,13 @@ typedef struct te_etcd {
 const char *te_etcd_path(void);
 
 /*
+ * A free loopback port: bound to port 0, read, released; -1 on failure.
+ * etcd must bind it itself, so another process may take it first; a start
+ * then fails with "address already in use" and is retried on new ones.
+ */
+int te_free_port(void);
+
+/*
  * Starts etcd_path as a single member with default settings plus extra
  * (NULL-terminated, may be NULL), client and peer URLs on free loopback
  * ports (found by binding port 0; a start that loses a port to another
