@@ -248,6 +248,14 @@ call(dsi_etcd *e, const char *path, json_t *body, json_t **answer, dsc_error *er
 			    : buf.overflow                  ? DSC_ELIMIT
 			                                    : DSC_ETRANSPORT;
 			rv = dsi_etcd_fail(err, rv, "etcd %s (the outcome is unknown)", why);
+			/*
+			 * Not resent; but the next call starts at the next member, so
+			 * that a stopped or cut-off member costs one timeout, not one
+			 * per call for as long as it stays silent.
+			 */
+			if (e->n_endpoints > 1) {
+				e->current = (e->current + 1) % e->n_endpoints;
+			}
 			goto done;
 		}
 		e->current = (e->current + 1) % e->n_endpoints;
@@ -258,6 +266,14 @@ done:
 	free(buf.data);
 	free(text);
 	return rv;
+}
+
+void
+dsi_etcd_next_endpoint(dsi_etcd *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->current = (e->current + 1) % e->n_endpoints;
+	pthread_mutex_unlock(&e->lock);
 }
 
 int

@@ -49,7 +49,9 @@ typedef struct dsi_etcd_kv {
  * moves to the next one when nothing of the request was sent (no
  * connection) or the member refused it with "no leader" (refused before
  * handling, so safe to repeat); each endpoint is tried once per call, and
- * one that worked stays current. A request that was sent is never resent.
+ * one that worked stays current. A request that was sent is never resent, but after
+ * one whose outcome is unknown (a timeout, a broken connection) the next call starts
+ * at the next endpoint.
  * timeout_ms (<= 0: 5 s) bounds each whole call, all endpoints included,
  * and the opening of a watch. Nothing is sent yet. On 0 *out is the
  * caller's (dsi_etcd_close). The program calls curl_global_init before any
@@ -57,6 +59,12 @@ typedef struct dsi_etcd_kv {
  */
 int  dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *err);
 void dsi_etcd_close(dsi_etcd *e);
+
+/*
+ * Moves the next call (or watch) to the next endpoint: for a caller that
+ * found the current one silent (a watch with no progress notification).
+ */
+void dsi_etcd_next_endpoint(dsi_etcd *e);
 
 /* The endpoint calls currently go to (owned by e, valid until the next call). */
 const char *dsi_etcd_endpoint(const dsi_etcd *e);

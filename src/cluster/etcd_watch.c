@@ -218,6 +218,9 @@ dsi_etcd_watch_open(
 			break;
 		}
 	}
+	if (rv != 0) {
+		dsi_etcd_next_endpoint(e); /* the next try starts elsewhere */
+	}
 	free(body);
 	return rv;
 }

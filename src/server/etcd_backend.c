@@ -444,13 +444,7 @@ static void
 eb_close(dsi_backend *b)
 {
 	etcd_backend *e = eb_of(b);
-	pthread_mutex_lock(&e->mtx);
-	e->stop = true;
-	pthread_cond_broadcast(&e->cv);
-	pthread_mutex_unlock(&e->mtx);
-	if (e->following) {
-		pthread_join(e->thread, NULL);
-	}
+	dsi_etcd_backend_unfollow(b);
 	txn_clear(e);
 	dsi_etcd_close(e->etcd);
 	dsi_etcd_close(e->fetcd);
@@ -545,6 +539,20 @@ dsi_etcd_backend_set_fence(
 {
 	eb_of(b)->fence_view = view;
 	eb_of(b)->fence_arg  = arg;
+}
+
+void
+dsi_etcd_backend_unfollow(dsi_backend *b)
+{
+	etcd_backend *e = eb_of(b);
+	pthread_mutex_lock(&e->mtx);
+	e->stop = true;
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mtx);
+	if (e->following) {
+		pthread_join(e->thread, NULL);
+		e->following = false;
+	}
 }
 
 void

@@ -90,6 +90,12 @@ int dsi_etcd_backend_heartbeat(dsi_backend *b, const char *service, const char *
 /* Whether (service, endpoint)'s alive key exists, as the follower last saw. */
 bool dsi_etcd_backend_alive(dsi_backend *b, const char *service, const char *endpoint);
 
+/*
+ * Stops the follower thread (it applies no more changes): before the writer
+ * it locks through goes away. Idempotent; dsi_backend_close does it too.
+ */
+void dsi_etcd_backend_unfollow(dsi_backend *b);
+
 /* The follower's counters, for tests and the logs. */
 typedef struct dsi_etcd_backend_stats {
 	uint64_t applied;  /* transactions of other nodes applied */

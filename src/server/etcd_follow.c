@@ -15,9 +15,14 @@
 #include "common/timeutil.h"
 #include "server/etcd_backend_impl.h"
 
-#define NEXT_MS    500   /* one wait for the stream, so that stop is seen */
-#define STALL_MS   30000 /* silence (no event, no progress) after which the stream is reopened */
-#define BACKOFF_MS 2000  /* the longest wait between attempts while etcd is away */
+#define NEXT_MS 500 /* one wait for the stream, so that stop is seen */
+/*
+ * Silence (no event, no progress notification) after which the stream is
+ * reopened on the next member: etcd's progress interval must be shorter
+ * (--experimental-watch-progress-notify-interval, docs/cluster-operations.md).
+ */
+#define STALL_MS   10000
+#define BACKOFF_MS 2000 /* the longest wait between attempts while etcd is away */
 
 static bool
 stopping(etcd_backend *e)
@@ -325,6 +330,9 @@ dsi_etcdb_follow_main(void *arg)
 		why[0]  = 0;
 		int rv  = follow_stream(e, w, why, sizeof(why));
 		dsi_etcd_watch_close(w);
+		if (rv == DSC_ETIMEDOUT || rv == DSC_ETRANSPORT || rv == DSC_EUNAVAILABLE) {
+			dsi_etcd_next_endpoint(e->fetcd); /* a silent or cut-off member: another */
+		}
 		if (rv != 0) {
 			/* A broken or silent stream resumes where it was; anything else reloads. */
 			reload = rv != DSC_ETIMEDOUT && rv != DSC_ETRANSPORT && rv != DSC_ECLOSED

@@ -446,6 +446,9 @@ dsi_server_stop(dsi_server *s)
 		dsi_rep_stop(s->rep, s->opts.drain_ms);
 	}
 	dsi_checker_stop(s->checker);
+	if (s->node != NULL) {
+		dsi_etcd_backend_unfollow(s->store); /* no other node's change after this */
+	}
 	dsi_writer_stop(s->writer);
 	dsi_events_stop(s->events);
 	if (s->writer != NULL) {
@@ -468,7 +471,10 @@ dsi_server_destroy(dsi_server *s)
 	 * dsi_close_bounded), nng's reaper is stuck and later closes would wait.
 	 */
 	dsi_checker_stop(s->checker); /* it may hold the writer's apply mutex */
-	dsi_writer_stop(s->writer);   /* its last replies go out through the REP items */
+	if (s->node != NULL) {
+		dsi_etcd_backend_unfollow(s->store); /* it applies through the writer */
+	}
+	dsi_writer_stop(s->writer); /* its last replies go out through the REP items */
 	/* No flush can reach it now; no handler reads the registry after this. */
 	dsi_admin_destroy(atomic_exchange(&s->admin, NULL));
 	if (s->registry != NULL) {

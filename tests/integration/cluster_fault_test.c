@@ -28,6 +28,7 @@
 #include "cluster/etcd.h"
 #include "support/cluster.h"
 #include "support/etcd.h"
+#include "support/etcd_cluster.h"
 #include "support/testutil.h"
 
 #define NODES   3
@@ -52,6 +53,7 @@ typedef struct writer {
 
 typedef struct fx {
 	te_etcd     etcd;
+	te_cluster *quorum; /* a 3-member etcd instead of etcd, for the member faults */
 	tc_cluster  tc;
 	writer      w[WRITERS];
 	pthread_t   t[WRITERS];
@@ -164,6 +166,27 @@ setup(void **state)
 	return start(state, NULL);
 }
 
+/* Three discoveryd nodes on three etcd members. */
+static int
+setup_quorum(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		return -1;
+	}
+	if (te_etcd_path() == NULL) {
+		fprintf(stderr, "cluster_fault_test: no etcd (install etcd-server)\n");
+		exit(77);
+	}
+	if (tu_curl_setup(state) != 0 || te_cluster_start(&f->quorum, 3) != 0
+	    || tc_cluster_start(&f->tc, NODES, te_cluster_endpoints(f->quorum), NULL) != 0
+	    || dsc_watch_open(&f->watch, f->tc.d[0].pub_url, NULL, 0) != 0) {
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
 /* etcd's space quota at 1 MiB: a few hundred registrations fill it. */
 static int
 setup_quota(void **state)
@@ -182,9 +205,13 @@ teardown(void **state)
 		}
 	}
 	int bad = tc_cluster_stop(&f->tc);
-	te_etcd_resume(&f->etcd);
-	te_etcd_stop(&f->etcd);
-	te_etcd_remove(&f->etcd);
+	if (f->quorum != NULL) {
+		te_cluster_stop(f->quorum);
+	} else {
+		te_etcd_resume(&f->etcd);
+		te_etcd_stop(&f->etcd);
+		te_etcd_remove(&f->etcd);
+	}
 	free(f);
 	assert_int_equal(bad, 0);
 	return tu_curl_teardown(state);
@@ -476,6 +503,53 @@ test_quota_exhausted(void **state)
 	dsc_client_close(c);
 }
 
+/* kill -9 of etcd's leader while writing, and its return. */
+static void
+test_etcd_leader_killed(void **state)
+{
+	fx *f = *state;
+	start_writers(f);
+	wait_done(f, WRITERS * 20);
+	int leader = te_cluster_leader(f->quorum);
+	assert_true(leader >= 0);
+	assert_int_equal(te_cluster_kill(f->quorum, leader), 0);
+	wait_done(f, WRITERS * 20);
+	assert_int_equal(te_cluster_restart(f->quorum, leader), 0);
+	check_history(f);
+}
+
+/* SIGSTOP of etcd's leader for 10 s while writing (a member that hangs, not one that dies). */
+static void
+test_etcd_leader_stopped(void **state)
+{
+	fx *f = *state;
+	start_writers(f);
+	wait_done(f, WRITERS * 20);
+	int leader = te_cluster_leader(f->quorum);
+	assert_true(leader >= 0);
+	assert_int_equal(te_cluster_pause(f->quorum, leader), 0);
+	tu_sleep_ms(10000);
+	assert_int_equal(te_cluster_resume(f->quorum, leader), 0);
+	check_history(f);
+}
+
+/*
+ * A node cut off (approximated by SIGSTOP: this machine's tests run without
+ * network namespaces) past its membership lease, while the others write: on
+ * its return it catches up, and it writes again.
+ */
+static void
+test_node_cut_off(void **state)
+{
+	fx *f = *state;
+	start_writers(f);
+	wait_done(f, WRITERS * 20);
+	assert_int_equal(kill(f->tc.d[1].pid, SIGSTOP), 0);
+	tu_sleep_ms(12000); /* past the node's 10 s lease: its membership ends */
+	assert_int_equal(kill(f->tc.d[1].pid, SIGCONT), 0);
+	check_history(f);
+}
+
 int
 main(void)
 {
@@ -486,6 +560,9 @@ main(void)
 		    test_compaction_while_node_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_mismatch_reloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_exhausted, setup_quota, teardown),
+		cmocka_unit_test_setup_teardown(test_etcd_leader_killed, setup_quorum, teardown),
+		cmocka_unit_test_setup_teardown(test_etcd_leader_stopped, setup_quorum, teardown),
+		cmocka_unit_test_setup_teardown(test_node_cut_off, setup_quorum, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
