@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,7 +93,7 @@ typedef struct scen {
 	te_etcd    etcd;
 	tc_cluster cl;
 	bn_child   single, echo;
-	int        reps, rounds;
+	int        reps, rounds, ncounts;
 	size_t     counts[NCOUNTS];
 	size_t     nsvc;
 	double     wdur, rdur, warm;
@@ -337,7 +338,7 @@ static int
 register_part(scen *s)
 {
 	for (int rep = 0; rep < s->reps; rep++) {
-		for (int ci = 0; ci < NCOUNTS; ci++) {
+		for (int ci = 0; ci < s->ncounts; ci++) {
 			for (int k = 0; k < NW; k++) {
 				int mode
 				    = (k + rep) % NW; /* the order rotates from round to round */
@@ -449,7 +450,7 @@ resolve_part(scen *s)
 	    s->nsvc, PER_SERVICE, reg_s, reply_len[R_CLUSTER], reply_len[R_SINGLE]);
 	pid_t pid[NR] = { s->cl.d[1].pid, s->single.pid, s->echo.pid };
 	for (int rep = 0; rep < s->reps; rep++) {
-		for (int ci = 0; ci < NCOUNTS; ci++) {
+		for (int ci = 0; ci < s->ncounts; ci++) {
 			for (int k = 0; k < NR; k++) {
 				int            srv = (k + rep) % NR;
 				bn_load_result lr;
@@ -499,6 +500,18 @@ out:
 	free(reqs);
 	free(req_lens);
 	return rv;
+}
+
+/* Stops every node of the cluster, all at once: each takes a while to leave etcd. */
+static void
+cluster_stop(tc_cluster *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		if (c->d[i].pid > 0) {
+			kill(c->d[i].pid, SIGTERM);
+		}
+	}
+	tc_cluster_stop(c);
 }
 
 /* ---- failover and takeover ---- */
@@ -808,8 +821,8 @@ ft_round(scen *s, hc *h, int r)
 	    r + 1, v, x->failover_ms, x->failed_calls, x->left_ms, x->published_ms, x->resumed_ms,
 	    x->owner_seen ? "" : " (its log never named the instance: ownership not confirmed)");
 	fflush(stdout);
-	/* Back on its URLs; its lease has expired, so it joins at once. */
-	if (tc_node_start(&s->cl, v) != 0) {
+	/* Back on its URLs for the next round; its lease has expired, so it joins at once. */
+	if (r + 1 < s->rounds && tc_node_start(&s->cl, v) != 0) {
 		goto out;
 	}
 	for (int i = 0; i < 1500 && td_daemon_log_contains(&s->cl.d[v], "serving meanwhile")
@@ -839,13 +852,17 @@ takeover_part(scen *s)
 	if (tc_cluster_start(&s->cl, NODES, s->etcd.url, args) != 0) {
 		return -1;
 	}
+	printf("cluster: takeover cluster up\n");
+	fflush(stdout);
 	if (hc_register(s, &h) == 0) {
+		printf("cluster: %d instances healthy\n", N_STEADY + s->rounds);
+		fflush(stdout);
 		rv = 0;
 		for (int r = 0; r < s->rounds && rv == 0; r++) {
 			rv = ft_round(s, &h, r);
 		}
 	}
-	tc_cluster_stop(&s->cl);
+	cluster_stop(&s->cl);
 	bh_stop(h.steady);
 	for (int r = 0; r < s->rounds; r++) {
 		bh_stop(h.flip[r]);
@@ -912,7 +929,7 @@ report(scen *s)
 	    "| clients | one node | three nodes | etcd put | one node / etcd | three nodes / "
 	    "etcd | p50 ms (one, three, etcd) | p99 ms (one, three, etcd) |\n");
 	fprintf(md, "|---:|---:|---:|---:|---:|---:|---|---|\n");
-	for (int ci = 0; ci < NCOUNTS; ci++) {
+	for (int ci = 0; ci < s->ncounts; ci++) {
 		long   n   = (long) s->counts[ci];
 		double one = wmed(s, W_ONE, ci, 0, -1), three = wmed(s, W_THREE, ci, 0, -1);
 		double etcd = wmed(s, W_ETCD, ci, 0, -1);
@@ -937,7 +954,7 @@ report(scen *s)
 	    "| cluster / single (target >= 0.95) | p99 us (cluster, single, echo) | server CPU "
 	    "us/req (cluster, single) |\n");
 	fprintf(md, "|---:|---:|---:|---:|---|---|---|---|\n");
-	for (int ci = 0; ci < NCOUNTS; ci++) {
+	for (int ci = 0; ci < s->ncounts; ci++) {
 		long   n  = (long) s->counts[ci];
 		double cn = rmed(s, R_CLUSTER, ci, 0, -1), sn = rmed(s, R_SINGLE, ci, 0, -1);
 		double ec = rmed(s, R_ECHO, ci, 0, -1);
@@ -1038,10 +1055,11 @@ main(int argc, char **argv)
 	s->rounds    = s->o.smoke ? 1 : s->reps;
 	s->counts[0] = 1;
 	s->counts[1] = s->o.smoke ? 4 : 8;
-	s->counts[2] = s->o.smoke ? 8 : 32;
+	s->counts[2] = 32;
+	s->ncounts   = s->o.smoke ? 2 : NCOUNTS;
 	s->nsvc      = s->o.smoke ? 10 : 250;
-	s->wdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.2 : 1.0;
-	s->rdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.2 : 1.0;
+	s->wdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.1 : 1.0;
+	s->rdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.1 : 1.0;
 	s->warm      = s->o.smoke ? 0.05 : 0.2;
 	snprintf(dir, sizeof(dir), "%s/cluster-etcd", s->o.out_dir);
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -1059,14 +1077,19 @@ main(int argc, char **argv)
 	if (tc_cluster_start(&s->cl, NODES, s->etcd.url, quiet_args) != 0) {
 		goto out;
 	}
+	printf("cluster: etcd and 3 nodes up after %.1f s\n", (double) (bn_now_ns() - t0) / 1e9);
 	int rv = resolve_part(s);
+	printf("cluster: resolve done after %.1f s\n", (double) (bn_now_ns() - t0) / 1e9);
 	if (rv == 0) {
 		rv = register_part(s);
 	}
-	tc_cluster_stop(&s->cl);
+	printf("cluster: register done after %.1f s\n", (double) (bn_now_ns() - t0) / 1e9);
+	fflush(stdout);
+	cluster_stop(&s->cl);
 	if (rv != 0 || takeover_part(s) != 0) {
 		goto out;
 	}
+	printf("cluster: takeover done after %.1f s\n", (double) (bn_now_ns() - t0) / 1e9);
 	loadavg(s->la1, sizeof(s->la1));
 	report(s);
 	bn_note(&s->o,
