@@ -1059,7 +1059,7 @@ main(int argc, char **argv)
 	s->ncounts   = s->o.smoke ? 2 : NCOUNTS;
 	s->nsvc      = s->o.smoke ? 10 : 250;
 	s->wdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.1 : 1.0;
-	s->rdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.1 : 1.0;
+	s->rdur      = s->o.duration_s > 0 ? s->o.duration_s : s->o.smoke ? 0.1 : 1.5;
 	s->warm      = s->o.smoke ? 0.05 : 0.2;
 	snprintf(dir, sizeof(dir), "%s/cluster-etcd", s->o.out_dir);
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
