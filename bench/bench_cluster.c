@@ -93,6 +93,13 @@ typedef struct scen {
 	te_etcd    etcd;
 	tc_cluster cl;
 	bn_child   single, echo;
+	/*
+	 * The registrations' health server: it reads requests and never answers,
+	 * so that no check ends (--health-timeout 3600) and the register figures
+	 * count registrations alone: in cluster mode a new instance's first check
+	 * result is a write to etcd of its own.
+	 */
+	bh_server *hang;
 	int        reps, rounds, ncounts;
 	size_t     counts[NCOUNTS];
 	size_t     nsvc;
@@ -131,6 +138,7 @@ typedef struct wclient {
 	int         mode;
 	size_t      idx;
 	const char *prefix;
+	int         hang_port; /* the health server that never answers */
 	dsc_client *c;
 	dsi_etcd   *e;
 	uint64_t    ok, errors;
@@ -146,7 +154,7 @@ register_one(wclient *w, size_t k)
 	dsc_kv    meta = { "zone", "eu-west-1a" };
 	dsc_error err;
 	snprintf(svc, sizeof(svc), "%s-c%02zu", w->prefix, w->idx);
-	snprintf(ep, sizeof(ep), "http://127.0.0.1:1/c%02zu/i%07zu", w->idx, k);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/i/0/c%02zu/i%07zu", w->hang_port, w->idx, k);
 	dsc_registration r = { .service = svc, .endpoint = ep, .metadata = &meta, .n_metadata = 1 };
 	int              rv = dsc_register(w->c, &r, NULL, &err);
 	if (rv != 0 && w->err[0] == 0) {
@@ -162,9 +170,9 @@ put_one(wclient *w, size_t k)
 	char              key[128], val[256];
 	int               kl = snprintf(key, sizeof(key), "%s/c%02zu/i%07zu", w->prefix, w->idx, k);
 	int               vl = snprintf(val, sizeof(val),
-	                  "{\"service\":\"%s-c%02zu\",\"endpoint\":\"http://127.0.0.1:1/c%02zu/i%07zu\","
+	                  "{\"service\":\"%s-c%02zu\",\"endpoint\":\"http://127.0.0.1:%d/i/0/c%02zu/i%07zu\","
 	                                "\"metadata\":{\"zone\":\"eu-west-1a\"}}",
-	                  w->prefix, w->idx, w->idx, k);
+	                  w->prefix, w->idx, w->hang_port, w->idx, k);
 	dsi_etcd_op       op = { .type = DSI_ETCD_OP_PUT,
 		      .key             = key,
 		      .key_len         = (size_t) kl,
@@ -277,7 +285,11 @@ measure_write(scen *s, int mode, size_t clients, int rep, fig *f)
 		snprintf(prefix, sizeof(prefix), "w-r%d-%s-c%zu", rep + 1, tag[mode], clients);
 	}
 	for (; opened < clients; opened++) {
-		cs[opened] = (wclient) { .g = &g, .mode = mode, .idx = opened, .prefix = prefix };
+		cs[opened] = (wclient) { .g = &g,
+			.mode               = mode,
+			.idx                = opened,
+			.prefix             = prefix,
+			.hang_port          = bh_port(s->hang) };
 		if (wclient_open(s, &cs[opened], mode, opened) != 0) {
 			opened++;
 			goto out;
@@ -364,13 +376,16 @@ register_part(scen *s)
 
 /* ---- resolve ---- */
 
-/* Service s, instance k: fixed widths; nothing listens on port 1, so no check ever passes. */
+/*
+ * Service s, instance k: fixed widths. Their health server never answers, so
+ * that no check result changes a reply during the run (arg: its port).
+ */
 static void
 fill_resolve(void *arg, size_t i, bn_reg_item *it)
 {
-	(void) arg;
 	snprintf(it->service, sizeof(it->service), "svc-%04zu", i / PER_SERVICE);
-	snprintf(it->endpoint, sizeof(it->endpoint), "http://127.0.0.1:1/node-%05zu", i);
+	snprintf(it->endpoint, sizeof(it->endpoint), "http://127.0.0.1:%d/i/0/node-%05zu",
+	    *(const int *) arg, i);
 	snprintf(it->keys[0], sizeof(it->keys[0]), "zone");
 	snprintf(it->vals[0], sizeof(it->vals[0]), "zone-%c", (int) ('a' + i % 3));
 	snprintf(it->keys[1], sizeof(it->keys[1]), "version");
@@ -399,21 +414,22 @@ revision_of(const char *url)
 static int
 resolve_part(scen *s)
 {
-	static const char *const single_args[]
-	    = { "--health-interval", "3600", "--sync-interval", "0.2", NULL };
-	void  **reqs     = calloc(s->nsvc, sizeof(*reqs));
-	size_t *req_lens = calloc(s->nsvc, sizeof(*req_lens));
-	char    path[NR][600];
-	size_t  reply_len[NR] = { 0 };
-	double  reg_s;
-	int     rv = -1;
+	static const char *const single_args[] = { "--health-interval", "3600", "--health-timeout",
+		"3600", "--sync-interval", "0.2", NULL };
+	void                   **reqs          = calloc(s->nsvc, sizeof(*reqs));
+	size_t                  *req_lens      = calloc(s->nsvc, sizeof(*req_lens));
+	char                     path[NR][600];
+	size_t                   reply_len[NR] = { 0 };
+	double                   reg_s;
+	int                      port = bh_port(s->hang);
+	int                      rv   = -1;
 
 	if (reqs == NULL || req_lens == NULL
 	    || bn_discoveryd_start(&s->single, &s->o, single_args, "cluster-single") != 0
 	    || bn_register_all(
-	           s->cl.d[0].url, s->nsvc * PER_SERVICE, 16, fill_resolve, NULL, &reg_s)
+	           s->cl.d[0].url, s->nsvc * PER_SERVICE, 16, fill_resolve, &port, &reg_s)
 	        != 0
-	    || bn_register_all(s->single.url, s->nsvc * PER_SERVICE, 16, fill_resolve, NULL, NULL)
+	    || bn_register_all(s->single.url, s->nsvc * PER_SERVICE, 16, fill_resolve, &port, NULL)
 	        != 0) {
 		goto out;
 	}
@@ -1074,7 +1090,9 @@ main(int argc, char **argv)
 	printf("cluster: etcd %s at %s\n", s->etcd.version, s->etcd.url);
 	/* Reads and writes: a cluster that checks nothing during the run (first checks fail, fall
 	 * 2). */
-	if (tc_cluster_start(&s->cl, NODES, s->etcd.url, quiet_args) != 0) {
+	bool hang[1] = { true };
+	if (bh_start(&s->hang, 1, 16, hang) != 0
+	    || tc_cluster_start(&s->cl, NODES, s->etcd.url, quiet_args) != 0) {
 		goto out;
 	}
 	printf("cluster: etcd and 3 nodes up after %.1f s\n", (double) (bn_now_ns() - t0) / 1e9);
@@ -1097,8 +1115,9 @@ main(int argc, char **argv)
 	    "nodes per cluster (--data :memory:, --sync-interval 0.2); resolve: %zu services x %d "
 	    "instances registered through node 0, measured on node 1, %.1f s (+%.1f s warm-up) "
 	    "per point; register: %.1f s per point, each call a new instance (one metadata entry, "
-	    "health URL on a refused loopback port, --health-interval 3600 so no check result "
-	    "is ever written), etcd baseline one put per call through dsi_etcd_txn; takeover: "
+	    "its health URL on a loopback server that never answers, --health-timeout 3600: no "
+	    "check result is written during the run), etcd baseline one put per call through "
+	    "dsi_etcd_txn; takeover: "
 	    "--health-interval 1 --rise 1 --fall 1, node lease TTL %d s; whole scenario %.0f s; "
 	    "load average %s at start, %s at end (a shared machine: indicative figures)",
 	    s->etcd.version, s->nsvc, PER_SERVICE, s->rdur, s->warm, s->wdur, MEMBER_TTL_MS / 1000,
@@ -1109,6 +1128,7 @@ out:
 		te_etcd_stop(&s->etcd);
 		te_etcd_remove(&s->etcd); /* WAL segments are preallocated at 64 MiB */
 	}
+	bh_stop(s->hang);
 	curl_global_cleanup();
 	free(s);
 	return status;
