@@ -35,7 +35,9 @@
 #define _GNU_SOURCE /* timegm */
 #include <curl/curl.h>
 #include <discovery/discovery.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -520,6 +522,32 @@ out:
 }
 
 /*
+ * Marks every descriptor of this process close-on-exec before a node starts:
+ * the test kit's fork and exec would hand it our sockets otherwise, and a
+ * restarted node that inherited a health server's listening socket keeps its
+ * port accepting after bh_stop (checks then time out instead of being
+ * refused). bench/httpd.c's sockets are not CLOEXEC.
+ */
+static void
+cloexec_all(void)
+{
+	DIR           *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		if (fd > 2 && fd != dirfd(d)) {
+			int fl = fcntl(fd, F_GETFD);
+			if (fl >= 0) {
+				fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+			}
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+}
+
+/*
  * Stops every node of the cluster, all at once (each takes a while to leave
  * etcd), keeping their logs in the output folder as OUT/cluster-TAG-nodeN.log.
  */
@@ -855,6 +883,7 @@ ft_round(scen *s, hc *h, int r)
 	    x->owner_seen ? "" : " (its log never named the instance: ownership not confirmed)");
 	fflush(stdout);
 	/* Back on its URLs for the next round; its lease has expired, so it joins at once. */
+	cloexec_all();
 	if (r + 1 < s->rounds && tc_node_start(&s->cl, v) != 0) {
 		goto out;
 	}
@@ -882,6 +911,7 @@ takeover_part(scen *s)
 	hc                       h;
 	int                      rv = -1;
 	memset(&h, 0, sizeof(h));
+	cloexec_all();
 	if (tc_cluster_start(&s->cl, NODES, s->etcd.url, args) != 0) {
 		return -1;
 	}
@@ -1113,8 +1143,11 @@ main(int argc, char **argv)
 	/* Reads and writes: a cluster that checks nothing during the run (first checks fail, fall
 	 * 2). */
 	bool hang[1] = { true };
-	if (bh_start(&s->hang, 1, 16, hang) != 0
-	    || tc_cluster_start(&s->cl, NODES, s->etcd.url, quiet_args) != 0) {
+	if (bh_start(&s->hang, 1, 16, hang) != 0) {
+		goto out;
+	}
+	cloexec_all();
+	if (tc_cluster_start(&s->cl, NODES, s->etcd.url, quiet_args) != 0) {
 		goto out;
 	}
 	printf("cluster: etcd and 3 nodes up after %.1f s\n", (double) (bn_now_ns() - t0) / 1e9);
