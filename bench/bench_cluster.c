@@ -16,7 +16,9 @@
  *           three nodes; and, the baseline, the same number of clients each
  *           putting one key per call into etcd through cluster mode's own
  *           gateway client (dsi_etcd_txn with one put). Every call writes a
- *           new instance (or key) under a prefix of its own measurement.
+ *           new instance (or key) under a prefix of its own measurement. The
+ *           instances of these two parts have a health URL that never answers
+ *           (--health-timeout 3600): no check result is written meanwhile.
  * failover and takeover, on a second 3-node cluster checking every 1 s
  *           (rise 1, fall 1): each round kills -9 node r % 3, and measures
  *           - the time until a client whose failover list starts with that
@@ -27,6 +29,8 @@
  *           - when the survivors saw the dead node leave (their logs), and
  *             when every instance it owned had been checked again;
  *           then restarts the node on its URLs.
+ * --smoke: 1 and 4 clients, 0.1 s per point, one kill (about 15 s, the
+ * node lease's 10 s included).
  *
  * Writes rows into bench.csv like every scenario, and OUT/cluster-body.md,
  * which bench/run wraps into cluster.md. Benchmarks report; they never fail
