@@ -195,6 +195,9 @@ td_spawn(td_daemon *d, const char *const *argv, const char *log_path, int bound_
 		} else {
 			dup2(pipefd[1], TD_READY_FD);
 		}
+		/* Nothing else of the test's: a socket it closes later (a stopped health
+		 * server) must not stay open in the daemon. */
+		close_range(TD_READY_FD + 1, ~0U, 0);
 		execvp(cmd[0], (char *const *) cmd);
 		_exit(127);
 	}

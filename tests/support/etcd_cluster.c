@@ -250,10 +250,13 @@ te_cluster_start(te_cluster **out, int n)
 	}
 	for (int i = 0; i < n; i++) {
 		te_member *m = &cl->m[i];
+		/* Built in a local first: gcc's -Wrestrict sees cl's fields as one object. */
+		char dir[sizeof(m->etcd.dir)];
 		snprintf(m->name, sizeof(m->name), "m%d", i);
-		snprintf(m->etcd.dir, sizeof(m->etcd.dir), "%s/%s", cl->dir, m->name);
-		snprintf(m->etcd.data_dir, sizeof(m->etcd.data_dir), "%s/data", m->etcd.dir);
-		snprintf(m->etcd.log_path, sizeof(m->etcd.log_path), "%s/etcd.log", m->etcd.dir);
+		snprintf(dir, sizeof(dir), "%.380s/m%d", cl->dir, i);
+		memcpy(m->etcd.dir, dir, sizeof(dir));
+		snprintf(m->etcd.data_dir, sizeof(m->etcd.data_dir), "%s/data", dir);
+		snprintf(m->etcd.log_path, sizeof(m->etcd.log_path), "%s/etcd.log", dir);
 		if (mkdir(m->etcd.dir, 0700) != 0) {
 			fprintf(stderr, "cannot make %s: %s\n", m->etcd.dir, strerror(errno));
 			goto fail;
