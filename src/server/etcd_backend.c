@@ -194,12 +194,12 @@ eb_write(dsi_backend *b, const dsi_registry_op_info *op)
 			.prefix             = service_wide };
 	} else if (op->sets_health) {
 		e->has_health = true;
-		size_t len    = strlen(op->reason) + 3;
+		size_t len    = strlen(op->reason) + strlen(e->node) + 4;
 		char  *val    = malloc(len);
 		if (!own(e, val)) {
 			return txn_fail(e, "out of memory%s", "");
 		}
-		snprintf(val, len, "%c\n%s", '0' + op->health, op->reason);
+		snprintf(val, len, "%c %s\n%s", '0' + op->health, e->node, op->reason);
 		eo->type      = DSI_ETCD_OP_PUT;
 		eo->value     = val;
 		eo->value_len = strlen(val);

@@ -75,12 +75,15 @@ int
 dsi_etcdb_health_parse(
     const uint8_t *data, size_t len, dsc_health *state, char *reason, size_t reason_len)
 {
-	if (len < 2 || data[1] != '\n' || data[0] < '0' + DSC_HEALTH_UNKNOWN
-	    || data[0] > '0' + DSC_HEALTH_UNHEALTHY) {
+	/* "STATE NODE\nREASON": NODE is the member that wrote it, for audits. */
+	const uint8_t *nl = len > 0 ? memchr(data, '\n', len) : NULL;
+	if (nl == NULL || len < 2 || (data[1] != ' ' && data[1] != '\n')
+	    || data[0] < '0' + DSC_HEALTH_UNKNOWN || data[0] > '0' + DSC_HEALTH_UNHEALTHY) {
 		return DSC_EPROTO;
 	}
-	*state = (dsc_health) (data[0] - '0');
-	snprintf(reason, reason_len, "%.*s", (int) (len - 2), (const char *) data + 2);
+	*state     = (dsc_health) (data[0] - '0');
+	size_t off = (size_t) (nl - data) + 1;
+	snprintf(reason, reason_len, "%.*s", (int) (len - off), (const char *) data + off);
 	return 0;
 }
 

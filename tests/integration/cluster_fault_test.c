@@ -282,6 +282,88 @@ listing(const char *url, uint64_t *rev)
 	return out;
 }
 
+/*
+ * The membership fence, audited from etcd's history: every health write
+ * (its value names the node that wrote it) was committed while that node's
+ * member key existed. Skipped when the history was compacted.
+ */
+static void
+audit_health_writes(fx *f)
+{
+	struct {
+		char name[32];
+		bool in;
+	} m[8]                    = { 0 };
+	size_t          n_members = 0;
+	int             audited   = 0;
+	const char     *urls = f->quorum != NULL ? te_cluster_endpoints(f->quorum) : f->etcd.url;
+	size_t          pl   = strlen(f->tc.prefix);
+	dsi_etcd       *e;
+	dsi_etcd_watch *w;
+	dsc_error       err;
+	dsi_etcd_range_resp rr = { 0 };
+	dsi_etcd_range_req  rq = { .key = "x", .key_len = 1 };
+
+	assert_int_equal(dsi_etcd_open(&e, urls, tu_stretch_ms(5000), &err), 0);
+	assert_int_equal(dsi_etcd_range(e, &rq, &rr, &err), 0);
+	int64_t now = rr.revision;
+	dsi_etcd_range_resp_free(&rr);
+	dsi_etcd_watch_req wq = { .key = f->tc.prefix,
+		.key_len               = pl,
+		.prefix                = true,
+		.start_revision        = 1,
+		.progress_notify       = true };
+	assert_int_equal(dsi_etcd_watch_open(e, &wq, &w, &err), 0);
+	for (int64_t seen = 0; seen < now;) {
+		dsi_etcd_watch_resp r;
+		assert_int_equal(dsi_etcd_watch_next(w, TU_LIVENESS_MS, &r, &err), 0);
+		if (r.canceled) {
+			dsi_etcd_watch_resp_free(&r);
+			print_message("health audit skipped: history compacted\n");
+			break;
+		}
+		for (size_t i = 0; i < r.n_events; i++) {
+			const dsi_etcd_kv *kv  = &r.events[i].kv;
+			const char        *key = (const char *) kv->key.data + pl;
+			seen                   = kv->mod_revision;
+			if (strncmp(key, "members/", 8) == 0) {
+				size_t k = 0;
+				while (k < n_members && strcmp(m[k].name, key + 8) != 0) {
+					k++;
+				}
+				if (k == n_members && n_members < 8) {
+					snprintf(
+					    m[n_members++].name, sizeof(m[0].name), "%s", key + 8);
+				}
+				if (k < n_members) {
+					m[k].in = r.events[i].type == DSI_ETCD_EVENT_PUT;
+				}
+			} else if (strncmp(key, "health/", 7) == 0
+			    && r.events[i].type == DSI_ETCD_EVENT_PUT) {
+				char node[32] = "";
+				sscanf((const char *) kv->value.data, "%*c %31[^\n]", node);
+				size_t k = 0;
+				while (k < n_members && strcmp(m[k].name, node) != 0) {
+					k++;
+				}
+				if (k == n_members || !m[k].in) {
+					fail_msg("a health write at etcd revision %lld by %s, not "
+					         "a member then",
+					    (long long) kv->mod_revision, node);
+				}
+				audited++;
+			}
+		}
+		if (r.n_events == 0 && r.revision > seen) {
+			seen = r.revision; /* a progress notification */
+		}
+		dsi_etcd_watch_resp_free(&r);
+	}
+	dsi_etcd_watch_close(w);
+	dsi_etcd_close(e);
+	print_message("health audit: %d writes, each by a member\n", audited);
+}
+
 /* The checker, once the writers are done and the fault healed. */
 static void
 check_history(fx *f)
@@ -348,6 +430,7 @@ check_history(fx *f)
 			    (unsigned long long) f->revs[k - 1], (unsigned long long) f->revs[k]);
 		}
 	}
+	audit_health_writes(f);
 	print_message("history: %d ok, %d unknown; revision %llu; %zu events on node 0\n", ok,
 	    unknown, (unsigned long long) rev[0], f->n_revs);
 	for (int i = 0; i < NODES; i++) {
