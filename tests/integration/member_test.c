@@ -349,6 +349,11 @@ test_fence(void **state)
 	assert_true(fenced_write(f, &v2));
 	/* My own departure does: the old view's compare on my key fails. */
 	assert_ok(dsi_member_leave(a));
+	/*
+	 * leave's wait for the revoke is bounded and may return first on a loaded
+	 * machine; once the key is gone (b sees it), the compare must fail.
+	 */
+	assert_true(wait_members(b, 1, "a", false, TU_LIVENESS_MS));
 	assert_false(fenced_write(f, &v2));
 	dsi_membership v3;
 	assert_ok(dsi_member_view(a, &v3));
