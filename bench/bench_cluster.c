@@ -333,7 +333,9 @@ measure_write(scen *s, int mode, size_t clients, int rep, fig *f)
 		goto out;
 	}
 	for (size_t i = 0; i < clients; i++) {
-		memcpy(all + at, cs[i].lat_us, cs[i].n * sizeof(*all));
+		if (cs[i].n > 0) { /* a client that made no call has no array */
+			memcpy(all + at, cs[i].lat_us, cs[i].n * sizeof(*all));
+		}
 		at += cs[i].n;
 	}
 	qsort(all, total, sizeof(*all), cmp_u32);
