@@ -340,18 +340,21 @@ test_warnings_are_capped(void **state)
 static void
 test_long_prefix_refused(void **state)
 {
-	char prefix[200], var[300];
+	char prefix[200], var[300], ep[64];
+	int  held;
 	(void) state;
+	assert_int_equal(tu_dead_url(ep, sizeof(ep), "http", &held), 0); /* never dialed anyway */
 	memset(prefix, 'P', 150);
 	prefix[150] = 0;
 	snprintf(var, sizeof(var), "%sMEMORY", prefix);
 	setenv("SERVICE_DISCOVERY_ENV_PREFIX", prefix, 1);
-	setenv(var, "http://127.0.0.1:9000", 1);
+	setenv(var, ep, 1);
 	expect_refusal((const char *[]) { NULL }, 2,
 	    "env SERVICE_DISCOVERY_ENV_PREFIX: the service prefix is 150 bytes, more than the 64 "
 	    "allowed");
 	unsetenv("SERVICE_DISCOVERY_ENV_PREFIX");
 	unsetenv(var);
+	close(held);
 }
 
 /*
