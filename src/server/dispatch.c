@@ -85,6 +85,8 @@ static int do_deregister(call *c);
 static int do_is_healthy(call *c);
 static int do_get_all(call *c);
 static int do_heartbeat(call *c);
+static int prepare_heartbeat(call *c, uint32_t pending_service, uint32_t pending_total);
+static int commit_heartbeat(call *c);
 static int do_status(call *c);
 
 /*
@@ -117,7 +119,8 @@ static const struct kind {
 	    do_get_all },
 	/* Nothing to store: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
-	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, NULL, do_heartbeat, do_heartbeat },
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, prepare_heartbeat, commit_heartbeat,
+	    do_heartbeat },
 	{ DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS, "status", 0, NULL, NULL, NULL, do_status },
 };
 
@@ -368,6 +371,30 @@ heartbeat_cluster(call *c)
 		    c->service);
 	}
 	return rv;
+}
+
+/*
+ * On the writer thread. In cluster mode the heartbeat is etcd's (a lease
+ * renewed): done here, before the commit, so that no lock of the writer's
+ * is held across the call; nothing is left for commit.
+ */
+static int
+prepare_heartbeat(call *c, uint32_t pending_service, uint32_t pending_total)
+{
+	(void) pending_service;
+	(void) pending_total;
+	/* A batch prepared again after a lost race: the lease is renewed already. */
+	if (c->d->heartbeat == NULL || c->one != NULL) {
+		return 0;
+	}
+	return heartbeat_cluster(c);
+}
+
+/* Under the writer's apply mutex: a single node's heartbeat, in memory. */
+static int
+commit_heartbeat(call *c)
+{
+	return c->d->heartbeat != NULL ? 0 : do_heartbeat(c);
 }
 
 static int
