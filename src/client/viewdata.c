@@ -215,7 +215,8 @@ dsi_vdata_take(dsi_vdata *d, dsc_instance_list *list, const char *only)
 int
 dsi_vservice_pick(dsi_vservice *s, bool healthy_only, const dsc_instance **out)
 {
-	dsi_pick_src src = { s->inst, s->n, inst_weight, inst_healthy };
+	/* The server's --protection-threshold is not known here: 0, off. */
+	dsi_pick_src src = { s->inst, s->n, inst_weight, inst_healthy, 0 };
 	size_t       i;
 	int          rv = dsi_pick(&src, &s->cursor, healthy_only, &i);
 	if (rv == 0) {

@@ -13,11 +13,15 @@ typedef struct dsi_pick_src {
 	size_t      n;
 	uint32_t (*weight)(const void *items, size_t i); /* 0 counts as 1 */
 	bool (*healthy)(const void *items, size_t i);
+	/* The protection threshold in parts per million of items (0: off). */
+	uint32_t protect_ppm;
 } dsi_pick_src;
 
 /*
  * Weighted round-robin over the healthy items, or over all of them when none
- * is healthy, unless healthy_only (then DSC_EUNAVAILABLE). cursor is the
+ * is healthy, unless healthy_only (then DSC_EUNAVAILABLE). When fewer than
+ * protect_ppm of the items (by count, as Nacos counts) are healthy, over
+ * all of them, healthy_only or not. cursor is the
  * caller's counter, bumped once per pick, so concurrent readers under a read
  * lock each get their own turn. Returns 0 with *index, or DSC_ENOTFOUND for
  * an empty array.

@@ -5,6 +5,7 @@
 #include "server/options.h"
 
 #include <discovery/discovery.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,27 @@ SECONDS_SETTER(set_sync_interval, sync_interval_ms, 0.01, 3600)
 SECONDS_SETTER(set_idle_timeout, idle_timeout_ms, 0.1, 86400)
 SECONDS_SETTER(set_reply_timeout, reply_timeout_ms, 0.01, 3600)
 SECONDS_SETTER(set_min_revision_wait, min_revision_wait_ms, 0, 60)
+
+/* A share from 0 to 1, written as a decimal ("0.5") or a percentage ("50%"). */
+static int
+set_protection_threshold(dsi_server_options *o, const char *v, char *why, size_t why_len)
+{
+	char  *end = NULL;
+	double x;
+	errno = 0;
+	x     = strtod(v, &end);
+	if (end != v && *end == '%' && end[1] == 0) {
+		x /= 100;
+		end++;
+	}
+	if (errno != 0 || end == v || *end != 0 || !(x >= 0 && x <= 1)) {
+		snprintf(
+		    why, why_len, "expects a share from 0 to 1 (or 0%% to 100%%), not \"%s\"", v);
+		return DSC_EINVAL;
+	}
+	o->protection_threshold = x;
+	return 0;
+}
 
 static int
 set_listen(dsi_server_options *o, const char *v, char *why, size_t why_len)
@@ -370,6 +392,13 @@ static const struct {
 	= { { "deregister-after", ENV("DEREGISTER_AFTER"), "health_check.deregister_after",
 	        "SECONDS", "0", "remove instances unhealthy this long (0: never)", false, false },
 	    set_deregister_after },
+	[DSI_SET_PROTECTION_THRESHOLD]
+	= { { "protection-threshold", ENV("PROTECTION_THRESHOLD"),
+	        "health_check.protection_threshold", "SHARE", "0",
+	        "below this healthy share of a service, Resolve picks among all its instances "
+	        "(0: off)",
+	        false, false },
+	    set_protection_threshold },
 	[DSI_SET_SYNC_INTERVAL]
 	= { { "sync-interval", ENV("SYNC_INTERVAL"), "events.sync_interval", "SECONDS", "5",
 	        "between SYNC events carrying the revision", false, false },

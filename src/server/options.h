@@ -47,6 +47,7 @@ typedef enum dsi_setting {
 	DSI_SET_FALL,
 	DSI_SET_MAX_CHECKS,
 	DSI_SET_DEREGISTER_AFTER,
+	DSI_SET_PROTECTION_THRESHOLD,
 	DSI_SET_SYNC_INTERVAL,
 	DSI_SET_EVENT_BUFFER,
 	DSI_SET_ENV_PREFIX,
@@ -92,12 +93,13 @@ typedef struct dsi_server_options {
 	int                 drain_ms;    /* shutdown grace for in-flight requests */
 	dsi_registry_limits limits;
 	/* health checks */
-	int health_interval_ms;
-	int health_timeout_ms;
-	int rise;
-	int fall;
-	int max_checks;          /* in flight at once */
-	int deregister_after_ms; /* 0: never */
+	int    health_interval_ms;
+	int    health_timeout_ms;
+	int    rise;
+	int    fall;
+	int    max_checks;           /* in flight at once */
+	int    deregister_after_ms;  /* 0: never */
+	double protection_threshold; /* 0 to 1; 0: off (dsi_registry_set_protection) */
 	/* events */
 	int sync_interval_ms;
 	int event_buffer; /* per subscriber, messages */

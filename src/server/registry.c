@@ -35,8 +35,8 @@ service_match(const dsi_hash_node *n, const void *name)
 	return strcmp(DSI_CONTAINER_OF(n, service, node)->name, name) == 0;
 }
 
-static service *
-service_of(dsi_hash_node *n)
+service *
+dsi_reg_service_of(dsi_hash_node *n)
 {
 	return n != NULL ? DSI_CONTAINER_OF(n, service, node) : NULL;
 }
@@ -44,7 +44,7 @@ service_of(dsi_hash_node *n)
 service *
 dsi_reg_service_find(const dsi_registry *r, const char *name)
 {
-	return service_of(dsi_hash_find(&r->services, dsi_hash_str(name), name));
+	return dsi_reg_service_of(dsi_hash_find(&r->services, dsi_hash_str(name), name));
 }
 
 void
@@ -176,8 +176,8 @@ dsi_reg_export_to(void *block, const char *svc, const rec *x)
 	return m;
 }
 
-static dsi_instance *
-rec_export(const char *svc, const rec *x)
+dsi_instance *
+dsi_reg_rec_export(const char *svc, const rec *x)
 {
 	void *block = malloc(export_size(svc, x, str_size(x->last_error)));
 	return block != NULL ? dsi_reg_export_to(block, svc, x) : NULL;
@@ -231,7 +231,7 @@ dsi_registry_destroy(dsi_registry *r)
 	}
 	dsi_hash_iter it;
 	dsi_hash_iter_init(&it, &r->services);
-	for (service *s; (s = service_of(dsi_hash_iter_next(&it))) != NULL;) {
+	for (service *s; (s = dsi_reg_service_of(dsi_hash_iter_next(&it))) != NULL;) {
 		dsi_reg_service_remove(r, s); /* the walk allows removing the node it is on */
 	}
 	dsi_hash_fini(&r->services);
@@ -254,11 +254,12 @@ dsi_reg_note_change(dsi_registry *r, Discovery__V1__EventType type, const char *
 		return;
 	}
 	dsi_change ch = {
-		.type     = type,
-		.service  = svc,
-		.instance = block != NULL ? dsi_reg_export_to(block, svc, x) : rec_export(svc, x),
-		.previous = previous,
-		.revision = r->revision,
+		.type    = type,
+		.service = svc,
+		.instance
+		= block != NULL ? dsi_reg_export_to(block, svc, x) : dsi_reg_rec_export(svc, x),
+		.previous     = previous,
+		.revision     = r->revision,
 		.timestamp_ms = now_ms,
 		.reason       = reason,
 	};
@@ -297,181 +298,6 @@ dsi_reg_store_rev(const dsi_registry *r, uint64_t *rev)
 	}
 }
 
-static uint32_t
-rec_weight(const void *items, size_t i)
-{
-	return ((rec *const *) items)[i]->weight;
-}
-
-static bool
-rec_healthy(const void *items, size_t i)
-{
-	return ((rec *const *) items)[i]->health == DSC_HEALTH_HEALTHY;
-}
-
-int
-dsi_registry_resolve(
-    dsi_registry *r, const char *svc, bool healthy_only, dsi_instance **out, uint64_t *rev)
-{
-	int    rv;
-	size_t i;
-
-	pthread_rwlock_rdlock(&r->lock);
-	service *s = dsi_reg_service_find(r, svc);
-	if (s == NULL) {
-		rv = DSC_ENOTFOUND;
-	} else {
-		dsi_pick_src src = { s->inst, s->n, rec_weight, rec_healthy };
-		rv               = dsi_pick(&src, &s->cursor, healthy_only, &i);
-		if (rv == 0 && (*out = rec_export(s->name, s->inst[i])) == NULL) {
-			rv = DSC_ENOMEM;
-		}
-	}
-	dsi_reg_store_rev(r, rev);
-	pthread_rwlock_unlock(&r->lock);
-	return rv;
-}
-
-int
-dsi_registry_is_healthy(dsi_registry *r, const char *svc, const char *endpoint, bool *healthy,
-    dsc_health *state, uint64_t *rev)
-{
-	int        rv = 0;
-	dsc_health st = DSC_HEALTH_UNHEALTHY;
-
-	pthread_rwlock_rdlock(&r->lock);
-	service *s = dsi_reg_service_find(r, svc);
-	if (s == NULL) {
-		rv = DSC_ENOTFOUND;
-	} else if (endpoint != NULL) {
-		bool   found;
-		size_t i = dsi_reg_inst_search(s, endpoint, &found);
-		if (found) {
-			st = s->inst[i]->health;
-		} else {
-			rv = DSC_ENOTFOUND;
-		}
-	} else {
-		/* The best state wins: healthy, then unknown, then unhealthy. */
-		for (size_t i = 0; i < s->n && st != DSC_HEALTH_HEALTHY; i++) {
-			if (s->inst[i]->health == DSC_HEALTH_HEALTHY) {
-				st = DSC_HEALTH_HEALTHY;
-			} else if (s->inst[i]->health == DSC_HEALTH_UNKNOWN) {
-				st = DSC_HEALTH_UNKNOWN;
-			}
-		}
-	}
-	dsi_reg_store_rev(r, rev);
-	pthread_rwlock_unlock(&r->lock);
-	if (rv == 0) {
-		*healthy = st == DSC_HEALTH_HEALTHY;
-		*state   = st;
-	}
-	return rv;
-}
-
-static int
-service_ptr_cmp(const void *a, const void *b)
-{
-	return strcmp((*(service *const *) a)->name, (*(service *const *) b)->name);
-}
-
-static int
-export_service(const service *s, dsi_instances *out)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		if ((out->items[out->count] = rec_export(s->name, s->inst[i])) == NULL) {
-			return DSC_ENOMEM;
-		}
-		out->count++;
-	}
-	return 0;
-}
-
-int
-dsi_registry_get_all(dsi_registry *r, const char *svc, dsi_instances *out, uint64_t *rev)
-{
-	dsi_instances list = { NULL, 0 };
-	service     **all  = NULL;
-	int           rv   = 0;
-
-	pthread_rwlock_rdlock(&r->lock);
-	if (svc != NULL) {
-		service *s = dsi_reg_service_find(r, svc);
-		if (s != NULL && s->n > 0) {
-			if ((list.items = calloc(s->n, sizeof(*list.items))) == NULL) {
-				rv = DSC_ENOMEM;
-			} else {
-				rv = export_service(s, &list);
-			}
-		}
-		goto unlock;
-	}
-	if (r->ninstances == 0) {
-		goto unlock;
-	}
-	all        = calloc(dsi_hash_count(&r->services), sizeof(*all));
-	list.items = calloc(r->ninstances, sizeof(*list.items));
-	if (all == NULL || list.items == NULL) {
-		rv = DSC_ENOMEM;
-		goto unlock;
-	}
-	size_t        k = 0;
-	dsi_hash_iter it;
-	dsi_hash_iter_init(&it, &r->services);
-	for (service *s; (s = service_of(dsi_hash_iter_next(&it))) != NULL;) {
-		all[k++] = s;
-	}
-	qsort(all, k, sizeof(*all), service_ptr_cmp);
-	for (size_t i = 0; i < k && rv == 0; i++) {
-		rv = export_service(all[i], &list);
-	}
-unlock:
-	dsi_reg_store_rev(r, rev);
-	pthread_rwlock_unlock(&r->lock);
-	free(all);
-	if (rv != 0) {
-		dsi_instances_free(&list);
-		return rv;
-	}
-	*out = list;
-	return 0;
-}
-
-int
-dsi_registry_get_origin(dsi_registry *r, uint8_t origin, dsi_instances *out)
-{
-	dsi_instances list = { NULL, 0 };
-	int           rv   = 0;
-	dsi_hash_iter it;
-
-	pthread_rwlock_rdlock(&r->lock);
-	if (r->ninstances > 0
-	    && (list.items = calloc(r->ninstances, sizeof(*list.items))) == NULL) {
-		rv = DSC_ENOMEM;
-	}
-	dsi_hash_iter_init(&it, &r->services);
-	for (service *s; rv == 0 && (s = service_of(dsi_hash_iter_next(&it))) != NULL;) {
-		for (size_t i = 0; i < s->n && rv == 0; i++) {
-			if (s->inst[i]->origin != origin) {
-				continue;
-			}
-			if ((list.items[list.count] = rec_export(s->name, s->inst[i])) == NULL) {
-				rv = DSC_ENOMEM;
-			} else {
-				list.count++;
-			}
-		}
-	}
-	pthread_rwlock_unlock(&r->lock);
-	if (rv != 0) {
-		dsi_instances_free(&list);
-		return rv;
-	}
-	*out = list;
-	return 0;
-}
-
 /*
  * Sets health and the check fields (taking err), and reports a change of
  * state as one registry change.
@@ -495,34 +321,6 @@ dsi_reg_set_health(dsi_registry *r, const service *s, rec *x, dsc_health health,
 }
 
 int
-dsi_registry_get_one(dsi_registry *r, const char *svc, const char *endpoint, dsi_instance **out,
-    int64_t *ttl_deadline_ms, uint64_t *rev)
-{
-	int           rv = 0;
-	dsi_instance *ex = NULL;
-	service      *s  = NULL;
-
-	pthread_rwlock_rdlock(&r->lock);
-	rec *x = dsi_reg_inst_find(r, svc, endpoint, &s);
-	if (x == NULL) {
-		rv = DSC_ENOTFOUND;
-	} else {
-		if (ttl_deadline_ms != NULL) {
-			*ttl_deadline_ms = x->ttl_deadline_ms;
-		}
-		if (out != NULL && (ex = rec_export(s->name, x)) == NULL) {
-			rv = DSC_ENOMEM;
-		}
-	}
-	dsi_reg_store_rev(r, rev);
-	pthread_rwlock_unlock(&r->lock);
-	if (rv == 0 && out != NULL) {
-		*out = ex;
-	}
-	return rv;
-}
-
-int
 dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, int64_t now_ms,
     dsi_instance **out, uint64_t *rev)
 {
@@ -539,7 +337,7 @@ dsi_registry_heartbeat(dsi_registry *r, const char *svc, const char *endpoint, i
 	} else {
 		x->ttl_deadline_ms = now_ms + x->ttl_ms;
 		dsi_reg_set_health(r, s, x, DSC_HEALTH_HEALTHY, now_ms, NULL, "heartbeat");
-		if (out != NULL && (ex = rec_export(s->name, x)) == NULL) {
+		if (out != NULL && (ex = dsi_reg_rec_export(s->name, x)) == NULL) {
 			rv = DSC_ENOMEM;
 		}
 	}
@@ -648,41 +446,4 @@ dsi_registry_reap_due(
 	    && now_ms - x->unhealthy_since_ms >= after_ms;
 	pthread_rwlock_unlock(&r->lock);
 	return due;
-}
-
-uint64_t
-dsi_registry_revision(dsi_registry *r)
-{
-	pthread_rwlock_rdlock(&r->lock);
-	uint64_t rev = r->revision;
-	pthread_rwlock_unlock(&r->lock);
-	return rev;
-}
-
-size_t
-dsi_registry_count_unhealthy(dsi_registry *r, size_t *total)
-{
-	dsi_hash_iter  it;
-	dsi_hash_node *n;
-	size_t         bad = 0;
-	pthread_rwlock_rdlock(&r->lock);
-	dsi_hash_iter_init(&it, &r->services);
-	while ((n = dsi_hash_iter_next(&it)) != NULL) {
-		const service *s = DSI_CONTAINER_OF(n, service, node);
-		for (size_t i = 0; i < s->n; i++) {
-			bad += s->inst[i]->health == DSC_HEALTH_UNHEALTHY;
-		}
-	}
-	*total = r->ninstances;
-	pthread_rwlock_unlock(&r->lock);
-	return bad;
-}
-
-size_t
-dsi_registry_count(dsi_registry *r)
-{
-	pthread_rwlock_rdlock(&r->lock);
-	size_t n = r->ninstances;
-	pthread_rwlock_unlock(&r->lock);
-	return n;
 }

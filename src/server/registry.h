@@ -194,13 +194,21 @@ void dsi_registry_op_free(dsi_registry_op *op);
 int dsi_registry_register(dsi_registry *r, const dsi_registration *reg, int64_t now_ms,
     dsi_instance **out, bool *created, uint64_t *rev, char *why, size_t why_len);
 
+/*
+ * Nacos's protection threshold (0 to 1; 0: off): while a service's healthy
+ * share of instances is below it, Resolve picks among all of them, healthy
+ * or not, even when asked for healthy ones, so that a few survivors do not
+ * take the whole load. Takes effect at once (a reload sets it).
+ */
+void dsi_registry_set_protection(dsi_registry *r, double threshold);
+
 /* Moves the revision forward to rev (never back); for a restart. */
 void dsi_registry_set_revision(dsi_registry *r, uint64_t rev);
 
 /*
  * Round-robin, weighted, among healthy instances; among all when none is
  * healthy, unless healthy_only (then DSC_EUNAVAILABLE). DSC_ENOTFOUND for an
- * unknown service.
+ * unknown service. Under the protection threshold, among all (see below).
  */
 int dsi_registry_resolve(
     dsi_registry *r, const char *service, bool healthy_only, dsi_instance **out, uint64_t *rev);

@@ -57,10 +57,12 @@ struct dsi_registry {
 	dsi_registry_limits limits;
 	dsi_change_fn       observer;
 	void               *observer_arg;
-	_Atomic long        fail_after; /* tests: allocations left before failing; -1 never */
+	_Atomic long        fail_after;  /* tests: allocations left before failing; -1 never */
+	_Atomic uint32_t    protect_ppm; /* --protection-threshold, parts per million; 0: off */
 };
 
 service *dsi_reg_service_find(const dsi_registry *r, const char *name);
+service *dsi_reg_service_of(dsi_hash_node *n); /* NULL for NULL */
 /* Links s (allocated by the caller, with its name set) into the table. */
 void   dsi_reg_service_link(dsi_registry *r, service *s);
 void   dsi_reg_service_remove(dsi_registry *r, service *s);
@@ -75,6 +77,7 @@ void dsi_reg_store_rev(const dsi_registry *r, uint64_t *rev);
 /* The size of an exported copy of x with room for a last_error of DSI_LAST_ERROR_MAX. */
 size_t        dsi_reg_export_size(const char *svc, const rec *x);
 dsi_instance *dsi_reg_export_to(void *block, const char *svc, const rec *x);
+dsi_instance *dsi_reg_rec_export(const char *svc, const rec *x); /* allocated; NULL: no memory */
 
 /*
  * Counts one change under the write lock and hands it to the observer;

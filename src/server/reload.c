@@ -32,6 +32,7 @@ applies(dsi_setting s)
 	case DSI_SET_FALL:
 	case DSI_SET_MAX_CHECKS:
 	case DSI_SET_DEREGISTER_AFTER:
+	case DSI_SET_PROTECTION_THRESHOLD:
 	case DSI_SET_ENV_PREFIX: /* which services the environment names */
 	case DSI_SET_TOKEN_FILE:
 	case DSI_SET_TOKEN:
@@ -212,6 +213,7 @@ dsi_reload_run(dsi_reload *r, char *const *envp)
 		.deregister_after_ms = o->deregister_after_ms,
 	};
 	dsi_server_set_health(r->srv, &hs);
+	dsi_registry_set_protection(dsi_server_registry(r->srv), o->protection_threshold);
 	r->cur = next;
 	dsi_boot_counts counts;
 	rv = dsi_boot_reconcile(

@@ -255,6 +255,7 @@ dsi_server_create(
 	    || (rv = dsi_registry_create(&s->registry, &o->limits)) != 0) {
 		goto fail;
 	}
+	dsi_registry_set_protection(s->registry, o->protection_threshold);
 	dsi_netpolicy_init(&s->policy);
 	for (size_t i = 0; i < o->n_allow_endpoint; i++) {
 		dsi_netpolicy_add(&s->policy, true, o->allow_endpoint[i], why, why_len);

@@ -336,6 +336,64 @@ test_deregister_after(void **state)
 	close(fd);
 }
 
+static int
+setup_protection(void **state)
+{
+	static const char *const args[] = { "--health-interval", "0.1", "--rise", "1", "--fall",
+		"1", "--protection-threshold", "0.5", NULL };
+	return setup_with(state, args);
+}
+
+/* How many of n healthy-only Resolves of svc answer with endpoint ep. */
+static int
+resolves_of(fixture *f, const char *svc, const char *ep, int n)
+{
+	int hits = 0;
+	for (int i = 0; i < n; i++) {
+		dsc_instance *x = NULL;
+		assert_ok(dsc_resolve(f->c, svc, true, &x, NULL));
+		hits += strcmp(x->endpoint, ep) == 0;
+		dsc_instance_free(x);
+	}
+	return hits;
+}
+
+/*
+ * Nacos's protection threshold (0.5 here): at half healthy a healthy-only
+ * Resolve still gets only the healthy instance; below half, all of them.
+ */
+static void
+test_protection_threshold(void **state)
+{
+	fixture *f = *state;
+	char     dead[3][64];
+	int      fd[3];
+	th_set(f->web, "/ok", 200);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tu_dead_url(dead[i], sizeof(dead[i]), "http", &fd[i]), 0);
+	}
+	reg(f, "shield", f->base, "/ok", 0);
+	reg(f, "shield", dead[0], NULL, 0);
+	expect_health(f, "shield", f->base, DSC_HEALTH_HEALTHY, NULL);
+	expect_health(f, "shield", dead[0], DSC_HEALTH_UNHEALTHY, NULL);
+	assert_int_equal(resolves_of(f, "shield", f->base, 8), 8); /* 1 of 2: at the threshold */
+
+	reg(f, "shield", dead[1], NULL, 0);
+	reg(f, "shield", dead[2], NULL, 0);
+	expect_health(f, "shield", dead[1], DSC_HEALTH_UNHEALTHY, NULL);
+	expect_health(f, "shield", dead[2], DSC_HEALTH_UNHEALTHY, NULL);
+	/* 1 of 4 healthy: round-robin over all four gives the healthy one 2 turns in 8. */
+	assert_int_equal(resolves_of(f, "shield", f->base, 8), 2);
+
+	/* A service with none healthy is answered too, rather than UNAVAILABLE. */
+	reg(f, "fallen", dead[0], NULL, 0);
+	expect_health(f, "fallen", dead[0], DSC_HEALTH_UNHEALTHY, NULL);
+	assert_int_equal(resolves_of(f, "fallen", dead[0], 2), 2);
+	for (int i = 0; i < 3; i++) {
+		close(fd[i]);
+	}
+}
+
 static void
 test_rise_and_fall_need_runs(void **state)
 {
@@ -672,6 +730,8 @@ main(void)
 		    test_hung_instances_do_not_delay_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_deregister_after, setup_deregister_after, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_protection_threshold, setup_protection, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_rise_and_fall_need_runs, setup_rise_fall, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -383,6 +383,16 @@ test_health_settings_change(void **state)
 	assert_true(reload(&D));
 	assert_true(td_daemon_log_contains(&D, "reload: fall 100 -> 1"));
 	assert_true(wait_state(c, "web", ep, DSC_HEALTH_UNHEALTHY));
+	assert_int_equal(dsc_resolve(c, "web", true, NULL, NULL), DSC_EUNAVAILABLE);
+
+	/* The protection threshold, at once: none healthy, so Resolve picks among all. */
+	snprintf(text, sizeof(text),
+	    "health_check: {interval: 0.2, rise: 1, fall: 1, protection_threshold: 0.5}\n"
+	    "services:\n  web: {endpoint: \"%s\", health_path: /ok}\n",
+	    ep);
+	write_file(yaml, 0644, text);
+	assert_true(reload(&D));
+	assert_ok(dsc_resolve(c, "web", true, NULL, NULL));
 	dsc_client_close(c);
 	assert_int_equal(td_daemon_stop(&D), 0);
 	th_stop(web);

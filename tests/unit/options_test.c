@@ -121,6 +121,11 @@ test_values(void **state)
 	assert_int_equal(o.max_request, 4096);
 	assert_int_equal(set(&o, DSI_SET_MAX_PER_SERVICE, "5", DSI_SRC_FLAG, why), 0);
 	assert_int_equal(o.limits.max_instances_per_service, 5);
+	assert_true(o.protection_threshold == 0); /* off unless set */
+	assert_int_equal(set(&o, DSI_SET_PROTECTION_THRESHOLD, "0.25", DSI_SRC_FLAG, why), 0);
+	assert_true(o.protection_threshold == 0.25);
+	assert_int_equal(set(&o, DSI_SET_PROTECTION_THRESHOLD, "60%", DSI_SRC_FLAG, why), 0);
+	assert_true(o.protection_threshold > 0.599 && o.protection_threshold < 0.601);
 	assert_int_equal(o.source[DSI_SET_HEALTH_INTERVAL], DSI_SRC_ENV);
 	assert_string_equal(o.text[DSI_SET_HEALTH_TIMEOUT], "5.0");
 }
@@ -162,6 +167,11 @@ test_errors(void **state)
 		{ DSI_SET_HEALTH_TIMEOUT, "0", "seconds from 0.01" },
 		{ DSI_SET_RISE, "0", "from 1" },
 		{ DSI_SET_PUBLISH, "", "non-empty" },
+		{ DSI_SET_PROTECTION_THRESHOLD, "1.5", "share from 0 to 1" },
+		{ DSI_SET_PROTECTION_THRESHOLD, "-0.1", "share from 0 to 1" },
+		{ DSI_SET_PROTECTION_THRESHOLD, "half", "share from 0 to 1" },
+		{ DSI_SET_PROTECTION_THRESHOLD, "50%%", "share from 0 to 1" },
+		{ DSI_SET_PROTECTION_THRESHOLD, "nan", "share from 0 to 1" },
 	};
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
