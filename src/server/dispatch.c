@@ -4,6 +4,7 @@
  * run the kind's handler, encode the Response.
  */
 #include "server/dispatch.h"
+#include "server/dispatch_impl.h"
 
 #include <assert.h>
 #include <stdatomic.h>
@@ -34,60 +35,8 @@ enum {
 	WRITES        = 1u << 4, /* changes the registry */
 };
 
-/* One call in flight: validated inputs, the result, and what to free. */
-typedef struct call {
-	dsi_write               w; /* first: the call as a write waiting for the writer */
-	const dsi_dispatch     *d;
-	const struct kind      *k;
-	Discovery__V1__Request *msg;  /* the decoded request */
-	dsi_wirescan            scan; /* what the bytes held before decoding */
-	const ProtobufCMessage *req;  /* the kind's own request message */
-	dsi_reply_fn            done;
-	void                   *done_arg;
-	char                    service[DSI_NAME_MAX + 1];
-	const char             *service_or_null; /* NULL when empty and optional */
-	const char             *endpoint;        /* NULL when empty and optional */
-	uint64_t                revision;
-	int                     result;  /* a write's, from apply to reply */
-	bool                    created; /* register: a new instance */
-	uint32_t                removed; /* deregister */
-	char                    message[320];
-	char                    peer[80]; /* a write's client address; "" when not known */
-	int64_t                 start_ns; /* when it arrived, for the duration metric */
-	union {
-		Discovery__V1__RegisterResponse   reg;
-		Discovery__V1__ResolveResponse    resolve;
-		Discovery__V1__DeregisterResponse dereg;
-		Discovery__V1__IsHealthyResponse  is_healthy;
-		Discovery__V1__GetAllResponse     get_all;
-		Discovery__V1__HeartbeatResponse  heartbeat;
-		Discovery__V1__StatusResponse     status;
-	} out;
-	dsi_instance *one; /* exported data the reply points into */
-	dsi_instances many;
-	/* Register's checked inputs, kept from the check until the write is applied. */
-	char             path[DSI_HEALTH_PATH_MAX + 2];
-	dsc_kv          *kv;
-	dsi_registration reg;
-} call;
-
-typedef int (*handler_fn)(call *c);
-typedef int (*prepare_fn)(call *c, uint32_t pending_service, uint32_t pending_total);
-
-static int check_register(call *c);
-static int prepare_register(call *c, uint32_t pending_service, uint32_t pending_total);
-static int prepare_deregister(call *c, uint32_t pending_service, uint32_t pending_total);
-static int commit_register(call *c);
-static int commit_deregister(call *c);
-static int do_register(call *c);
-static int do_resolve(call *c);
-static int do_deregister(call *c);
-static int do_is_healthy(call *c);
-static int do_get_all(call *c);
-static int do_heartbeat(call *c);
-static int prepare_heartbeat(call *c, uint32_t pending_service, uint32_t pending_total);
-static int commit_heartbeat(call *c);
-static int do_status(call *c);
+typedef int (*handler_fn)(dsi_call *c);
+typedef int (*prepare_fn)(dsi_call *c, uint32_t pending_service, uint32_t pending_total);
 
 /*
  * The one table from call kind to handler; the oneof numbers are shared.
@@ -107,21 +56,23 @@ static const struct kind {
 	handler_fn                       run;
 } kinds[] = {
 	{ DISCOVERY__V1__REQUEST__CALL_REGISTER, "register", NEED_SERVICE | NEED_ENDPOINT | WRITES,
-	    check_register, prepare_register, commit_register, do_register },
+	    dsi_call_check_register, dsi_call_prepare_register, dsi_call_commit_register,
+	    dsi_call_do_register },
 	{ DISCOVERY__V1__REQUEST__CALL_RESOLVE, "resolve", NEED_SERVICE, NULL, NULL, NULL,
-	    do_resolve },
+	    dsi_call_do_resolve },
 	{ DISCOVERY__V1__REQUEST__CALL_DEREGISTER, "deregister",
-	    NEED_SERVICE | OPT_ENDPOINT | WRITES, NULL, prepare_deregister, commit_deregister,
-	    do_deregister },
+	    NEED_SERVICE | OPT_ENDPOINT | WRITES, NULL, dsi_call_prepare_deregister,
+	    dsi_call_commit_deregister, dsi_call_do_deregister },
 	{ DISCOVERY__V1__REQUEST__CALL_IS_HEALTHY, "is_healthy", NEED_SERVICE | OPT_ENDPOINT, NULL,
-	    NULL, NULL, do_is_healthy },
+	    NULL, NULL, dsi_call_do_is_healthy },
 	{ DISCOVERY__V1__REQUEST__CALL_GET_ALL, "get_all", OPT_SERVICE, NULL, NULL, NULL,
-	    do_get_all },
+	    dsi_call_do_get_all },
 	/* Nothing to store: heartbeats are not stored, but keep their order with the writes. */
 	{ DISCOVERY__V1__REQUEST__CALL_HEARTBEAT, "heartbeat",
-	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, prepare_heartbeat, commit_heartbeat,
-	    do_heartbeat },
-	{ DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS, "status", 0, NULL, NULL, NULL, do_status },
+	    NEED_SERVICE | NEED_ENDPOINT | WRITES, NULL, dsi_call_prepare_heartbeat,
+	    dsi_call_commit_heartbeat, dsi_call_do_heartbeat },
+	{ DISCOVERY__V1__REQUEST__CALL_SERVER_STATUS, "status", 0, NULL, NULL, NULL,
+	    dsi_call_do_status },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -161,7 +112,7 @@ string_field(const ProtobufCMessage *m, unsigned number)
 
 /* Validates service (field 1) and endpoint (field 2) as the kind requires. */
 static int
-validate_common(call *c, const struct kind *k)
+validate_common(dsi_call *c, const struct kind *k)
 {
 	const char *svc = string_field(c->req, 1);
 	const char *ep  = string_field(c->req, 2);
@@ -183,248 +134,6 @@ validate_common(call *c, const struct kind *k)
 		c->endpoint = ep;
 	}
 	return 0;
-}
-
-/* ---- handlers: run after validate_common, fill c->out ---- */
-
-int
-dsi_dispatch_check_registration(
-    const dsi_dispatch *d, const dsi_registration *reg, char *msg, size_t len)
-{
-	return dsi_validate_registration(d->policy, d->schemes, reg, msg, len);
-}
-
-static int
-check_register(call *c)
-{
-	const Discovery__V1__RegisterRequest *rq = (const Discovery__V1__RegisterRequest *) c->req;
-	int rv = dsi_validate_metadata_sent(c->d->limits, rq, c->message, sizeof(c->message));
-
-	if (rv != 0) {
-		return rv;
-	}
-	if (strlen(rq->health_path) > DSI_HEALTH_PATH_MAX) {
-		snprintf(c->message, sizeof(c->message), "health_path is longer than %d bytes",
-		    DSI_HEALTH_PATH_MAX);
-		return DSC_EINVAL;
-	}
-	dsi_validate_health_path(rq->health_path, c->path, sizeof(c->path));
-	if (rq->n_metadata > 0 && (c->kv = calloc(rq->n_metadata, sizeof(*c->kv))) == NULL) {
-		return DSC_ENOMEM;
-	}
-	for (size_t i = 0; i < rq->n_metadata; i++) {
-		c->kv[i].key   = rq->metadata[i]->key;
-		c->kv[i].value = rq->metadata[i]->value;
-	}
-	c->reg = (dsi_registration) {
-		.service     = c->service,
-		.endpoint    = c->endpoint,
-		.metadata    = c->kv,
-		.n_metadata  = rq->n_metadata,
-		.health_path = c->path,
-		.ttl_ms      = rq->ttl_ms,
-		.weight      = rq->weight,
-		.origin      = c->d->origin,
-	};
-	return dsi_dispatch_check_registration(c->d, &c->reg, c->message, sizeof(c->message));
-}
-
-/* On the writer thread: the one decision, which the file and the registry both take. */
-static int
-prepare_register(call *c, uint32_t pending_service, uint32_t pending_total)
-{
-	return dsi_registry_prepare_register(c->d->registry, &c->reg, pending_service,
-	    pending_total, dsi_wall_ms(), true, &c->w.op, c->message, sizeof(c->message));
-}
-
-static void
-fill_register(call *c)
-{
-	discovery__v1__register_response__init(&c->out.reg);
-	c->out.reg.instance = c->one;
-}
-
-static int
-commit_register(call *c)
-{
-	c->created = dsi_registry_op_get(c->w.op)->creates;
-	dsi_registry_commit(c->d->registry, c->w.op, &c->one, &c->revision);
-	c->w.op = NULL;
-	fill_register(c);
-	return 0;
-}
-
-static int
-do_register(call *c)
-{
-	int rv = dsi_registry_register(c->d->registry, &c->reg, dsi_wall_ms(), &c->one, &c->created,
-	    &c->revision, c->message, sizeof(c->message));
-	if (rv == 0) {
-		fill_register(c);
-	}
-	return rv;
-}
-
-static int
-do_resolve(call *c)
-{
-	const Discovery__V1__ResolveRequest *rq = (const Discovery__V1__ResolveRequest *) c->req;
-	int                                  rv = dsi_registry_resolve(
-	                                     c->d->registry, c->service, rq->healthy_only, &c->one, &c->revision);
-	if (rv == 0) {
-		discovery__v1__resolve_response__init(&c->out.resolve);
-		c->out.resolve.instance = c->one;
-	} else if (rv == DSC_EUNAVAILABLE) {
-		snprintf(c->message, sizeof(c->message), "service %s has no healthy instance",
-		    c->service);
-	}
-	return rv;
-}
-
-static int
-prepare_deregister(call *c, uint32_t pending_service, uint32_t pending_total)
-{
-	(void) pending_service;
-	(void) pending_total;
-	return dsi_registry_prepare_deregister(c->d->registry, c->service, c->endpoint, &c->w.op);
-}
-
-static void
-fill_deregister(call *c)
-{
-	discovery__v1__deregister_response__init(&c->out.dereg);
-	c->out.dereg.removed = c->removed;
-}
-
-static int
-commit_deregister(call *c)
-{
-	c->removed = dsi_registry_op_get(c->w.op)->removes;
-	dsi_registry_commit(c->d->registry, c->w.op, NULL, &c->revision);
-	c->w.op = NULL;
-	fill_deregister(c);
-	return 0;
-}
-
-static int
-do_deregister(call *c)
-{
-	int rv = dsi_registry_deregister(
-	    c->d->registry, c->service, c->endpoint, &c->removed, &c->revision);
-	if (rv == 0) {
-		fill_deregister(c);
-	}
-	return rv;
-}
-
-static int
-do_is_healthy(call *c)
-{
-	bool       healthy;
-	dsc_health state;
-	int        rv = dsi_registry_is_healthy(
-	           c->d->registry, c->service, c->endpoint, &healthy, &state, &c->revision);
-	if (rv == 0) {
-		discovery__v1__is_healthy_response__init(&c->out.is_healthy);
-		c->out.is_healthy.healthy = healthy;
-		c->out.is_healthy.state   = (Discovery__V1__HealthState) state;
-	}
-	return rv;
-}
-
-static int
-do_get_all(call *c)
-{
-	int rv = dsi_registry_get_all(c->d->registry, c->service_or_null, &c->many, &c->revision);
-	if (rv == 0) {
-		discovery__v1__get_all_response__init(&c->out.get_all);
-		c->out.get_all.instances   = c->many.items;
-		c->out.get_all.n_instances = c->many.count;
-		c->out.get_all.revision    = c->revision;
-	}
-	return rv;
-}
-
-/* Cluster mode: the heartbeat renews the instance's alive key in etcd (any node). */
-static int
-heartbeat_cluster(call *c)
-{
-	dsi_instance *in = NULL;
-	int           rv = dsi_registry_get_one(
-	              c->d->registry, c->service, c->endpoint, &in, NULL, &c->revision);
-	if (rv == 0 && in->ttl_ms == 0) {
-		rv = DSC_ESTATE;
-	} else if (rv == 0) {
-		rv = c->d->heartbeat(c->d->heartbeat_arg, c->service, c->endpoint, in->ttl_ms,
-		    c->message, sizeof(c->message));
-	}
-	if (rv == 0) {
-		discovery__v1__heartbeat_response__init(&c->out.heartbeat);
-		c->one                    = in;
-		c->out.heartbeat.instance = c->one;
-		return 0;
-	}
-	free(in);
-	if (rv == DSC_ESTATE) {
-		snprintf(c->message, sizeof(c->message),
-		    "instance of %s was registered without ttl_ms: the server checks it itself",
-		    c->service);
-	}
-	return rv;
-}
-
-/*
- * On the writer thread. In cluster mode the heartbeat is etcd's (a lease
- * renewed): done here, before the commit, so that no lock of the writer's
- * is held across the call; nothing is left for commit.
- */
-static int
-prepare_heartbeat(call *c, uint32_t pending_service, uint32_t pending_total)
-{
-	(void) pending_service;
-	(void) pending_total;
-	/* A batch prepared again after a lost race: the lease is renewed already. */
-	if (c->d->heartbeat == NULL || c->one != NULL) {
-		return 0;
-	}
-	return heartbeat_cluster(c);
-}
-
-/* Under the writer's apply mutex: a single node's heartbeat, in memory. */
-static int
-commit_heartbeat(call *c)
-{
-	return c->d->heartbeat != NULL ? 0 : do_heartbeat(c);
-}
-
-static int
-do_heartbeat(call *c)
-{
-	if (c->d->heartbeat != NULL) {
-		return heartbeat_cluster(c);
-	}
-	int rv = dsi_registry_heartbeat(
-	    c->d->registry, c->service, c->endpoint, dsi_wall_ms(), &c->one, &c->revision);
-	if (rv == 0) {
-		discovery__v1__heartbeat_response__init(&c->out.heartbeat);
-		c->out.heartbeat.instance = c->one;
-	} else if (rv == DSC_ESTATE) {
-		snprintf(c->message, sizeof(c->message),
-		    "instance of %s was registered without ttl_ms: the server checks it itself",
-		    c->service);
-	}
-	return rv;
-}
-
-static int
-do_status(call *c)
-{
-	dsi_statusinfo bare = { .registry = c->d->registry };
-	int rv = dsi_statusinfo_fill(c->d->status != NULL ? c->d->status : &bare, &c->out.status);
-	if (rv == 0) {
-		c->revision = c->out.status.revision;
-	}
-	return rv;
 }
 
 /* ---- the entry point ---- */
@@ -477,7 +186,7 @@ authorize(const dsi_dispatch *d, const struct kind *k, const char *token, bool t
  * formats; "from PEER" when it came over a connection (not at start-up).
  */
 static void
-log_write(const call *c)
+log_write(const dsi_call *c)
 {
 	char          esc[96], from[96] = "";
 	bool          reg = c->k->call == DISCOVERY__V1__REQUEST__CALL_REGISTER;
@@ -509,7 +218,7 @@ log_write(const call *c)
  * no lock of ours held: the writer calls it after releasing its own.
  */
 static void
-finish(call *c, int rv)
+finish(dsi_call *c, int rv)
 {
 	Discovery__V1__Response resp  = DISCOVERY__V1__RESPONSE__INIT;
 	const struct kind      *k     = c->k;
@@ -567,8 +276,8 @@ finish(call *c, int rv)
 static int
 prepare_write(dsi_write *w, uint32_t pending_service, uint32_t pending_total)
 {
-	call   *c   = (call *) w;
-	int64_t now = dsi_wall_ms();
+	dsi_call *c   = (dsi_call *) w;
+	int64_t   now = dsi_wall_ms();
 	/*
 	 * Decided (again, after a lost race) only while the client still waits:
 	 * one that gave up may have sent it elsewhere and written on since, and
@@ -587,7 +296,7 @@ prepare_write(dsi_write *w, uint32_t pending_service, uint32_t pending_total)
 static void
 apply_write(dsi_write *w, int rv, const char *why)
 {
-	call *c = (call *) w;
+	dsi_call *c = (dsi_call *) w;
 	if (why != NULL) {
 		snprintf(c->message, sizeof(c->message), "%s", why);
 	} else if (rv == 0) {
@@ -601,13 +310,13 @@ apply_write(dsi_write *w, int rv, const char *why)
 static void
 reply_write(dsi_write *w)
 {
-	call *c = (call *) w;
+	dsi_call *c = (dsi_call *) w;
 	finish(c, c->result);
 }
 
 /* A checked call that may run now: through the writer, or at once. */
 static void
-proceed(call *c)
+proceed(dsi_call *c)
 {
 	const dsi_dispatch *d  = c->d;
 	const struct kind  *k  = c->k;
@@ -633,7 +342,7 @@ proceed(call *c)
 static void
 resume(void *arg, int rv)
 {
-	call *c = arg;
+	dsi_call *c = arg;
 	if (rv == 0) {
 		proceed(c);
 	} else {
@@ -651,8 +360,8 @@ void
 dsi_dispatch_begin_from(
     const dsi_dispatch *d, const void *buf, size_t len, nng_pipe pipe, dsi_reply_fn done, void *arg)
 {
-	call *c = calloc(1, sizeof(*c));
-	int   rv;
+	dsi_call *c = calloc(1, sizeof(*c));
+	int       rv;
 
 	if (c == NULL) {
 		done(arg, NULL);
