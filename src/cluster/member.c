@@ -166,9 +166,11 @@ keeper_leave_locked(dsi_member *m)
 {
 	int64_t id = m->lease;
 	end_locked(m);
+	m->revoking = true; /* end_locked cleared the lease: leave waits on this instead */
 	pthread_mutex_unlock(&m->lock);
 	int rv = revoke(m, m->keeper_etcd, id);
 	pthread_mutex_lock(&m->lock);
+	m->revoking  = false;
 	m->revoke_rv = rv;
 	if (rv != 0) {
 		m->stale_lease = id; /* expires by itself; revoked before the next join */
@@ -508,7 +510,7 @@ dsi_member_leave(dsi_member *m)
 	pthread_cond_broadcast(&m->cond);
 	int64_t deadline = dsi_monotonic_ms() + 2 * (int64_t) m->call_ms;
 	int     rv       = 0;
-	while ((m->lease != 0 || m->joining) && !m->stop) {
+	while ((m->lease != 0 || m->joining || m->revoking) && !m->stop) {
 		int64_t left = deadline - dsi_monotonic_ms();
 		if (left <= 0) {
 			rv = DSC_ETIMEDOUT;

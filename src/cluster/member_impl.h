@@ -56,6 +56,7 @@ struct dsi_member {
 	bool            want;    /* be a member (false after dsi_member_leave) */
 	bool            lost; /* the watcher saw my key deleted: the keeper ends the membership */
 	bool            joining;   /* the keeper is in a join, unlocked */
+	bool            revoking;  /* the keeper is in a leave's revoke, unlocked */
 	bool            announced; /* the callback was last told "member" (open counts) */
 	int64_t         lease;     /* my lease, 0: none */
 	/*
