@@ -25,23 +25,23 @@ extern "C" {
  * map onto it one to one; transport failures have codes of their own.
  * X(name, value, message) so the enum and dsc_strerror come from one table.
  */
-#define DSC_ERRORS(X)                                           \
-	X(DSC_OK, 0, "success")                                 \
-	X(DSC_EINVAL, 1, "invalid argument")                    \
-	X(DSC_ENOTFOUND, 2, "not found")                        \
-	X(DSC_EUNAVAILABLE, 3, "no healthy instance available") \
-	X(DSC_EPERM, 4, "permission denied")                    \
-	X(DSC_EAUTH, 5, "unauthenticated")                      \
-	X(DSC_ELIMIT, 6, "resource limit exceeded")             \
-	X(DSC_ESTATE, 7, "failed precondition")                 \
-	X(DSC_ENOTSUP, 8, "not supported")                      \
-	X(DSC_EINTERNAL, 9, "internal server error")            \
-	X(DSC_ETIMEDOUT, 10, "timed out")                       \
-	X(DSC_ECONNREFUSED, 11, "connection refused")           \
-	X(DSC_ENOMEM, 12, "out of memory")                      \
-	X(DSC_EPROTO, 13, "malformed message")                  \
-	X(DSC_ETRANSPORT, 14, "transport error")                \
-	X(DSC_ECLOSED, 15, "closed")                            \
+#define DSC_ERRORS(X)                                 \
+	X(DSC_OK, 0, "success")                       \
+	X(DSC_EINVAL, 1, "invalid argument")          \
+	X(DSC_ENOTFOUND, 2, "not found")              \
+	X(DSC_EUNAVAILABLE, 3, "unavailable")         \
+	X(DSC_EPERM, 4, "permission denied")          \
+	X(DSC_EAUTH, 5, "unauthenticated")            \
+	X(DSC_ELIMIT, 6, "resource limit exceeded")   \
+	X(DSC_ESTATE, 7, "failed precondition")       \
+	X(DSC_ENOTSUP, 8, "not supported")            \
+	X(DSC_EINTERNAL, 9, "internal server error")  \
+	X(DSC_ETIMEDOUT, 10, "timed out")             \
+	X(DSC_ECONNREFUSED, 11, "connection refused") \
+	X(DSC_ENOMEM, 12, "out of memory")            \
+	X(DSC_EPROTO, 13, "malformed message")        \
+	X(DSC_ETRANSPORT, 14, "transport error")      \
+	X(DSC_ECLOSED, 15, "closed")                  \
 	X(DSC_ETLS, 16, "TLS handshake failed")
 
 typedef enum dsc_err {

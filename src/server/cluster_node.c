@@ -45,7 +45,7 @@ struct dsi_cluster_node {
 
 /*
  * Self-preservation: when at least SUSPECT_MIN and half of the instances
- * this node checks turn UNHEALTHY within SUSPECT_WINDOW_MS, the likelier
+ * this node checks flip from HEALTHY to UNHEALTHY within SUSPECT_WINDOW_MS, the likelier
  * fault is this node's own network: it holds back UNHEALTHY writes and
  * gives up its membership, so the other nodes take its instances over and
  * judge them from their side. It joins again REJOIN_MS later and trusts
@@ -181,15 +181,20 @@ owned(dsi_cluster_node *n, dsi_registry *r)
 }
 
 /*
- * Counts a turn to UNHEALTHY; true when it is to be held back (this node
- * suspects itself, now or already). The checker thread calls it.
+ * Counts a turn to UNHEALTHY (a flip: from HEALTHY); true when it is to be
+ * held back (this node suspects itself, now or already). The checker thread
+ * calls it.
  */
 static bool
-suspect_self(dsi_cluster_node *n, dsi_registry *r)
+suspect_self(dsi_cluster_node *n, dsi_registry *r, bool flip)
 {
 	int64_t now = dsi_monotonic_ms();
 	pthread_mutex_lock(&n->mtx);
 	bool held = n->rejoin_at != 0 || n->leave;
+	if (!held && !flip) {
+		pthread_mutex_unlock(&n->mtx);
+		return false;
+	}
 	if (!held) {
 		if (now - n->window_at > SUSPECT_WINDOW_MS) {
 			n->window_at = now;
@@ -400,8 +405,18 @@ void
 dsi_cluster_submit_health(dsi_writer *wr, dsi_registry *r, dsi_cluster_node *n, const dsi_log *log,
     const char *service, const char *endpoint, dsc_health health, const char *reason)
 {
-	if (health == DSC_HEALTH_UNHEALTHY && n != NULL && suspect_self(n, r)) {
-		return; /* held back: another node judges it from its side */
+	if (health == DSC_HEALTH_UNHEALTHY && n != NULL) {
+		/*
+		 * Only a flip from HEALTHY says something about this node: new
+		 * instances of a broken service (UNKNOWN to UNHEALTHY) fail on
+		 * every node alike, and counting them made every node leave at once.
+		 */
+		bool       healthy;
+		dsc_health was = DSC_HEALTH_UNKNOWN;
+		(void) dsi_registry_is_healthy(r, service, endpoint, &healthy, &was, NULL);
+		if (suspect_self(n, r, was == DSC_HEALTH_HEALTHY)) {
+			return; /* held back: another node judges it from its side */
+		}
 	}
 	health_write *hw = calloc(1, sizeof(*hw));
 	if (hw == NULL || (hw->service = strdup(service)) == NULL

@@ -29,6 +29,7 @@
 #include "support/cluster.h"
 #include "support/etcd.h"
 #include "support/etcd_cluster.h"
+#include "support/tcpproxy.h"
 #include "support/testutil.h"
 
 #define NODES   3
@@ -64,6 +65,9 @@ typedef struct fx {
 	pthread_t   watcher;
 	_Atomic int stop_watch;
 	_Atomic int stop_writers;
+	tp_proxy   *px[3];        /* the partition test: node 1 reaches etcd only through these */
+	char        px_urls[256]; /* its --cluster value: the relays */
+	const char *px_args[3];
 } fx;
 
 static void
@@ -187,6 +191,47 @@ setup_quorum(void **state)
 	return 0;
 }
 
+/*
+ * As setup_quorum, but node 1 reaches the etcd members only through relays
+ * the test can cut (support/tcpproxy.h): a partition without privileges,
+ * the node running on and answering its clients.
+ */
+static int
+setup_partition(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		return -1;
+	}
+	if (te_etcd_path() == NULL) {
+		fprintf(stderr, "cluster_fault_test: no etcd (install etcd-server)\n");
+		exit(77);
+	}
+	*state = f; /* the teardown stops what started */
+	if (tu_curl_setup(state) != 0 || te_cluster_start(&f->quorum, 3) != 0) {
+		return -1;
+	}
+	size_t len = (size_t) snprintf(f->px_urls, sizeof(f->px_urls), "etcd://");
+	for (int i = 0; i < 3; i++) {
+		const char *u    = te_cluster_member_url(f->quorum, i);
+		const char *port = strrchr(u, ':');
+		if (port == NULL || tp_start(&f->px[i], atoi(port + 1)) != 0) {
+			return -1;
+		}
+		len += (size_t) snprintf(f->px_urls + len, sizeof(f->px_urls) - len,
+		    "%s127.0.0.1:%d", i > 0 ? "," : "", tp_port(f->px[i]));
+	}
+	f->px_args[0]       = "--cluster"; /* after the kit's own --cluster: the last one counts */
+	f->px_args[1]       = f->px_urls;
+	f->px_args[2]       = NULL;
+	f->tc.node_extra[1] = f->px_args;
+	if (tc_cluster_start(&f->tc, NODES, te_cluster_endpoints(f->quorum), NULL) != 0
+	    || dsc_watch_open(&f->watch, f->tc.d[0].pub_url, NULL, 0) != 0) {
+		return -1;
+	}
+	return 0;
+}
+
 /* etcd's space quota at 1 MiB: a few hundred registrations fill it. */
 static int
 setup_quota(void **state)
@@ -205,6 +250,9 @@ teardown(void **state)
 		}
 	}
 	int bad = tc_cluster_stop(&f->tc);
+	for (int i = 0; i < 3; i++) {
+		tp_stop(f->px[i]);
+	}
 	if (f->quorum != NULL) {
 		te_cluster_stop(f->quorum);
 	} else {
@@ -617,12 +665,66 @@ test_etcd_leader_stopped(void **state)
 }
 
 /*
- * A node cut off (approximated by SIGSTOP: this machine's tests run without
- * network namespaces) past its membership lease, while the others write: on
- * its return it catches up, and it writes again.
+ * A partition: node 1 keeps running and serving its clients, but nothing
+ * passes between it and etcd, past its membership lease, while the others
+ * write. It acknowledges no write meanwhile (its registry cannot commit),
+ * its membership ends (the audit finds no health write of it after that),
+ * and on healing it catches up and converges with the others.
  */
 static void
-test_node_cut_off(void **state)
+test_node_partitioned(void **state)
+{
+	fx                *f = *state;
+	dsc_client        *c;
+	dsc_client_options o;
+	dsc_error          err;
+	start_writers(f);
+	wait_done(f, WRITERS * 20);
+	assert_true(tp_accepted(f->px[0]) + tp_accepted(f->px[1]) + tp_accepted(f->px[2]) > 0);
+	for (int i = 0; i < 3; i++) {
+		tp_cut(f->px[i]);
+	}
+	int64_t healed_at = tu_now_ms() + 12000; /* past the node's 10 s lease */
+
+	/* Cut off, node 1 still answers reads from memory, and refuses writes. */
+	dsc_client_options_init(&o);
+	o.timeout_ms = TU_LIVENESS_MS;
+	assert_int_equal(dsc_client_open(&c, f->tc.d[1].url, &o), 0);
+	assert_int_equal(dsc_status(c, NULL, NULL), 0);
+	dsc_registration r  = { .service = "faulty", .endpoint = "http://127.0.0.1:39999" };
+	int              rv = dsc_register(c, &r, NULL, &err);
+	print_message("register on the cut-off node: %s (%s)\n", dsc_strerror(rv), err.message);
+	assert_int_not_equal(rv, 0);
+	dsc_client_close(c);
+
+	int64_t left = healed_at - tu_now_ms();
+	tu_sleep_ms(left > 0 ? (int) left : 0);
+	for (int i = 0; i < 3; i++) {
+		tp_heal(f->px[i]);
+	}
+	check_history(f);
+	/* Its membership ended during the cut (alone, it could not renew), and came back. */
+	assert_true(td_daemon_log_contains(&f->tc.d[1], "(node1) is not a member now"));
+	int64_t end = tu_now_ms() + TU_LIVENESS_MS;
+	while (!td_daemon_log_contains(&f->tc.d[1], "(node1) is a member again")
+	    && tu_now_ms() < end) {
+		tu_sleep_ms(100);
+	}
+	if (!td_daemon_log_contains(&f->tc.d[1], "(node1) is a member again")) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "grep -a cluster %s | tail -40 >&2", f->tc.d[1].log_path);
+		(void) !system(cmd);
+		fail_msg("node 1 did not say it is a member again");
+	}
+}
+
+/*
+ * A node paused (SIGSTOP: a frozen VM, a long stall) past its membership
+ * lease, while the others write: on its return it catches up, and it writes
+ * again.
+ */
+static void
+test_node_paused(void **state)
 {
 	fx *f = *state;
 	start_writers(f);
@@ -645,7 +747,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_quota_exhausted, setup_quota, teardown),
 		cmocka_unit_test_setup_teardown(test_etcd_leader_killed, setup_quorum, teardown),
 		cmocka_unit_test_setup_teardown(test_etcd_leader_stopped, setup_quorum, teardown),
-		cmocka_unit_test_setup_teardown(test_node_cut_off, setup_quorum, teardown),
+		cmocka_unit_test_setup_teardown(test_node_paused, setup_quorum, teardown),
+		cmocka_unit_test_setup_teardown(test_node_partitioned, setup_partition, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
