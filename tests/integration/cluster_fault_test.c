@@ -712,7 +712,8 @@ test_node_partitioned(void **state)
 	}
 	if (!td_daemon_log_contains(&f->tc.d[1], "(node1) is a member again")) {
 		char cmd[600];
-		snprintf(cmd, sizeof(cmd), "grep -a cluster %s | tail -40 >&2", f->tc.d[1].log_path);
+		snprintf(
+		    cmd, sizeof(cmd), "grep -a cluster %s | tail -40 >&2", f->tc.d[1].log_path);
 		(void) !system(cmd);
 		fail_msg("node 1 did not say it is a member again");
 	}
