@@ -407,6 +407,92 @@ test_remove_service_over_128(void **state)
 	}
 }
 
+/*
+ * The largest registrations the protocol takes (a 2 KiB endpoint, 4 KiB of
+ * metadata in 64 entries, a 1 KiB health path, a TTL so an alive key too),
+ * sent at once from many clients so the writer fills its batches: each
+ * batch must fit etcd's request limit (1.5 MiB by default), or etcd refuses
+ * it whole and every write in it fails.
+ */
+#define BIG_CLIENTS 48
+
+typedef struct big_writer {
+	const char *url;
+	int         id;
+	int         rv;
+	char        message[512];
+} big_writer;
+
+static void *
+big_main(void *arg)
+{
+	big_writer        *b = arg;
+	dsc_client        *c;
+	dsc_client_options o;
+	static char        keys[64][16];
+	char               ep[2049], path[1025], vals[64][64];
+	dsc_kv             md[64];
+	dsc_error          err = { 0 };
+
+	dsc_client_options_init(&o);
+	o.timeout_ms = TU_LIVENESS_MS;
+	if ((b->rv = dsc_client_open(&c, b->url, &o)) != 0) {
+		return NULL;
+	}
+	int n = snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/", 30000 + b->id);
+	memset(ep + n, 'e', sizeof(ep) - 1 - (size_t) n);
+	ep[sizeof(ep) - 1] = 0;
+	path[0]            = '/';
+	memset(path + 1, 'p', sizeof(path) - 2);
+	path[sizeof(path) - 1] = 0;
+	for (int i = 0; i < 64; i++) {
+		snprintf(
+		    keys[i], sizeof(keys[i]), "k%02d", i); /* the same text from every thread */
+		memset(vals[i], 'v', 60);                  /* 64 x (3 + 60) = 4032 bytes */
+		vals[i][60] = 0;
+		md[i]       = (dsc_kv) { keys[i], vals[i] };
+	}
+	dsc_registration r = { .service = "large",
+		.endpoint               = ep,
+		.metadata               = md,
+		.n_metadata             = 64,
+		.health_path            = path + 1,
+		.ttl_ms                 = 600000 };
+	b->rv              = dsc_register(c, &r, NULL, &err);
+	snprintf(b->message, sizeof(b->message), "%s", err.message);
+	dsc_client_close(c);
+	return NULL;
+}
+
+static void
+test_largest_registrations_fit_a_batch(void **state)
+{
+	cluster   *cl = *state;
+	big_writer b[BIG_CLIENTS];
+	pthread_t  t[BIG_CLIENTS];
+	for (int i = 0; i < BIG_CLIENTS; i++) {
+		b[i] = (big_writer) { .url = cl->d[0].url, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, big_main, &b[i]), 0);
+	}
+	for (int i = 0; i < BIG_CLIENTS; i++) {
+		pthread_join(t[i], NULL);
+	}
+	for (int i = 0; i < BIG_CLIENTS; i++) {
+		if (b[i].rv != 0) {
+			fail_msg("large registration %d: %s (%s)", i, dsc_strerror(b[i].rv),
+			    b[i].message);
+		}
+	}
+	dsc_instance_list *l;
+	assert_int_equal(dsc_get_all(cl->c[0], "large", &l, NULL), 0);
+	assert_int_equal(l->count, BIG_CLIENTS);
+	dsc_instance_list_free(l);
+	assert_true(all_reach(cl, dsc_client_revision(cl->c[0])));
+	assert_int_equal(dsc_get_all(cl->c[2], "large", &l, NULL), 0);
+	assert_int_equal(l->count, BIG_CLIENTS);
+	dsc_instance_list_free(l);
+}
+
 static void
 test_node_killed_catches_up(void **state)
 {
@@ -639,6 +725,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_concurrent_writers_same_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_service_over_128, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_largest_registrations_fit_a_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_killed_catches_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_health_same_everywhere, setup_checks, teardown),
