@@ -5,6 +5,7 @@
 #include "server/etcd_backend.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@
 #include "server/etcd_backend_impl.h"
 
 /* How long unhold waits for the follower after a lost race, at most. */
-#define CATCH_UP_MS 5000
+#define CATCH_UP_MS   5000
+#define DOWN_RETRY_MS 5000 /* while etcd is silent and the follower hears nothing */
 
 static etcd_backend *
 eb_of(dsi_backend *b)
@@ -270,6 +272,16 @@ eb_commit(dsi_backend *b, uint64_t rev)
 	if (e->n_ops == 0) {
 		return 0; /* only a reservation, which etcd does not need */
 	}
+	int64_t now = dsi_monotonic_ms();
+	if (e->down_since != 0 && atomic_load(&e->heard_at) <= e->down_since
+	    && now - e->last_try < DOWN_RETRY_MS) {
+		snprintf(e->err, sizeof(e->err),
+		    "etcd answered neither a write of this node nor its read-back, %lld s ago, and "
+		    "has not been heard since: not sent, not applied; another node may reach it",
+		    (long long) (now - e->down_since) / 1000);
+		txn_clear(e);
+		return DSC_EUNAVAILABLE;
+	}
 	uint64_t counter = dsi_registry_revision(e->registry) + e->n_revs;
 	snprintf(seq, sizeof(seq), "%" PRIu64, ++e->seq);
 	int   hl    = snprintf(head, sizeof(head), "v1 %" PRIu64 " %s %s\n", counter, e->node, seq);
@@ -356,6 +368,13 @@ eb_commit(dsi_backend *b, uint64_t rev)
 		if (rb == 0) {
 			rv = 0;
 		} else {
+			if (rb != DSC_ESTATE) {
+				/* Silent twice: refuse unsent until etcd is heard again. */
+				e->last_try = dsi_monotonic_ms();
+				if (e->down_since == 0) {
+					e->down_since = e->last_try;
+				}
+			}
 			snprintf(e->err, sizeof(e->err),
 			    "etcd did not confirm the write (%.300s)%s; it may still be applied",
 			    err.message, rb == DSC_ESTATE ? "" : ", nor answer when asked again");
@@ -370,6 +389,9 @@ eb_commit(dsi_backend *b, uint64_t rev)
 	}
 	if (rv == 0) {
 		e->rev_mod = h; /* the writer applies the batch next, under gate */
+	}
+	if (rv == 0 || rv == DSC_ESTATE) {
+		e->down_since = 0; /* etcd answered */
 	}
 	dsi_etcd_txn_resp_free(&tr);
 	txn_clear(e);

@@ -11,6 +11,7 @@
 #define DSI_ETCD_BACKEND_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -87,6 +88,16 @@ typedef struct etcd_backend {
 	bool         failed;
 	bool         has_health; /* the batch writes health: fenced by membership */
 	char         err[512];
+	/*
+	 * The writer thread's: since when etcd has not answered a commit, nor
+	 * the read-back after it (0: it answers), and when that last attempt
+	 * ended. While etcd stays silent, batches are refused unsent, so a
+	 * cut-off node answers its clients at once (they fail over) instead of
+	 * after two etcd timeouts each; the next batch goes out once the
+	 * follower has heard from etcd since (heard_at), or DOWN_RETRY_MS on.
+	 */
+	int64_t         down_since, last_try;
+	_Atomic int64_t heard_at; /* monotonic ms: the follower's last message or reload */
 	/* Fences health writes (set_fence); NULL: none. */
 	int (*fence_view)(void *arg, struct dsi_membership *out);
 	void *fence_arg;

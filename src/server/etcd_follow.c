@@ -7,6 +7,7 @@
  * everything at one revision and publishes SYNC, so views reload too.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ resync(etcd_backend *e, const char *why_now)
 		dsi_warn(e->log, "%s: reload failed: %s", e->label, why);
 		return rv;
 	}
+	atomic_store(&e->heard_at, dsi_monotonic_ms());
 	pthread_mutex_lock(&e->mtx);
 	e->n_resyncs++;
 	e->applied = at; /* may go back: what memory reflects now */
@@ -278,6 +280,7 @@ follow_stream(etcd_backend *e, dsi_etcd_watch *w, char *why, size_t why_len)
 			return rv;
 		}
 		last = dsi_monotonic_ms();
+		atomic_store(&e->heard_at, last);
 		if (m.canceled) {
 			snprintf(why, why_len, "the watch was canceled (%s)",
 			    m.compact_revision > 0 ? "history compacted" : "by etcd");

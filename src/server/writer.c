@@ -294,7 +294,7 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 	}
 	if (rv != 0) {
 		snprintf(why, sizeof(why),
-		    "the change could not be stored (%s) and was not applied; retry later",
+		    "the change could not be stored (%s); retry later",
 		    dsi_backend_error(wr->store));
 		dsi_error(wr->log, "%s: %s", dsi_backend_describe(wr->store),
 		    dsi_backend_error(wr->store));

@@ -695,6 +695,15 @@ test_node_partitioned(void **state)
 	int              rv = dsc_register(c, &r, NULL, &err);
 	print_message("register on the cut-off node: %s (%s)\n", dsc_strerror(rv), err.message);
 	assert_int_not_equal(rv, 0);
+	/* Once etcd has been silent to a write and its read-back, writes are refused unsent. */
+	bool unsent = false;
+	for (int i = 0; i < 3 && !unsent; i++) {
+		rv = dsc_register(c, &r, NULL, &err);
+		assert_int_not_equal(rv, 0);
+		unsent = rv == DSC_EUNAVAILABLE && strstr(err.message, "not sent") != NULL;
+	}
+	print_message("then: %s (%s)\n", dsc_strerror(rv), err.message);
+	assert_true(unsent);
 	dsc_client_close(c);
 
 	int64_t left = healed_at - tu_now_ms();
