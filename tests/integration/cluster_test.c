@@ -429,7 +429,7 @@ big_main(void *arg)
 	big_writer        *b = arg;
 	dsc_client        *c;
 	dsc_client_options o;
-	static char        keys[64][16];
+	char               keys[64][16];
 	char               ep[2049], path[1025], vals[64][64];
 	dsc_kv             md[64];
 	dsc_error          err = { 0 };
