@@ -123,6 +123,13 @@ test_values(void **state)
 	assert_int_equal(o.limits.max_instances_per_service, 5);
 	assert_int_equal(o.source[DSI_SET_HEALTH_INTERVAL], DSI_SRC_ENV);
 	assert_string_equal(o.text[DSI_SET_HEALTH_TIMEOUT], "5.0");
+	/* TLS to etcd: one scheme for every member. */
+	assert_int_equal(
+	    set(&o, DSI_SET_CLUSTER, "etcds://127.0.0.1:2379,127.0.0.1:22379", DSI_SRC_FLAG, why),
+	    0);
+	assert_string_equal(o.cluster, "etcds://127.0.0.1:2379,127.0.0.1:22379");
+	assert_int_equal(set(&o, DSI_SET_CLUSTER_CA, "/ca.pem", DSI_SRC_ENV, why), 0);
+	assert_string_equal(o.cluster_ca, "/ca.pem");
 }
 
 static void
@@ -162,6 +169,11 @@ test_errors(void **state)
 		{ DSI_SET_HEALTH_TIMEOUT, "0", "seconds from 0.01" },
 		{ DSI_SET_RISE, "0", "from 1" },
 		{ DSI_SET_PUBLISH, "", "non-empty" },
+		{ DSI_SET_CLUSTER, "etcds://", "etcds://... (TLS)" },
+		{ DSI_SET_CLUSTER, "https://127.0.0.1:2379", "etcd://HOST:PORT" },
+		{ DSI_SET_CLUSTER, "etcds://127.0.0.1:2379,etcd://127.0.0.1:2380",
+		    "mixing etcd:// and etcds://" },
+		{ DSI_SET_CLUSTER, "etcd://127.0.0.1:2379,https://127.0.0.1:2380", "one scheme" },
 	};
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
