@@ -151,7 +151,8 @@ dsi_etcd_why(const dsi_etcd_buf *b, CURLcode rc, char *out, size_t len)
 	const char *hint = "";
 	if (b->cert_missing) {
 		hint = " (etcd asked for a TLS client certificate, and none is configured)";
-	} else if (b->have_cert && b->handshake_done && !b->answered) {
+	} else if (b->have_cert && b->handshake_done && !b->answered
+	    && rc != CURLE_OPERATION_TIMEDOUT) {
 		hint = " (etcd hung up after the TLS handshake: does it trust the CA that signed "
 		       "this node's client certificate?)";
 	}
