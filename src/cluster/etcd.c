@@ -106,8 +106,7 @@ dsi_etcd_setup(dsi_etcd *e, CURL *easy, const char *endpoint, const char *path, 
 		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 		if (e->tls.ca_file != NULL) {
-			/* Only the given CAs: the system's would let any public CA vouch for etcd.
-			 */
+			/* Only the given CAs: with the system's, any public CA could vouch. */
 			curl_easy_setopt(easy, CURLOPT_CAINFO, e->tls.ca_file);
 			curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
 		}
