@@ -3,9 +3,9 @@
 # loopback (docs/cluster-operations.md). A demonstration and a developer's
 # setup, not a production layout: every process is on 127.0.0.1.
 #
-# Usage: scripts/cluster.sh [start] [--detach] [--etcd-only] [--fresh]
+# Usage: scripts/cluster.sh [start] [--detach] [--etcd-only] [--fresh] [--tls]
 #        scripts/cluster.sh stop | status
-#        scripts/cluster.sh --check [--etcd-only]
+#        scripts/cluster.sh --check [--etcd-only] [--tls]
 #   start      (the default) starts everything, prints the URLs and stays in
 #              the foreground; Ctrl-C stops everything. --detach returns once
 #              all is ready (then `scripts/cluster.sh stop`).
@@ -17,6 +17,10 @@
 #              it, and exits 0 or 1.
 #   --etcd-only  the etcd members only.
 #   --fresh    wipe the data of an earlier start first (kept by default).
+#   --tls      TLS between discoveryd and etcd: a throwaway CA, etcd's certificate
+#              and a client certificate (openssl, in DIR/tls), etcd with
+#              --client-cert-auth, the nodes on etcds:// with --cluster-ca,
+#              --cluster-cert and --cluster-key. Peers stay plain (loopback).
 #
 # Environment (defaults in brackets); node i (0, 1, 2) uses base + i, or base + 10*i:
 #   CLUSTER_DIR               [${TMPDIR:-/tmp}/discovery-cluster]  data, logs, pid files
@@ -29,6 +33,7 @@
 #                                      (3, 3 and 9: node0's REQ/REP, PUB, admin, then node1's...)
 #   CLUSTER_PREFIX            [/discovery/v1/]  --cluster-prefix
 #   CLUSTER_WAIT              [30]     seconds to wait for each process to be ready
+#   CLUSTER_TLS               [0]      1: as --tls
 #   DISCOVERY_ETCD            [/usr/bin/etcd]   the etcd binary (Debian: etcd-server)
 #   DISCOVERYD                [built like scripts/serve.sh, build/release]
 #   DISCOVERYCTL              [next to DISCOVERYD: ../clients/discoveryctl]  for --check
@@ -47,6 +52,7 @@ nbase=${CLUSTER_NODE_BASE:-7710}
 prefix=${CLUSTER_PREFIX:-/discovery/v1/}
 wait_s=${CLUSTER_WAIT:-30}
 etcd=${DISCOVERY_ETCD:-/usr/bin/etcd}
+tls=${CLUSTER_TLS:-0}
 
 say() { echo "cluster: $*"; }
 die() { echo "cluster: $*" >&2; exit 1; }
@@ -59,6 +65,7 @@ for a in "$@"; do
     --detach|-d) detach=1 ;;
     --etcd-only) etcd_only=1 ;;
     --fresh) fresh=1 ;;
+    --tls) tls=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$a' (try --help)" ;;
   esac
@@ -72,6 +79,11 @@ if [ "$cmd" = check ]; then
   fresh=1
 fi
 run=$dir/run
+certs=$dir/tls
+# status and stop of a --tls start: the data says how it was made.
+if [ "$cmd" = status ] && grep -q https:// "$dir/cluster.conf" 2>/dev/null; then tls=1; fi
+scheme=http
+[ "$tls" = 1 ] && scheme=https
 
 # Explicit port lists, when given, win over the bases (the test picks free ports this way).
 read -r -a cports <<<"${CLUSTER_ETCD_CLIENT_PORTS:-}"
@@ -83,10 +95,40 @@ read -r -a nports <<<"${CLUSTER_NODE_PORTS:-}"
 client_port() { echo "${cports[$1]:-$((cbase + $1))}"; }
 peer_port() { echo "${pports[$1]:-$((pbase + $1))}"; }
 node_port() { echo "${nports[3 * $1 + $2]:-$((nbase + 10 * $1 + $2))}"; } # $2: 0 REQ/REP, 1 PUB, 2 admin
-client_url() { echo "http://127.0.0.1:$(client_port "$1")"; }
+client_url() { echo "$scheme://127.0.0.1:$(client_port "$1")"; }
+# curl to etcd; with --tls it trusts the throwaway CA and presents the client certificate.
+ecurl() {
+  if [ "$tls" = 1 ]; then curl --cacert "$certs/ca.crt" --cert "$certs/client.crt" --key "$certs/client.key" "$@"
+  else curl "$@"; fi
+}
 endpoints() { local i s=""; for ((i = 0; i < N; i++)); do s+="${s:+,}$(client_url $i)"; done; echo "$s"; }
-# discoveryd's --cluster: etcd://host:port,host:port,...
-cluster_flag() { local i s=""; for ((i = 0; i < N; i++)); do s+="${s:+,}127.0.0.1:$(client_port $i)"; done; echo "etcd://$s"; }
+# discoveryd's --cluster: etcd://host:port,host:port,... (etcds:// with --tls)
+cluster_flag() {
+  local i s=""
+  for ((i = 0; i < N; i++)); do s+="${s:+,}127.0.0.1:$(client_port $i)"; done
+  if [ "$tls" = 1 ]; then echo "etcds://$s"; else echo "etcd://$s"; fi
+}
+
+# The throwaway CA, etcd's certificate (for 127.0.0.1) and the nodes' client certificate.
+make_certs() {
+  [ -f "$certs/client.key" ] && return 0
+  command -v openssl >/dev/null || die "--tls needs the openssl command line tool"
+  mkdir -p "$certs"
+  # (set -e does not hold inside a command followed by ||: each step is chained.)
+  (
+    cd "$certs" \
+      && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+        -out ca.crt -days 30 -subj /CN=discovery-cluster-ca \
+      && echo "subjectAltName=IP:127.0.0.1" >san.ext \
+      && for n in etcd client; do
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $n.key \
+          -out $n.csr -subj /CN=$n \
+          && openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out $n.crt \
+            -days 30 -extfile san.ext || exit 1
+      done \
+      && chmod 600 ./*.key
+  ) >"$certs/openssl.log" 2>&1 || die "cannot make the TLS certificates (see $certs/openssl.log)"
+}
 servers() { local i s=""; for ((i = 0; i < N; i++)); do s+="${s:+,}tcp://127.0.0.1:$(node_port $i 0)"; done; echo "$s"; }
 
 # Whether something accepts connections on 127.0.0.1:$1.
@@ -137,7 +179,7 @@ stop_all() {
 
 # etcd's status of member $1 as "leader=<id> member=<id> revision=<n>", or nothing.
 member_status() {
-  curl -s -m 2 -X POST "$(client_url "$1")/v3/maintenance/status" -d '{}' 2>/dev/null \
+  ecurl -s -m 2 -X POST "$(client_url "$1")/v3/maintenance/status" -d '{}' 2>/dev/null \
     | sed -n 's/.*"member_id":"\([0-9]*\)".*"revision":"\([0-9]*\)".*"leader":"\([0-9]*\)".*/leader=\3 member=\1 revision=\2/p'
 }
 
@@ -176,7 +218,7 @@ start_etcd() {
   for ((i = 0; i < N; i++)); do initial+="${initial:+,}etcd$i=http://127.0.0.1:$(peer_port $i)"; done
   # The peer list and ports are fixed when the data is made: refuse data made with others.
   if [ -f "$dir/cluster.conf" ] && [ "$(cat "$dir/cluster.conf")" != "$initial $(endpoints)" ]; then
-    die "the data in $dir was made with other ports; use --fresh to start over, or the same ports"
+    die "the data in $dir was made with other ports (or with/without --tls); use --fresh to start over, or the same settings"
   fi
   echo "$initial $(endpoints)" >"$dir/cluster.conf"
   token="discovery-$(cksum <"$dir/cluster.conf" | cut -d' ' -f1)"
@@ -185,6 +227,11 @@ start_etcd() {
       listening "$p" && die "port $p is already in use (set CLUSTER_ETCD_CLIENT_BASE / CLUSTER_ETCD_PEER_BASE)"
     done
   done
+  local tls_flags=()
+  if [ "$tls" = 1 ]; then
+    tls_flags=(--cert-file "$certs/etcd.crt" --key-file "$certs/etcd.key"
+      --trusted-ca-file "$certs/ca.crt" --client-cert-auth)
+  fi
   for ((i = 0; i < N; i++)); do
     local c pp
     c=$(client_port $i)
@@ -195,13 +242,13 @@ start_etcd() {
     # Progress notifications every 5 s let discoveryd tell an idle watch from a stalled one.
     # Election timeout 1500 ms (etcd: 1000): tolerant of a busy laptop; see the guide.
     setsid "$etcd" --name "etcd$i" --data-dir "$dir/etcd$i/data" \
-      --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+      --listen-client-urls "$scheme://127.0.0.1:$c" --advertise-client-urls "$scheme://127.0.0.1:$c" \
       --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
       --initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token "$token" \
       --pre-vote=true --heartbeat-interval 100 --election-timeout 1500 \
       --auto-compaction-mode periodic --auto-compaction-retention 1h \
       --quota-backend-bytes $((2 * 1024 * 1024 * 1024)) \
-      --experimental-watch-progress-notify-interval 5s \
+      --experimental-watch-progress-notify-interval 5s "${tls_flags[@]}" \
       >>"$dir/etcd$i/etcd.log" 2>&1 </dev/null &
     echo $! >"$run/etcd$i.pid"
   done
@@ -209,7 +256,7 @@ start_etcd() {
     local pid
     pid=$(cat "$run/etcd$i.pid")
     # etcd says so once it has joined a cluster that has a leader.
-    etcd_ready() { curl -sf -m 2 "$(client_url "$i")/health" 2>/dev/null | grep -q '"health":"true"'; }
+    etcd_ready() { ecurl -sf -m 2 "$(client_url "$i")/health" 2>/dev/null | grep -q '"health":"true"'; }
     if ! wait_for etcd_ready "$pid" "etcd member etcd$i"; then
       tail -n 20 "$dir/etcd$i/etcd.log" >&2
       return 1
@@ -237,13 +284,18 @@ start_nodes() {
       listening "$p" && die "port $p is already in use (set CLUSTER_NODE_BASE)"
     done
   done
+  local tls_flags=()
+  if [ "$tls" = 1 ]; then
+    tls_flags=(--cluster-ca "$certs/ca.crt" --cluster-cert "$certs/client.crt"
+      --cluster-key "$certs/client.key")
+  fi
   for ((i = 0; i < N; i++)); do
     mkdir -p "$dir/node$i"
     # The working directory is the node's own: nothing lands where the script was run.
     (cd "$dir/node$i" && exec setsid "$bin" --cluster "$(cluster_flag)" --node-name "node$i" \
       --cluster-prefix "$prefix" --listen "tcp://127.0.0.1:$(node_port $i 0)" \
       --publish "tcp://127.0.0.1:$(node_port $i 1)" --admin "http://127.0.0.1:$(node_port $i 2)" \
-      >>"$dir/node$i/discoveryd.log" 2>&1 </dev/null) &
+      "${tls_flags[@]}" >>"$dir/node$i/discoveryd.log" 2>&1 </dev/null) &
     echo $! >"$run/node$i.pid"
   done
   for ((i = 0; i < N; i++)); do
@@ -273,6 +325,7 @@ print_urls() {
     done
     echo "clients:          --server $(servers)"
   fi
+  [ "$tls" = 1 ] && echo "TLS to etcd:      CA $certs/ca.crt, client $certs/client.crt and .key"
   echo "data and logs:    $dir"
 }
 
@@ -281,14 +334,14 @@ check_etcd() {
   local key val i got leaders
   key=$(printf '%s' "${prefix}cluster-check" | base64 -w0)
   val=$(printf '%s' "ok $$" | base64 -w0)
-  curl -sf -m 5 -X POST "$(client_url 0)/v3/kv/put" -d "{\"key\":\"$key\",\"value\":\"$val\"}" >/dev/null \
+  ecurl -sf -m 5 -X POST "$(client_url 0)/v3/kv/put" -d "{\"key\":\"$key\",\"value\":\"$val\"}" >/dev/null \
     || { echo "cluster: check: a put through etcd0 failed" >&2; return 1; }
   for ((i = 0; i < N; i++)); do
-    got=$(curl -sf -m 5 -X POST "$(client_url $i)/v3/kv/range" -d "{\"key\":\"$key\"}" || true)
+    got=$(ecurl -sf -m 5 -X POST "$(client_url $i)/v3/kv/range" -d "{\"key\":\"$key\"}" || true)
     grep -q "\"value\":\"$val\"" <<<"$got" \
       || { echo "cluster: check: etcd$i does not read the put back: $got" >&2; return 1; }
   done
-  curl -sf -m 5 -X POST "$(client_url 0)/v3/kv/deleterange" -d "{\"key\":\"$key\"}" >/dev/null || true
+  ecurl -sf -m 5 -X POST "$(client_url 0)/v3/kv/deleterange" -d "{\"key\":\"$key\"}" >/dev/null || true
   leaders=$(for ((i = 0; i < N; i++)); do member_status $i | sed 's/ .*//'; done | sort -u)
   if [ -z "$leaders" ] || [ "$(wc -l <<<"$leaders")" != 1 ] || [ "$leaders" = leader=0 ]; then
     echo "cluster: check: the members do not agree on a leader: $leaders" >&2
@@ -335,8 +388,9 @@ start() {
       && die "already running from $dir (scripts/cluster.sh stop first)"
   done < <(names)
   [ $etcd_only = 1 ] || bin=$(find_discoveryd)
-  [ $fresh = 1 ] && rm -rf "${dir:?}/etcd"[0-9] "${dir:?}/node"[0-9] "$dir/cluster.conf"
+  [ $fresh = 1 ] && rm -rf "${dir:?}/etcd"[0-9] "${dir:?}/node"[0-9] "$dir/cluster.conf" "$certs"
   mkdir -p "$run"
+  [ "$tls" = 1 ] && make_certs
   start_etcd || return 1
   [ $etcd_only = 1 ] || start_nodes "$bin" || return 1
 }

@@ -56,16 +56,39 @@ dsi_etcd_buf_consume(dsi_etcd_buf *b, size_t n)
 	b->data[b->len] = 0;
 }
 
-/* libcurl reports request headers here once they are written to a socket. */
+/*
+ * libcurl reports request headers here once they are written to a socket,
+ * and (OpenSSL's trace) each TLS alert as "TLSv1.3 (IN), TLS alert, NAME (N):"
+ * and a certificate request as "... (IN), TLS handshake, Request CERT (13):".
+ */
 static int
 note_sent(CURL *easy, curl_infotype type, char *data, size_t size, void *userdata)
 {
-	dsi_etcd_buf *b = userdata;
+	static const char alert[] = "(IN), TLS alert, ";
+	dsi_etcd_buf     *b       = userdata;
 	(void) easy;
-	(void) data;
-	(void) size;
 	if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT) {
 		b->sent = true;
+	}
+	if (type == CURLINFO_HEADER_IN) {
+		b->answered = true;
+	}
+	if (type == CURLINFO_TEXT && size < 256) {
+		char line[256];
+		memcpy(line, data, size);
+		line[size]      = 0;
+		const char *at  = strstr(line, alert);
+		const char *end = at != NULL ? strstr(at, " (") : NULL;
+		if (!b->have_cert && strstr(line, "(IN), TLS handshake, Request CERT") != NULL) {
+			b->cert_missing = true;
+		}
+		if (strncmp(line, "SSL connection using ", 21) == 0) {
+			b->handshake_done = true;
+		}
+		if (end != NULL) {
+			at += sizeof(alert) - 1;
+			snprintf(b->alert, sizeof(b->alert), "%.*s", (int) (end - at), at);
+		}
 	}
 	return 0;
 }
@@ -77,7 +100,28 @@ dsi_etcd_setup(dsi_etcd *e, CURL *easy, const char *endpoint, const char *path, 
 	char url[512];
 	snprintf(url, sizeof(url), "%s%s", endpoint, path);
 	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Never from one scheme to the other: a TLS list is never spoken to in the clear. */
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, e->https ? "https" : "http");
+	if (e->https) {
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+		if (e->tls.ca_file != NULL) {
+			/* Only the given CAs: with the system's, any public CA could vouch. */
+			curl_easy_setopt(easy, CURLOPT_CAINFO, e->tls.ca_file);
+			curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+		}
+		if (e->tls.cert_file != NULL) {
+			curl_easy_setopt(easy, CURLOPT_SSLCERT, e->tls.cert_file);
+			curl_easy_setopt(easy, CURLOPT_SSLKEY, e->tls.key_file);
+		}
+	}
+	into->errmsg[0]      = 0;
+	into->alert[0]       = 0;
+	into->cert_missing   = false;
+	into->handshake_done = false;
+	into->answered       = false;
+	into->have_cert      = e->tls.cert_file != NULL;
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, into->errmsg);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->headers);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
@@ -100,41 +144,131 @@ dsi_etcd_unsent(const dsi_etcd_buf *b)
 	return !b->sent;
 }
 
-int
-dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *err)
+void
+dsi_etcd_why(const dsi_etcd_buf *b, CURLcode rc, char *out, size_t len)
 {
-	dsi_etcd *e    = calloc(1, sizeof(*e));
-	char     *list = NULL, *save = NULL;
-	int       rv = DSC_ENOMEM;
-	if (e == NULL) {
-		return dsi_etcd_fail(err, DSC_ENOMEM, "out of memory");
+	const char *hint = "";
+	if (b->cert_missing) {
+		hint = " (etcd asked for a TLS client certificate, and none is configured)";
+	} else if (b->have_cert && b->handshake_done && !b->answered
+	    && rc != CURLE_OPERATION_TIMEDOUT) {
+		hint = " (etcd hung up after the TLS handshake: does it trust the CA that signed "
+		       "this node's client certificate?)";
 	}
-	pthread_mutex_init(&e->lock, NULL);
-	e->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
-	if (endpoints == NULL || (list = strdup(endpoints)) == NULL) {
-		rv = endpoints == NULL ? DSC_EINVAL : DSC_ENOMEM;
-		goto fail;
+	snprintf(out, len, "%s%s%s%s%s", b->errmsg[0] != 0 ? b->errmsg : curl_easy_strerror(rc),
+	    b->alert[0] != 0 ? " (etcd sent the TLS alert \"" : "", b->alert,
+	    b->alert[0] != 0 ? "\")" : "", hint);
+}
+
+static char *
+dup_or_null(const char *s, bool *failed)
+{
+	char *d = s != NULL ? strdup(s) : NULL;
+	*failed = *failed || (s != NULL && d == NULL);
+	return d;
+}
+
+int
+dsi_etcd_tls_copy(dsi_etcd_tls *dst, const dsi_etcd_tls *src)
+{
+	bool failed = false;
+	memset(dst, 0, sizeof(*dst));
+	if (src != NULL) {
+		dst->ca_file   = dup_or_null(src->ca_file, &failed);
+		dst->cert_file = dup_or_null(src->cert_file, &failed);
+		dst->key_file  = dup_or_null(src->key_file, &failed);
 	}
+	if (failed) {
+		dsi_etcd_tls_clear(dst);
+		return DSC_ENOMEM;
+	}
+	return 0;
+}
+
+void
+dsi_etcd_tls_clear(dsi_etcd_tls *t)
+{
+	/* The copy's strings are its own (dsi_etcd_tls_copy); const only for callers' literals. */
+	free((char *) t->ca_file);
+	free((char *) t->cert_file);
+	free((char *) t->key_file);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Splits endpoints into e's list: 0, or a DSC_ code with msg set. */
+static int
+parse_endpoints(dsi_etcd *e, char *list, const char **msg)
+{
+	char *save = NULL;
+	*msg       = "etcd endpoints must be 1 to 16 comma-separated http://host:port URLs";
 	for (char *tok = strtok_r(list, ",", &save); tok != NULL;
 	     tok       = strtok_r(NULL, ",", &save)) {
 		size_t n = strlen(tok);
 		while (n > 0 && tok[n - 1] == '/') {
 			tok[--n] = 0;
 		}
-		if ((strncmp(tok, "http://", 7) != 0 && strncmp(tok, "https://", 8) != 0)
+		bool https = strncmp(tok, "https://", 8) == 0;
+		if ((strncmp(tok, "http://", 7) != 0 && !https)
 		    || e->n_endpoints == DSI_ETCD_MAX_ENDPOINTS || n > 256) {
-			rv = DSC_EINVAL;
-			goto fail;
+			return DSC_EINVAL;
 		}
+		if (e->n_endpoints > 0 && https != e->https) {
+			*msg = "etcd endpoints must all be http:// or all https://, not a mix";
+			return DSC_EINVAL;
+		}
+		e->https = https;
 		if ((e->endpoints[e->n_endpoints] = strdup(tok)) == NULL) {
-			goto fail;
+			*msg = "out of memory";
+			return DSC_ENOMEM;
 		}
 		e->n_endpoints++;
 	}
 	if (e->n_endpoints == 0) {
-		rv = DSC_EINVAL;
+		return DSC_EINVAL;
+	}
+	if (!e->https && (e->tls.ca_file != NULL || e->tls.cert_file != NULL)) {
+		*msg = "etcd TLS files are given, but the endpoints are http://, not https://";
+		return DSC_EINVAL;
+	}
+	if ((e->tls.cert_file == NULL) != (e->tls.key_file == NULL)) {
+		*msg = "an etcd client certificate needs both its certificate and its key file";
+		return DSC_EINVAL;
+	}
+	return 0;
+}
+
+int
+dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *err)
+{
+	return dsi_etcd_open_tls(out, endpoints, timeout_ms, NULL, err);
+}
+
+int
+dsi_etcd_open_tls(
+    dsi_etcd **out, const char *endpoints, int timeout_ms, const dsi_etcd_tls *tls, dsc_error *err)
+{
+	dsi_etcd   *e    = calloc(1, sizeof(*e));
+	char       *list = NULL;
+	const char *msg  = "out of memory";
+	int         rv   = DSC_ENOMEM;
+	if (e == NULL) {
+		return dsi_etcd_fail(err, DSC_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&e->lock, NULL);
+	e->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+	if (dsi_etcd_tls_copy(&e->tls, tls) != 0) {
 		goto fail;
 	}
+	if (endpoints == NULL || (list = strdup(endpoints)) == NULL) {
+		rv  = endpoints == NULL ? DSC_EINVAL : DSC_ENOMEM;
+		msg = endpoints == NULL ? "no etcd endpoints" : msg;
+		goto fail;
+	}
+	if ((rv = parse_endpoints(e, list, &msg)) != 0) {
+		goto fail;
+	}
+	rv                   = DSC_ENOMEM;
+	msg                  = "out of memory";
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 	/* Without it a member that lost quorum leaves calls and watches hanging silently. */
 	struct curl_slist *h2
@@ -159,10 +293,7 @@ dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *
 fail:
 	free(list);
 	dsi_etcd_close(e);
-	return dsi_etcd_fail(err, rv,
-	    rv == DSC_EINVAL
-	        ? "etcd endpoints must be 1 to 16 comma-separated http://host:port URLs"
-	        : "out of memory");
+	return dsi_etcd_fail(err, rv, "%s", msg);
 }
 
 void
@@ -178,6 +309,7 @@ dsi_etcd_close(dsi_etcd *e)
 		curl_easy_cleanup(e->easy);
 	}
 	curl_slist_free_all(e->headers);
+	dsi_etcd_tls_clear(&e->tls);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
@@ -202,7 +334,7 @@ call(dsi_etcd *e, const char *path, json_t *body, json_t **answer, dsc_error *er
 	dsi_etcd_buf buf      = { 0 };
 	int64_t      deadline = dsi_etcd_now_ms() + e->timeout_ms;
 	int          rv       = DSC_ECONNREFUSED;
-	char         why[256] = "";
+	char         why[512] = "";
 	json_decref(body);
 	if (text == NULL) {
 		return dsi_etcd_fail(err, DSC_ENOMEM, "out of memory");
@@ -241,7 +373,9 @@ call(dsi_etcd *e, const char *path, json_t *body, json_t **answer, dsc_error *er
 			e->current = (e->current + 1) % e->n_endpoints;
 			continue;
 		}
-		snprintf(why, sizeof(why), "%s: %s", ep, curl_easy_strerror(rc));
+		char reason[CURL_ERROR_SIZE + 96];
+		dsi_etcd_why(&buf, rc, reason, sizeof(reason));
+		snprintf(why, sizeof(why), "%s: %s", ep, reason);
 		if (!dsi_etcd_unsent(&buf)) {
 			/* The request may have reached etcd: its outcome is unknown. */
 			rv = rc == CURLE_OPERATION_TIMEDOUT ? DSC_ETIMEDOUT

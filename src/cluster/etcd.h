@@ -45,20 +45,49 @@ typedef struct dsi_etcd_kv {
 
 /*
  * Creates a client for endpoints, a comma-separated list of
- * "http://host:port" (at most 16). A call goes to the current endpoint and
- * moves to the next one when nothing of the request was sent (no
- * connection) or the member refused it with "no leader" (refused before
- * handling, so safe to repeat); each endpoint is tried once per call, and
- * one that worked stays current. A request that was sent is never resent, but after
- * one whose outcome is unknown (a timeout, a broken connection) the next call starts
- * at the next endpoint.
- * timeout_ms (<= 0: 5 s) bounds each whole call, all endpoints included,
- * and the opening of a watch. Nothing is sent yet. On 0 *out is the
- * caller's (dsi_etcd_close). The program calls curl_global_init before any
- * thread uses this (discoveryd's main does).
+ * "http://host:port" (at most 16; "https://host:port" with dsi_etcd_open_tls). A call goes to the
+ * current endpoint and moves to the next one when nothing of the request was sent (no connection)
+ * or the member refused it with "no leader" (refused before handling, so safe to repeat); each
+ * endpoint is tried once per call, and one that worked stays current. A request that was sent is
+ * never resent, but after one whose outcome is unknown (a timeout, a broken connection) the next
+ * call starts at the next endpoint. timeout_ms (<= 0: 5 s) bounds each whole call, all endpoints
+ * included, and the opening of a watch. Nothing is sent yet. On 0 *out is the caller's
+ * (dsi_etcd_close). The program calls curl_global_init before any thread uses this (discoveryd's
+ * main does).
  */
 int  dsi_etcd_open(dsi_etcd **out, const char *endpoints, int timeout_ms, dsc_error *err);
 void dsi_etcd_close(dsi_etcd *e);
+
+/*
+ * TLS to etcd: what every handle of one node shares, passed once to the
+ * handles it opens (the server's cluster backend and membership). File
+ * paths; NULL is the default. Peer and host verification are always on:
+ * there is no way to turn them off.
+ */
+typedef struct dsi_etcd_tls {
+	const char *ca_file;   /* PEM CAs that sign etcd's certificate; NULL: the system's */
+	const char *cert_file; /* PEM client certificate (etcd's --client-cert-auth); NULL: none */
+	const char *key_file;  /* its unencrypted PEM key: set exactly when cert_file is */
+} dsi_etcd_tls;
+
+/*
+ * dsi_etcd_open with TLS settings (tls NULL or all NULL: none). Every
+ * endpoint must then have one scheme: https:// when tls sets any file
+ * (DSC_EINVAL otherwise, as for a list mixing http:// and https://, or a
+ * certificate without its key). The files are read by libcurl on each
+ * connection, so a file that cannot be used is an error of the first call.
+ * The strings are copied.
+ */
+int dsi_etcd_open_tls(
+    dsi_etcd **out, const char *endpoints, int timeout_ms, const dsi_etcd_tls *tls, dsc_error *err);
+
+/*
+ * A deep copy of src (NULL: all NULL) into *dst, for a holder that opens
+ * handles later: 0, or DSC_ENOMEM with nothing left allocated. The copy's
+ * strings are the holder's, freed by dsi_etcd_tls_clear.
+ */
+int  dsi_etcd_tls_copy(dsi_etcd_tls *dst, const dsi_etcd_tls *src);
+void dsi_etcd_tls_clear(dsi_etcd_tls *t);
 
 /*
  * Moves the next call (or watch) to the next endpoint: for a caller that

@@ -20,7 +20,9 @@ struct dsi_etcd {
 	size_t          n_endpoints;
 	size_t          current; /* where calls go first; moves on a connection failure */
 	int             timeout_ms;
-	CURL           *easy;       /* reused by unary calls, keeping the connection open */
+	dsi_etcd_tls    tls;   /* owned copies (dsi_etcd_tls_copy); applied by dsi_etcd_setup */
+	bool            https; /* every endpoint is https:// (one scheme for all) */
+	CURL           *easy;  /* reused by unary calls, keeping the connection open */
 	struct curl_slist *headers; /* owned; Content-Type, hasleader, no Expect */
 };
 
@@ -30,6 +32,27 @@ typedef struct dsi_etcd_buf {
 	size_t len, cap;
 	bool   overflow; /* more than DSI_ETCD_MAX_ANSWER was offered */
 	bool   sent;     /* some of the request went out on a connection, this transfer */
+	/* libcurl's detailed reason for a failure (a TLS one names the certificate problem). */
+	char errmsg[CURL_ERROR_SIZE];
+	/*
+	 * The last TLS alert etcd sent, e.g. "certificate required": after a
+	 * handshake that seemed fine, often all that says why etcd hung up.
+	 */
+	char alert[64];
+	/*
+	 * etcd asked for a client certificate and the handle has none: etcd
+	 * (--client-cert-auth) then drops the connection, sometimes before
+	 * its alert can be read, so this is the reliable clue.
+	 */
+	bool cert_missing;
+	bool have_cert; /* the handle presents a client certificate */
+	/*
+	 * A new TLS connection was made and nothing came back on it: etcd
+	 * hanging up then, to a node with a certificate, is mostly etcd
+	 * refusing that certificate (its alert may be lost the same way).
+	 */
+	bool handshake_done;
+	bool answered;
 } dsi_etcd_buf;
 
 /* CURLOPT_WRITEFUNCTION appending to the dsi_etcd_buf in userdata. */
@@ -38,7 +61,11 @@ size_t dsi_etcd_buf_write(char *ptr, size_t size, size_t nmemb, void *userdata);
 /* Drops the first n bytes. */
 void dsi_etcd_buf_consume(dsi_etcd_buf *b, size_t n);
 
-/* The options every request shares: URL base + path, body, headers, no signals; into->sent. */
+/*
+ * The options every request shares: URL base + path, body, headers, no
+ * signals, TLS (the one place it is applied: unary calls and watches alike);
+ * into->sent, into->errmsg and into->alert.
+ */
 void dsi_etcd_setup(dsi_etcd *e, CURL *easy, const char *endpoint, const char *path,
     const char *body, dsi_etcd_buf *into);
 
@@ -49,6 +76,12 @@ void dsi_etcd_setup(dsi_etcd *e, CURL *easy, const char *endpoint, const char *p
  * may be refused although the first attempt reached etcd.
  */
 bool dsi_etcd_unsent(const dsi_etcd_buf *b);
+
+/*
+ * Why a transfer into b failed with rc, into out: libcurl's detailed
+ * message when it gave one, and the TLS alert etcd sent, if any.
+ */
+void dsi_etcd_why(const dsi_etcd_buf *b, CURLcode rc, char *out, size_t len);
 
 /* Milliseconds on the monotonic clock. */
 int64_t dsi_etcd_now_ms(void);

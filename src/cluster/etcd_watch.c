@@ -121,9 +121,11 @@ next_message(dsi_etcd_watch *w, int timeout_ms, dsi_etcd_watch_resp *out, dsc_er
 				return dsi_etcd_fail(err, DSC_ECLOSED,
 				    "etcd %s: the watch stream ended", w->endpoint);
 			}
+			char reason[CURL_ERROR_SIZE + 96];
+			dsi_etcd_why(&w->in, w->end_code, reason, sizeof(reason));
 			return dsi_etcd_fail(err,
 			    dsi_etcd_unsent(&w->in) ? DSC_ECONNREFUSED : DSC_ETRANSPORT,
-			    "etcd %s: watch: %s", w->endpoint, curl_easy_strerror(w->end_code));
+			    "etcd %s: watch: %s", w->endpoint, reason);
 		}
 		int64_t left = deadline - dsi_etcd_now_ms();
 		if (left <= 0) {

@@ -389,9 +389,9 @@ stop1:
 }
 
 int
-dsi_member_open(dsi_member **out, const char *endpoints, const char *prefix, const char *node,
-    const char *info, int ttl_ms, const dsi_log *log, dsi_member_cb callback, void *arg,
-    dsc_error *err)
+dsi_member_open(dsi_member **out, const char *endpoints, const dsi_etcd_tls *tls,
+    const char *prefix, const char *node, const char *info, int ttl_ms, const dsi_log *log,
+    dsi_member_cb callback, void *arg, dsc_error *err)
 {
 	if (!valid_name(node)) {
 		return dsi_etcd_fail(err, DSC_EINVAL,
@@ -424,9 +424,9 @@ dsi_member_open(dsi_member **out, const char *endpoints, const char *prefix, con
 	}
 	m->key_len   = strlen(m->key);
 	m->range_len = strlen(m->range);
-	if ((rv = dsi_etcd_open(&m->keeper_etcd, endpoints, m->call_ms, err)) != 0
-	    || (rv = dsi_etcd_open(&m->keepalive_etcd, endpoints, m->ttl_ms / 3, err)) != 0
-	    || (rv = dsi_etcd_open(&m->watch_etcd, endpoints, m->call_ms, err)) != 0) {
+	if ((rv = dsi_etcd_open_tls(&m->keeper_etcd, endpoints, m->call_ms, tls, err)) != 0
+	    || (rv = dsi_etcd_open_tls(&m->keepalive_etcd, endpoints, m->ttl_ms / 3, tls, err)) != 0
+	    || (rv = dsi_etcd_open_tls(&m->watch_etcd, endpoints, m->call_ms, tls, err)) != 0) {
 		goto fail;
 	}
 	m->alive_until = dsi_monotonic_ms() + m->ttl_ms;

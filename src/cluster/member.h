@@ -71,7 +71,8 @@ typedef struct dsi_membership {
 } dsi_membership;
 
 /*
- * Joins the cluster at endpoints (dsi_etcd_open's list) as node under
+ * Joins the cluster at endpoints (dsi_etcd_open's list; with tls, NULL for
+ * none, as dsi_etcd_open_tls: every handle of the membership uses it) as node under
  * prefix (e.g. "/discovery/v1/"; keys are prefix + "members/" + node).
  * node is 1 to 128 characters of [A-Za-z0-9._:-]. info (NULL: none) is an
  * opaque string other members see in their views, e.g. this node's listen
@@ -98,9 +99,9 @@ typedef struct dsi_membership {
  * (best effort) and rejoins with a new lease and key: a new create
  * revision, DSI_MEMBER_RESTORED.
  */
-int dsi_member_open(dsi_member **out, const char *endpoints, const char *prefix, const char *node,
-    const char *info, int ttl_ms, const dsi_log *log, dsi_member_cb callback, void *arg,
-    dsc_error *err);
+int dsi_member_open(dsi_member **out, const char *endpoints, const dsi_etcd_tls *tls,
+    const char *prefix, const char *node, const char *info, int ttl_ms, const dsi_log *log,
+    dsi_member_cb callback, void *arg, dsc_error *err);
 
 /*
  * Revokes the lease (other members see the departure at once, not after a

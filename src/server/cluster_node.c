@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/regfile.h"
 #include "common/text.h"
 #include "common/timeutil.h"
+#include "common/tokenfile.h"
 #include "cluster/member.h"
 #include "server/etcd_backend.h"
 
@@ -23,6 +25,7 @@ struct dsi_cluster_node {
 	_Atomic(dsi_member *) member; /* NULL until joined */
 	const dsi_log        *log;
 	char                 *urls;
+	dsi_etcd_tls          tls; /* owned copy, for every (re)join */
 	char                 *prefix;
 	char                 *name;
 	/*
@@ -56,20 +59,80 @@ struct dsi_cluster_node {
 #define REJOIN_MS         30000
 #define TRUST_MS          120000
 
-/* etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2"; malloc'd. */
+static bool
+is_tls(const char *cluster)
+{
+	return strncmp(cluster, "etcds://", 8) == 0;
+}
+
+/*
+ * etcd://a:1,b:2 as the etcd client's "http://a:1,http://b:2" (etcds://:
+ * https://); malloc'd.
+ */
 static char *
 etcd_urls(const char *cluster)
 {
-	const char *members = cluster + strlen("etcd://");
+	const char *scheme  = is_tls(cluster) ? "https://" : "http://";
+	const char *members = cluster + strlen(is_tls(cluster) ? "etcds://" : "etcd://");
 	size_t      n = 1 + strlen(members) * 2 + 64, len = 0;
 	char       *urls = malloc(n);
 	for (const char *p = members; urls != NULL && *p != 0;) {
 		size_t m = strcspn(p, ",");
 		len += (size_t) snprintf(
-		    urls + len, n - len, "%shttp://%.*s", len > 0 ? "," : "", (int) m, p);
+		    urls + len, n - len, "%s%s%.*s", len > 0 ? "," : "", scheme, (int) m, p);
 		p += m + (p[m] == ',');
 	}
 	return urls;
+}
+
+static dsi_etcd_tls
+tls_of(const dsi_server_options *o)
+{
+	dsi_etcd_tls t = {
+		.ca_file = o->cluster_ca, .cert_file = o->cluster_cert, .key_file = o->cluster_key
+	};
+	return t;
+}
+
+int
+dsi_cluster_tls_check(const dsi_server_options *o, char *why, size_t why_len)
+{
+	static const dsi_setting files[]
+	    = { DSI_SET_CLUSTER_CA, DSI_SET_CLUSTER_CERT, DSI_SET_CLUSTER_KEY };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (o->source[files[i]] == DSI_SRC_DEFAULT) {
+			continue;
+		}
+		if (o->cluster == NULL || !is_tls(o->cluster)) {
+			return dsi_failf(DSC_EINVAL, why, why_len,
+			    "%s: TLS to etcd is configured, but --cluster is %s: use "
+			    "etcds://HOST:PORT",
+			    o->origin[files[i]],
+			    o->cluster == NULL ? "off" : "etcd:// (plain HTTP)");
+		}
+	}
+	if ((o->cluster_cert == NULL) != (o->cluster_key == NULL)) {
+		return dsi_failf(DSC_EINVAL, why, why_len,
+		    "%s: an etcd client certificate needs both --cluster-cert and --cluster-key",
+		    o->origin[o->cluster_cert != NULL ? DSI_SET_CLUSTER_CERT
+		                                      : DSI_SET_CLUSTER_KEY]);
+	}
+	/* Readable now, rather than an error of the first call to etcd. */
+	struct stat st;
+	int         fd, rv = 0;
+	if (o->cluster_ca != NULL
+	    && (rv = dsi_regfile_open(o->cluster_ca, "the etcd CA file", &fd, &st, why, why_len))
+	        == 0) {
+		close(fd);
+	}
+	if (rv == 0 && o->cluster_cert != NULL
+	    && (rv = dsi_regfile_open(
+	            o->cluster_cert, "the etcd client certificate", &fd, &st, why, why_len))
+	        == 0) {
+		close(fd);
+		rv = dsi_secret_file_check(o->cluster_key, "the etcd client key", why, why_len);
+	}
+	return rv;
 }
 
 static const char *
@@ -114,8 +177,8 @@ static int
 join(dsi_cluster_node *n, dsc_error *err)
 {
 	dsi_member *m;
-	int         rv = dsi_member_open(
-	            &m, n->urls, n->prefix, n->name, NULL, MEMBER_TTL_MS, n->log, on_member, n, err);
+	int rv = dsi_member_open(&m, n->urls, &n->tls, n->prefix, n->name, NULL, MEMBER_TTL_MS,
+	    n->log, on_member, n, err);
 	if (rv == 0) {
 		atomic_store(&n->member, m);
 	}
@@ -244,10 +307,12 @@ dsi_cluster_node_open(dsi_cluster_node **out, const dsi_server_options *o, const
 	n->log = log;
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_cond_init(&n->cv, NULL);
-	n->urls   = etcd_urls(o->cluster);
-	n->prefix = strdup(o->cluster_prefix);
-	n->name   = strdup(node_name(o, host, sizeof(host)));
-	if (n->urls == NULL || n->prefix == NULL || n->name == NULL) {
+	n->urls          = etcd_urls(o->cluster);
+	n->prefix        = strdup(o->cluster_prefix);
+	n->name          = strdup(node_name(o, host, sizeof(host)));
+	dsi_etcd_tls tls = tls_of(o);
+	if (n->urls == NULL || n->prefix == NULL || n->name == NULL
+	    || dsi_etcd_tls_copy(&n->tls, &tls) != 0) {
 		dsi_cluster_node_close(n);
 		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
 	}
@@ -287,6 +352,7 @@ dsi_cluster_node_close(dsi_cluster_node *n)
 	pthread_cond_destroy(&n->cv);
 	pthread_mutex_destroy(&n->mtx);
 	free(n->urls);
+	dsi_etcd_tls_clear(&n->tls);
 	free(n->prefix);
 	free(n->name);
 	free(n);
@@ -335,6 +401,7 @@ dsi_cluster_backend_open(
 		.prefix     = o->cluster_prefix,
 		.node       = node_name(o, host, sizeof(host)),
 		.timeout_ms = ETCD_CALL_MS,
+		.tls        = tls_of(o),
 		.log        = log,
 	};
 	int rv = dsi_etcd_backend_open(out, &eo, why, why_len);

@@ -17,9 +17,18 @@
 #include "server/writer.h"
 
 /*
- * The backend for --cluster etcd://a:1,b:2: refuses a --data file (the
- * registry is in etcd), names the node (--node-name, else the host name).
- * 0 and *out, or an error with why.
+ * The etcd TLS settings (--cluster-ca, --cluster-cert, --cluster-key)
+ * together: only with an etcds:// --cluster, a certificate only with its
+ * key, every file readable now (the key a secret: group and others must
+ * not read it). 0, or DSC_EINVAL with why naming the setting. Loading the
+ * configuration calls it, so a mistake stops start-up as a bad setting does.
+ */
+int dsi_cluster_tls_check(const dsi_server_options *o, char *why, size_t why_len);
+
+/*
+ * The backend for --cluster etcd://a:1,b:2 (etcds:// with the TLS settings): refuses a --data file
+ * (the registry is in etcd), names the node (--node-name, else the host name). 0 and *out, or an
+ * error with why.
  */
 int dsi_cluster_backend_open(
     dsi_backend **out, const dsi_server_options *o, const dsi_log *log, char *why, size_t why_len);

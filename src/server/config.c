@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "server/checkhttp.h"
+#include "server/cluster_node.h"
 #include "server/endpoint.h"
 #include "server/netpolicy.h"
 #include "common/name.h"
@@ -548,8 +549,8 @@ dsi_config_load(dsi_config *c, int argc, char *const *argv, char *const *envp, F
 		goto done;
 	}
 
-	if ((rv = check_tls(c, why, why_len)) != 0
-	    || (rv = check_health_http(c, why, why_len)) != 0) {
+	if ((rv = check_tls(c, why, why_len)) != 0 || (rv = check_health_http(c, why, why_len)) != 0
+	    || (rv = dsi_cluster_tls_check(&c->options, why, why_len)) != 0) {
 		goto done;
 	}
 	if (c->options.require_https && c->options.token == NULL) {

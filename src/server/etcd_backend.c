@@ -43,7 +43,8 @@ eb_load(dsi_backend *b, dsi_registry *r, dsi_backend_check_fn check, void *check
 	int           rv;
 
 	if (e->etcd == NULL
-	    && (rv = dsi_etcd_open(&e->etcd, e->endpoints, e->timeout_ms, &err)) != 0) {
+	    && (rv = dsi_etcd_open_tls(&e->etcd, e->endpoints, e->timeout_ms, &e->tls, &err))
+	        != 0) {
 		return dsi_failf(rv, why, why_len, "%s: %s", e->label, err.message);
 	}
 	pthread_mutex_lock(&e->gate);
@@ -479,6 +480,7 @@ eb_close(dsi_backend *b)
 	free(e->owned);
 	free(e->jtext);
 	free(e->endpoints);
+	dsi_etcd_tls_clear(&e->tls);
 	free(e->prefix);
 	free(e->node);
 	free(e->label);
@@ -529,7 +531,7 @@ dsi_etcd_backend_open(
 	e->node      = strdup(o->node);
 	ll           = strlen(o->endpoints) + strlen(o->prefix) + 32;
 	if (e->endpoints == NULL || e->prefix == NULL || e->node == NULL
-	    || (e->label = malloc(ll)) == NULL) {
+	    || (e->label = malloc(ll)) == NULL || dsi_etcd_tls_copy(&e->tls, &o->tls) != 0) {
 		eb_close(&e->base);
 		return dsi_failf(DSC_ENOMEM, why, why_len, "out of memory");
 	}
@@ -543,8 +545,8 @@ dsi_etcd_backend_follow(dsi_backend *b, const dsi_etcd_applier *a)
 {
 	etcd_backend *e = eb_of(b);
 	dsc_error     err;
-	if (dsi_etcd_open(&e->fetcd, e->endpoints, e->timeout_ms, &err) != 0
-	    || dsi_etcd_open(&e->hb_etcd, e->endpoints, e->timeout_ms, &err) != 0) {
+	if (dsi_etcd_open_tls(&e->fetcd, e->endpoints, e->timeout_ms, &e->tls, &err) != 0
+	    || dsi_etcd_open_tls(&e->hb_etcd, e->endpoints, e->timeout_ms, &e->tls, &err) != 0) {
 		return DSC_ENOMEM;
 	}
 	e->applier = *a;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/etcd.h"
 #include "common/log.h"
 #include "server/backend.h"
 
@@ -36,6 +37,7 @@ typedef struct dsi_etcd_backend_options {
 	const char    *prefix;     /* "/discovery/v1/" */
 	const char    *node;       /* this node's name, in its sequence key */
 	int            timeout_ms; /* each etcd call */
+	dsi_etcd_tls   tls;        /* for https:// endpoints; copied */
 	const dsi_log *log;
 } dsi_etcd_backend_options;
 

@@ -44,6 +44,7 @@ typedef struct etcd_backend {
 	dsi_backend    base; /* first: what callers hold */
 	dsi_etcd      *etcd; /* load's and the writer's calls */
 	char          *endpoints;
+	dsi_etcd_tls   tls; /* owned copy: every handle below is opened with it */
 	char          *prefix;
 	char          *node;
 	char          *label;

@@ -183,7 +183,10 @@ set_admin(dsi_server_options *o, const char *v, char *why, size_t why_len)
 	return 0;
 }
 
-/* etcd://HOST:PORT[,HOST:PORT...]: the members' client URLs, without a scheme each. */
+/*
+ * etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS): the members' client
+ * URLs; one scheme, written once, for them all.
+ */
 static int
 set_cluster(dsi_server_options *o, const char *v, char *why, size_t why_len)
 {
@@ -191,10 +194,19 @@ set_cluster(dsi_server_options *o, const char *v, char *why, size_t why_len)
 		o->cluster = NULL;
 		return 0;
 	}
-	const char *p = v + 7;
-	if (strncmp(v, "etcd://", 7) != 0 || *p == 0) {
-		snprintf(
-		    why, why_len, "expects etcd://HOST:PORT[,HOST:PORT...] or off, not \"%s\"", v);
+	size_t      skip = strncmp(v, "etcds://", 8) == 0 ? 8 : 7;
+	const char *p    = v + skip;
+	if ((skip == 7 && strncmp(v, "etcd://", 7) != 0) || *p == 0) {
+		snprintf(why, why_len,
+		    "expects etcd://HOST:PORT[,HOST:PORT...], etcds://... (TLS) or off, not \"%s\"",
+		    v);
+		return DSC_EINVAL;
+	}
+	if (strstr(p, "://") != NULL) {
+		snprintf(why, why_len,
+		    "takes one scheme for all members, written once (%.*sHOST:PORT,HOST:PORT): "
+		    "mixing etcd:// and etcds:// is not possible, not \"%s\"",
+		    (int) skip, v, v);
 		return DSC_EINVAL;
 	}
 	for (size_t n = 0; *p != 0; n++) {
@@ -259,6 +271,9 @@ set_endpoint_schemes(dsi_server_options *o, const char *v, char *why, size_t why
 STRING_SETTER(set_check_ca_file, check_ca_file)
 STRING_SETTER(set_check_cert, check_cert)
 STRING_SETTER(set_check_key, check_key)
+STRING_SETTER(set_cluster_ca, cluster_ca)
+STRING_SETTER(set_cluster_cert, cluster_cert)
+STRING_SETTER(set_cluster_key, cluster_key)
 
 /* "Name: value" items; the message names the header, never its value. */
 static int
@@ -530,7 +545,8 @@ static const struct {
 	    set_check_header_file },
 	[DSI_SET_CLUSTER]
 	= { { "cluster", ENV("CLUSTER"), "cluster", "URL", "off",
-	        "cluster mode: the etcd members, etcd://HOST:PORT[,HOST:PORT...] (docs/cluster.md)",
+	        "cluster mode: the etcd members, etcd://HOST:PORT[,HOST:PORT...] (etcds:// for "
+	        "TLS; docs/cluster.md)",
 	        false, false },
 	    set_cluster },
 	[DSI_SET_NODE_NAME]
@@ -542,6 +558,22 @@ static const struct {
 	= { { "cluster-prefix", ENV("CLUSTER_PREFIX"), "cluster_prefix", "PREFIX", "/discovery/v1/",
 	        "the etcd key prefix of the cluster's registry", false, false },
 	    set_cluster_prefix },
+	[DSI_SET_CLUSTER_CA]
+	= { { "cluster-ca", ENV("CLUSTER_CA"), "cluster_ca", "FILE", "none",
+	        "PEM CAs that etcds:// members' certificates must be signed by instead of the "
+	        "system bundle",
+	        false, false },
+	    set_cluster_ca },
+	[DSI_SET_CLUSTER_CERT]
+	= { { "cluster-cert", ENV("CLUSTER_CERT"), "cluster_cert", "FILE", "none",
+	        "PEM client certificate for etcds:// members (etcd's --client-cert-auth)", false,
+	        false },
+	    set_cluster_cert },
+	[DSI_SET_CLUSTER_KEY]
+	= { { "cluster-key", ENV("CLUSTER_KEY"), "cluster_key", "FILE", "none",
+	        "PEM private key of --cluster-cert, unencrypted; group and others must not read it",
+	        false, false },
+	    set_cluster_key },
 };
 
 const dsi_setting_info *

@@ -116,8 +116,8 @@ open_member(fx *f, const char *name, int ttl_ms, notes *n)
 {
 	dsi_member *m = NULL;
 	dsc_error   err;
-	int rv = dsi_member_open(&m, f->etcd.url, f->prefix, name, "nng://127.0.0.1:1", ttl_ms,
-	    &f->log, n != NULL ? record : NULL, n, &err);
+	int rv = dsi_member_open(&m, f->etcd.url, NULL, f->prefix, name, "nng://127.0.0.1:1",
+	    ttl_ms, &f->log, n != NULL ? record : NULL, n, &err);
 	if (rv != 0) {
 		fail_msg("dsi_member_open(%s): %s", name, err.message);
 	}
@@ -199,16 +199,16 @@ test_duplicate_name_refused(void **state)
 	fx         *f = *state;
 	dsi_member *a = open_member(f, "a", tu_stretch_ms(2000), NULL), *dup = NULL;
 	dsc_error   err;
-	assert_int_equal(dsi_member_open(&dup, f->etcd.url, f->prefix, "a", NULL, 2000, &f->log,
-	                     NULL, NULL, &err),
+	assert_int_equal(dsi_member_open(&dup, f->etcd.url, NULL, f->prefix, "a", NULL, 2000,
+	                     &f->log, NULL, NULL, &err),
 	    DSC_ESTATE);
 	assert_null(dup);
 	print_message("refused: %s\n", err.message);
 	assert_non_null(strstr(err.message, "\"a\""));
 	assert_non_null(strstr(err.message, "--node-name"));
 	/* A bad name is refused before etcd is asked. */
-	assert_int_equal(dsi_member_open(&dup, f->etcd.url, f->prefix, "a/b", NULL, 2000, &f->log,
-	                     NULL, NULL, &err),
+	assert_int_equal(dsi_member_open(&dup, f->etcd.url, NULL, f->prefix, "a/b", NULL, 2000,
+	                     &f->log, NULL, NULL, &err),
 	    DSC_EINVAL);
 	/* The refusal left the first member alone. */
 	bool has;

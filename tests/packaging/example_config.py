@@ -4,7 +4,8 @@ Every setting that has a YAML key (as `discoveryd --help` lists them) must
 appear in the example file; uncommented, the file must load with no warning
 and set every setting to the default --help states. The TLS section is
 checked for presence only (loading it needs real certificates and a
-tls+tcp:// address), and the token file is pointed at a throwaway one.
+tls+tcp:// address), as are cluster_ca, cluster_cert and cluster_key (they
+need an etcds:// cluster), and the token file is pointed at a throwaway one.
 
 Usage: example_config.py DISCOVERYD EXAMPLE_YAML
 """
@@ -71,6 +72,8 @@ def main():
             text = text.replace("/etc/discovery/" + name, os.path.join(tmp, name))
         # Drop the tls: section (lines from "tls:" up to the next top-level line).
         text = re.sub(r"(?m)^tls:\n(?:[ #].*\n|\n)*?(?=^\S)", "", text)
+        # And TLS to etcd, which needs an etcds:// cluster (the example's is off).
+        text = re.sub(r"(?m)^cluster_(?:ca|cert|key):.*\n", "", text)
         text = text.replace("/etc/discovery/token", token)
         conf = os.path.join(tmp, "discoveryd.yaml")
         with open(conf, "w", encoding="utf-8") as f:
@@ -88,7 +91,7 @@ def main():
         if m:
             effective[m.group(1)] = (m.group(2), m.group(3))
     for flag, yaml, default in table:
-        if yaml.startswith("tls."):
+        if yaml.startswith("tls.") or yaml in ("cluster_ca", "cluster_cert", "cluster_key"):
             continue
         value, origin = effective.get(flag, (None, "absent"))
         if not origin.startswith("file"):

@@ -58,15 +58,18 @@ tc_cluster_start(tc_cluster *c, int n, const char *etcd_urls, const char *const 
 	}
 	c->n = n;
 	snprintf(c->prefix, sizeof(c->prefix), "/t%d-%d/", (int) getpid(), ++prefix_seq);
-	len = (size_t) snprintf(c->cluster, sizeof(c->cluster), "etcd://");
+	/* https:// members (etcd_cluster.h's TLS mode): etcds:// */
+	const char *scheme = strncmp(etcd_urls, "https://", 8) == 0 ? "etcds://" : "etcd://";
+	len                = (size_t) snprintf(c->cluster, sizeof(c->cluster), "%s", scheme);
 	for (const char *p = etcd_urls; *p != 0 && len < sizeof(c->cluster);) {
 		size_t m = strcspn(p, ",");
-		if (strncmp(p, "http://", 7) == 0) {
-			p += 7;
-			m -= 7;
-		}
+		size_t s = strncmp(p, "http://", 7) == 0 ? 7
+		    : strncmp(p, "https://", 8) == 0     ? 8
+		                                         : 0;
+		p += s;
+		m -= s;
 		len += (size_t) snprintf(c->cluster + len, sizeof(c->cluster) - len, "%s%.*s",
-		    len > strlen("etcd://") ? "," : "", (int) m, p);
+		    len > strlen(scheme) ? "," : "", (int) m, p);
 		p += m + (p[m] == ',');
 	}
 	len = 0;

@@ -25,7 +25,8 @@ typedef struct tc_cluster {
 
 /*
  * Starts n nodes (node0, node1, ...) on the etcd members whose client URLs
- * etcd_urls lists ("http://127.0.0.1:P,http://..."), on a fresh prefix,
+ * etcd_urls lists ("http://127.0.0.1:P,http://..."; https:// ones give an
+ * etcds:// --cluster, the TLS settings being the caller's extra), on a fresh prefix,
  * each with extra (NULL-terminated, may be NULL; kept for restarts) appended.
  * Returns 0, or -1 after printing why (the nodes started are stopped).
  */

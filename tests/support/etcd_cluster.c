@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define START_ATTEMPTS 3
-#define URL_LEN        40 /* "http://127.0.0.1:65535" and room */
+#define URL_LEN        40 /* "https://127.0.0.1:65535" and room */
 
 /* One member: a te_etcd (pid, client URL, directories, log) plus what a cluster adds. */
 typedef struct te_member {
@@ -36,6 +36,8 @@ struct te_cluster {
 	char      token[48];                               /* --initial-cluster-token */
 	char      endpoints[TE_CLUSTER_MAX * (URL_LEN + 1)];
 	te_member m[TE_CLUSTER_MAX];
+	bool      tls_on;
+	te_tls    tls; /* when tls_on; the caller's strings */
 };
 
 static void
@@ -50,14 +52,23 @@ spawn(te_cluster *cl, int i)
 {
 	te_member  *m = &cl->m[i];
 	struct stat st;
-	const char *argv[] = { te_etcd_path(), "--name", m->name, "--data-dir", m->etcd.data_dir,
+	const char *argv[40] = { te_etcd_path(), "--name", m->name, "--data-dir", m->etcd.data_dir,
 		"--listen-client-urls", m->etcd.url, "--advertise-client-urls", m->etcd.url,
 		"--listen-peer-urls", m->peer_url, "--initial-advertise-peer-urls", m->peer_url,
 		"--initial-cluster", cl->initial, "--initial-cluster-state", "new",
 		"--initial-cluster-token", cl->token, "--pre-vote=true", "--heartbeat-interval",
 		"100", "--election-timeout", "1500",
 		"--experimental-watch-progress-notify-interval", "500ms", NULL };
-	int         fd = open(m->etcd.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (cl->tls_on) {
+		size_t      n   = 0;
+		const char *t[] = { "--cert-file", cl->tls.cert, "--key-file", cl->tls.key,
+			"--trusted-ca-file", cl->tls.ca, "--client-cert-auth", NULL };
+		while (argv[n] != NULL) {
+			n++;
+		}
+		memcpy(argv + n, t, sizeof(t));
+	}
+	int fd = open(m->etcd.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		fprintf(stderr, "cannot open %s: %s\n", m->etcd.log_path, strerror(errno));
 		if (fd >= 0) {
@@ -181,7 +192,8 @@ start_once(te_cluster *cl, int attempt)
 	snprintf(cl->token, sizeof(cl->token), "te-%d-%d", (int) getpid(), attempt);
 	for (int i = 0; i < cl->n; i++) {
 		te_member *m = &cl->m[i];
-		snprintf(m->etcd.url, sizeof(m->etcd.url), "http://127.0.0.1:%d", ports[2 * i]);
+		snprintf(m->etcd.url, sizeof(m->etcd.url), "%s://127.0.0.1:%d",
+		    cl->tls_on ? "https" : "http", ports[2 * i]);
 		snprintf(m->peer_url, sizeof(m->peer_url), "http://127.0.0.1:%d", ports[2 * i + 1]);
 		off += (size_t) snprintf(cl->initial + off, sizeof(cl->initial) - off, "%s%s=%s",
 		    i > 0 ? "," : "", m->name, m->peer_url);
@@ -211,9 +223,14 @@ learn_ids(te_cluster *cl)
 		te_member           *m = &cl->m[i];
 		dsi_etcd_status_resp st;
 		dsc_error            err;
-		int                  rv = -1;
+		int                  rv  = -1;
+		dsi_etcd_tls         tls = { .ca_file = cl->tls.ca,
+			        .cert_file            = cl->tls.client_cert,
+			        .key_file             = cl->tls.client_key };
 		if (m->status == NULL
-		    && dsi_etcd_open(&m->status, m->etcd.url, tu_stretch_ms(1000), &err) != 0) {
+		    && dsi_etcd_open_tls(&m->status, m->etcd.url, tu_stretch_ms(1000),
+		           cl->tls_on ? &tls : NULL, &err)
+		        != 0) {
 			fprintf(stderr, "dsi_etcd_open %s: %s\n", m->etcd.url, err.message);
 			return -1;
 		}
@@ -235,6 +252,12 @@ learn_ids(te_cluster *cl)
 int
 te_cluster_start(te_cluster **out, int n)
 {
+	return te_cluster_start_tls(out, n, NULL);
+}
+
+int
+te_cluster_start_tls(te_cluster **out, int n, const te_tls *tls)
+{
 	te_cluster *cl = calloc(1, sizeof(*cl));
 	int         rv = -1;
 	if (cl == NULL || n < 1 || n > TE_CLUSTER_MAX || te_etcd_path() == NULL) {
@@ -243,6 +266,10 @@ te_cluster_start(te_cluster **out, int n)
 		return -1;
 	}
 	cl->n = n;
+	if (tls != NULL) {
+		cl->tls_on = true;
+		cl->tls    = *tls;
+	}
 	if (tu_mkdtemp(cl->dir, sizeof(cl->dir), "etcdcl") != 0) {
 		fprintf(stderr, "cannot make a scratch directory: %s\n", strerror(errno));
 		free(cl);

@@ -37,6 +37,25 @@
 typedef struct te_cluster te_cluster;
 
 /*
+ * TLS on the members' client URLs (https://127.0.0.1:P; peers stay plain
+ * http on loopback): file paths, borrowed for the cluster's whole life.
+ * Members verify every client's certificate (--client-cert-auth).
+ */
+typedef struct te_tls {
+	const char *ca;          /* --trusted-ca-file: the CA that signs clients (and cert) */
+	const char *cert;        /* the members' certificate, subjectAltName IP:127.0.0.1 */
+	const char *key;         /* its key */
+	const char *client_cert; /* what the kit's own status clients present, signed by ca */
+	const char *client_key;
+} te_tls;
+
+/*
+ * te_cluster_start with TLS (tls NULL: as te_cluster_start): the client
+ * URLs, te_cluster_endpoints and te_cluster_member_url are https://.
+ */
+int te_cluster_start_tls(te_cluster **out, int n, const te_tls *tls);
+
+/*
  * Starts n members (1 to TE_CLUSTER_MAX) of a new cluster with the settings
  * above, and waits (within TU_LIVENESS_MS) until every member is ready to
  * serve client requests and a leader exists. A start that loses a port to

@@ -412,6 +412,78 @@ test_tls_settings(void **state)
 }
 
 /*
+ * TLS to etcd: the files only with an etcds:// cluster, a certificate only
+ * with its key, every file readable (the key a secret), at load time.
+ */
+static void
+test_cluster_tls_settings(void **state)
+{
+	fixture *f = *state;
+	char     ca[128], crt[128], key[128], open_key[128], yaml[320];
+	snprintf(ca, sizeof(ca), "%s", file(f, "ca.pem", "ca\n"));
+	snprintf(crt, sizeof(crt), "%s", file(f, "c.pem", "cert\n"));
+	snprintf(key, sizeof(key), "%s", file(f, "k.pem", "key\n"));
+	snprintf(open_key, sizeof(open_key), "%s", file(f, "open.pem", "key\n"));
+	assert_int_equal(chmod(key, 0600), 0);
+	assert_int_equal(chmod(open_key, 0644), 0);
+	const char *tls = "etcds://127.0.0.1:2379,127.0.0.1:22379";
+
+	snprintf(yaml, sizeof(yaml), "cluster_ca: %s\ncluster_key: %s\n", ca, key);
+	const char *path = file(f, "c.yaml", yaml);
+	char        env0[192];
+	snprintf(env0, sizeof(env0), "SERVICE_DISCOVERY_CLUSTER_CERT=%s", crt);
+	const char *env[] = { env0, NULL };
+	assert_int_equal(
+	    load(f, (const char *[]) { "--config", path, "--cluster", tls, NULL }, env), 0);
+	assert_string_equal(f->c.options.cluster_ca, ca);
+	assert_string_equal(f->c.options.cluster_cert, crt);
+	assert_string_equal(f->c.options.cluster_key, key);
+	assert_non_null(strstr(f->c.options.origin[DSI_SET_CLUSTER_KEY], "c.yaml:2 (cluster_key)"));
+	/* etcds:// alone: the system's CAs, no client certificate. */
+	assert_int_equal(load(f, (const char *[]) { "--cluster", tls, NULL }, NULL), 0);
+
+	static const struct {
+		const char *args[8];
+		const char *why;
+	} bad[] = {
+		{ { "--cluster", "etcd://127.0.0.1:2379", "--cluster-ca", "CA" },
+		    "flag --cluster-ca: TLS to etcd is configured, but --cluster is etcd:// (plain "
+		    "HTTP)" },
+		{ { "--cluster-cert", "CRT", "--cluster-key", "KEY" },
+		    "flag --cluster-cert: TLS to etcd is configured, but --cluster is off" },
+		{ { "--cluster", "TLS", "--cluster-cert", "CRT" },
+		    "flag --cluster-cert: an etcd client certificate needs both --cluster-cert and "
+		    "--cluster-key" },
+		{ { "--cluster", "TLS", "--cluster-key", "KEY" },
+		    "flag --cluster-key: an etcd client certificate needs both" },
+		{ { "--cluster", "TLS", "--cluster-ca", "/nonexistent/ca.pem" },
+		    "/nonexistent/ca.pem: cannot read the etcd CA file" },
+		{ { "--cluster", "TLS", "--cluster-cert", "/nonexistent/c.pem", "--cluster-key",
+		      "KEY" },
+		    "/nonexistent/c.pem: cannot read the etcd client certificate" },
+		{ { "--cluster", "TLS", "--cluster-cert", "CRT", "--cluster-key", "OPEN" },
+		    "the etcd client key is readable by group or others" },
+		{ { "--cluster", "etcds://127.0.0.1:2379,etcd://127.0.0.1:2380" },
+		    "mixing etcd:// and etcds:// is not possible" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[9] = { NULL };
+		for (size_t k = 0; bad[i].args[k] != NULL; k++) {
+			const char *a = bad[i].args[k];
+			args[k]       = strcmp(a, "TLS") == 0 ? tls
+			          : strcmp(a, "CA") == 0      ? ca
+			          : strcmp(a, "CRT") == 0     ? crt
+			          : strcmp(a, "KEY") == 0     ? key
+			          : strcmp(a, "OPEN") == 0    ? open_key
+			                                      : a;
+		}
+		if (load(f, args, NULL) != DSC_EINVAL || strstr(f->why, bad[i].why) == NULL) {
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, f->why, bad[i].why);
+		}
+	}
+}
+
+/*
  * A prefix of 128 bytes or more overran a 128-byte copy of the variable's
  * name (ASan: stack-buffer-overflow in dsi_name_normalize). Prefixes over
  * DSI_CONFIG_PREFIX_MAX are refused; every copy below that is bounded.
@@ -676,6 +748,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_print_config_shows_origins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_tls_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_bad_service_values_are_skipped, setup, teardown),

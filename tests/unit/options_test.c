@@ -128,6 +128,13 @@ test_values(void **state)
 	assert_true(o.protection_threshold > 0.599 && o.protection_threshold < 0.601);
 	assert_int_equal(o.source[DSI_SET_HEALTH_INTERVAL], DSI_SRC_ENV);
 	assert_string_equal(o.text[DSI_SET_HEALTH_TIMEOUT], "5.0");
+	/* TLS to etcd: one scheme for every member. */
+	assert_int_equal(
+	    set(&o, DSI_SET_CLUSTER, "etcds://127.0.0.1:2379,127.0.0.1:22379", DSI_SRC_FLAG, why),
+	    0);
+	assert_string_equal(o.cluster, "etcds://127.0.0.1:2379,127.0.0.1:22379");
+	assert_int_equal(set(&o, DSI_SET_CLUSTER_CA, "/ca.pem", DSI_SRC_ENV, why), 0);
+	assert_string_equal(o.cluster_ca, "/ca.pem");
 }
 
 static void
@@ -172,6 +179,11 @@ test_errors(void **state)
 		{ DSI_SET_PROTECTION_THRESHOLD, "half", "share from 0 to 1" },
 		{ DSI_SET_PROTECTION_THRESHOLD, "50%%", "share from 0 to 1" },
 		{ DSI_SET_PROTECTION_THRESHOLD, "nan", "share from 0 to 1" },
+		{ DSI_SET_CLUSTER, "etcds://", "etcds://... (TLS)" },
+		{ DSI_SET_CLUSTER, "https://127.0.0.1:2379", "etcd://HOST:PORT" },
+		{ DSI_SET_CLUSTER, "etcds://127.0.0.1:2379,etcd://127.0.0.1:2380",
+		    "mixing etcd:// and etcds://" },
+		{ DSI_SET_CLUSTER, "etcd://127.0.0.1:2379,https://127.0.0.1:2380", "one scheme" },
 	};
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
