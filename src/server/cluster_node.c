@@ -400,7 +400,7 @@ dsi_cluster_backend_open(
 		.endpoints  = urls,
 		.prefix     = o->cluster_prefix,
 		.node       = node_name(o, host, sizeof(host)),
-		.timeout_ms = ETCD_CALL_MS,
+		.timeout_ms = o->cluster_timeout_ms,
 		.tls        = tls_of(o),
 		.log        = log,
 	};

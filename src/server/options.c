@@ -238,6 +238,11 @@ static const struct {
 	= { { "cluster-prefix", ENV("CLUSTER_PREFIX"), "cluster_prefix", "PREFIX", "/discovery/v1/",
 	        "the etcd key prefix of the cluster's registry", false, false },
 	    dsi_opt_set_cluster_prefix },
+	[DSI_SET_CLUSTER_TIMEOUT]
+	= { { "cluster-timeout", ENV("CLUSTER_TIMEOUT"), "cluster_timeout", "SECONDS", "5",
+	        "how long one etcd call may take before its outcome counts as unknown", false,
+	        false },
+	    dsi_opt_set_cluster_timeout },
 	[DSI_SET_CLUSTER_CA]
 	= { { "cluster-ca", ENV("CLUSTER_CA"), "cluster_ca", "FILE", "none",
 	        "PEM CAs that etcds:// members' certificates must be signed by instead of the "

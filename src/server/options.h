@@ -78,6 +78,7 @@ typedef enum dsi_setting {
 	DSI_SET_CLUSTER,
 	DSI_SET_NODE_NAME,
 	DSI_SET_CLUSTER_PREFIX,
+	DSI_SET_CLUSTER_TIMEOUT,
 	DSI_SET_CLUSTER_CA,
 	DSI_SET_CLUSTER_CERT,
 	DSI_SET_CLUSTER_KEY,
@@ -141,9 +142,10 @@ typedef struct dsi_server_options {
 	const char *check_header_file[DSI_MAX_CHECK_HEADERS]; /* "Name: path" */
 	size_t      n_check_header_file;
 	/* cluster mode (docs/cluster.md) */
-	const char *cluster;        /* "etcd[s]://HOST:PORT,HOST:PORT"; NULL: single node */
-	const char *node_name;      /* NULL: the host name */
-	const char *cluster_prefix; /* etcd key prefix, "/.../" */
+	const char *cluster;            /* "etcd[s]://HOST:PORT,HOST:PORT"; NULL: single node */
+	const char *node_name;          /* NULL: the host name */
+	const char *cluster_prefix;     /* etcd key prefix, "/.../" */
+	int         cluster_timeout_ms; /* one etcd call's bound */
 	/* TLS to etcd, etcds:// only (cluster_node.h checks them together) */
 	const char *cluster_ca;   /* PEM CAs that sign etcd's certificate; NULL: the system's */
 	const char *cluster_cert; /* PEM client certificate; NULL: none */

@@ -58,6 +58,7 @@ SECONDS_SETTER(dsi_opt_set_sync_interval, sync_interval_ms, 0.01, 3600)
 SECONDS_SETTER(dsi_opt_set_idle_timeout, idle_timeout_ms, 0.1, 86400)
 SECONDS_SETTER(dsi_opt_set_reply_timeout, reply_timeout_ms, 0.01, 3600)
 SECONDS_SETTER(dsi_opt_set_min_revision_wait, min_revision_wait_ms, 0, 60)
+SECONDS_SETTER(dsi_opt_set_cluster_timeout, cluster_timeout_ms, 0.5, 60)
 
 /* A share from 0 to 1, written as a decimal ("0.5") or a percentage ("50%"). */
 int

@@ -22,6 +22,7 @@ int dsi_opt_set_cluster(dsi_server_options *o, const char *v, char *why, size_t 
 int dsi_opt_set_cluster_ca(dsi_server_options *o, const char *v, char *why, size_t why_len);
 int dsi_opt_set_cluster_cert(dsi_server_options *o, const char *v, char *why, size_t why_len);
 int dsi_opt_set_cluster_key(dsi_server_options *o, const char *v, char *why, size_t why_len);
+int dsi_opt_set_cluster_timeout(dsi_server_options *o, const char *v, char *why, size_t why_len);
 int dsi_opt_set_cluster_prefix(dsi_server_options *o, const char *v, char *why, size_t why_len);
 int dsi_opt_set_data(dsi_server_options *o, const char *v, char *why, size_t why_len);
 int dsi_opt_set_deny_endpoint(dsi_server_options *o, const char *v, char *why, size_t why_len);

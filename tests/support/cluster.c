@@ -2,8 +2,11 @@
 #include "support/cluster.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "support/testutil.h"
 
 static int prefix_seq; /* per process: prefixes differ between the tests of one binary */
 
@@ -31,6 +34,19 @@ tc_node_start(tc_cluster *c, int i)
 		args[n++] = listen;
 		args[n++] = "--publish";
 		args[n++] = publish;
+	}
+	/*
+	 * Under valgrind a node's etcd calls (a TLS handshake first of all) run
+	 * many times slower: their bound stretches as the tests' do. Not under
+	 * the sanitizers: the fault tests time their faults against it.
+	 */
+	char        stretched[16];
+	const char *wrap = getenv("DISCOVERY_TEST_WRAPPER");
+	if (wrap != NULL && wrap[0] != 0) {
+		int s = 5 * tu_slowdown();
+		snprintf(stretched, sizeof(stretched), "%d", s < 60 ? s : 60);
+		args[n++] = "--cluster-timeout";
+		args[n++] = stretched;
 	}
 	for (int k = 0; c->extra != NULL && c->extra[k] != NULL && n < 39; k++) {
 		args[n++] = c->extra[k];
