@@ -78,4 +78,22 @@ bool dsi_watch_wait_connected(dsc_watch *w, int32_t timeout_ms);
 /* Writes the publish URL into buf (for messages). */
 const char *dsi_watch_url(const dsc_watch *w);
 
+/*
+ * With a list of publish URLs (client/follow.h): the node whose events are
+ * delivered (0 with one URL; SIZE_MAX before the first event), and how many
+ * switches so far were gaps, forced ones included (0 with one URL). Only
+ * from the thread that calls dsc_watch_next.
+ */
+size_t   dsi_watch_node(const dsc_watch *w);
+uint64_t dsi_watch_gaps(const dsc_watch *w);
+
+/* Follows node from now on, forgetting what it sent before: a snapshot from it comes next. */
+void dsi_watch_follow(dsc_watch *w, size_t node);
+
+/* How many times node's pipe has connected (any thread). */
+uint64_t dsi_watch_node_connects(dsc_watch *w, size_t node);
+
+/* Waits up to timeout_ms for node's pipe; true when it is connected. */
+bool dsi_watch_wait_node(dsc_watch *w, size_t node, int32_t timeout_ms);
+
 #endif
