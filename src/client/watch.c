@@ -56,26 +56,6 @@ struct dsc_watch {
 	dsi_follow      *follow; /* with n > 1; only the reader (dsc_watch_next's caller) uses it */
 };
 
-const char *
-dsc_event_type_name(dsc_event_type t)
-{
-	switch (t) {
-	case DSC_EVENT_REGISTERED:
-		return "registered";
-	case DSC_EVENT_DEREGISTERED:
-		return "deregistered";
-	case DSC_EVENT_HEALTH_CHANGED:
-		return "health_changed";
-	case DSC_EVENT_UPDATED:
-		return "updated";
-	case DSC_EVENT_SYNC:
-		return "sync";
-	case DSC_EVENT_UNSPECIFIED:
-		break;
-	}
-	return "unspecified";
-}
-
 /* The node a dialer id belongs to, or w->n. */
 static size_t
 node_by_dialer(const dsc_watch *w, int id)
@@ -380,111 +360,6 @@ dsi_watch_wait_connected(dsc_watch *w, int32_t timeout_ms)
 	return up;
 }
 
-/* ---- decoding ---- */
-
-static bool
-health_ok(int h)
-{
-	return h >= DSC_HEALTH_UNKNOWN && h <= DSC_HEALTH_UNHEALTHY;
-}
-
-/*
- * Every check an Event must pass before anyone sees it. A SYNC needs only
- * its type; a change needs a valid, normalized service name that matches
- * its instance's, a non-empty endpoint and known health states.
- */
-static bool
-event_valid(const Discovery__V1__Event *e)
-{
-	char name[DSI_NAME_MAX + 1], why[128];
-
-	if (e->type == DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC) {
-		return true;
-	}
-	if (e->type < DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED
-	    || e->type > DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED) {
-		return false;
-	}
-	if (e->instance == NULL || dsi_name_normalize(e->service, name, why, sizeof(why)) != 0
-	    || strcmp(name, e->service) != 0 || e->instance->service == NULL
-	    || strcmp(e->instance->service, e->service) != 0 || e->instance->endpoint == NULL
-	    || e->instance->endpoint[0] == 0) {
-		return false;
-	}
-	return health_ok((int) e->instance->health) && health_ok((int) e->previous);
-}
-
-/* Copies a validated wire event into a new dsc_event. Returns 0 or DSC_ENOMEM. */
-static int
-event_copy(const Discovery__V1__Event *e, dsc_event **out)
-{
-	dsc_event *ev = calloc(1, sizeof(*ev));
-	bool       sync;
-
-	if (ev == NULL) {
-		return DSC_ENOMEM;
-	}
-	sync             = e->type == DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC;
-	ev->type         = (dsc_event_type) e->type;
-	ev->previous     = (dsc_health) e->previous;
-	ev->revision     = e->revision;
-	ev->timestamp_ms = e->timestamp_ms;
-	ev->service      = strdup(sync || e->service == NULL ? "" : e->service);
-	ev->reason       = strdup(e->reason != NULL ? e->reason : "");
-	if (ev->service == NULL || ev->reason == NULL
-	    || dsi_inst_from_pb(&ev->instance, sync ? NULL : e->instance) != 0) {
-		dsc_event_free(ev);
-		return DSC_ENOMEM;
-	}
-	*out = ev;
-	return 0;
-}
-
-/*
- * Decodes one message: 0 and *out (with the SYNC's sync_interval_ms in
- * *interval_ms), or DSC_EPROTO for bytes that are not a valid Event (the
- * caller skips them), or DSC_ENOMEM.
- */
-static int
-event_decode(const void *buf, size_t len, dsc_event **out, uint32_t *interval_ms)
-{
-	Discovery__V1__Event *e = NULL;
-	int                   rv;
-
-	if (dsi_unpack(&discovery__v1__event__descriptor, buf, len, (ProtobufCMessage **) &e)
-	    != 0) {
-		return DSC_EPROTO;
-	}
-	rv           = event_valid(e) ? event_copy(e, out) : DSC_EPROTO;
-	*interval_ms = e->sync_interval_ms;
-	protobuf_c_message_free_unpacked(&e->base, NULL);
-	return rv;
-}
-
-/* FNV-1a over s and its terminating NUL. */
-static uint64_t
-fnv(uint64_t h, const char *s)
-{
-	do {
-		h = (h ^ (uint8_t) *s) * 1099511628211ULL;
-	} while (*s++ != 0);
-	return h;
-}
-
-/*
- * What makes a change the same change on another node of the registry:
- * not its time, which each node stamps, nor its reason text.
- */
-static uint64_t
-event_digest(const dsc_event *ev)
-{
-	uint64_t h = 14695981039346656037ULL;
-	h          = (h ^ (uint64_t) ev->type) * 1099511628211ULL;
-	h          = (h ^ (uint64_t) ev->instance.health) * 1099511628211ULL;
-	h          = fnv(h, ev->service);
-	return fnv(h, ev->instance.endpoint != NULL ? ev->instance.endpoint : "");
-}
-
 /* The node a message came from, and its pipe id; false when its pipe is long gone. */
 static bool
 msg_node(dsc_watch *w, nng_msg *msg, size_t *node, uint32_t *pipe)
@@ -520,7 +395,7 @@ follow_msg(dsc_watch *w, nng_msg *msg, dsc_event *ev, uint32_t interval_ms)
 		.item        = ev,
 		.rev         = ev->revision,
 		.sync        = ev->type == DSC_EVENT_SYNC,
-		.digest      = ev->type == DSC_EVENT_SYNC ? 0 : event_digest(ev),
+		.digest      = ev->type == DSC_EVENT_SYNC ? 0 : dsi_event_digest(ev),
 		.interval_ms = interval_ms,
 	};
 	dsi_follow_push(w->follow, node, pipe, &m, dsi_monotonic_ms());
@@ -598,7 +473,7 @@ dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out)
 		nng_msg   *msg = nng_aio_get_msg(aio);
 		uint32_t   interval_ms;
 		dsc_event *ev = NULL;
-		rv = event_decode(nng_msg_body(msg), nng_msg_len(msg), &ev, &interval_ms);
+		rv = dsi_event_decode(nng_msg_body(msg), nng_msg_len(msg), &ev, &interval_ms);
 		if (rv == 0 && w->follow != NULL) {
 			follow_msg(w, msg, ev, interval_ms);
 			nng_msg_free(msg);
@@ -615,15 +490,4 @@ dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out)
 	}
 	nng_aio_free(aio);
 	return rv;
-}
-
-void
-dsc_event_free(dsc_event *ev)
-{
-	if (ev != NULL) {
-		free(ev->service);
-		free(ev->reason);
-		dsi_inst_clear(&ev->instance);
-		free(ev);
-	}
 }
