@@ -67,10 +67,6 @@
 
 /* ---- loading ---- */
 
-/*
- * Replaces the local copy with fresh GetAll answers. On failure the old
- * copy stays, the view stays stale, and err (when not NULL) says why.
- */
 /* The connect count of the followed node's publish pipe. */
 static uint64_t
 node_connects(dsc_view *v)
@@ -78,6 +74,10 @@ node_connects(dsc_view *v)
 	return dsi_watch_node_connects(v->watch, v->pubs.n > 1 ? v->watch_node : 0);
 }
 
+/*
+ * Replaces the local copy with fresh GetAll answers. On failure the old
+ * copy stays, the view stays stale, and err (when not NULL) says why.
+ */
 static int
 reload_once(dsc_view *v, dsc_error *err)
 {
@@ -448,10 +448,15 @@ watch_first(dsc_view *v, dsc_error *err)
 	    && dsi_probe(v->pubs.url[node], NULL, dsi_client_timeout(v->client)) != 0) {
 		node++;
 	}
-	if (v->pubs.n > 1) {
-		dsi_client_set_current(v->client, node);
+	for (; node < v->pubs.n; node++) {
+		if ((rv = watch_connect(v, node, err)) == 0) {
+			if (v->pubs.n > 1) {
+				dsi_client_set_current(v->client, node);
+			}
+			break;
+		}
 	}
-	return watch_connect(v, node, err);
+	return rv;
 }
 
 /* Copies what the view keeps of opts: TLS paths and the publish URLs. */
