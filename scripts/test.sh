@@ -39,7 +39,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 # published message while the kernel's sendmsg reads it, ordered by the same
 # atomics; our code calls no send* itself.
 tsan_reports=$PWD/build/tsan/reports tsan_supp=$PWD/tests/tsan.supp
-tsan_skip='^(discoveryctl_test|tls_test|startup_test|auth_test|python_client|python_aio|cluster_script|dashboard|python_package|interop|shell_client|nngcat_example)$'
+tsan_skip='^(discoveryctl_test|tls_test|startup_test|auth_test|python_client|python_aio|python_follow|cluster_script|dashboard|python_package|interop|shell_client|nngcat_example)$'
 echo "== build build/tsan"
 cmake -S . -B build/tsan -DBUILD_TESTING=ON -DDISCOVERY_WERROR=ON -DDISCOVERY_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDISCOVERY_SANITIZE=thread >/dev/null

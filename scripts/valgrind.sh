@@ -33,7 +33,7 @@ vg_opts+=" --show-leak-kinds=definite --num-callers=30 --suppressions=$PWD/tests
 # past its 10 s lease) for daemons at full speed, and it takes minutes under memcheck;
 # the same cluster code runs under memcheck in cluster_test, and this suite under
 # ASan+UBSan and ThreadSanitizer.
-not_c='^(python_client|python_aio|cluster_script|dashboard|python_package|interop|shell_client|nngcat_example|bench_smoke|example_config|symbols|systemd_unit|consumer|deb|man_pages|man_libdiscovery_example|cluster_fault_test)$'
+not_c='^(python_client|python_aio|python_follow|cluster_script|dashboard|python_package|interop|shell_client|nngcat_example|bench_smoke|example_config|symbols|systemd_unit|consumer|deb|man_pages|man_libdiscovery_example|cluster_fault_test)$'
 
 # Valgrind runs programs 10 to 50 times slower: the liveness bounds in the
 # tests stretch by DISCOVERY_TEST_SLOWDOWN (tests/support/testutil.h).

@@ -277,10 +277,12 @@ dsi_client_timeout(const dsc_client *c)
 	return c->timeout_ms;
 }
 
-size_t
-dsi_client_servers(const dsc_client *c)
+void
+dsi_client_set_current(dsc_client *c, size_t i)
 {
-	return c->n;
+	if (i < c->n) {
+		atomic_store(&c->current, i);
+	}
 }
 
 size_t

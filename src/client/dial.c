@@ -70,11 +70,20 @@ dsc_tls_check(const dsc_tls_options *tls, dsc_error *err)
 int
 dsi_dial(nng_socket sock, const char *url, nng_tls_config *tls)
 {
+	return dsi_dial_id(sock, url, tls, NULL);
+}
+
+int
+dsi_dial_id(nng_socket sock, const char *url, nng_tls_config *tls, nng_dialer *out)
+{
 	nng_dialer d;
 	int        rv;
 
 	if ((rv = nng_dialer_create(&d, sock, url)) != 0) {
 		return dsi_err_from_nng(rv);
+	}
+	if (out != NULL) {
+		*out = d; /* before any pipe of it can exist */
 	}
 	/* The dialer holds the configuration from here on. */
 	if ((tls != NULL && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0)

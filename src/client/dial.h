@@ -28,6 +28,9 @@ int dsi_client_tls(
  */
 int dsi_dial(nng_socket sock, const char *url, nng_tls_config *tls);
 
+/* dsi_dial that writes the dialer into *out before starting it (so before its first pipe). */
+int dsi_dial_id(nng_socket sock, const char *url, nng_tls_config *tls, nng_dialer *out);
+
 /*
  * One connection to url outside any socket, within timeout_ms, since nng
  * 1.5.2 does not say why a background dial fails. With tls it also makes

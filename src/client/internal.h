@@ -28,14 +28,30 @@ int dsi_inst_copy(dsc_instance *dst, const dsc_instance *src);
 /* Frees what x owns (not x itself) and zeroes it; a zeroed x is a no-op. */
 void dsi_inst_clear(dsc_instance *x);
 
+/* ---- events (event.c), for the watch ---- */
+
+/*
+ * Decodes one published message: 0 and *out (free with dsc_event_free),
+ * with the SYNC's sync_interval_ms in *interval_ms; DSC_EPROTO for bytes
+ * that are not a valid Event (the caller skips them); or DSC_ENOMEM.
+ */
+int dsi_event_decode(const void *buf, size_t len, dsc_event **out, uint32_t *interval_ms);
+
+/*
+ * What makes a change the same change on another node of one registry
+ * (type, service, endpoint, health): not its time, which each node stamps,
+ * nor its reason text.
+ */
+uint64_t dsi_event_digest(const dsc_event *ev);
+
 /* ---- the REQ client (client.c), for the view and the wait ---- */
 
 /* The client's timeout in milliseconds, after defaults. */
 int32_t dsi_client_timeout(const dsc_client *c);
 
-/* How many servers the client's list holds, and the index of the one calls start with. */
-size_t dsi_client_servers(const dsc_client *c);
+/* The index of the server of its list calls start with; set_current moves it (a view's switch). */
 size_t dsi_client_current(const dsc_client *c);
+void   dsi_client_set_current(dsc_client *c, size_t i);
 
 /*
  * Closes the client's socket so that calls in flight on other threads end
@@ -77,5 +93,23 @@ bool dsi_watch_wait_connected(dsc_watch *w, int32_t timeout_ms);
 
 /* Writes the publish URL into buf (for messages). */
 const char *dsi_watch_url(const dsc_watch *w);
+
+/*
+ * With a list of publish URLs (client/follow.h): the node whose events are
+ * delivered (0 with one URL; SIZE_MAX before the first event), and how many
+ * switches so far were gaps, forced ones included (0 with one URL). Only
+ * from the thread that calls dsc_watch_next.
+ */
+size_t   dsi_watch_node(const dsc_watch *w);
+uint64_t dsi_watch_gaps(const dsc_watch *w);
+
+/* Follows node from now on, forgetting what it sent before: a snapshot from it comes next. */
+void dsi_watch_follow(dsc_watch *w, size_t node);
+
+/* How many times node's pipe has connected (any thread). */
+uint64_t dsi_watch_node_connects(dsc_watch *w, size_t node);
+
+/* Waits up to timeout_ms for node's pipe; true when it is connected. */
+bool dsi_watch_wait_node(dsc_watch *w, size_t node, int32_t timeout_ms);
 
 #endif

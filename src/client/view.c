@@ -24,13 +24,13 @@
  * - Every reconnect of the SUB pipe (server restart, network trouble)
  *   reloads, since anything may have happened while it was down.
  * - Failover (a list of servers): the i-th publish URL is the i-th
- *   server's, and the view subscribes to the one of the server its GetAll
- *   calls go to. When a reload is answered by another server (the client
- *   failed over), the view moves its subscription there and loads again
- *   from GetAll, subscribing first as at open. A subscription that stays
- *   disconnected for the client's timeout triggers a reload, which finds
- *   the live server. Revisions are each server's own: continuing across
- *   servers without a reload needs cluster mode, which does not exist yet.
+ *   server's. The view's one watch is on every publish URL and follows one
+ *   node (client/follow.h), the one its GetAll calls go to. When that node
+ *   misses two SYNCs the watch switches to another; the view moves its
+ *   calls there too and goes on without a reload when the revisions join
+ *   up (nodes of one cluster), or reloads when the watch reports a gap.
+ *   When a reload is answered by another server (the client failed over),
+ *   the watch is made to follow that one, and the view loads again from it.
  *
  * A reload builds a complete new copy and swaps it in under the write lock;
  * if a GetAll fails the old copy stays and the reload is retried at the
@@ -67,6 +67,13 @@
 
 /* ---- loading ---- */
 
+/* The connect count of the followed node's publish pipe. */
+static uint64_t
+node_connects(dsc_view *v)
+{
+	return dsi_watch_node_connects(v->watch, v->pubs.n > 1 ? v->watch_node : 0);
+}
+
 /*
  * Replaces the local copy with fresh GetAll answers. On failure the old
  * copy stays, the view stays stale, and err (when not NULL) says why.
@@ -81,7 +88,7 @@ reload_once(dsc_view *v, dsc_error *err)
 	int                rv = 0;
 
 	/* Read first: a reconnect after this point triggers another reload. */
-	v->connects_tried = dsi_watch_connects(v->watch);
+	v->connects_tried = node_connects(v);
 	if ((nd = calloc(1, sizeof(*nd))) == NULL
 	    || (v->n_watched > 0 && (revs = calloc(v->n_watched, sizeof(*revs))) == NULL)) {
 		rv = dsi_fail(err, DSC_ENOMEM, "%s", dsc_strerror(DSC_ENOMEM));
@@ -148,7 +155,7 @@ static int watch_connect(dsc_view *v, size_t node, dsc_error *err);
 /*
  * reload_once, then, with a server list, the same from the server that
  * answered if the client failed over to another one than the watch's:
- * the subscription moves there first. Bounded by the number of servers.
+ * the watch follows that one first. Bounded by the number of servers.
  */
 static int
 reload(dsc_view *v, dsc_error *err)
@@ -165,8 +172,6 @@ reload(dsc_view *v, dsc_error *err)
 		if (now == v->watch_node) {
 			break;
 		}
-		dsc_watch_close(v->watch);
-		v->watch = NULL;
 		if ((rv = watch_connect(v, now, err)) == 0) {
 			rv = reload_once(v, err);
 		}
@@ -257,11 +262,35 @@ handle_sync(dsc_view *v, const dsc_event *ev)
 	}
 }
 
+/*
+ * With a list of publish URLs: when the watch has switched node, calls go
+ * there too, and that node's pipe is the one whose reconnects count; a
+ * switch that was a gap makes the copy stale.
+ */
+static void
+follow_check(dsc_view *v)
+{
+	if (v->pubs.n < 2 || v->watch == NULL) {
+		return;
+	}
+	size_t node = dsi_watch_node(v->watch);
+	if (node != v->watch_node && node < v->pubs.n) {
+		v->watch_node = node;
+		dsi_client_set_current(v->client, node);
+		v->connects = v->connects_tried = node_connects(v);
+	}
+	if (dsi_watch_gaps(v->watch) != v->gaps) {
+		v->gaps  = dsi_watch_gaps(v->watch);
+		v->stale = true;
+	}
+}
+
 static void
 handle(dsc_view *v, const dsc_event *ev)
 {
 	bool taken;
-	if (dsi_watch_connects(v->watch) != v->connects) {
+	follow_check(v);
+	if (node_connects(v) != v->connects) {
 		v->stale = true; /* reconnected: anything may have happened meanwhile */
 	}
 	if (ev->type == DSC_EVENT_SYNC) {
@@ -272,25 +301,6 @@ handle(dsc_view *v, const dsc_event *ev)
 	}
 	if (taken && v->cb != NULL) {
 		v->cb(v->cb_arg, ev);
-	}
-}
-
-/*
- * With a server list: a subscription down for the client's timeout
- * triggers a reload, whose GetAll fails over to a live server and moves the
- * subscription there.
- */
-static void
-idle_check(dsc_view *v)
-{
-	int64_t now = dsi_monotonic_ms();
-	if (dsi_watch_wait_connected(v->watch, 0)) {
-		v->down_since = 0;
-	} else if (v->down_since == 0) {
-		v->down_since = now;
-	} else if (now - v->down_since >= dsi_client_timeout(v->client)) {
-		v->down_since = 0;
-		reload(v, NULL);
 	}
 }
 
@@ -306,11 +316,12 @@ view_main(void *arg)
 			handle(v, ev);
 			dsc_event_free(ev);
 		} else if (rv == DSC_ETIMEDOUT) {
-			/* Idle: still notice a reconnect, once per reconnect. */
-			if (v->watch == NULL || dsi_watch_connects(v->watch) != v->connects_tried) {
+			/* Idle: still notice a switch, and a reconnect once per reconnect. */
+			if (v->watch != NULL) {
+				follow_check(v);
+			}
+			if (v->watch == NULL || node_connects(v) != v->connects_tried) {
 				reload(v, NULL);
-			} else if (v->pubs.n > 1) {
-				idle_check(v);
 			}
 		} else if (rv == DSC_ECLOSED) {
 			break;
@@ -365,15 +376,15 @@ watched_init(dsc_view *v, const char *const *services, size_t n, dsc_error *err)
 }
 
 /*
- * Opens the SUB socket on the publish URL of server node (the only one
- * when a single URL serves them all), on the normalized names, and waits,
- * bounded, until it is connected.
+ * Opens the SUB socket, once: on the publish URL (the only one when a
+ * single URL serves every server), or on all of them, on the normalized
+ * names. The view keeps it until it closes.
  */
 static int
-watch_connect(dsc_view *v, size_t node, dsc_error *err)
+watch_open(dsc_view *v, dsc_error *err)
 {
-	const char **names = NULL;
-	const char  *url   = v->pubs.url[v->pubs.n > 1 ? node : 0];
+	const char **names                                     = NULL;
+	char         list[DSC_MAX_SERVERS * (DSI_URL_MAX + 1)] = "";
 	int          rv;
 
 	if (v->n_watched > 0 && (names = calloc(v->n_watched, sizeof(*names))) == NULL) {
@@ -382,35 +393,66 @@ watch_connect(dsc_view *v, size_t node, dsc_error *err)
 	for (size_t i = 0; i < v->n_watched; i++) {
 		names[i] = v->watched[i].name;
 	}
-	rv = dsi_watch_open(&v->watch, url, names, v->n_watched, v->recv_buffer, &v->tls,
+	for (size_t i = 0; i < v->pubs.n; i++) {
+		strcat(list, i > 0 ? "," : "");
+		strcat(list, v->pubs.url[i]); /* each at most DSI_URL_MAX: it fits */
+	}
+	rv = dsi_watch_open(&v->watch, list, names, v->n_watched, v->recv_buffer, &v->tls,
 	    dsi_client_timeout(v->client));
 	free(names);
 	if (rv != 0) {
-		return dsi_fail(err, rv, "cannot watch %s: %s", url, dsc_strerror(rv));
+		return dsi_fail(err, rv, "cannot watch %s: %s", list, dsc_strerror(rv));
 	}
+	v->gaps = dsi_watch_gaps(v->watch);
+	return 0;
+}
+
+/*
+ * Makes the watch follow server node's publish URL and waits, bounded,
+ * until that pipe is connected: subscribed before the snapshot the caller
+ * loads next, so that no change falls in between.
+ */
+static int
+watch_connect(dsc_view *v, size_t node, dsc_error *err)
+{
+	size_t at = v->pubs.n > 1 ? node : 0;
+	int    rv;
+
+	if (v->watch == NULL && (rv = watch_open(v, err)) != 0) {
+		return rv;
+	}
+	dsi_watch_follow(v->watch, at);
 	v->watch_node = node;
-	v->down_since = 0;
-	/* Subscribe before the snapshot, so that no change falls in between. */
-	if (!dsi_watch_wait_connected(v->watch, dsi_client_timeout(v->client))) {
-		return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s", url);
+	v->gaps       = dsi_watch_gaps(v->watch); /* the reload that follows covers it */
+	if (!dsi_watch_wait_node(v->watch, at, dsi_client_timeout(v->client))) {
+		return dsi_fail(err, DSC_ECONNREFUSED, "cannot connect to %s", v->pubs.url[at]);
 	}
 	return 0;
 }
 
-/* The first subscription: the first publish URL that connects, in list order. */
+/*
+ * The first subscription: on every publish URL, following the first node
+ * in list order that connects; calls start there too.
+ */
 static int
 watch_first(dsc_view *v, dsc_error *err)
 {
-	int rv = DSC_EINVAL;
-	for (size_t i = 0; i < v->pubs.n; i++) {
-		/* A quick refusal skips a dead server without waiting out the timeout. */
-		if (v->pubs.n > 1 && i + 1 < v->pubs.n
-		    && dsi_probe(v->pubs.url[i], NULL, dsi_client_timeout(v->client)) != 0) {
-			continue;
-		}
-		dsc_watch_close(v->watch);
-		v->watch = NULL;
-		if ((rv = watch_connect(v, i, err)) == 0) {
+	size_t node = 0;
+	int    rv;
+
+	if ((rv = watch_open(v, err)) != 0) {
+		return rv;
+	}
+	/* A quick refusal skips a dead server without waiting out the timeout. */
+	while (node + 1 < v->pubs.n && !dsi_watch_wait_node(v->watch, node, 0)
+	    && dsi_probe(v->pubs.url[node], NULL, dsi_client_timeout(v->client)) != 0) {
+		node++;
+	}
+	for (; node < v->pubs.n; node++) {
+		if ((rv = watch_connect(v, node, err)) == 0) {
+			if (v->pubs.n > 1) {
+				dsi_client_set_current(v->client, node);
+			}
 			break;
 		}
 	}

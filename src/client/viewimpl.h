@@ -25,9 +25,9 @@ typedef struct vwatched {
 /* A view: the copy behind its lock, the sockets, and the thread's bookkeeping. */
 struct dsc_view {
 	dsc_client     *client;
-	dsc_watch      *watch;
+	dsc_watch      *watch;      /* on every publish URL, following one */
 	dsi_url_list    pubs;       /* the publish URLs, one per server (or one for all) */
-	size_t          watch_node; /* the server whose publish URL watch is on */
+	size_t          watch_node; /* the server whose events watch delivers */
 	int32_t         recv_buffer;
 	dsc_tls_options tls;      /* copies of the caller's paths, for moving the watch */
 	char           *tls_s[4]; /* what tls's fields point to */
@@ -44,9 +44,9 @@ struct dsc_view {
 	/* Only the view thread (or open, before it starts) touches these. */
 	uint64_t applied;        /* all services: the revision of the last change taken */
 	uint64_t checked;        /* per service: the last reload's or SYNC check's revision */
-	uint64_t connects;       /* the watch's connect count at the last good load */
+	uint64_t connects;       /* the followed pipe's connect count at the last good load */
 	uint64_t connects_tried; /* ... and at the last reload attempt */
-	int64_t  down_since;     /* monotonic ms the watch was first seen disconnected; 0: up */
+	uint64_t gaps;           /* the watch's gap count last seen */
 	bool     stale;          /* a reload is due */
 
 	pthread_t    thread;

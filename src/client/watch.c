@@ -1,19 +1,24 @@
 /*
- * Watches: an nng SUB socket on discoveryd's publish URL (or on every URL
- * of a list: SUB takes events from whichever server is up, as the Python
- * client's Watch does), and the one place where a published Event is
- * decoded and validated into a dsc_event.
+ * Watches: an nng SUB socket on discoveryd's publish URL, and the one place
+ * where a published Event is decoded and validated into a dsc_event. With a
+ * list of URLs the socket dials every one of them, so that a switch is
+ * instant, and client/follow.c decides which node's events are delivered
+ * (one node at a time; the others' are kept in rings). The SYNC deadline is
+ * checked whenever dsc_watch_next runs: no thread of our own.
  */
 #include <discovery/discovery.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "client/dial.h"
+#include "client/follow.h"
 #include "client/internal.h"
 #include "client/urllist.h"
 #include "common/codec.h"
@@ -28,47 +33,74 @@
 /* The prefix every SYNC event starts with: field 2 (type), varint 5. */
 static const uint8_t sync_prefix[2] = { 0x10, DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC };
 
+/* One publish URL of a list: its dialer and its pipes, under the watch's mtx. */
+typedef struct wnode {
+	char      *url;    /* owned */
+	nng_dialer dialer; /* written before it starts, read-only after */
+	uint32_t
+	    pipe[2]; /* ids of its latest two pipes, newest first: a message may outlive its pipe */
+	int pipes;   /* connected now */
+	uint64_t connects;
+} wnode;
+
 /* One SUB socket and what its pipe callback counts. */
 struct dsc_watch {
 	nng_socket       sock;
 	char            *url; /* the publish URL, or the list as given */
-	pthread_mutex_t  mtx; /* with cv: waiting for a pipe */
+	pthread_mutex_t  mtx; /* with cv: waiting for a pipe; guards node[].pipe(s), connects */
 	pthread_cond_t   cv;
 	int              pipes;    /* connected now, under mtx */
 	_Atomic uint64_t connects; /* pipes ever added */
+	size_t           n;        /* publish URLs */
+	wnode            node[DSC_MAX_SERVERS];
+	dsi_follow      *follow; /* with n > 1; only the reader (dsc_watch_next's caller) uses it */
 };
 
-const char *
-dsc_event_type_name(dsc_event_type t)
+/* The node a dialer id belongs to, or w->n. */
+static size_t
+node_by_dialer(const dsc_watch *w, int id)
 {
-	switch (t) {
-	case DSC_EVENT_REGISTERED:
-		return "registered";
-	case DSC_EVENT_DEREGISTERED:
-		return "deregistered";
-	case DSC_EVENT_HEALTH_CHANGED:
-		return "health_changed";
-	case DSC_EVENT_UPDATED:
-		return "updated";
-	case DSC_EVENT_SYNC:
-		return "sync";
-	case DSC_EVENT_UNSPECIFIED:
-		break;
+	size_t i = 0;
+	while (i < w->n && nng_dialer_id(w->node[i].dialer) != id) {
+		i++;
 	}
-	return "unspecified";
+	return i;
+}
+
+/* The node whose pipe this was, under mtx; w->n when unknown. */
+static size_t
+node_by_pipe_locked(const dsc_watch *w, uint32_t pipe)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->node[i].pipe[0] == pipe || w->node[i].pipe[1] == pipe) {
+			return i;
+		}
+	}
+	return w->n;
 }
 
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	dsc_watch *w = arg;
-	(void) p;
+	dsc_watch *w  = arg;
+	uint32_t   id = (uint32_t) nng_pipe_id(p);
 	pthread_mutex_lock(&w->mtx);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
+		size_t i = node_by_dialer(w, nng_dialer_id(nng_pipe_dialer(p)));
 		w->pipes++;
 		atomic_fetch_add(&w->connects, 1);
+		if (i < w->n) {
+			w->node[i].pipe[1] = w->node[i].pipe[0];
+			w->node[i].pipe[0] = id;
+			w->node[i].pipes++;
+			w->node[i].connects++;
+		}
 	} else {
+		size_t i = node_by_pipe_locked(w, id);
 		w->pipes--;
+		if (i < w->n) {
+			w->node[i].pipes--;
+		}
 	}
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mtx);
@@ -111,11 +143,12 @@ subscribe_all(dsc_watch *w, const char *const *services, size_t n)
 	return subscribe(w, sync_prefix, sizeof(sync_prefix));
 }
 
-/* Dials one publish URL of the list from w's socket; 0 or a dsc_err. */
+/* Dials publish URL i of the list from w's socket; 0 or a dsc_err. */
 static int
-watch_dial(dsc_watch *w, const char *url, const dsc_tls_options *tls, int32_t probe_ms)
+watch_dial(dsc_watch *w, size_t i, const dsc_tls_options *tls, int32_t probe_ms)
 {
 	nng_tls_config *cfg = NULL;
+	const char     *url = w->node[i].url;
 	int             rv;
 
 	if ((rv = dsi_client_tls(&cfg, url, tls, NULL, 0)) != 0) {
@@ -126,12 +159,18 @@ watch_dial(dsc_watch *w, const char *url, const dsc_tls_options *tls, int32_t pr
 		rv = DSC_ETLS;
 	} else {
 		/* In the background, so it works before the server is up and redials. */
-		rv = dsi_dial(w->sock, url, cfg);
+		rv = dsi_dial_id(w->sock, url, cfg, &w->node[i].dialer);
 	}
 	if (cfg != NULL) {
 		nng_tls_config_free(cfg);
 	}
 	return rv;
+}
+
+static void
+follow_free(void *item)
+{
+	dsc_event_free(item);
 }
 
 int
@@ -171,11 +210,25 @@ dsi_watch_open(dsc_watch **out, const char *publish_url, const char *const *serv
 	nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, w);
 	nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_cb, w);
-	rv = subscribe_all(w, services, n_services);
-	for (size_t i = 0; rv == 0 && i < urls.n; i++) {
-		rv = watch_dial(w, urls.url[i], tls, probe_ms);
+	/* The URLs are the nodes' now; the dialers start after the last is in place. */
+	w->n = urls.n;
+	for (size_t i = 0; i < urls.n; i++) {
+		w->node[i].url = urls.url[i];
+		urls.url[i]    = NULL;
 	}
 	dsi_url_list_free(&urls);
+	rv = subscribe_all(w, services, n_services);
+	if (rv == 0 && w->n > 1) {
+		if ((w->follow = malloc(sizeof(*w->follow))) == NULL) {
+			rv = DSC_ENOMEM;
+		} else if ((rv = dsi_follow_init(w->follow, w->n, follow_free)) != 0) {
+			free(w->follow);
+			w->follow = NULL;
+		}
+	}
+	for (size_t i = 0; rv == 0 && i < w->n; i++) {
+		rv = watch_dial(w, i, tls, probe_ms);
+	}
 	if (rv != 0) {
 		dsc_watch_close(w);
 		return rv;
@@ -203,6 +256,13 @@ static void
 watch_free(void *arg)
 {
 	dsc_watch *w = arg;
+	if (w->follow != NULL) {
+		dsi_follow_fini(w->follow);
+		free(w->follow);
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->node[i].url);
+	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mtx);
 	free(w->url);
@@ -230,6 +290,53 @@ dsi_watch_connects(dsc_watch *w)
 	return atomic_load(&w->connects);
 }
 
+size_t
+dsi_watch_node(const dsc_watch *w)
+{
+	return w->follow != NULL ? w->follow->current : 0;
+}
+
+uint64_t
+dsi_watch_gaps(const dsc_watch *w)
+{
+	return w->follow != NULL ? w->follow->gaps : 0;
+}
+
+void
+dsi_watch_follow(dsc_watch *w, size_t node)
+{
+	if (w->follow != NULL && node < w->n) {
+		dsi_follow_force(w->follow, node, dsi_monotonic_ms());
+	}
+}
+
+uint64_t
+dsi_watch_node_connects(dsc_watch *w, size_t node)
+{
+	uint64_t n;
+	pthread_mutex_lock(&w->mtx);
+	n = node < w->n ? w->node[node].connects : 0;
+	pthread_mutex_unlock(&w->mtx);
+	return n;
+}
+
+bool
+dsi_watch_wait_node(dsc_watch *w, size_t node, int32_t timeout_ms)
+{
+	int64_t deadline = dsi_monotonic_ms() + timeout_ms;
+	bool    up;
+
+	pthread_mutex_lock(&w->mtx);
+	while (node < w->n && w->node[node].pipes == 0 && dsi_monotonic_ms() < deadline) {
+		struct timespec ts;
+		dsi_realtime_after(&ts, deadline - dsi_monotonic_ms());
+		pthread_cond_timedwait(&w->cv, &w->mtx, &ts);
+	}
+	up = node < w->n && w->node[node].pipes > 0;
+	pthread_mutex_unlock(&w->mtx);
+	return up;
+}
+
 const char *
 dsi_watch_url(const dsc_watch *w)
 {
@@ -253,83 +360,69 @@ dsi_watch_wait_connected(dsc_watch *w, int32_t timeout_ms)
 	return up;
 }
 
-/* ---- decoding ---- */
-
+/* The node a message came from, and its pipe id; false when its pipe is long gone. */
 static bool
-health_ok(int h)
+msg_node(dsc_watch *w, nng_msg *msg, size_t *node, uint32_t *pipe)
 {
-	return h >= DSC_HEALTH_UNKNOWN && h <= DSC_HEALTH_UNHEALTHY;
+	nng_pipe p = nng_msg_get_pipe(msg);
+	*pipe      = (uint32_t) nng_pipe_id(p);
+	pthread_mutex_lock(&w->mtx);
+	*node = node_by_pipe_locked(w, *pipe);
+	pthread_mutex_unlock(&w->mtx);
+	if (*node == w->n) {
+		*node
+		    = node_by_dialer(w, nng_dialer_id(nng_pipe_dialer(p))); /* not announced yet */
+	}
+	return *node < w->n;
 }
 
 /*
- * Every check an Event must pass before anyone sees it. A SYNC needs only
- * its type; a change needs a valid, normalized service name that matches
- * its instance's, a non-empty endpoint and known health states.
+ * Hands the decoded ev from msg's node to the follower (which then owns
+ * it), and what is due, in *out: the next event of the followed node, after
+ * a switch if the followed node missed two SYNCs. A switch that is a gap
+ * flags the SYNC it starts with in its reason, for callers to see.
  */
-static bool
-event_valid(const Discovery__V1__Event *e)
+static void
+follow_msg(dsc_watch *w, nng_msg *msg, dsc_event *ev, uint32_t interval_ms)
 {
-	char name[DSI_NAME_MAX + 1], why[128];
-
-	if (e->type == DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC) {
-		return true;
-	}
-	if (e->type < DISCOVERY__V1__EVENT_TYPE__EVENT_REGISTERED
-	    || e->type > DISCOVERY__V1__EVENT_TYPE__EVENT_UPDATED) {
-		return false;
-	}
-	if (e->instance == NULL || dsi_name_normalize(e->service, name, why, sizeof(why)) != 0
-	    || strcmp(name, e->service) != 0 || e->instance->service == NULL
-	    || strcmp(e->instance->service, e->service) != 0 || e->instance->endpoint == NULL
-	    || e->instance->endpoint[0] == 0) {
-		return false;
-	}
-	return health_ok((int) e->instance->health) && health_ok((int) e->previous);
-}
-
-/* Copies a validated wire event into a new dsc_event. Returns 0 or DSC_ENOMEM. */
-static int
-event_copy(const Discovery__V1__Event *e, dsc_event **out)
-{
-	dsc_event *ev = calloc(1, sizeof(*ev));
-	bool       sync;
-
-	if (ev == NULL) {
-		return DSC_ENOMEM;
-	}
-	sync             = e->type == DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC;
-	ev->type         = (dsc_event_type) e->type;
-	ev->previous     = (dsc_health) e->previous;
-	ev->revision     = e->revision;
-	ev->timestamp_ms = e->timestamp_ms;
-	ev->service      = strdup(sync || e->service == NULL ? "" : e->service);
-	ev->reason       = strdup(e->reason != NULL ? e->reason : "");
-	if (ev->service == NULL || ev->reason == NULL
-	    || dsi_inst_from_pb(&ev->instance, sync ? NULL : e->instance) != 0) {
+	size_t   node;
+	uint32_t pipe;
+	if (!msg_node(w, msg, &node, &pipe)) {
 		dsc_event_free(ev);
-		return DSC_ENOMEM;
+		return;
 	}
-	*out = ev;
-	return 0;
+	dsi_follow_msg m = {
+		.item        = ev,
+		.rev         = ev->revision,
+		.sync        = ev->type == DSC_EVENT_SYNC,
+		.digest      = ev->type == DSC_EVENT_SYNC ? 0 : dsi_event_digest(ev),
+		.interval_ms = interval_ms,
+	};
+	dsi_follow_push(w->follow, node, pipe, &m, dsi_monotonic_ms());
 }
 
-/*
- * Decodes one message: 0 and *out, or DSC_EPROTO for bytes that are not a
- * valid Event (the caller skips them), or DSC_ENOMEM.
- */
-static int
-event_decode(const void *buf, size_t len, dsc_event **out)
+/* The next event due from the follower, after a switch if one is due; NULL: none. */
+static dsc_event *
+follow_due(dsc_watch *w)
 {
-	Discovery__V1__Event *e = NULL;
-	int                   rv;
-
-	if (dsi_unpack(&discovery__v1__event__descriptor, buf, len, (ProtobufCMessage **) &e)
-	    != 0) {
-		return DSC_EPROTO;
+	dsi_follow_msg m;
+	bool           gap;
+	dsi_follow_tick(w->follow, dsi_monotonic_ms());
+	if (!dsi_follow_pop(w->follow, &m, &gap)) {
+		return NULL;
 	}
-	rv = event_valid(e) ? event_copy(e, out) : DSC_EPROTO;
-	protobuf_c_message_free_unpacked(&e->base, NULL);
-	return rv;
+	dsc_event *ev = m.item;
+	if (gap && ev->type == DSC_EVENT_SYNC) {
+		char  buf[DSI_URL_MAX + 80];
+		char *why;
+		snprintf(buf, sizeof(buf), "switched to %s: events may have been missed",
+		    w->node[w->follow->current].url);
+		if ((why = strdup(buf)) != NULL) {
+			free(ev->reason);
+			ev->reason = why;
+		}
+	}
+	return ev;
 }
 
 int
@@ -347,37 +440,54 @@ dsc_watch_next(dsc_watch *w, int timeout_ms, dsc_event **out)
 	}
 	for (;;) {
 		nng_duration left = NNG_DURATION_INFINITE;
+		int64_t      now  = dsi_monotonic_ms();
+		bool         cut  = false; /* the wait ends early for the follower's deadline */
+		dsc_event   *due_ev;
+		if (w->follow != NULL && (due_ev = follow_due(w)) != NULL) {
+			*out = due_ev;
+			rv   = 0;
+			break;
+		}
 		if (timeout_ms >= 0) {
-			int64_t ms = deadline - dsi_monotonic_ms();
+			int64_t ms = deadline - now;
 			/* A zero timeout still takes a message that is already queued. */
 			left = ms > 0 ? (nng_duration) ms : NNG_DURATION_ZERO;
+		}
+		if (w->follow != NULL) {
+			int64_t due = dsi_follow_deadline(w->follow) - now + 1;
+			if (due > 0 && (left == NNG_DURATION_INFINITE || due < left)) {
+				left = (nng_duration) (due < INT32_MAX ? due : INT32_MAX);
+				cut  = true;
+			}
 		}
 		nng_aio_set_timeout(aio, left);
 		nng_recv_aio(w->sock, aio);
 		nng_aio_wait(aio);
 		if ((rv = nng_aio_result(aio)) != 0) {
 			rv = dsi_err_from_nng(rv);
+			if (rv == DSC_ETIMEDOUT && cut) {
+				continue; /* time for the follower to look again */
+			}
 			break;
 		}
-		nng_msg *msg = nng_aio_get_msg(aio);
-		rv           = event_decode(nng_msg_body(msg), nng_msg_len(msg), out);
+		nng_msg   *msg = nng_aio_get_msg(aio);
+		uint32_t   interval_ms;
+		dsc_event *ev = NULL;
+		rv = dsi_event_decode(nng_msg_body(msg), nng_msg_len(msg), &ev, &interval_ms);
+		if (rv == 0 && w->follow != NULL) {
+			follow_msg(w, msg, ev, interval_ms);
+			nng_msg_free(msg);
+			continue;
+		}
 		nng_msg_free(msg);
 		if (rv != DSC_EPROTO) {
+			if (rv == 0) {
+				*out = ev;
+			}
 			break; /* an event, or out of memory */
 		}
 		/* Not an Event we can use (a newer or broken publisher): skip it. */
 	}
 	nng_aio_free(aio);
 	return rv;
-}
-
-void
-dsc_event_free(dsc_event *ev)
-{
-	if (ev != NULL) {
-		free(ev->service);
-		free(ev->reason);
-		dsi_inst_clear(&ev->instance);
-		free(ev);
-	}
 }

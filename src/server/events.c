@@ -90,6 +90,10 @@ dsi_events_enqueue(dsi_events *e, dsi_change *ch)
 	q->ev.revision     = ch->revision;
 	q->ev.timestamp_ms = ch->timestamp_ms;
 	ch->instance       = NULL;
+	if (ch->type == DISCOVERY__V1__EVENT_TYPE__EVENT_SYNC) {
+		/* Clients drop a node that missed two SYNCs (docs/protocol.md). */
+		q->ev.sync_interval_ms = (uint32_t) e->sync_interval_ms;
+	}
 
 	pthread_mutex_lock(&e->mtx);
 	if (e->queued >= e->max_queue) {

@@ -14,7 +14,7 @@ _NNG_BAD_URL = (3, 9, 15)  # EINVAL, ENOTSUP, EADDRINVAL
 _NNG_TLS_MODE_CLIENT = 0
 _NNG_TLS_AUTH_MODE_REQUIRED = 2
 
-__all__ = ["lib", "Socket", "check", "nng_error", "set_ms", "open_socket", "dial", "recv",
+__all__ = ["lib", "Socket", "check", "nng_error", "set_ms", "open_socket", "dial", "recv", "recv_from",
            "NNG_DURATION_INFINITE", "NNG_ETIMEDOUT"]
 
 
@@ -26,6 +26,12 @@ class Socket(ctypes.Structure):
 
 class _Dialer(ctypes.Structure):
     """nng_dialer: one id, passed by value."""
+
+    _fields_ = [("id", ctypes.c_uint32)]
+
+
+class _Pipe(ctypes.Structure):
+    """nng_pipe: one id, passed by value."""
 
     _fields_ = [("id", ctypes.c_uint32)]
 
@@ -61,6 +67,12 @@ def _load():
         "nng_tls_config_own_cert": ([vp, cp, cp, cp], i),
         "nng_tls_config_server_name": ([vp, cp], i),
         "nng_tls_config_auth_mode": ([vp, i], i),
+        "nng_recvmsg": ([Socket, ctypes.POINTER(vp), i], i),
+        "nng_msg_body": ([vp], vp),
+        "nng_msg_len": ([vp], ctypes.c_size_t),
+        "nng_msg_free": ([vp], None),
+        "nng_msg_get_pipe": ([vp], _Pipe),
+        "nng_pipe_dialer": ([_Pipe], _Dialer),
     }
     for fn, (args, res) in protos.items():
         f = getattr(nng, fn)
@@ -155,6 +167,7 @@ def dial(sock, url, tls=None):
     """Dials in the background: opening works while the server is down.
 
     tls (TLSOptions) applies to tls+tcp:// URLs, where it is required.
+    Returns the dialer's id (messages tell their dialer: recv_from).
     """
     cfg = None
     if is_tls(url):
@@ -178,6 +191,7 @@ def dial(sock, url, tls=None):
     finally:
         if cfg is not None:
             lib.nng_tls_config_free(cfg)
+    return d.id
 
 
 def recv(sock):
@@ -191,3 +205,21 @@ def recv(sock):
         return ctypes.string_at(ptr, size.value)
     finally:
         lib.nng_free(ptr, size.value)
+
+
+def recv_from(sock):
+    """One message as (bytes, pipe id, dialer id), or raises TransportError.
+
+    The dialer id is that of the dialer whose connection (pipe) brought the
+    message; 0xFFFFFFFF when that pipe has closed meanwhile.
+    """
+    msg = ctypes.c_void_p()
+    rv = lib.nng_recvmsg(sock, ctypes.byref(msg), 0)
+    if rv != 0:
+        raise nng_error("nng_recvmsg", rv)
+    try:
+        data = ctypes.string_at(lib.nng_msg_body(msg), lib.nng_msg_len(msg))
+        pipe = lib.nng_msg_get_pipe(msg)
+        return data, pipe.id, lib.nng_pipe_dialer(pipe).id
+    finally:
+        lib.nng_msg_free(msg)
