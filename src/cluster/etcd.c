@@ -155,9 +155,21 @@ dsi_etcd_why(const dsi_etcd_buf *b, CURLcode rc, char *out, size_t len)
 		hint = " (etcd hung up after the TLS handshake: does it trust the CA that signed "
 		       "this node's client certificate?)";
 	}
-	snprintf(out, len, "%s%s%s%s%s", b->errmsg[0] != 0 ? b->errmsg : curl_easy_strerror(rc),
-	    b->alert[0] != 0 ? " (etcd sent the TLS alert \"" : "", b->alert,
-	    b->alert[0] != 0 ? "\")" : "", hint);
+	/* Pieces joined and cut at len (snprintf's truncation warning at -O2 otherwise). */
+	const char *parts[] = { b->errmsg[0] != 0 ? b->errmsg : curl_easy_strerror(rc),
+		b->alert[0] != 0 ? " (etcd sent the TLS alert \"" : "", b->alert,
+		b->alert[0] != 0 ? "\")" : "", hint };
+	size_t n = 0;
+	if (len == 0) {
+		return;
+	}
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t k = strlen(parts[i]);
+		k        = k < len - 1 - n ? k : len - 1 - n;
+		memcpy(out + n, parts[i], k);
+		n += k;
+	}
+	out[n] = 0;
 }
 
 static char *
