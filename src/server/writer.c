@@ -293,8 +293,7 @@ run_batch(dsi_writer *wr, dsi_write *batch)
 		lock_apply(wr);
 	}
 	if (rv != 0) {
-		snprintf(why, sizeof(why),
-		    "the change could not be stored (%s); retry later",
+		snprintf(why, sizeof(why), "the change could not be stored (%s); retry later",
 		    dsi_backend_error(wr->store));
 		dsi_error(wr->log, "%s: %s", dsi_backend_describe(wr->store),
 		    dsi_backend_error(wr->store));
