@@ -349,7 +349,7 @@ test_view_gap_reloads(void **state)
 	/*
 	 * Under ThreadSanitizer in CI's parallel run this test failed twice (no
 	 * reload within the bound) and passed alone here; not understood yet.
-	 * The plain, ASan and valgrind passes run it.
+	 * The plain and ASan passes run it.
 	 */
 	print_message("skipped under ThreadSanitizer\n");
 	skip();
