@@ -23,11 +23,10 @@
 #include <discovery/discovery.h>
 
 #include "support/cluster.h"
+#include "support/certs.h"
 #include "support/daemon.h"
 #include "support/etcd_cluster.h"
 #include "support/testutil.h"
-
-#define OPENSSL "/usr/bin/openssl"
 
 static te_cluster *etcd;
 static char        dir[320];
@@ -51,63 +50,6 @@ path(const char *name)
 }
 
 static int
-run_quiet(const char *const *argv)
-{
-	char out[4096], err[4096];
-	int  rv = td_run(argv, out, sizeof(out), err, sizeof(err));
-	if (rv != 0) {
-		fprintf(stderr, "%s exited %d:\n%s%s", argv[0], rv, out, err);
-	}
-	return rv;
-}
-
-/* A self-signed CA: NAME.crt, NAME.key. */
-static int
-make_ca(const char *name)
-{
-	char crt[400], key[400], subj[64];
-	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
-	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
-	snprintf(subj, sizeof(subj), "/CN=%s", name);
-	return run_quiet((const char *[]) { OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt, "-days", "2",
-	    "-subj", subj, NULL });
-}
-
-/* NAME.crt and NAME.key (mode 0600: a secret), signed by CA, with subjectAltName san. */
-static int
-make_leaf(const char *name, const char *ca, const char *san)
-{
-	char crt[400], key[400], csr[400], ext[400], ca_crt[400], ca_key[400], subj[64];
-	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
-	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
-	snprintf(csr, sizeof(csr), "%s/%s.csr", dir, name);
-	snprintf(ext, sizeof(ext), "%s/%s.ext", dir, name);
-	snprintf(ca_crt, sizeof(ca_crt), "%s/%s.crt", dir, ca);
-	snprintf(ca_key, sizeof(ca_key), "%s/%s.key", dir, ca);
-	snprintf(subj, sizeof(subj), "/CN=%s", name);
-	FILE *f = fopen(ext, "w");
-	if (f == NULL) {
-		return -1;
-	}
-	fprintf(f, "subjectAltName=%s\n", san);
-	fclose(f);
-	if (run_quiet((const char *[]) { OPENSSL, "req", "-new", "-newkey", "ec", "-pkeyopt",
-	        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr, "-subj",
-	        subj, NULL })
-	    != 0) {
-		return -1;
-	}
-	if (run_quiet(
-	        (const char *[]) { OPENSSL, "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey",
-	            ca_key, "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext, NULL })
-	    != 0) {
-		return -1;
-	}
-	return chmod(key, 0600);
-}
-
-static int
 group_setup(void **state)
 {
 	if (te_etcd_path() == NULL) {
@@ -122,10 +64,10 @@ group_setup(void **state)
 	 * etcd's own gateway dials its gRPC side with the member's certificate
 	 * as a client certificate: no extended key usage keeps it fit for both.
 	 */
-	if (make_ca("ca") != 0 || make_ca("other") != 0
-	    || make_leaf("etcd", "ca", "IP:127.0.0.1") != 0
-	    || make_leaf("client", "ca", "DNS:client") != 0
-	    || make_leaf("rogue", "other", "DNS:client") != 0) {
+	if (tcert_make_ca(dir, "ca") != 0 || tcert_make_ca(dir, "other") != 0
+	    || tcert_make_leaf(dir, "etcd", "ca", "IP:127.0.0.1") != 0
+	    || tcert_make_leaf(dir, "client", "ca", "DNS:client") != 0
+	    || tcert_make_leaf(dir, "rogue", "other", "DNS:client") != 0) {
 		return -1;
 	}
 	te_tls tls = { .ca   = path("ca.crt"),

@@ -21,10 +21,10 @@
 
 #include <discovery/discovery.h>
 
+#include "support/certs.h"
 #include "support/daemon.h"
 #include "support/testutil.h"
 
-#define OPENSSL "/usr/bin/openssl"
 #define FAIL_MS 1000 /* bound on calls that must fail: a refusal must not hang */
 
 static td_daemon D;
@@ -59,48 +59,6 @@ run_quiet(const char *const *argv)
 	return rv;
 }
 
-/* A self-signed CA: NAME.crt, NAME.key. */
-static int
-make_ca(const char *name)
-{
-	char crt[128], key[128], subj[64];
-	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
-	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
-	snprintf(subj, sizeof(subj), "/CN=%s", name);
-	return run_quiet((const char *[]) { OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt, "-days", "2",
-	    "-subj", subj, NULL });
-}
-
-/* NAME.crt and NAME.key, signed by CA, with subjectAltName san. */
-static int
-make_leaf(const char *name, const char *ca, const char *san)
-{
-	char crt[128], key[128], csr[128], ext[128], ca_crt[128], ca_key[128], subj[64];
-	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
-	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
-	snprintf(csr, sizeof(csr), "%s/%s.csr", dir, name);
-	snprintf(ext, sizeof(ext), "%s/%s.ext", dir, name);
-	snprintf(ca_crt, sizeof(ca_crt), "%s/%s.crt", dir, ca);
-	snprintf(ca_key, sizeof(ca_key), "%s/%s.key", dir, ca);
-	snprintf(subj, sizeof(subj), "/CN=%s", name);
-	FILE *f = fopen(ext, "w");
-	if (f == NULL) {
-		return -1;
-	}
-	fprintf(f, "subjectAltName=%s\n", san);
-	fclose(f);
-	if (run_quiet((const char *[]) { OPENSSL, "req", "-new", "-newkey", "ec", "-pkeyopt",
-	        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr, "-subj",
-	        subj, NULL })
-	    != 0) {
-		return -1;
-	}
-	return run_quiet(
-	    (const char *[]) { OPENSSL, "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-	        "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext, NULL });
-}
-
 static int
 group_setup(void **state)
 {
@@ -113,10 +71,10 @@ group_setup(void **state)
 	 * Clients name the server "localhost": Debian's nng (mbedTLS 2.28)
 	 * matches DNS names only, not the IP address in subjectAltName.
 	 */
-	return make_ca("ca") != 0 || make_ca("other") != 0
-	        || make_leaf("server", "ca", "DNS:localhost,IP:127.0.0.1") != 0
-	        || make_leaf("client", "ca", "DNS:client") != 0
-	        || make_leaf("rogue", "other", "DNS:client") != 0
+	return tcert_make_ca(dir, "ca") != 0 || tcert_make_ca(dir, "other") != 0
+	        || tcert_make_leaf(dir, "server", "ca", "DNS:localhost,IP:127.0.0.1") != 0
+	        || tcert_make_leaf(dir, "client", "ca", "DNS:client") != 0
+	        || tcert_make_leaf(dir, "rogue", "other", "DNS:client") != 0
 	    ? -1
 	    : 0;
 }

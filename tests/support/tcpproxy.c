@@ -40,9 +40,12 @@ struct tp_proxy {
 	_Atomic bool cut;
 	_Atomic bool stop;
 	_Atomic long accepted;
-	_Atomic int  gen, seen; /* tp_cut/tp_heal wait until the thread saw their change */
-	pair        *pairs[TP_MAX_PAIRS];
-	int          n;
+	/* tp_cut/tp_heal wait (cv) until the thread starts a round after their change. */
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	int             gen, seen;
+	pair           *pairs[TP_MAX_PAIRS];
+	int             n;
 };
 
 static void
@@ -56,11 +59,15 @@ poke(tp_proxy *p)
 static void
 settle(tp_proxy *p)
 {
-	int want = atomic_fetch_add(&p->gen, 1) + 1;
+	pthread_mutex_lock(&p->mtx);
+	int want = ++p->gen;
+	pthread_mutex_unlock(&p->mtx);
 	poke(p);
-	while (atomic_load(&p->seen) < want) {
-		usleep(1000);
+	pthread_mutex_lock(&p->mtx);
+	while (p->seen < want) {
+		pthread_cond_wait(&p->cv, &p->mtx);
 	}
+	pthread_mutex_unlock(&p->mtx);
 }
 
 static int
@@ -147,9 +154,11 @@ relay_main(void *arg)
 	struct pollfd fds[2 + 2 * TP_MAX_PAIRS];
 
 	while (!atomic_load(&p->stop)) {
-		int  gen = atomic_load(&p->gen);
-		bool cut = atomic_load(&p->cut);
-		atomic_store(&p->seen, gen);
+		pthread_mutex_lock(&p->mtx);
+		bool cut = atomic_load(&p->cut); /* stored before gen moved: seen with it */
+		p->seen  = p->gen;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mtx);
 		int nf    = 0;
 		fds[nf++] = (struct pollfd) { .fd = p->lfd, .events = POLLIN };
 		fds[nf++] = (struct pollfd) { .fd = p->wake[0], .events = POLLIN };
@@ -207,7 +216,9 @@ tp_start(tp_proxy **out, int target_port)
 	if (p == NULL) {
 		return -1;
 	}
-	p->target         = target_port;
+	p->target = target_port;
+	pthread_mutex_init(&p->mtx, NULL);
+	pthread_cond_init(&p->cv, NULL);
 	p->lfd            = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (p->lfd < 0 || bind(p->lfd, (struct sockaddr *) &a, sizeof(a)) != 0
@@ -272,5 +283,7 @@ tp_stop(tp_proxy *p)
 	close(p->lfd);
 	close(p->wake[0]);
 	close(p->wake[1]);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mtx);
 	free(p);
 }
