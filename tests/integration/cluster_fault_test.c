@@ -170,34 +170,13 @@ setup(void **state)
 	return start(state, NULL);
 }
 
-/* Three discoveryd nodes on three etcd members. */
-static int
-setup_quorum(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-	if (f == NULL) {
-		return -1;
-	}
-	if (te_etcd_path() == NULL) {
-		fprintf(stderr, "cluster_fault_test: no etcd (install etcd-server)\n");
-		exit(77);
-	}
-	if (tu_curl_setup(state) != 0 || te_cluster_start(&f->quorum, 3) != 0
-	    || tc_cluster_start(&f->tc, NODES, te_cluster_endpoints(f->quorum), NULL) != 0
-	    || dsc_watch_open(&f->watch, f->tc.d[0].pub_url, NULL, 0) != 0) {
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
 /*
- * As setup_quorum, but node 1 reaches the etcd members only through relays
- * the test can cut (support/tcpproxy.h): a partition without privileges,
- * the node running on and answering its clients.
+ * Three discoveryd nodes on three etcd members. With relay, node 1 reaches
+ * the members only through relays the test can cut (support/tcpproxy.h): a
+ * partition without privileges, the node running on and answering clients.
  */
 static int
-setup_partition(void **state)
+start_quorum(void **state, bool relay)
 {
 	fx *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
@@ -212,7 +191,7 @@ setup_partition(void **state)
 		return -1;
 	}
 	size_t len = (size_t) snprintf(f->px_urls, sizeof(f->px_urls), "etcd://");
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; relay && i < 3; i++) {
 		const char *u    = te_cluster_member_url(f->quorum, i);
 		const char *port = strrchr(u, ':');
 		if (port == NULL || tp_start(&f->px[i], atoi(port + 1)) != 0) {
@@ -221,15 +200,30 @@ setup_partition(void **state)
 		len += (size_t) snprintf(f->px_urls + len, sizeof(f->px_urls) - len,
 		    "%s127.0.0.1:%d", i > 0 ? "," : "", tp_port(f->px[i]));
 	}
-	f->px_args[0]       = "--cluster"; /* after the kit's own --cluster: the last one counts */
-	f->px_args[1]       = f->px_urls;
-	f->px_args[2]       = NULL;
-	f->tc.node_extra[1] = f->px_args;
+	if (relay) {
+		f->px_args[0]
+		    = "--cluster"; /* after the kit's own --cluster: the last one counts */
+		f->px_args[1]       = f->px_urls;
+		f->px_args[2]       = NULL;
+		f->tc.node_extra[1] = f->px_args;
+	}
 	if (tc_cluster_start(&f->tc, NODES, te_cluster_endpoints(f->quorum), NULL) != 0
 	    || dsc_watch_open(&f->watch, f->tc.d[0].pub_url, NULL, 0) != 0) {
 		return -1;
 	}
 	return 0;
+}
+
+static int
+setup_quorum(void **state)
+{
+	return start_quorum(state, false);
+}
+
+static int
+setup_partition(void **state)
+{
+	return start_quorum(state, true);
 }
 
 /* etcd's space quota at 1 MiB: a few hundred registrations fill it. */
